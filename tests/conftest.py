@@ -1,0 +1,47 @@
+"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from devcluster.zookeeper import ZooKeeperServer
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[ZooKeeperServer]:
+    """One real ZooKeeper for the whole run (started from the Debian package)."""
+    server = ZooKeeperServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zk_namespace() -> str:
+    """A fresh chroot-like namespace per test so tests never see each other's nodes."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def zk_client(zookeeper: ZooKeeperServer) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=zookeeper.hosts, timeout=5.0)
+    client.start(timeout=10)
+    yield client
+    client.stop()
+    client.close()
+
+
+def expire_session(client: KazooClient, hosts: str) -> None:
+    """Expire `client`'s session the way a server would: a second connection
+    with the same session id and password closes it."""
+    session_id, password = client.client_id
+    twin = KazooClient(hosts=hosts, timeout=5.0)
+    twin._session_id = session_id  # kazoo has no public API to attach to a session
+    twin._session_passwd = password
+    twin.start(timeout=10)
+    twin.stop()
+    twin.close()
