@@ -1,0 +1,1 @@
+"""cloudjob-controller: Elastic-Job-Cloud-style jobs on Mesos, driven by Kubernetes resources."""

@@ -1,0 +1,218 @@
+"""Pydantic models of the CloudApp and CloudJob custom resources (spec and status).
+
+The spec models accept and reject exactly what the CRD schemas in `crds/` accept and
+reject (a generated-corpus test keeps the two in step): they check structure, types,
+enums and bounds. What a schema cannot express — cron syntax, time zones, shard keys
+within the shard count, object names — is checked by `semantic_errors`, which the
+reconcilers turn into a status condition and an event. Unknown fields are ignored,
+as the API server prunes them.
+
+Field names are Kubernetes camelCase; Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from controller import cron, naming
+
+GROUP = "cloudjob.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+MAX_SHARDS = 10_000
+MAX_TEXT = 4096
+MAX_COMMAND_LINE = 32_768
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+PYTHON_TARGET = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}$")
+PYTHON_TARGET_PATTERN = PYTHON_TARGET.pattern
+SHARD_KEY = re.compile(r"^(0|[1-9][0-9]*)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+
+class ExecutionType(StrEnum):
+    TRANSIENT = "TRANSIENT"
+    DAEMON = "DAEMON"
+
+
+class PlacementStrategy(StrEnum):
+    BINPACK = "binpack"
+    SPREAD = "spread"
+
+
+Cpus = Annotated[float, Field(ge=0.001, le=1024)]
+MemoryMB = Annotated[float, Field(ge=1, le=4_194_304)]
+
+
+class CloudAppSpec(_Model):
+    """An app package: its tarball becomes a Mesos executor that serves the app's jobs."""
+
+    app_url: str = Field(alias="appURL", min_length=1, max_length=MAX_TEXT)
+    bootstrap_script: str = Field(min_length=1, max_length=MAX_TEXT)
+    cpu_count: Cpus = 1.0
+    memory_mb: MemoryMB = Field(default=128.0, alias="memoryMB")
+    app_cache_enable: bool = True
+    event_trace_sampling_count: int = Field(default=0, ge=0, le=1_000_000)
+    disabled: bool = False
+
+
+class ScriptJob(_Model):
+    command_line: str = Field(min_length=1, max_length=MAX_COMMAND_LINE)
+
+
+class PythonJob(_Model):
+    callable: str = Field(min_length=3, max_length=512, pattern=PYTHON_TARGET_PATTERN)
+
+
+class DataflowJob(_Model):
+    source: str = Field(min_length=3, max_length=512, pattern=PYTHON_TARGET_PATTERN)
+    streaming: bool = False
+
+
+class JobKind(StrEnum):
+    SCRIPT = "script"
+    PYTHON = "python"
+    DATAFLOW = "dataflow"
+
+
+class CloudJobSpec(_Model):
+    """A cron or resident job of an app, split into shards (one Mesos task per shard)."""
+
+    app_name: str = Field(min_length=1, max_length=naming.MAX_NAME_LENGTH)
+    cron: str = Field(min_length=1, max_length=256)
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64)
+    execution_type: ExecutionType = ExecutionType.TRANSIENT
+    sharding_total_count: int = Field(ge=1, le=MAX_SHARDS)
+    sharding_item_parameters: dict[str, Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict
+    )
+    job_parameter: str = Field(default="", max_length=MAX_TEXT)
+    cpu_count: Cpus
+    memory_mb: MemoryMB = Field(alias="memoryMB")
+    misfire: bool = False
+    failover: bool = False
+    disabled: bool = False
+    placement_strategy: PlacementStrategy = PlacementStrategy.BINPACK
+    description: str = Field(default="", max_length=MAX_TEXT)
+    script: ScriptJob | None = None
+    python: PythonJob | None = None
+    dataflow: DataflowJob | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> CloudJobSpec:
+        given = [k for k in JobKind if getattr(self, k.value) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "exactly one of spec.script, spec.python or spec.dataflow must be set "
+                f"(found {len(given)}: {', '.join(k.value for k in given) or 'none'})"
+            )
+        return self
+
+    @property
+    def kind(self) -> JobKind:
+        return next(k for k in JobKind if getattr(self, k.value) is not None)
+
+    def shard_parameters(self) -> dict[int, str]:
+        """Shard item → parameter; items without an entry get an empty parameter."""
+        given = {int(k): v for k, v in self.sharding_item_parameters.items() if SHARD_KEY.match(k)}
+        return {item: given.get(item, "") for item in range(self.sharding_total_count)}
+
+
+def parse_original_item_parameters(text: str) -> dict[str, str]:
+    """Map the original `0=a,1=b` string onto `shardingItemParameters` (`{"0": "a", "1": "b"}`)."""
+    result: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        item, sep, value = entry.partition("=")
+        if not sep or not SHARD_KEY.match(item.strip()):
+            raise ValueError(f"'{entry}' is not of the form '<shard item>=<parameter>'")
+        result[item.strip()] = value
+    return result
+
+
+def job_semantic_errors(name: str, spec: CloudJobSpec) -> list[str]:
+    """Problems a CRD schema cannot catch, each naming the field and the fix."""
+    errors: list[str] = []
+    if problem := naming.name_error("CloudJob", name):
+        errors.append(f"metadata.name: {problem}")
+    if problem := naming.name_error("CloudApp", spec.app_name):
+        errors.append(f"spec.appName: {problem}")
+    if problem := cron.validate_cron(spec.cron):
+        errors.append(f"spec.cron: {problem}")
+    if problem := cron.validate_time_zone(spec.time_zone):
+        errors.append(f"spec.timeZone: {problem}")
+    for key in spec.sharding_item_parameters:
+        if not SHARD_KEY.match(key) or int(key) >= spec.sharding_total_count:
+            errors.append(
+                f"spec.shardingItemParameters: key '{key}' is not a shard item; use integers "
+                f"0..{spec.sharding_total_count - 1} (shardingTotalCount is "
+                f"{spec.sharding_total_count})"
+            )
+    return errors
+
+
+def app_semantic_errors(name: str, spec: CloudAppSpec) -> list[str]:
+    errors: list[str] = []
+    if problem := naming.name_error("CloudApp", name):
+        errors.append(f"metadata.name: {problem}")
+    return errors
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(_Model):
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+    last_transition_time: datetime
+    observed_generation: int | None = None
+
+
+class ActiveShard(_Model):
+    shard: int
+    task_id: str
+    agent: str
+    state: str
+    since: datetime
+
+
+class CloudJobStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    state: str | None = None
+    last_schedule_time: datetime | None = None
+    next_schedule_time: datetime | None = None
+    last_successful_time: datetime | None = None
+    active_shards: list[ActiveShard] = Field(default_factory=list)
+    succeeded: int = 0
+    failed: int = 0
+
+
+class AppExecutor(_Model):
+    agent: str
+    executor_id: str
+    tasks: int = 0
+
+
+class CloudAppStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    executors: list[AppExecutor] = Field(default_factory=list)
