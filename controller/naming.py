@@ -27,7 +27,7 @@ def name_error(kind: str, name: str) -> str | None:
             f"{kind} name '{name}' is {len(name)} characters long; at most {MAX_NAME_LENGTH} "
             "are allowed so that Mesos task ids stay within 255 characters"
         )
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         return (
             f"{kind} name '{name}' must be a DNS label: lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"

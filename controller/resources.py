@@ -1,11 +1,13 @@
 """Pydantic models of the CloudApp and CloudJob custom resources (spec and status).
 
 The spec models accept and reject exactly what the CRD schemas in `crds/` accept and
-reject (a generated-corpus test keeps the two in step): they check structure, types,
-enums and bounds. What a schema cannot express — cron syntax, time zones, shard keys
-within the shard count, object names — is checked by `semantic_errors`, which the
-reconcilers turn into a status condition and an event. Unknown fields are ignored,
-as the API server prunes them.
+reject (a generated-corpus test keeps the two in step): they check structure, JSON
+types (no coercion of strings or booleans, as the API server does not coerce), enums,
+bounds, the DNS-label form of `appName` and the outline of `cron` and `timeZone`. What
+a schema cannot express — cron field values, whether a time zone exists, shard keys
+within the shard count, `metadata.name` — is checked by `job_semantic_errors` and
+`app_semantic_errors`, which the reconcilers turn into a status condition and an
+event. Unknown fields are ignored, as the API server prunes them.
 
 Field names are Kubernetes camelCase; Python attributes are snake_case.
 """
@@ -13,11 +15,20 @@ Field names are Kubernetes camelCase; Python attributes are snake_case.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from controller import cron, naming
@@ -33,6 +44,11 @@ _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 PYTHON_TARGET = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}$")
 PYTHON_TARGET_PATTERN = PYTHON_TARGET.pattern
 SHARD_KEY = re.compile(r"^(0|[1-9][0-9]*)$")
+# The outline of a cron expression: 5 to 7 space-separated fields of cron characters.
+# `controller.cron` checks the fields themselves.
+CRON_PATTERN = r"^ *[0-9A-Za-z*?/,#-]+( +[0-9A-Za-z*?/,#-]+){4,6} *$"
+# The outline of an IANA time zone name (`Area/Location`, `UTC`, `Etc/GMT+5`).
+TIME_ZONE_PATTERN = r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$"
 
 
 class _Model(BaseModel):
@@ -54,8 +70,46 @@ class PlacementStrategy(StrEnum):
     SPREAD = "spread"
 
 
-Cpus = Annotated[float, Field(ge=0.001, le=1024)]
-MemoryMB = Annotated[float, Field(ge=1, le=4_194_304)]
+def _matching(pattern: str, rule: str) -> AfterValidator:
+    """A check that the whole value matches `pattern`, failing with `rule` as the message."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        # fullmatch: `$` must not match before a trailing newline, as in the API server's regexps.
+        if not compiled.fullmatch(value):
+            raise ValueError(f"'{value}' {rule}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _app_name(value: str) -> str:
+    if problem := naming.name_error("CloudApp", value):
+        raise ValueError(problem)
+    return value
+
+
+Cpus = Annotated[StrictFloat, Field(ge=0.001, le=1024)]
+MemoryMB = Annotated[StrictFloat, Field(ge=1, le=4_194_304)]
+AppName = Annotated[str, AfterValidator(_app_name)]
+CronText = Annotated[
+    str,
+    Field(min_length=1, max_length=256),
+    _matching(
+        CRON_PATTERN,
+        "is not a cron expression: write 5 fields (minute hour day-of-month month "
+        "day-of-week) or 6-7 Quartz fields (second minute hour day-of-month month "
+        "day-of-week [year]) separated by spaces",
+    ),
+]
+TimeZoneName = Annotated[
+    str,
+    Field(min_length=1, max_length=64),
+    _matching(
+        TIME_ZONE_PATTERN,
+        "is not an IANA time zone name; use a name such as 'UTC' or 'Europe/Berlin'",
+    ),
+]
 
 
 class CloudAppSpec(_Model):
@@ -65,9 +119,9 @@ class CloudAppSpec(_Model):
     bootstrap_script: str = Field(min_length=1, max_length=MAX_TEXT)
     cpu_count: Cpus = 1.0
     memory_mb: MemoryMB = Field(default=128.0, alias="memoryMB")
-    app_cache_enable: bool = True
-    event_trace_sampling_count: int = Field(default=0, ge=0, le=1_000_000)
-    disabled: bool = False
+    app_cache_enable: StrictBool = True
+    event_trace_sampling_count: StrictInt = Field(default=0, ge=0, le=1_000_000)
+    disabled: StrictBool = False
 
 
 class ScriptJob(_Model):
@@ -80,7 +134,7 @@ class PythonJob(_Model):
 
 class DataflowJob(_Model):
     source: str = Field(min_length=3, max_length=512, pattern=PYTHON_TARGET_PATTERN)
-    streaming: bool = False
+    streaming: StrictBool = False
 
 
 class JobKind(StrEnum):
@@ -92,20 +146,20 @@ class JobKind(StrEnum):
 class CloudJobSpec(_Model):
     """A cron or resident job of an app, split into shards (one Mesos task per shard)."""
 
-    app_name: str = Field(min_length=1, max_length=naming.MAX_NAME_LENGTH)
-    cron: str = Field(min_length=1, max_length=256)
-    time_zone: str = Field(default="UTC", min_length=1, max_length=64)
+    app_name: AppName
+    cron: CronText
+    time_zone: TimeZoneName = "UTC"
     execution_type: ExecutionType = ExecutionType.TRANSIENT
-    sharding_total_count: int = Field(ge=1, le=MAX_SHARDS)
+    sharding_total_count: StrictInt = Field(ge=1, le=MAX_SHARDS)
     sharding_item_parameters: dict[str, Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
         default_factory=dict
     )
     job_parameter: str = Field(default="", max_length=MAX_TEXT)
     cpu_count: Cpus
     memory_mb: MemoryMB = Field(alias="memoryMB")
-    misfire: bool = False
-    failover: bool = False
-    disabled: bool = False
+    misfire: StrictBool = False
+    failover: StrictBool = False
+    disabled: StrictBool = False
     placement_strategy: PlacementStrategy = PlacementStrategy.BINPACK
     description: str = Field(default="", max_length=MAX_TEXT)
     script: ScriptJob | None = None
@@ -128,7 +182,9 @@ class CloudJobSpec(_Model):
 
     def shard_parameters(self) -> dict[int, str]:
         """Shard item → parameter; items without an entry get an empty parameter."""
-        given = {int(k): v for k, v in self.sharding_item_parameters.items() if SHARD_KEY.match(k)}
+        given = {
+            int(k): v for k, v in self.sharding_item_parameters.items() if SHARD_KEY.fullmatch(k)
+        }
         return {item: given.get(item, "") for item in range(self.sharding_total_count)}
 
 
@@ -137,7 +193,7 @@ def parse_original_item_parameters(text: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for entry in filter(None, (part.strip() for part in text.split(","))):
         item, sep, value = entry.partition("=")
-        if not sep or not SHARD_KEY.match(item.strip()):
+        if not sep or not SHARD_KEY.fullmatch(item.strip()):
             raise ValueError(f"'{entry}' is not of the form '<shard item>=<parameter>'")
         result[item.strip()] = value
     return result
@@ -148,14 +204,12 @@ def job_semantic_errors(name: str, spec: CloudJobSpec) -> list[str]:
     errors: list[str] = []
     if problem := naming.name_error("CloudJob", name):
         errors.append(f"metadata.name: {problem}")
-    if problem := naming.name_error("CloudApp", spec.app_name):
-        errors.append(f"spec.appName: {problem}")
     if problem := cron.validate_cron(spec.cron):
         errors.append(f"spec.cron: {problem}")
     if problem := cron.validate_time_zone(spec.time_zone):
         errors.append(f"spec.timeZone: {problem}")
     for key in spec.sharding_item_parameters:
-        if not SHARD_KEY.match(key) or int(key) >= spec.sharding_total_count:
+        if not SHARD_KEY.fullmatch(key) or int(key) >= spec.sharding_total_count:
             errors.append(
                 f"spec.shardingItemParameters: key '{key}' is not a shard item; use integers "
                 f"0..{spec.sharding_total_count - 1} (shardingTotalCount is "
@@ -182,7 +236,7 @@ class Condition(_Model):
     status: ConditionStatus
     reason: str
     message: str = ""
-    last_transition_time: datetime
+    last_transition_time: AwareDatetime
     observed_generation: int | None = None
 
 
@@ -191,16 +245,16 @@ class ActiveShard(_Model):
     task_id: str
     agent: str
     state: str
-    since: datetime
+    since: AwareDatetime
 
 
 class CloudJobStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     state: str | None = None
-    last_schedule_time: datetime | None = None
-    next_schedule_time: datetime | None = None
-    last_successful_time: datetime | None = None
+    last_schedule_time: AwareDatetime | None = None
+    next_schedule_time: AwareDatetime | None = None
+    last_successful_time: AwareDatetime | None = None
     active_shards: list[ActiveShard] = Field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
