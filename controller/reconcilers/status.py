@@ -1,0 +1,324 @@
+"""Pure builders of CloudJob and CloudApp status from what is desired and what runs.
+
+`job_status` combines the verdict on a job's spec and app (`JobFacts`) with the
+scheduling core's `JobRuntime` into a `CloudJobStatus`; `app_status` does the same for
+an app and its executors. `status_patch` renders a status for the API and returns None
+when nothing changed, so the handlers write status only on change. Times are truncated
+to whole seconds (Kubernetes `metav1.Time`) so that equal facts render equally.
+The condition types, reasons and states are documented in docs/status.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.operations import ExecutorRuntime, JobRuntime
+from controller.reconcilers.conditions import ConditionType, set_condition
+from controller.resources import (
+    ActiveShard,
+    AppExecutor,
+    CloudAppStatus,
+    CloudJobStatus,
+    Condition,
+    ConditionStatus,
+)
+
+TRUE, FALSE, UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
+
+
+class AppAvailability(StrEnum):
+    """What a job's app is, as the job sees it."""
+
+    AVAILABLE = "Available"
+    MISSING = "Missing"
+    DISABLED = "Disabled"
+    INVALID = "Invalid"
+
+
+class JobState(StrEnum):
+    """The one-word summary in `status.state` (the printer column)."""
+
+    INVALID = "Invalid"
+    APP_MISSING = "AppMissing"
+    APP_INVALID = "AppInvalid"
+    DISABLED = "Disabled"
+    UNSCHEDULED = "Unscheduled"
+    CANNOT_PLACE = "CannotPlace"
+    RUNNING = "Running"
+    PENDING = "Pending"
+    SCHEDULED = "Scheduled"
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """The desired side of a job: its generation, spec problems, app and disabled flags."""
+
+    namespace: str
+    generation: int | None
+    problems: tuple[str, ...] = ()
+    app_name: str | None = None
+    app: AppAvailability = AppAvailability.AVAILABLE
+    disabled: bool = False
+    daemon: bool = False
+
+
+def _second(moment: datetime) -> datetime:
+    """In UTC (naive times are taken as UTC) and truncated to the second."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.replace(microsecond=0)
+
+
+def whole_seconds(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _second(moment)
+
+
+def parse_job_status(raw: Mapping[str, Any] | None) -> CloudJobStatus:
+    """The job's current status as written before; an unreadable status counts as empty."""
+    try:
+        return CloudJobStatus.model_validate(dict(raw or {}))
+    except ValidationError:
+        return CloudJobStatus()
+
+
+def parse_app_status(raw: Mapping[str, Any] | None) -> CloudAppStatus:
+    try:
+        return CloudAppStatus.model_validate(dict(raw or {}))
+    except ValidationError:
+        return CloudAppStatus()
+
+
+def job_state(facts: JobFacts, runtime: JobRuntime | None) -> JobState:
+    if facts.problems:
+        return JobState.INVALID
+    if facts.app is AppAvailability.MISSING:
+        return JobState.APP_MISSING
+    if facts.app is AppAvailability.INVALID:
+        return JobState.APP_INVALID
+    if facts.disabled or facts.app is AppAvailability.DISABLED:
+        return JobState.DISABLED
+    if runtime is None or not runtime.scheduled:
+        return JobState.UNSCHEDULED
+    if runtime.unplaceable_reason:
+        return JobState.CANNOT_PLACE
+    if runtime.active_shards:
+        return JobState.RUNNING
+    if runtime.pending_runs > 0:
+        return JobState.PENDING
+    return JobState.SCHEDULED
+
+
+def _app_condition(facts: JobFacts) -> tuple[ConditionStatus, str, str]:
+    where = f"CloudApp '{facts.app_name}' in namespace '{facts.namespace}'"
+    if facts.problems and facts.app_name is None:
+        return UNKNOWN, "InvalidSpec", "the app is unknown until spec.appName is valid"
+    match facts.app:
+        case AppAvailability.MISSING:
+            return (
+                FALSE,
+                "AppMissing",
+                (f"{where} does not exist; create it, or set spec.appName to an existing CloudApp"),
+            )
+        case AppAvailability.INVALID:
+            return FALSE, "AppInvalid", f"{where} has an invalid spec; see its conditions"
+        case AppAvailability.DISABLED:
+            return TRUE, "AppDisabled", f"{where} exists but is disabled"
+        case _:
+            return TRUE, "AppAvailable", f"{where} is available"
+
+
+def _scheduled_condition(
+    facts: JobFacts, state: JobState, runtime: JobRuntime | None
+) -> tuple[ConditionStatus, str, str]:
+    if state is JobState.INVALID:
+        return FALSE, "InvalidSpec", "the spec is invalid; see the Ready condition"
+    if state is JobState.APP_MISSING:
+        return FALSE, "AppMissing", "not scheduled until its CloudApp exists"
+    if state is JobState.APP_INVALID:
+        return FALSE, "AppInvalid", "not scheduled until its CloudApp's spec is valid"
+    if state is JobState.DISABLED:
+        reason = "JobDisabled" if facts.disabled else "AppDisabled"
+        return FALSE, reason, "not scheduled while disabled"
+    if runtime is None or not runtime.scheduled:
+        return FALSE, "NotScheduled", "the scheduler does not hold this job (yet)"
+    if facts.daemon:
+        return TRUE, "Scheduled", "resident tasks are kept running; they time the cron themselves"
+    return TRUE, "Scheduled", "registered with the cron producer"
+
+
+def job_status(
+    previous: CloudJobStatus,
+    facts: JobFacts,
+    runtime: JobRuntime | None,
+    now: datetime,
+) -> CloudJobStatus:
+    """The status a job should show now; counters and past times survive a missing runtime."""
+    now = _second(now)
+    state = job_state(facts, runtime)
+    gen = facts.generation
+    conditions: Sequence[Condition] = previous.conditions
+
+    def put(type_: ConditionType, verdict: tuple[ConditionStatus, str, str]) -> None:
+        nonlocal conditions
+        status, reason, message = verdict
+        conditions = set_condition(
+            conditions,
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=gen,
+        )
+
+    ready = state in (JobState.SCHEDULED, JobState.RUNNING, JobState.PENDING)
+    if facts.problems:
+        put(ConditionType.READY, (FALSE, "InvalidSpec", "; ".join(facts.problems)))
+    else:
+        put(
+            ConditionType.READY,
+            (TRUE if ready else FALSE, state.value, _ready_message(state, runtime)),
+        )
+    put(ConditionType.SCHEDULED, _scheduled_condition(facts, state, runtime))
+    put(ConditionType.APP_AVAILABLE, _app_condition(facts))
+    if facts.disabled:
+        put(ConditionType.DISABLED, (TRUE, "JobDisabled", "spec.disabled is true"))
+    elif facts.app is AppAvailability.DISABLED:
+        put(ConditionType.DISABLED, (TRUE, "AppDisabled", "the job's CloudApp is disabled"))
+    else:
+        put(ConditionType.DISABLED, (FALSE, "Enabled", "neither the job nor its app is disabled"))
+    unplaceable = runtime.unplaceable_reason if runtime else None
+    if state is JobState.CANNOT_PLACE and unplaceable:
+        put(ConditionType.CANNOT_PLACE, (TRUE, "InsufficientResources", unplaceable))
+    else:
+        put(ConditionType.CANNOT_PLACE, (FALSE, "Placeable", "no work is waiting for resources"))
+
+    live = runtime if runtime is not None and state not in _NOT_HELD else None
+    return CloudJobStatus(
+        observed_generation=gen,
+        conditions=list(conditions),
+        state=state.value,
+        last_schedule_time=whole_seconds(
+            (live.last_fire_time if live else None) or previous.last_schedule_time
+        ),
+        next_schedule_time=whole_seconds(live.next_fire_time) if live else None,
+        last_successful_time=whole_seconds(
+            (live.last_success_time if live else None) or previous.last_successful_time
+        ),
+        active_shards=_active_shards(live),
+        succeeded=max(previous.succeeded, live.succeeded) if live else previous.succeeded,
+        failed=max(previous.failed, live.failed) if live else previous.failed,
+    )
+
+
+_NOT_HELD = (JobState.INVALID, JobState.APP_MISSING, JobState.APP_INVALID)
+
+
+def _ready_message(state: JobState, runtime: JobRuntime | None) -> str:
+    match state:
+        case JobState.RUNNING:
+            count = len(runtime.active_shards) if runtime else 0
+            return f"{count} shard task(s) active"
+        case JobState.PENDING:
+            return "a run is waiting for resources"
+        case JobState.SCHEDULED:
+            return "waiting for the next fire"
+        case JobState.CANNOT_PLACE:
+            return "work cannot be placed on any agent; see the CannotPlace condition"
+        case JobState.DISABLED:
+            return "disabled; see the Disabled condition"
+        case JobState.UNSCHEDULED:
+            return "not yet held by the scheduler"
+        case _:
+            return "see the AppAvailable condition"
+
+
+def _active_shards(runtime: JobRuntime | None) -> list[ActiveShard]:
+    if runtime is None:
+        return []
+    return [
+        ActiveShard(
+            shard=shard.shard,
+            task_id=shard.task_id,
+            agent=shard.hostname or shard.agent_id,
+            state=shard.state,
+            since=_second(shard.since),
+        )
+        for shard in sorted(runtime.active_shards, key=lambda s: (s.shard, s.task_id))
+    ]
+
+
+def app_status(
+    previous: CloudAppStatus,
+    *,
+    generation: int | None,
+    problems: Sequence[str],
+    disabled: bool,
+    executors: Sequence[ExecutorRuntime],
+    now: datetime,
+) -> CloudAppStatus:
+    now = _second(now)
+    conditions: Sequence[Condition] = previous.conditions
+    if problems:
+        ready = (FALSE, "InvalidSpec", "; ".join(problems))
+    elif disabled:
+        ready = (FALSE, "Disabled", "spec.disabled is true; its jobs are not scheduled")
+    else:
+        ready = (TRUE, "Available", f"{len(executors)} executor(s) running")
+    disabled_condition = (
+        (TRUE, "AppDisabled", "spec.disabled is true")
+        if disabled
+        else (FALSE, "Enabled", "the app is enabled")
+    )
+    for type_, (status, reason, message) in (
+        (ConditionType.READY, ready),
+        (ConditionType.DISABLED, disabled_condition),
+    ):
+        conditions = set_condition(
+            conditions,
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+    return CloudAppStatus(
+        observed_generation=generation,
+        conditions=list(conditions),
+        executors=[
+            AppExecutor(agent=e.hostname or e.agent_id, executor_id=e.executor_id, tasks=e.tasks)
+            for e in sorted(executors, key=lambda e: e.executor_id)
+        ],
+    )
+
+
+def render(status: CloudJobStatus | CloudAppStatus) -> dict[str, Any]:
+    """The status as the API stores it (camelCase, RFC 3339 times, no nulls)."""
+    rendered: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return rendered
+
+
+def status_patch(
+    current: Mapping[str, Any] | None, wanted: CloudJobStatus | CloudAppStatus
+) -> dict[str, Any] | None:
+    """A merge patch for `.status` carrying what differs, or None when nothing does.
+
+    Only fields this controller owns are compared, so fields written by others (kopf's
+    own bookkeeping, for one) never cause a write.
+    """
+    rendered = render(wanted)
+    owned = set(type(wanted).model_fields)
+    aliases = {type(wanted).model_fields[name].alias or name for name in owned}
+    current = current or {}
+    patch: dict[str, Any] = {}
+    for key in aliases:
+        new = rendered.get(key)
+        if current.get(key) != new:
+            patch[key] = new
+    return patch or None
