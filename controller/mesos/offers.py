@@ -1,0 +1,174 @@
+"""The offer pool: which offers to hold, decline, and when to SUPPRESS or REVIVE.
+
+Pure (time is passed in). Offers wait here between launch cycles, never longer than the
+hold bound; what is not used by then is declined with a refuse filter so that other
+frameworks get the resources (the original held offers practically forever, #396).
+When no work is pending the pool declines everything and asks for SUPPRESS; when work
+arrives while suppressed, or while refuse filters from earlier declines may still hide
+agents, it asks for REVIVE. The launcher applies the answers through the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.mesos.placement import AgentOffer
+from controller.mesos.tasks import TaskIdError, parse_executor_id
+
+
+@dataclass(frozen=True)
+class HeldOffer:
+    offer_id: str
+    agent_id: str
+    hostname: str
+    cpus: float
+    mem: float
+    resources: tuple[Mapping[str, Any], ...]
+    # App keys whose executor (of this framework) runs on the agent.
+    executor_apps: frozenset[str]
+    received: float
+
+    @classmethod
+    def from_mesos(cls, offer: Mapping[str, Any], now: float) -> HeldOffer:
+        """Read an offer of the OFFERS event (Mesos v1 JSON)."""
+        resources = tuple(offer.get("resources") or ())
+        apps: set[str] = set()
+        for executor in offer.get("executor_ids") or ():
+            try:
+                apps.add(parse_executor_id(str(executor.get("value", "")))[0])
+            except TaskIdError:
+                continue
+        return cls(
+            offer_id=str(offer["id"]["value"]),
+            agent_id=str(offer["agent_id"]["value"]),
+            hostname=str(offer.get("hostname", "")),
+            cpus=_scalar(resources, "cpus"),
+            mem=_scalar(resources, "mem"),
+            resources=resources,
+            executor_apps=frozenset(apps),
+            received=now,
+        )
+
+
+def _scalar(resources: Iterable[Mapping[str, Any]], name: str) -> float:
+    total = 0.0
+    for resource in resources:
+        if resource.get("name") == name and resource.get("type", "SCALAR") == "SCALAR":
+            total += float(resource.get("scalar", {}).get("value", 0.0))
+    return total
+
+
+@dataclass
+class PoolActions:
+    """What the launcher must tell Mesos after `OfferPool.settle`."""
+
+    decline: list[HeldOffer] = field(default_factory=list)
+    refuse_seconds: float = 0.0
+    revive: bool = False
+    suppress: bool = False
+
+
+@dataclass
+class OfferPool:
+    hold_seconds: float
+    busy_refuse_seconds: float
+    idle_refuse_seconds: float
+    offers: dict[str, HeldOffer] = field(default_factory=dict)
+    suppressed: bool = False
+    # A decline since the last REVIVE may have left refuse filters on some agents.
+    filters_possible: bool = False
+
+    def add(self, offer: HeldOffer) -> None:
+        self.offers[offer.offer_id] = offer
+
+    def rescind(self, offer_id: str) -> bool:
+        return self.offers.pop(offer_id, None) is not None
+
+    def drop_agent(self, agent_id: str) -> list[HeldOffer]:
+        """Forget the offers of a lost agent (Mesos invalidates them itself)."""
+        gone = [o for o in self.offers.values() if o.agent_id == agent_id]
+        for offer in gone:
+            del self.offers[offer.offer_id]
+        return gone
+
+    def clear(self) -> None:
+        """Forget every offer: after a disconnect the master has rescinded them all."""
+        self.offers.clear()
+        self.suppressed = False
+        self.filters_possible = False
+
+    def agents(
+        self, *, running_executor_apps: Mapping[str, Iterable[str]] | None = None
+    ) -> list[AgentOffer]:
+        """One `AgentOffer` per agent, summing its held offers.
+
+        `running_executor_apps` (agent id → app keys) adds executors this framework
+        knows it has launched there, which the offers may not list yet.
+        """
+        known_apps = running_executor_apps or {}
+        merged: dict[str, AgentOffer] = {}
+        for offer in self.offers.values():
+            known = merged.get(offer.agent_id)
+            apps = set(offer.executor_apps) | set(known_apps.get(offer.agent_id, ()))
+            if known is None:
+                merged[offer.agent_id] = AgentOffer(
+                    offer.agent_id, offer.hostname, offer.cpus, offer.mem, frozenset(apps)
+                )
+            else:
+                merged[offer.agent_id] = AgentOffer(
+                    offer.agent_id,
+                    known.hostname,
+                    known.cpus + offer.cpus,
+                    known.mem + offer.mem,
+                    known.executors | apps,
+                )
+        return list(merged.values())
+
+    def take_agent(self, agent_id: str) -> list[HeldOffer]:
+        """Remove and return every offer of one agent, for one ACCEPT."""
+        taken = sorted(
+            (o for o in self.offers.values() if o.agent_id == agent_id), key=lambda o: o.offer_id
+        )
+        for offer in taken:
+            del self.offers[offer.offer_id]
+        return taken
+
+    def next_expiry(self) -> float | None:
+        if not self.offers:
+            return None
+        return min(o.received for o in self.offers.values()) + self.hold_seconds
+
+    def settle(self, now: float, *, has_work: bool, new_work: bool) -> PoolActions:
+        """Decide declines and SUPPRESS/REVIVE after a cycle.
+
+        `has_work`: something eligible is still waiting for resources; `new_work`: work
+        became eligible since the last settle.
+        """
+        if not has_work:
+            actions = PoolActions(
+                decline=self._remove(list(self.offers.values())),
+                refuse_seconds=self.idle_refuse_seconds,
+                suppress=not self.suppressed,
+            )
+            if actions.decline:
+                self.filters_possible = True
+            self.suppressed = True
+            return actions
+        expired = [o for o in self.offers.values() if now - o.received >= self.hold_seconds]
+        actions = PoolActions(
+            decline=self._remove(expired), refuse_seconds=self.busy_refuse_seconds
+        )
+        if self.suppressed or (new_work and self.filters_possible):
+            actions.revive = True
+            self.suppressed = False
+            self.filters_possible = False
+        if actions.decline:
+            self.filters_possible = True
+        return actions
+
+    def _remove(self, offers: list[HeldOffer]) -> list[HeldOffer]:
+        for offer in offers:
+            del self.offers[offer.offer_id]
+        return sorted(offers, key=lambda o: o.offer_id)

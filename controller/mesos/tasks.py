@@ -1,0 +1,265 @@
+"""Mesos ids of tasks and executors, and the TaskInfo / ExecutorInfo a launch sends.
+
+Pure. A task id is `<job>@-@<shard>@-@<READY|FAILOVER>@-@<agent id>@-@<uuid>`, its
+meta info `<job>@-@<shard>` (the key of the running and failover queues), and the
+executor of an app on an agent is `<app>@-@<agent id>`. Job and app keys never contain
+the delimiter (`controller.naming` validates them), so ids parse back unambiguously.
+
+`build_task_info` produces the Mesos v1 JSON shape that an ACCEPT's LAUNCH operation
+carries. Transient script jobs run under the Mesos command executor without a shell:
+the command line is split into argv and the sharding context JSON is appended as one
+more argument, so nothing in a job's parameters can reach a shell. Every other job
+runs under its app's executor (one per app per agent). Used by the launcher, the status
+handling and reconciliation.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.definitions import AppDefinition, JobDefinition
+from controller.naming import DELIMITER
+from controller.resources import ExecutionType, JobKind
+from controller.state.records import LaunchSource
+from controller.taskdata import JobConfig, ShardingContext, TaskPayload
+
+JsonObject = dict[str, Any]
+
+# File name endings the Mesos fetcher extracts (see the fetcher docs); anything else is
+# fetched as it is and, for the command executor, made executable.
+ARCHIVE_SUFFIXES = (
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz2",
+    ".tar.xz",
+    ".txz",
+    ".zip",
+    ".gz",
+)
+# Resource fields copied from the offered resource so that a task takes what was offered
+# (a role's reservation rather than unreserved resources, for example).
+_OFFER_RESOURCE_FIELDS = ("role", "reservation", "reservations", "allocation_info")
+
+
+class TaskIdError(ValueError):
+    """A Mesos task or executor id this framework did not build."""
+
+
+@dataclass(frozen=True, order=True)
+class MetaInfo:
+    """One shard of one job: the key of the running and failover queues."""
+
+    job_key: str
+    shard: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.job_key}{DELIMITER}{self.shard}"
+
+    @classmethod
+    def parse(cls, value: str) -> MetaInfo:
+        job_key, sep, shard = value.partition(DELIMITER)
+        if not sep or not job_key or not shard.isdigit():
+            raise TaskIdError(f"'{value}' is not a task meta info '<job>{DELIMITER}<shard>'")
+        return cls(job_key, int(shard))
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TaskId:
+    job_key: str
+    shard: int
+    launch_type: LaunchSource
+    agent_id: str
+    unique: str
+
+    @classmethod
+    def new(
+        cls, meta: MetaInfo, launch_type: LaunchSource, agent_id: str, unique: str | None = None
+    ) -> TaskId:
+        return cls(meta.job_key, meta.shard, launch_type, agent_id, unique or str(uuid.uuid4()))
+
+    @property
+    def meta(self) -> MetaInfo:
+        return MetaInfo(self.job_key, self.shard)
+
+    @property
+    def value(self) -> str:
+        return DELIMITER.join(
+            (self.job_key, str(self.shard), self.launch_type.value, self.agent_id, self.unique)
+        )
+
+    @classmethod
+    def parse(cls, value: str) -> TaskId:
+        parts = value.split(DELIMITER)
+        if len(parts) < 5:
+            raise TaskIdError(
+                f"task id '{value}' does not have the form "
+                f"'<job>{DELIMITER}<shard>{DELIMITER}<type>{DELIMITER}<agent>{DELIMITER}<uuid>'"
+            )
+        job_key, shard, launch_type, unique = parts[0], parts[1], parts[2], parts[-1]
+        agent_id = DELIMITER.join(parts[3:-1])
+        if not job_key or not shard.isdigit() or not agent_id or not unique:
+            raise TaskIdError(f"task id '{value}' has an empty or malformed part")
+        try:
+            kind = LaunchSource(launch_type)
+        except ValueError:
+            raise TaskIdError(
+                f"task id '{value}' has launch source '{launch_type}', not READY or FAILOVER"
+            ) from None
+        return cls(job_key, int(shard), kind, agent_id, unique)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def executor_id(app_key: str, agent_id: str) -> str:
+    """The one executor of an app on an agent, reused by every task of the app there."""
+    return f"{app_key}{DELIMITER}{agent_id}"
+
+
+def parse_executor_id(value: str) -> tuple[str, str]:
+    """Inverse of `executor_id`: (app key, agent id)."""
+    app_key, sep, agent_id = value.partition(DELIMITER)
+    if not sep or not app_key or not agent_id:
+        raise TaskIdError(f"executor id '{value}' is not '<app>{DELIMITER}<agent id>'")
+    return app_key, agent_id
+
+
+def uses_command_executor(job: JobDefinition) -> bool:
+    """Transient script jobs need no executor of their own: Mesos runs the command."""
+    return job.spec.execution_type is ExecutionType.TRANSIENT and job.spec.kind is JobKind.SCRIPT
+
+
+def is_archive(url: str) -> bool:
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    return path.endswith(ARCHIVE_SUFFIXES)
+
+
+def build_payload(
+    task_id: TaskId, job: JobDefinition, app: AppDefinition, fire_time: datetime | None
+) -> TaskPayload:
+    spec = job.spec
+    return TaskPayload(
+        job=JobConfig(
+            kind=spec.kind,
+            execution_type=spec.execution_type,
+            command_line=spec.script.command_line if spec.script else None,
+            callable=spec.python.callable if spec.python else None,
+            dataflow_source=spec.dataflow.source if spec.dataflow else None,
+            streaming=spec.dataflow.streaming if spec.dataflow else False,
+            cron=spec.cron,
+            time_zone=spec.time_zone,
+            misfire=spec.misfire,
+            event_trace_sampling_count=app.spec.event_trace_sampling_count,
+        ),
+        sharding=ShardingContext(
+            job_name=job.key,
+            task_id=task_id.value,
+            sharding_total_count=spec.sharding_total_count,
+            sharding_item=task_id.shard,
+            sharding_parameter=spec.shard_parameters().get(task_id.shard, ""),
+            job_parameter=spec.job_parameter,
+            fire_time=fire_time,
+        ),
+    )
+
+
+def scalar(name: str, value: float, offered: Sequence[Mapping[str, Any]] = ()) -> JsonObject:
+    """A scalar resource; role and reservation fields come from the offered resource."""
+    resource: JsonObject = {"name": name, "type": "SCALAR", "scalar": {"value": round(value, 3)}}
+    for candidate in offered:
+        if candidate.get("name") == name:
+            resource.update(
+                {key: candidate[key] for key in _OFFER_RESOURCE_FIELDS if key in candidate}
+            )
+            break
+    return resource
+
+
+def script_argv(command_line: str, sharding_json: str) -> list[str]:
+    """The argv of a transient script task: the command line's words, then the context."""
+    try:
+        words = shlex.split(command_line)
+    except ValueError as error:
+        raise ValueError(
+            f"spec.script.commandLine cannot be split into arguments ({error}); balance its quotes"
+        ) from None
+    if not words:
+        raise ValueError("spec.script.commandLine is empty; give the program to run")
+    return [*words, sharding_json]
+
+
+def app_uri(app: AppDefinition, *, command_executor: bool) -> JsonObject:
+    url = app.spec.app_url
+    archive = is_archive(url)
+    uri: JsonObject = {"value": url, "cache": app.spec.app_cache_enable}
+    if command_executor and not archive:
+        uri["executable"] = True
+        uri["extract"] = False
+    else:
+        uri["extract"] = True
+    return uri
+
+
+def build_executor_info(
+    app: AppDefinition, agent_id: str, offered: Sequence[Mapping[str, Any]] = ()
+) -> JsonObject:
+    """The app's executor on `agent_id`: identical for every task so Mesos reuses it."""
+    return {
+        "type": "CUSTOM",
+        "executor_id": {"value": executor_id(app.key, agent_id)},
+        "name": f"{app.key} executor",
+        "command": {
+            "value": app.spec.bootstrap_script,
+            "shell": True,
+            "uris": [app_uri(app, command_executor=False)],
+        },
+        "resources": [
+            scalar("cpus", app.spec.cpu_count, offered),
+            scalar("mem", app.spec.memory_mb, offered),
+        ],
+    }
+
+
+def build_task_info(
+    task_id: TaskId,
+    job: JobDefinition,
+    app: AppDefinition,
+    *,
+    fire_time: datetime | None = None,
+    offered: Sequence[Mapping[str, Any]] = (),
+) -> JsonObject:
+    """The TaskInfo (Mesos v1 JSON) for one shard of one run, placed on `task_id.agent_id`."""
+    payload = build_payload(task_id, job, app, fire_time)
+    info: JsonObject = {
+        "name": task_id.meta.value,
+        "task_id": {"value": task_id.value},
+        "agent_id": {"value": task_id.agent_id},
+        "resources": [
+            scalar("cpus", job.spec.cpu_count, offered),
+            scalar("mem", job.spec.memory_mb, offered),
+        ],
+        "data": payload.encode_base64(),
+    }
+    if uses_command_executor(job):
+        assert job.spec.script is not None
+        argv = script_argv(job.spec.script.command_line, payload.sharding.model_dump_json())
+        info["command"] = {
+            "value": argv[0],
+            "arguments": argv,
+            "shell": False,
+            "uris": [app_uri(app, command_executor=True)],
+        }
+    else:
+        info["executor"] = build_executor_info(app, task_id.agent_id, offered)
+    return info
