@@ -1,0 +1,291 @@
+"""The one seam through which the state package talks to ZooKeeper.
+
+`ZkGateway` wraps a started `KazooClient`: pipelined reads for loading, and fenced
+multi-op transactions built from the plain operations below. It counts every request
+and every round trip it makes (`RequestCounts`), which is how the tests show that a
+launch cycle costs a bounded number of round trips, and it translates kazoo's
+exceptions into the state package's own (see `errors`). Only `StateStore` and
+`LeaderElection` use it.
+
+Transactions: kazoo's `commit()` does not raise when an operation fails, it returns
+the failure in the result list; `commit` here inspects the list. Every transaction
+starts with `check(<writer's election node>, version 0)` so that a writer that has
+lost its election node (session expired, another leader elected) cannot write: that
+check failing raises `NotLeader`. A transaction cut by a connection loss has an
+unknown outcome: `commit` raises `OutcomeUnknown` and the caller re-reads before any
+retry.
+
+Bounds: ZooKeeper refuses a request larger than jute.maxbuffer (1 MiB by default), so
+`chunk` splits a list of operations into transactions of at most `MAX_TX_OPS`
+operations and `MAX_TX_BYTES` estimated bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    ConnectionClosedError,
+    ConnectionLoss,
+    KazooException,
+    NoNodeError,
+    RolledBackError,
+    RuntimeInconsistency,
+    SessionExpiredError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.security import ACL
+
+from controller.state.errors import NotLeader, StateError, StateUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_TX_OPS = 1000
+MAX_TX_BYTES = 512 * 1024
+_OP_OVERHEAD = 32
+_ACL_BYTES = 96
+
+
+@dataclass(frozen=True)
+class Create:
+    path: str
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class SetData:
+    path: str
+    data: bytes
+    version: int = -1
+
+
+@dataclass(frozen=True)
+class Delete:
+    path: str
+    version: int = -1
+
+
+Op = Create | SetData | Delete
+
+
+def op_size(op: Op) -> int:
+    """Estimated bytes of one operation on the wire."""
+    size = _OP_OVERHEAD + len(op.path.encode())
+    if isinstance(op, Create):
+        size += len(op.data) + _ACL_BYTES
+    elif isinstance(op, SetData):
+        size += len(op.data)
+    return size
+
+
+def chunk(
+    groups: Sequence[Sequence[Op]], max_ops: int = MAX_TX_OPS, max_bytes: int = MAX_TX_BYTES
+) -> list[list[Op]]:
+    """Pack groups of operations, in order, into transactions within both bounds.
+
+    A group (e.g. everything one job's launch changes) stays in one transaction unless
+    it alone exceeds a bound; then it is split in order across consecutive ones.
+    """
+    chunks: list[list[Op]] = []
+    current: list[Op] = []
+    size = 0
+    for group in groups:
+        cost = sum(op_size(op) for op in group)
+        if current and (len(current) + len(group) > max_ops or size + cost > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        for op in group:
+            op_cost = op_size(op)
+            if current and (len(current) >= max_ops or size + op_cost > max_bytes):
+                chunks.append(current)
+                current, size = [], 0
+            current.append(op)
+            size += op_cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class OutcomeUnknown(StateError):
+    """The connection was lost while a transaction was in flight: it may have committed."""
+
+
+class TransactionRefused(StateError):
+    """ZooKeeper refused one operation of a transaction; nothing was written."""
+
+    def __init__(self, op: Op, error: Exception) -> None:
+        super().__init__(f"{type(op).__name__} {op.path} refused: {type(error).__name__}")
+        self.op = op
+        self.error = error
+
+
+@dataclass
+class RequestCounts:
+    """What the gateway sent: requests, sequential round trips, transactions and their ops."""
+
+    requests: int = 0
+    round_trips: int = 0
+    transactions: int = 0
+    transaction_ops: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, requests: int, round_trips: int = 1, ops: int = 0, tx: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.round_trips += round_trips
+            self.transactions += tx
+            self.transaction_ops += ops
+
+    def snapshot(self) -> RequestCounts:
+        with self._lock:
+            return RequestCounts(
+                self.requests, self.round_trips, self.transactions, self.transaction_ops
+            )
+
+    def since(self, before: RequestCounts) -> RequestCounts:
+        now = self.snapshot()
+        return RequestCounts(
+            now.requests - before.requests,
+            now.round_trips - before.round_trips,
+            now.transactions - before.transactions,
+            now.transaction_ops - before.transaction_ops,
+        )
+
+
+_UNAVAILABLE = (ConnectionClosedError, SessionExpiredError, ConnectionLoss)
+
+
+class ZkGateway:
+    """Counted, translated access to one kazoo client; `acl` goes on every node created."""
+
+    def __init__(
+        self, client: KazooClient, acl: Sequence[ACL] | None = None, timeout: float = 15.0
+    ) -> None:
+        self.client = client
+        self.acl = list(acl) if acl else None
+        self.timeout = timeout
+        self.counts = RequestCounts()
+
+    # reads
+    def get(self, path: str) -> tuple[bytes, int] | None:
+        """Data and version of `path`, None when it does not exist."""
+        return self.get_many([path]).get(path)
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+        """Data and version of every existing path, fetched in one pipelined round trip."""
+        pending = [(p, self.client.get_async(p)) for p in paths]
+        if not pending:
+            return {}
+        self.counts.add(requests=len(pending))
+        found: dict[str, tuple[bytes, int]] = {}
+        for path, result in pending:
+            try:
+                data, stat = self._wait(result)
+            except NoNodeError:
+                continue
+            found[path] = (data, stat.version)
+        return found
+
+    def children(self, path: str) -> list[str]:
+        """Children of `path` ([] when it does not exist)."""
+        return self.children_many([path]).get(path, [])
+
+    def children_many(self, paths: Iterable[str]) -> dict[str, list[str]]:
+        """Children of every existing path, fetched in one pipelined round trip."""
+        pending = [(p, self.client.get_children_async(p)) for p in paths]
+        if not pending:
+            return {}
+        self.counts.add(requests=len(pending))
+        found: dict[str, list[str]] = {}
+        for path, result in pending:
+            try:
+                found[path] = sorted(self._wait(result))
+            except NoNodeError:
+                continue
+        return found
+
+    def exists(self, path: str) -> bool:
+        self.counts.add(requests=1)
+        return self._wait(self.client.exists_async(path)) is not None
+
+    # writes
+    def ensure_paths(self, paths: Iterable[str]) -> None:
+        """Create missing persistent nodes (and their parents) with the gateway's ACL."""
+        for path in paths:
+            self.counts.add(requests=1)
+            try:
+                self.client.ensure_path(path, acl=self.acl)
+            except _UNAVAILABLE as exc:
+                raise StateUnavailable(f"ZooKeeper unavailable creating {path}: {exc!r}") from exc
+
+    def create_ephemeral_sequential(self, prefix: str, data: bytes) -> str:
+        self.counts.add(requests=1)
+        try:
+            created: str = self.client.create(
+                prefix, data, acl=self.acl, ephemeral=True, sequence=True
+            )
+        except _UNAVAILABLE as exc:
+            raise StateUnavailable(f"ZooKeeper unavailable creating {prefix}: {exc!r}") from exc
+        return created
+
+    def delete_quietly(self, path: str) -> None:
+        """Delete `path` if it exists and the connection allows; never raises."""
+        self.counts.add(requests=1)
+        try:
+            self.client.delete(path)
+        except KazooException as exc:
+            log.debug("could not delete %s: %r", path, exc)
+
+    def commit(self, fence: str, ops: Sequence[Op]) -> None:
+        """Commit `ops` in one transaction fenced on the election node `fence`.
+
+        Raises NotLeader (fence gone), TransactionRefused (an op failed; nothing
+        written), OutcomeUnknown (connection lost in flight) or StateUnavailable.
+        """
+        tx = self.client.transaction()
+        tx.check(fence, 0)
+        for op in ops:
+            if isinstance(op, Create):
+                tx.create(op.path, op.data, acl=self.acl)
+            elif isinstance(op, SetData):
+                tx.set_data(op.path, op.data, op.version)
+            else:
+                tx.delete(op.path, op.version)
+        self.counts.add(requests=1, ops=len(ops) + 1, tx=1)
+        try:
+            results = tx.commit()
+        except ConnectionLoss as exc:
+            raise OutcomeUnknown(f"connection lost committing {len(ops)} operations") from exc
+        except SessionExpiredError as exc:
+            raise NotLeader("the ZooKeeper session expired; the election node is gone") from exc
+        except ConnectionClosedError as exc:
+            raise StateUnavailable("the ZooKeeper client is closed") from exc
+        self._inspect(fence, ops, results)
+
+    @staticmethod
+    def _inspect(fence: str, ops: Sequence[Op], results: Sequence[Any]) -> None:
+        if results and isinstance(results[0], Exception) and not isinstance(
+            results[0], RolledBackError | RuntimeInconsistency
+        ):
+            raise NotLeader(
+                f"write fenced: election node {fence} is gone "
+                f"({type(results[0]).__name__}); another process may lead"
+            )
+        for op, result in zip(ops, results[1:], strict=False):
+            if isinstance(result, Exception) and not isinstance(
+                result, RolledBackError | RuntimeInconsistency
+            ):
+                raise TransactionRefused(op, result)
+
+    def _wait(self, result: Any) -> Any:
+        try:
+            return result.get(timeout=self.timeout)
+        except _UNAVAILABLE as exc:
+            raise StateUnavailable(f"ZooKeeper did not answer: {exc!r}") from exc
+        except KazooTimeoutError as exc:
+            raise StateUnavailable(f"ZooKeeper did not answer within {self.timeout}s") from exc

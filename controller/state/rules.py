@@ -1,0 +1,167 @@
+"""Pure decisions over the ready and failover queues (SPEC §3, §9 #367).
+
+No I/O: the store applies these to its in-memory view and writes the outcome to
+ZooKeeper in one transaction; tests/unit/test_state_rules.py covers every rule.
+
+Ready queue (one entry per job, a count of pending runs plus their fire times):
+- transient fire, misfire on: the count accumulates (+1 per fire while not launched);
+- transient fire, misfire off: the count is set to 1 (this fire's time replaces the others);
+- daemon: set to 1, and only if none of the job's tasks is running;
+- disabled job or app: nothing is added, ever (disabled jobs never accumulate runs);
+- a launch consumes one run (the oldest fire); the entry is deleted when none is left;
+- a config update with misfire off resets an existing count to 1; a config update of
+  a daemon job removes its entry (the reschedule adds it back);
+- queue limit: an add that would create a new job entry in a queue already holding
+  `limit` entries is refused (adding to an existing entry is not); the store raises
+  `controller.operations.QueueFull` with the refusal's message. The original refused
+  only above the limit (`>`), letting the queue reach limit + 1; here it is a maximum.
+
+Failover queue (one entry per shard): a failed task's shard is recorded when the job
+config exists, neither job nor app is disabled, the job has failover on or is DAEMON,
+no entry for that shard exists and the shard is not running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from controller.definitions import JobDefinition
+from controller.state.records import MAX_FIRES, ReadyEntry
+
+DEFAULT_QUEUE_LIMIT = 10_000
+
+
+class ReadyOutcome(StrEnum):
+    ADDED = "added"
+    ACCUMULATED = "accumulated"
+    SET_TO_ONE = "set-to-one"
+    ALREADY_READY = "already-ready"
+    SKIPPED_DISABLED = "skipped-disabled"
+    SKIPPED_RUNNING = "skipped-running"
+    REFUSED_QUEUE_FULL = "refused-queue-full"
+
+    @property
+    def changed(self) -> bool:
+        return self in (ReadyOutcome.ADDED, ReadyOutcome.ACCUMULATED, ReadyOutcome.SET_TO_ONE)
+
+
+@dataclass(frozen=True)
+class ReadyChange:
+    """The entry after a fire (`entry` None = no entry) and what happened; `message`
+    explains a refusal."""
+
+    outcome: ReadyOutcome
+    entry: ReadyEntry | None
+    message: str = ""
+
+    @property
+    def creates_entry(self) -> bool:
+        return self.outcome is ReadyOutcome.ADDED
+
+
+def after_fire(
+    job: JobDefinition,
+    current: ReadyEntry | None,
+    fire_time: datetime | None,
+    *,
+    disabled: bool,
+    job_running: bool,
+) -> ReadyChange:
+    """The ready entry of `job` after one fire (transient) or one schedule (daemon).
+
+    `disabled` is true when the job or its app is disabled; `job_running` when any
+    task of the job is recorded as running.
+    """
+    if disabled:
+        return ReadyChange(ReadyOutcome.SKIPPED_DISABLED, current)
+    fires = (fire_time,) if fire_time is not None else ()
+    if job.is_daemon:
+        if job_running:
+            return ReadyChange(ReadyOutcome.SKIPPED_RUNNING, current)
+        if current is not None:
+            return ReadyChange(ReadyOutcome.ALREADY_READY, current)
+        return ReadyChange(ReadyOutcome.ADDED, ReadyEntry(count=1, fires=fires))
+    if current is None:
+        return ReadyChange(ReadyOutcome.ADDED, ReadyEntry(count=1, fires=fires))
+    if job.spec.misfire:
+        # fires are positional (the oldest pending runs): append only while all are recorded
+        all_recorded = len(current.fires) == current.count < MAX_FIRES
+        kept = current.fires + fires if all_recorded else current.fires
+        return ReadyChange(
+            ReadyOutcome.ACCUMULATED, ReadyEntry(count=current.count + 1, fires=kept)
+        )
+    return ReadyChange(ReadyOutcome.SET_TO_ONE, ReadyEntry(count=1, fires=fires))
+
+
+def after_launch(current: ReadyEntry) -> tuple[ReadyEntry | None, datetime | None]:
+    """Consume one run: the entry left (None = delete it) and the consumed run's fire time."""
+    if current.count <= 1:
+        return None, current.next_fire
+    return ReadyEntry(count=current.count - 1, fires=current.fires[1:]), current.next_fire
+
+
+def after_config_update(job: JobDefinition, current: ReadyEntry | None) -> ReadyEntry | None:
+    """The ready entry once `job` (the new definition) replaces its previous definition."""
+    if current is None or job.is_daemon:
+        return None
+    if not job.spec.misfire and current.count > 1:
+        return ReadyEntry(count=1, fires=current.fires[:1])
+    return current
+
+
+def room_refusal(queue: str, entries: int, limit: int, job_key: str) -> str | None:
+    """Why a new entry for `job_key` cannot join a queue of `entries` entries (None = it can)."""
+    if entries < limit:
+        return None
+    return (
+        f"cannot add job '{job_key}' to the {queue} queue: it already holds {entries} job "
+        f"entries, the limit is {limit} (raise the job state queue size setting or find "
+        "out why jobs are not being launched)"
+    )
+
+
+def within_limit(change: ReadyChange, entries: int, limit: int, job_key: str) -> ReadyChange:
+    """`change`, or its refusal when it would create an entry in a full ready queue."""
+    if not change.creates_entry:
+        return change
+    refusal = room_refusal("ready", entries, limit, job_key)
+    if refusal is None:
+        return change
+    return ReadyChange(ReadyOutcome.REFUSED_QUEUE_FULL, None, refusal)
+
+
+class FailoverOutcome(StrEnum):
+    RECORDED = "recorded"
+    NO_CONFIG = "no-config"
+    JOB_DISABLED = "job-disabled"
+    APP_DISABLED = "app-disabled"
+    FAILOVER_OFF = "failover-off"
+    ALREADY_RECORDED = "already-recorded"
+    SHARD_RUNNING = "shard-running"
+    QUEUE_FULL = "queue-full"
+
+
+def failover_decision(
+    job: JobDefinition | None,
+    *,
+    job_disabled: bool,
+    app_disabled: bool,
+    entry_exists: bool,
+    shard_running: bool,
+) -> FailoverOutcome:
+    """Whether a failed shard of `job` goes to the failover queue (queue room aside)."""
+    if job is None:
+        return FailoverOutcome.NO_CONFIG
+    if job_disabled:
+        return FailoverOutcome.JOB_DISABLED
+    if app_disabled:
+        return FailoverOutcome.APP_DISABLED
+    if not (job.spec.failover or job.is_daemon):
+        return FailoverOutcome.FAILOVER_OFF
+    if entry_exists:
+        return FailoverOutcome.ALREADY_RECORDED
+    if shard_running:
+        return FailoverOutcome.SHARD_RUNNING
+    return FailoverOutcome.RECORDED
