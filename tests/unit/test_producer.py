@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -60,7 +61,7 @@ async def test_one_timer_per_cron_and_zone_fires_all_its_jobs() -> None:
     assert {jobs for jobs, _ in fires} == {("ns.a", "ns.b"), ("ns.c",)}
     utc = [at for jobs, at in fires if jobs == ("ns.a", "ns.b")]
     assert utc[0] == datetime(2024, 3, 1, 12, 0, 2, tzinfo=UTC)
-    assert all(later - earlier == timedelta(seconds=2) for earlier, later in zip(utc, utc[1:]))
+    assert all(later - earlier == timedelta(seconds=2) for earlier, later in pairwise(utc))
 
 
 async def test_next_fire_and_deregister_drops_an_empty_timer() -> None:
