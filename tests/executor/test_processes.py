@@ -1,0 +1,96 @@
+"""Job processes: output files, exit status, and kill by cancellation (SIGTERM, then SIGKILL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.executor.processes import ProcessSpec, run_process
+
+
+def spec(tmp_path: Path, *argv: str, stdin: bytes | None = None) -> ProcessSpec:
+    return ProcessSpec(
+        argv=argv,
+        env=dict(os.environ),
+        cwd=tmp_path,
+        stdout=tmp_path / "stdout",
+        stderr=tmp_path / "stderr",
+        stdin=stdin,
+    )
+
+
+async def test_output_is_appended_and_the_status_returned(tmp_path: Path) -> None:
+    script = "echo out; echo err-$1 >&2; exit 3"
+    first = await run_process(spec(tmp_path, "/bin/sh", "-c", script, "sh", "one"), lambda: 1.0)
+    second = await run_process(spec(tmp_path, "/bin/sh", "-c", script, "sh", "two"), lambda: 1.0)
+    assert (first.returncode, second.returncode) == (3, 3)
+    assert first.stderr_tail == "err-one\n"
+    assert second.stderr_tail == "err-two\n"
+    assert (tmp_path / "stdout").read_text() == "out\nout\n"
+
+
+async def test_stdin_is_delivered(tmp_path: Path) -> None:
+    result = await run_process(spec(tmp_path, "/usr/bin/head", "-n1", stdin=b"hello\n"), lambda: 1)
+    assert result.returncode == 0
+    assert (tmp_path / "stdout").read_text() == "hello\n"
+
+
+async def test_a_missing_program_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await run_process(spec(tmp_path, "bin/nope.sh"), lambda: 1.0)
+
+
+def has_text(path: Path) -> bool:
+    return path.exists() and bool(path.read_text().strip())
+
+
+async def wait_for_file(path: Path) -> None:
+    for _ in range(500):
+        if has_text(path):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} never appeared")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_cancelling_terminates_the_whole_group(tmp_path: Path) -> None:
+    # The job starts a grandchild; both must be gone once the cancellation is through.
+    script = f"sleep 60 & echo $! > {tmp_path}/child; wait"
+    run = asyncio.create_task(run_process(spec(tmp_path, "/bin/sh", "-c", script), lambda: 5.0))
+    await wait_for_file(tmp_path / "child")
+    child = int((tmp_path / "child").read_text())
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    for _ in range(200):
+        if not alive(child):
+            break
+        await asyncio.sleep(0.01)
+    assert not alive(child)
+
+
+async def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    code = (
+        "import signal, time, pathlib;"
+        "signal.signal(signal.SIGTERM, lambda *a: pathlib.Path('got-term').write_text('yes'));"
+        "pathlib.Path('ready').write_text('1');"
+        "time.sleep(60)"
+    )
+    process_spec = spec(tmp_path, sys.executable, "-c", code)
+    run = asyncio.create_task(run_process(process_spec, lambda: 0.5))
+    await wait_for_file(tmp_path / "ready")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert (tmp_path / "got-term").read_text() == "yes"
