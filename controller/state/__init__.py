@@ -6,7 +6,10 @@
     gateway     the counted seam to kazoo: pipelined reads, fenced chunked transactions
     connection  kazoo client construction and the digest ACL put on every node
     election    `LeaderElection` (ephemeral-sequential, lowest leads) and the `Fence`
-    store       `StateStore`: the leader's in-memory view, every change one transaction
+    view        the in-memory copy of the tree the leader works from
+    loading     rebuilding the view from ZooKeeper, finding entries of vanished jobs
+    planning    pure: view + request → transaction operations + memory update
+    store       `StateStore`: the public API; every change one fenced transaction
     errors      the exception tree
 
 Threading: kazoo calls block. `StateStore` and `LeaderElection.start/stop` are

@@ -1,0 +1,51 @@
+"""The leader's in-memory copy of the ZooKeeper state, as plain mutable maps.
+
+Owned by `StateStore`, built by `loading.read_view`, read by `planning` to decide
+the operations of a change, and mutated only by the `apply` of a plan whose
+transaction ZooKeeper has accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.definitions import AppDefinition, JobDefinition
+from controller.state.records import FailoverEntry, ReadyEntry, RunningTask
+
+
+@dataclass
+class View:
+    apps: dict[str, AppDefinition] = field(default_factory=dict)
+    jobs: dict[str, JobDefinition] = field(default_factory=dict)
+    disabled_jobs: set[str] = field(default_factory=set)
+    disabled_apps: set[str] = field(default_factory=set)
+    ready: dict[str, tuple[ReadyEntry, int]] = field(default_factory=dict)
+    """job key → (entry, znode version)"""
+    running: dict[str, dict[int, RunningTask]] = field(default_factory=dict)
+    """job key → shard → task"""
+    running_parents: set[str] = field(default_factory=set)
+    """jobs whose `state/running/<job>` node exists"""
+    by_task: dict[str, RunningTask] = field(default_factory=dict)
+    failover: dict[str, dict[int, FailoverEntry]] = field(default_factory=dict)
+    failover_parents: set[str] = field(default_factory=set)
+    framework_id: str | None = None
+
+    def is_disabled(self, job: JobDefinition) -> bool:
+        return job.key in self.disabled_jobs or job.app_key in self.disabled_apps
+
+    def jobs_of_app(self, app_key: str) -> list[JobDefinition]:
+        return [j for j in self.jobs.values() if j.app_key == app_key]
+
+    def forget_job(self, job_key: str) -> None:
+        self.jobs.pop(job_key, None)
+
+    def forget_app(self, app_key: str) -> None:
+        self.apps.pop(app_key, None)
+
+    def index_running(self, task: RunningTask) -> None:
+        shards = self.running.setdefault(task.job_key, {})
+        previous = shards.get(task.shard)
+        if previous is not None and previous.task_id != task.task_id:
+            self.by_task.pop(previous.task_id, None)
+        shards[task.shard] = task
+        self.by_task[task.task_id] = task
