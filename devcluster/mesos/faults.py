@@ -1,0 +1,38 @@
+"""Fault switches that tests flip on the emulated cluster.
+
+They outlive master restarts, so they live outside the master: how UPDATE
+events reach schedulers (delayed, duplicated, reordered) and which task
+launches get lost (accepted with 202 but never performed). Used by the master
+and set through LocalMesos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DROP_AT_MASTER = "master"
+DROP_AT_AGENT = "agent"
+
+
+@dataclass
+class LaunchDrop:
+    task_id_prefix: str
+    where: str
+
+
+@dataclass
+class Faults:
+    update_delay: float = 0.0
+    duplicate_updates: bool = False
+    reorder_updates: bool = False
+    # How long a held-back update waits for a later one to overtake it.
+    reorder_window: float = 0.5
+    launch_drops: list[LaunchDrop] = field(default_factory=list)
+
+    def take_launch_drop(self, task_id: str) -> str | None:
+        """Where the launch of `task_id` is lost (consuming the rule), or None."""
+        for index, rule in enumerate(self.launch_drops):
+            if task_id.startswith(rule.task_id_prefix):
+                del self.launch_drops[index]
+                return rule.where
+        return None

@@ -1,0 +1,1 @@
+"""Conformance suite for the Local Mesos emulator (devcluster.mesos)."""
