@@ -158,6 +158,7 @@ def failover(
     *,
     running_shards: set[int],
     limit: int,
+    relaunch: bool = False,
 ) -> tuple[FailoverOutcome, Plan]:
     """Record `failed` in the failover queue if the rules and the queue limit allow."""
     job_key, shard = failed.job_key, failed.shard
@@ -168,6 +169,7 @@ def failover(
         app_disabled=job is not None and job.app_key in view.disabled_apps,
         entry_exists=shard in view.failover.get(job_key, {}),
         shard_running=shard in running_shards,
+        relaunch=relaunch,
     )
     if outcome is not FailoverOutcome.RECORDED:
         log.info("failover of %s not recorded: %s", failed.task_id, outcome.value)

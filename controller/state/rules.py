@@ -150,15 +150,19 @@ def failover_decision(
     app_disabled: bool,
     entry_exists: bool,
     shard_running: bool,
+    relaunch: bool = False,
 ) -> FailoverOutcome:
-    """Whether a failed shard of `job` goes to the failover queue (queue room aside)."""
+    """Whether a failed shard of `job` goes to the failover queue (queue room aside).
+
+    `relaunch`: the task never ran (Mesos dropped the launch or does not know it), so
+    its shard is queued again whatever the job's failover flag."""
     if job is None:
         return FailoverOutcome.NO_CONFIG
     if job_disabled:
         return FailoverOutcome.JOB_DISABLED
     if app_disabled:
         return FailoverOutcome.APP_DISABLED
-    if not (job.spec.failover or job.is_daemon):
+    if not (job.spec.failover or job.is_daemon or relaunch):
         return FailoverOutcome.FAILOVER_OFF
     if entry_exists:
         return FailoverOutcome.ALREADY_RECORDED

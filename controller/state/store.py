@@ -81,6 +81,8 @@ class FollowUp(StrEnum):
     NONE = "none"
     FAILOVER = "failover"
     REQUEUE_DAEMON = "requeue-daemon"
+    RELAUNCH = "relaunch"
+    """Mesos never ran the task: record its shard for failover whatever the flag."""
 
 
 @dataclass(frozen=True)
@@ -466,10 +468,11 @@ class StateStore:
             plan = planning.remove_running(view, layout, job_key, (task,) if task else ())
             left = {s for s in view.running.get(job_key, {}) if task is None or s != shard}
             outcome = Termination(task)
-            if follow_up is FollowUp.FAILOVER:
+            if follow_up in (FollowUp.FAILOVER, FollowUp.RELAUNCH):
                 failed = FailoverEntry(job_key, shard, task_id, task.fire_time if task else None)
                 verdict, failover = planning.failover(
-                    view, layout, failed, running_shards=left, limit=self.queue_limit
+                    view, layout, failed, running_shards=left, limit=self.queue_limit,
+                    relaunch=follow_up is FollowUp.RELAUNCH,
                 )
                 outcome = Termination(task, failover=verdict)
                 plan += failover
