@@ -173,7 +173,10 @@ def test_uris_are_fetched_extracted_and_cached(
         {"value": f"{base_url}/bundle.tar.gz"},
         {"value": f"{base_url}/config.json", "cache": True, "output_file": "conf.json"},
     ]
-    command = "./tool.sh > tool.out && cat bundle/inner.txt > inner.out && cat conf.json > conf.out && echo $GREETING > env.out"
+    command = (
+        "./tool.sh > tool.out && cat bundle/inner.txt > inner.out"
+        " && cat conf.json > conf.out && echo $GREETING > env.out"
+    )
     env = {"variables": [{"name": "GREETING", "value": "hi there"}]}
     offer = framework.next_offer()
     agent_id = offer["agent_id"]["value"]
