@@ -149,11 +149,13 @@ def _shortfall(item: WorkItem, placed: int, agents: Sequence[_Agent]) -> str:
             f"{len(agents)} agent(s) offering; the largest free offer is "
             f"{_fmt(best.cpus)} cpus and {_fmt(best.mem)} MB on {best.offer.hostname}"
         )
-    if item.all_or_nothing:
+    if item.all_or_nothing and total > 1:
         return (
             f"cannot place all {total} shards (only {placed} fit), so none were launched: "
             f"needs {need}; {where}"
         )
+    if item.all_or_nothing:
+        return f"cannot place its shard: needs {need}; {where}"
     shards = ", ".join(str(s) for s in item.shards)
     return f"cannot place failed-over shard {shards}: needs {need}; {where}"
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.definitions import JobDefinition
+from controller.executor.messages import BEGIN, COMPLETE, MessageError, RunReport
 from controller.mesos.tasks import MetaInfo, TaskId, TaskIdError
 from controller.operations import EventKind, RuntimeEvent
 
@@ -55,8 +56,8 @@ LIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"})
 STARTED_STATES = frozenset(
     {"TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_FAILED"}
 )
-DAEMON_BEGIN = "BEGIN"
-DAEMON_COMPLETE = "COMPLETE"
+DAEMON_BEGIN = BEGIN
+DAEMON_COMPLETE = COMPLETE
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class StatusUpdate:
     source: str | None = None
     uuid: str | None = None
     timestamp: float | None = None
+    data: str | None = None
 
     @classmethod
     def from_mesos(cls, status: Mapping[str, Any]) -> StatusUpdate:
@@ -91,6 +93,7 @@ class StatusUpdate:
             source=status.get("source"),
             uuid=str(uuid) if uuid else None,
             timestamp=float(timestamp) if timestamp is not None else None,
+            data=str(status["data"]) if status.get("data") else None,
         )
 
     @property
@@ -227,6 +230,16 @@ def _describe(update: StatusUpdate) -> str:
     return f"{text} ({extra})" if extra else text
 
 
+def _run_report(update: StatusUpdate) -> RunReport | None:
+    """The executor's report of a daemon run (data of a COMPLETE update), if readable."""
+    if not update.data:
+        return None
+    try:
+        return RunReport.decode(base64.b64decode(update.data))
+    except (MessageError, ValueError):
+        return None
+
+
 def _never_ran(update: StatusUpdate, tracked: TrackedTask) -> bool:
     if tracked.started:
         return False
@@ -335,10 +348,23 @@ def _decide_tracked(
             idle = False
         elif update.message == DAEMON_COMPLETE:
             idle = True
-            actions.append(Count(task.job_key, True, update.at))
-            actions.append(
-                _event(EventKind.SUCCEEDED, task, update, f"shard {task.shard} completed a run")
-            )
+            report = _run_report(update)
+            if report is None or report.outcome == "succeeded":
+                actions.append(Count(task.job_key, True, update.at))
+                actions.append(
+                    _event(EventKind.SUCCEEDED, task, update, f"shard {task.shard} completed a run")
+                )
+            else:
+                actions.append(Count(task.job_key, False, update.at))
+                actions.append(
+                    _event(
+                        EventKind.FAILED,
+                        task,
+                        update,
+                        f"shard {task.shard} run failed: {report.detail or 'no detail'}",
+                        warning=True,
+                    )
+                )
         actions.append(Track(replace(after, idle=idle)))
         if changed:
             actions.append(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from controller.definitions import JobDefinition
+from controller.executor.messages import RunReport
 from controller.mesos.reconciliation import ReconciliationRun, backoff
 from controller.mesos.statuses import (
     Count,
@@ -163,6 +164,22 @@ def test_daemon_begin_and_complete_track_idle_and_count_runs() -> None:
     )
     assert kinds(done) == ["Count:ok", "Emit:Succeeded", "Track"]
     assert done.of(Track)[0].task.idle is True
+
+
+def test_a_daemon_run_reported_failed_counts_as_a_failure() -> None:
+    report = RunReport(outcome="failed", detail="exit status 2").encode()
+    complete = StatusUpdate.from_mesos(
+        {
+            "task_id": {"value": TASK.value},
+            "state": "TASK_RUNNING",
+            "message": "COMPLETE",
+            "uuid": uuid(3),
+            "data": base64.b64encode(report).decode(),
+        }
+    )
+    d = decide(complete, know(DAEMON, tracked("TASK_RUNNING")))
+    assert kinds(d) == ["Count:fail", "Emit:Failed", "Track"]
+    assert "exit status 2" in d.of(Emit)[0].event.message
 
 
 def test_daemon_killed_goes_back_to_ready() -> None:

@@ -1,0 +1,367 @@
+"""The pymesos edge: scheduler callbacks in, scheduler calls out, nothing decided here.
+
+`MesosDriver` owns one pymesos `MesosSchedulerDriver` at a time. Its callbacks run on
+pymesos's IO thread; each one turns the event into a `DriverEvent` and hands it to the
+asyncio loop with `call_soon_threadsafe` — it never blocks and never lets an exception
+escape (an escaping exception would end pymesos's thread and, without failover, tear
+the framework down). Calls to the master are blocking HTTP requests in pymesos, so they
+run on one dedicated thread, in the order they were made.
+
+pymesos pitfalls handled here (MESOS-FACTS.md): `failover_timeout` is always set (a
+week by default, never pymesos's 100 s); acknowledgements are explicit (the service
+acknowledges once ZooKeeper is durable); `stop` always fails over (never TEARDOWN);
+RECONCILE and KILL are sent with agent ids, which pymesos's helpers drop; a missing
+heartbeat is detected by the service, which calls `restart` (a new driver subscribing
+with the same framework id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from controller.mesos.settings import FrameworkSettings
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+
+class MesosCallError(RuntimeError):
+    """A call to the master was not accepted (not subscribed, or an HTTP error)."""
+
+
+# Events (pymesos thread → loop) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    framework_id: str
+    master: str
+    heartbeat_interval: float | None
+    resubscribed: bool
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    pass
+
+
+@dataclass(frozen=True)
+class OffersReceived:
+    offers: tuple[JsonObject, ...]
+
+
+@dataclass(frozen=True)
+class OfferRescinded:
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class StatusReceived:
+    status: JsonObject
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    agent_id: str
+    executor_id: str
+    data: str
+
+
+@dataclass(frozen=True)
+class AgentLost:
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class ExecutorLost:
+    agent_id: str
+    executor_id: str
+    status: int | None
+
+
+@dataclass(frozen=True)
+class MasterError:
+    message: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+DriverEvent = (
+    Subscribed
+    | Disconnected
+    | OffersReceived
+    | OfferRescinded
+    | StatusReceived
+    | MessageReceived
+    | AgentLost
+    | ExecutorLost
+    | MasterError
+    | Heartbeat
+)
+EventSink = Callable[[DriverEvent], None]
+
+
+def _value(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return str(obj.get("value", ""))
+    return str(obj)
+
+
+class _Callbacks:
+    """pymesos's Scheduler interface, forwarding every event to the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sink: EventSink, owner: _Driver) -> None:
+        self._loop = loop
+        self._sink = sink
+        self._owner = owner
+
+    def _post(self, event: DriverEvent) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._sink, event)
+        except RuntimeError:
+            log.debug("event loop closed; dropping %s", type(event).__name__)
+
+    def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
+        self._subscribed(framework_id, master_info, resubscribed=False)
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        self._subscribed(driver.framework_id, master_info, resubscribed=True)
+
+    def _subscribed(self, framework_id: Any, master_info: Any, *, resubscribed: bool) -> None:
+        master = f"{master_info.get('hostname', '')}:{master_info.get('port', '')}"
+        self._post(
+            Subscribed(_value(framework_id), master, self._owner.heartbeat_interval, resubscribed)
+        )
+
+    def disconnected(self, driver: Any) -> None:
+        self._post(Disconnected())
+
+    def resourceOffers(self, driver: Any, offers: Sequence[JsonObject]) -> None:
+        self._post(OffersReceived(tuple(dict(o) for o in offers)))
+
+    def offerRescinded(self, driver: Any, offer_id: Any) -> None:
+        self._post(OfferRescinded(_value(offer_id)))
+
+    def statusUpdate(self, driver: Any, status: JsonObject) -> None:
+        self._post(StatusReceived(dict(status)))
+
+    def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
+        self._post(MessageReceived(_value(agent_id), _value(executor_id), str(data)))
+
+    def slaveLost(self, driver: Any, agent_id: Any) -> None:
+        self._post(AgentLost(_value(agent_id)))
+
+    def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: Any) -> None:
+        self._post(
+            ExecutorLost(_value(agent_id), _value(executor_id), int(status) if status else None)
+        )
+
+    def error(self, driver: Any, message: str) -> None:
+        self._post(MasterError(str(message)))
+
+    def processHeartBeat(self, driver: Any) -> None:
+        self._post(Heartbeat())
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Callbacks this framework has no use for (inverse offers, operation updates).
+        def ignore(*args: Any, **kwargs: Any) -> None:
+            log.debug("ignoring pymesos callback %s", name)
+
+        return ignore
+
+
+def _driver_class() -> type[Any]:
+    # pymesos installs a log handler and a SIGINT handler when imported: import it only
+    # when a driver is actually built, never at module import.
+    from pymesos import MesosSchedulerDriver
+
+    class Driver(MesosSchedulerDriver):  # type: ignore[misc]
+        heartbeat_interval: float | None = None
+
+        def on_subscribed(self, info: Mapping[str, Any]) -> None:
+            interval = info.get("heartbeat_interval_seconds")
+            self.heartbeat_interval = float(interval) if interval else None
+            super().on_subscribed(info)
+
+        def on_event(self, event: Mapping[str, Any]) -> None:
+            try:
+                super().on_event(event)
+            except Exception:
+                log.exception("ignoring a Mesos event pymesos could not handle: %.200s", event)
+
+    return Driver
+
+
+class _Driver:
+    """The attributes `_Callbacks` reads from the live pymesos driver."""
+
+    def __init__(self) -> None:
+        self.pymesos: Any = None
+
+    @property
+    def heartbeat_interval(self) -> float | None:
+        return getattr(self.pymesos, "heartbeat_interval", None)
+
+
+class MesosDriver:
+    """Subscribe to the master and talk to it; see the module docstring."""
+
+    def __init__(
+        self, settings: FrameworkSettings, sink: EventSink, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._loop = loop
+        self._holder = _Driver()
+        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
+        self._lock = threading.Lock()
+        self.framework_id: str | None = None
+
+    # lifecycle ------------------------------------------------------------------------
+    async def start(self, framework_id: str | None) -> None:
+        self.framework_id = framework_id
+        # The first pymesos import installs a SIGINT handler, which only the main
+        # thread may do: import on the loop's thread, start on a worker.
+        driver_class = _driver_class()
+        await asyncio.to_thread(self._start_blocking, driver_class)
+
+    def _start_blocking(self, driver_class: type[Any]) -> None:
+        settings = self._settings
+        driver = driver_class(
+            _Callbacks(self._loop, self._sink, self._holder),
+            settings.framework_info(self.framework_id),
+            settings.master,
+            use_addict=False,
+            implicit_acknowledgements=False,
+            principal=settings.principal,
+            secret=settings.secret.get_secret_value() if settings.secret else None,
+            failover=True,
+            timeout=10 * 365 * 24 * 3600,
+        )
+        with self._lock:
+            self._holder.pymesos = driver
+        driver.start()
+
+    async def stop(self) -> None:
+        """Disconnect without tearing the framework down (its tasks keep running)."""
+        await asyncio.to_thread(self._stop_blocking)
+
+    def _stop_blocking(self) -> None:
+        with self._lock:
+            driver, self._holder.pymesos = self._holder.pymesos, None
+        if driver is not None:
+            driver.stop(failover=True)
+            driver.join()
+
+    async def restart(self, framework_id: str | None) -> None:
+        """Drop the connection and subscribe again with a fresh driver."""
+        await self.stop()
+        await self.start(framework_id)
+
+    async def close(self) -> None:
+        await self.stop()
+        self._calls.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def connected(self) -> bool:
+        driver = self._holder.pymesos
+        return driver is not None and bool(driver.connected)
+
+    # calls ----------------------------------------------------------------------------
+    async def _call(self, what: str, body: JsonObject) -> None:
+        await self._loop.run_in_executor(self._calls, self._send, what, body)
+
+    def _send(self, what: str, body: JsonObject) -> None:
+        driver = self._holder.pymesos
+        if driver is None or not driver.connected or not driver.framework_id:
+            raise MesosCallError(f"{what}: not subscribed to a Mesos master")
+        call = {"type": what, "framework_id": {"value": driver.framework_id}, **body}
+        try:
+            driver._send(call)  # pymesos's own call path: stream id, auth header, errors
+        except Exception as error:
+            raise MesosCallError(f"{what} failed: {error}") from error
+
+    async def accept(
+        self, offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
+    ) -> None:
+        """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent)."""
+        await self._call(
+            "ACCEPT",
+            {
+                "accept": {
+                    "offer_ids": [{"value": o} for o in offer_ids],
+                    "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
+                    "filters": {"refuse_seconds": refuse_seconds},
+                }
+            },
+        )
+
+    async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None:
+        await self._call(
+            "DECLINE",
+            {
+                "decline": {
+                    "offer_ids": [{"value": o} for o in offer_ids],
+                    "filters": {"refuse_seconds": refuse_seconds},
+                }
+            },
+        )
+
+    async def revive(self) -> None:
+        await self._call("REVIVE", self._roles("revive"))
+
+    async def suppress(self) -> None:
+        await self._call("SUPPRESS", self._roles("suppress"))
+
+    def _roles(self, key: str) -> JsonObject:
+        return {key: {"roles": [self._settings.role]}}
+
+    async def kill(self, task_id: str, agent_id: str | None) -> None:
+        kill: JsonObject = {"task_id": {"value": task_id}}
+        if agent_id:
+            kill["agent_id"] = {"value": agent_id}
+        await self._call("KILL", {"kill": kill})
+
+    async def acknowledge(self, status: Mapping[str, Any]) -> None:
+        await self._call(
+            "ACKNOWLEDGE",
+            {
+                "acknowledge": {
+                    "agent_id": status["agent_id"],
+                    "task_id": status["task_id"],
+                    "uuid": status["uuid"],
+                }
+            },
+        )
+
+    async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
+        """Explicit reconciliation of `tasks` (task id, agent id); implicit when empty."""
+        entries: list[JsonObject] = []
+        for task_id, agent_id in tasks:
+            entry: JsonObject = {"task_id": {"value": task_id}}
+            if agent_id:
+                entry["agent_id"] = {"value": agent_id}
+            entries.append(entry)
+        await self._call("RECONCILE", {"reconcile": {"tasks": entries}})
+
+    async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None:
+        await self._call(
+            "MESSAGE",
+            {
+                "message": {
+                    "agent_id": {"value": agent_id},
+                    "executor_id": {"value": executor_id},
+                    "data": data_base64,
+                }
+            },
+        )

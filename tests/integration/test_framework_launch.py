@@ -1,0 +1,138 @@
+"""Launching transient script jobs on the local Mesos: fires, placement, ACCEPTs, runs."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.mesos.tasks import TaskId
+from controller.operations import EventKind
+from devcluster.mesos import AgentSpec, LocalMesos
+from devcluster.zookeeper import ZooKeeperServer
+from tests.integration.framework_harness import (
+    app_definition,
+    build_app,
+    eventually,
+    finished,
+    framework_settings,
+    running_framework,
+    runs,
+    script_job,
+    start_cluster,
+    subscribed,
+)
+
+
+@pytest.fixture
+def two_agents() -> Iterator[LocalMesos]:
+    cluster = start_cluster([AgentSpec(cpus=2, mem=1024), AgentSpec(cpus=2, mem=1024)])
+    yield cluster
+    cluster.stop()
+
+
+async def test_three_shards_fire_launch_one_accept_per_agent_and_finish(
+    zookeeper: ZooKeeperServer, zk_namespace: str, two_agents: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(two_agents.master_address)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("report", out, cron="*/3 * * * * ?", placementStrategy="spread")
+        await fw.service.schedule(job)
+
+        first = await eventually(
+            lambda: len(finished(out)) >= 3 and finished(out), what="the first run to finish"
+        )
+        # Read the counters before the next fire (3 s later) can launch again.
+        accepts = fw.metric("cloudjob_accept_calls_total")
+        launched = fw.metric("cloudjob_tasks_launched_total", source="READY")
+        agents = {TaskId.parse(r.task_id).agent_id for r in first[:3]}
+        assert launched == 3
+        assert len(agents) == 2, "spread puts the 3 shards on both agents"
+        assert accepts == len(agents), "one ACCEPT per agent"
+        assert sorted(r.shard for r in first[:3]) == [0, 1, 2]
+
+        # More fires: every fire is one run of exactly the 3 shards (ready consumed once).
+        await eventually(lambda: len(finished(out)) >= 9, within=30, what="three runs")
+        by_fire: dict[str | None, list[int]] = defaultdict(list)
+        for run in runs(out):
+            by_fire[run.fire_time].append(run.shard)
+        assert None not in by_fire
+        complete = [shards for shards in by_fire.values() if len(shards) == 3]
+        assert len(complete) >= 3
+        for shards in by_fire.values():
+            assert sorted(shards) == list(range(len(shards))), by_fire
+        assert all(len(shards) <= 3 for shards in by_fire.values())
+
+        runtime = fw.service.job_runtime(job.key)
+        assert runtime.scheduled and runtime.succeeded >= 9 and runtime.failed == 0
+        assert runtime.next_fire_time is not None and runtime.last_fire_time is not None
+        assert EventKind.LAUNCHED in fw.kinds(job.key)
+        assert EventKind.SUCCEEDED in fw.kinds(job.key)
+        assert fw.metric("cloudjob_fire_to_accept_seconds_count") >= 9
+
+        await fw.service.unschedule(job.key)
+        assert not fw.service.job_runtime(job.key).scheduled
+
+
+async def test_misfire_accumulates_fires_during_a_long_run_and_runs_them_later(
+    zookeeper: ZooKeeperServer, zk_namespace: str, two_agents: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(two_agents.master_address)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("slow", out, cron="* * * * * ?", shards=1, seconds=3.5, misfire=True)
+        await fw.service.schedule(job)
+
+        pending = await eventually(
+            lambda: (
+                (rt := fw.service.job_runtime(job.key)).pending_runs >= 2
+                and rt.active_shards
+                and rt.pending_runs
+            ),
+            what="fires to accumulate while the first run is running",
+        )
+        assert pending >= 2
+        await eventually(lambda: len(runs(out)) >= 2, within=20, what="a second run")
+        first, second = sorted(runs(out), key=lambda r: r.started)[:2]
+        assert first.ended is not None and second.started >= first.ended
+        # The second run belongs to a fire that happened while the first was running.
+        assert second.fire_time is not None and first.fire_time is not None
+        assert second.fire_time > first.fire_time
+        await fw.service.unschedule(job.key)
+
+
+async def test_a_job_parameter_cannot_inject_shell(
+    zookeeper: ZooKeeperServer, zk_namespace: str, two_agents: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(two_agents.master_address)
+    out = tmp_path / "out"
+    pwned = tmp_path / "pwned"
+    parameter = f"x; touch {pwned}"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job(
+            "inject",
+            out,
+            cron="*/2 * * * * ?",
+            shards=2,
+            jobParameter=parameter,
+            shardingItemParameters={"1": f"$(touch {pwned})`touch {pwned}`"},
+        )
+        await fw.service.schedule(job)
+        done = await eventually(lambda: len(finished(out)) >= 2 and finished(out))
+        await fw.service.unschedule(job.key)
+    for run in done:
+        assert run.argc == 3, "out dir, seconds, and the context as one argument"
+        assert run.context["job_parameter"] == parameter
+    shard_one = next(r for r in done if r.shard == 1)
+    assert shard_one.context["sharding_parameter"] == f"$(touch {pwned})`touch {pwned}`"
+    assert not pwned.exists()
+    assert Counter(r.shard for r in done).keys() <= {0, 1}
