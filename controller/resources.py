@@ -258,6 +258,8 @@ class CloudJobStatus(_Model):
     active_shards: list[ActiveShard] = Field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
+    # The last value of the `cloudjob.io/trigger` annotation that was acted on.
+    last_trigger: str | None = None
 
 
 class AppExecutor(_Model):

@@ -4,8 +4,9 @@ Pure. The handlers pass the raw `spec` mapping of an object; the result is eithe
 `AppDefinition`/`JobDefinition` for the scheduling core or an `InvalidSpec` whose
 problems each name the field (`spec.cron: ...`) and say how to fix it. Both schema-level
 problems (what a CRD schema would reject, should an object slip past it) and semantic
-ones (`job_semantic_errors`, `app_semantic_errors`) are reported, so nothing invalid
-ever reaches ZooKeeper or Mesos.
+ones (`job_semantic_errors`, `app_semantic_errors`, and a script command line the task
+builder cannot split into arguments) are reported, so nothing invalid ever reaches
+ZooKeeper or Mesos.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.definitions import AppDefinition, JobDefinition
+from controller.mesos.tasks import script_argv
 from controller.resources import (
     CloudAppSpec,
     CloudJobSpec,
+    ScriptJob,
     app_semantic_errors,
     job_semantic_errors,
 )
@@ -53,13 +56,25 @@ def validation_problems(error: ValidationError) -> list[str]:
     return problems
 
 
+def _command_line_problem(script: ScriptJob) -> str | None:
+    """A command line the task builder could not turn into arguments fails every launch."""
+    try:
+        script_argv(script.command_line, "{}")
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def parse_job(namespace: str, name: str, spec: Mapping[str, Any]) -> JobDefinition:
     """The job's definition; raises InvalidSpec listing every problem found."""
     try:
         parsed = CloudJobSpec.model_validate(dict(spec))
     except ValidationError as error:
         raise InvalidSpec("CloudJob", validation_problems(error)) from None
-    if problems := job_semantic_errors(name, parsed):
+    problems = job_semantic_errors(name, parsed)
+    if parsed.script is not None and (problem := _command_line_problem(parsed.script)):
+        problems.append(problem)
+    if problems:
         raise InvalidSpec("CloudJob", problems)
     return JobDefinition(namespace=namespace, name=name, spec=parsed)
 

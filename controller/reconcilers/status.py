@@ -245,7 +245,7 @@ def _active_shards(runtime: JobRuntime | None) -> list[ActiveShard]:
         ActiveShard(
             shard=shard.shard,
             task_id=shard.task_id,
-            agent=shard.hostname or shard.agent_id,
+            agent=shard.agent_id,
             state=shard.state,
             since=_second(shard.since),
         )
@@ -292,7 +292,7 @@ def app_status(
         observed_generation=generation,
         conditions=list(conditions),
         executors=[
-            AppExecutor(agent=e.hostname or e.agent_id, executor_id=e.executor_id, tasks=e.tasks)
+            AppExecutor(agent=e.agent_id, executor_id=e.executor_id, tasks=e.tasks)
             for e in sorted(executors, key=lambda e: e.executor_id)
         ],
     )

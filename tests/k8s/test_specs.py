@@ -95,3 +95,9 @@ def test_an_invalid_app_names_its_fields() -> None:
     fields = sorted(p.split(":", 1)[0] for p in caught.value.problems)
     assert fields == ["spec.appURL", "spec.bootstrapScript", "spec.cpuCount"]
     assert "invalid CloudApp" in str(caught.value)
+
+
+def test_a_command_line_with_unbalanced_quotes_is_refused_before_any_launch() -> None:
+    (problem,) = problems_of(job_spec(script={"commandLine": "echo 'unterminated"}))
+    assert problem.startswith("spec.script.commandLine ")
+    assert "balance its quotes" in problem

@@ -70,9 +70,9 @@ def test_a_running_job_lists_its_shards_in_order_with_counters_and_times() -> No
     status = job_status(CloudJobStatus(), FACTS, live, T0)
     assert status.state == JobState.RUNNING
     assert [(s.shard, s.agent, s.state) for s in status.active_shards] == [
-        (0, "host-0", "TASK_RUNNING"),
-        (1, "host-1", "TASK_STAGING"),
-        (2, "host-2", "TASK_RUNNING"),
+        (0, "agent-0", "TASK_RUNNING"),
+        (1, "agent-1", "TASK_STAGING"),
+        (2, "agent-2", "TASK_RUNNING"),
     ]
     assert (status.succeeded, status.failed) == (6, 1)
     assert status.last_schedule_time == T0.replace(microsecond=0)
@@ -193,7 +193,7 @@ def test_app_status_lists_executors_per_agent_and_readiness() -> None:
     status = app_status(
         CloudAppStatus(), generation=1, problems=(), disabled=False, executors=executors, now=T0
     )
-    assert [(e.agent, e.tasks) for e in status.executors] == [("a1", 3), ("host-2", 1)]
+    assert [(e.agent, e.tasks) for e in status.executors] == [("a1", 3), ("a2", 1)]
     ready = find_condition(status.conditions, "Ready")
     assert ready is not None and ready.status is ConditionStatus.TRUE
     disabled = app_status(status, generation=2, problems=(), disabled=True, executors=[], now=T0)

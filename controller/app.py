@@ -1,0 +1,394 @@
+"""The leader-gated controller: only the ZooKeeper leader runs kopf and the Mesos framework.
+
+`Controller.run` connects to ZooKeeper, serves the health and metrics endpoints and
+contends in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
+core (`SchedulingService.start`, fenced by the election) and then the kopf operator
+(an explicit `kopf.OperatorRegistry`, standalone — kopf peering is off because the
+election is the one fencing authority). On losing leadership the term ends: the core
+stops first (no more Mesos calls or ZooKeeper writes), then the operator; the process
+stays up as a standby and contends again. Nothing here exits the process.
+
+kopf cancels every task created on its event loop while it runs, so the controller
+must own its loop: `ControllerThread` runs a `Controller` on a loop of its own in a
+thread (the `run` command, the `dev` stack and tests all use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import itertools
+import logging
+import os
+import threading
+import time
+from enum import StrEnum
+from typing import Any
+
+import kopf
+import kubernetes
+from kazoo.client import KazooClient, KazooState
+from prometheus_client import CollectorRegistry
+
+from controller.endpoints import Endpoints, Health
+from controller.handlers import OperatorMemo, register_handlers
+from controller.mesos.service import SchedulingService
+from controller.reconcilers.handling import Reconciliation, Timing
+from controller.settings import KubernetesSettings, Settings
+from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
+
+log = logging.getLogger(__name__)
+
+CONNECT_POLL = 0.1
+TERM_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+OPERATOR_STOP_TIMEOUT = 30.0
+
+
+class Role(StrEnum):
+    STARTING = "starting"
+    STANDBY = "standby"
+    LEADER = "leader"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class CredentialsError(RuntimeError):
+    """No usable Kubernetes credentials (neither in-cluster nor a kubeconfig)."""
+
+
+def kubernetes_credentials(settings: KubernetesSettings) -> kopf.ConnectionInfo:
+    """How to reach the API server: the kubeconfig named in the settings, else the
+    in-cluster service account, else $KUBECONFIG / ~/.kube/config. Read afresh on every
+    call, so rotated tokens are picked up when kopf logs in again."""
+    config = kubernetes.client.Configuration()
+    try:
+        if settings.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=config
+            )
+        else:
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(settings.kubeconfig) if settings.kubeconfig else None,
+                context=settings.context,
+                client_configuration=config,
+                persist_config=False,
+            )
+    except (kubernetes.config.ConfigException, OSError) as error:
+        raise CredentialsError(
+            f"no Kubernetes credentials: {error}; set --kubernetes.kubeconfig "
+            "(CLOUDJOB_KUBERNETES__KUBECONFIG) or run in a pod with a service account"
+        ) from error
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
+        "authorization"
+    )
+    scheme, token = None, None
+    if header:
+        first, _, rest = header.partition(" ")
+        scheme, token = (first, rest) if rest else (None, first)
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+class LeaderTerm:
+    """One period of leadership: the scheduling core, the event pump and the operator."""
+
+    def __init__(
+        self,
+        *,
+        service: SchedulingService,
+        election: LeaderElection,
+        registry: kopf.OperatorRegistry,
+        settings: Settings,
+    ) -> None:
+        self._service = service
+        self._election = election
+        self._registry = registry
+        self._settings = settings
+        self._stop = asyncio.Event()
+        self.task = asyncio.create_task(self._run(), name="leader term")
+
+    async def _run(self) -> None:
+        for attempt in itertools.count():
+            try:
+                await self._service.start(self._election)
+                break
+            except Exception as error:
+                delay = TERM_RETRY_DELAYS[min(attempt, len(TERM_RETRY_DELAYS) - 1)]
+                log.warning("scheduling core did not start (%s); retrying in %.0fs", error, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                if self._stop.is_set():
+                    return
+        if self._stop.is_set():
+            return
+        status = self._settings.status
+        reconciliation = Reconciliation(
+            ops=self._service,
+            timing=Timing(
+                refresh_interval=status.refresh_interval, min_interval=status.min_interval
+            ),
+        )
+        pump = asyncio.create_task(self._pump(reconciliation), name="runtime events")
+        kube = self._settings.kubernetes
+        try:
+            await kopf.operator(
+                registry=self._registry,
+                memo=OperatorMemo(
+                    reconciliation=reconciliation,
+                    credentials=lambda: kubernetes_credentials(kube),
+                ),
+                standalone=True,
+                clusterwide=not kube.namespaces,
+                namespaces=kube.namespaces,
+                stop_flag=self._stop,
+            )
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def _pump(self, reconciliation: Reconciliation) -> None:
+        while True:
+            reconciliation.runtime_event(await self._service.events.get())
+
+    async def end(self) -> None:
+        """Stop acting at once (the core), then wind the operator down."""
+        self._stop.set()
+        await self._service.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), OPERATOR_STOP_TIMEOUT)
+        except TimeoutError:
+            log.error("the operator did not stop in %.0fs; cancelling it", OPERATOR_STOP_TIMEOUT)
+            self.task.cancel()
+        except Exception:
+            log.exception("the operator ended with an error")
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+class Controller:
+    """One replica of the controller; see the module docstring."""
+
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._operator_registry = kopf.OperatorRegistry()
+        register_handlers(
+            self._operator_registry,
+            timing=Timing(
+                refresh_interval=settings.status.refresh_interval,
+                min_interval=settings.status.min_interval,
+            ),
+        )
+        self._lock = threading.Lock()
+        self._role = Role.STARTING
+        self._zookeeper = "disconnected"
+        self._terms = 0
+        self.endpoints = Endpoints(
+            host=settings.http.host,
+            health_port=settings.http.health_port,
+            metrics_port=settings.http.metrics_port,
+            registry=self.registry,
+            snapshot=self.health,
+        )
+        self.endpoints_up = threading.Event()
+
+    @property
+    def role(self) -> Role:
+        with self._lock:
+            return self._role
+
+    def health(self) -> Health:
+        with self._lock:
+            return Health(
+                role=self._role.value,
+                zookeeper=self._zookeeper,
+                ready=self._role in (Role.LEADER, Role.STANDBY) and self._zookeeper == "connected",
+                identity=self.settings.identity,
+                terms=self._terms,
+            )
+
+    def _set(self, *, role: Role | None = None, zookeeper: str | None = None) -> None:
+        with self._lock:
+            if role is not None:
+                if role is Role.LEADER:
+                    self._terms += 1
+                self._role = role
+            if zookeeper is not None:
+                self._zookeeper = zookeeper
+
+    def _on_zookeeper(self, state: KazooState) -> None:
+        self._set(zookeeper={"CONNECTED": "connected", "SUSPENDED": "suspended"}.get(state, "lost"))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve, contend and lead until `stop` is set; then withdraw cleanly."""
+        self.endpoints.start()
+        self.endpoints_up.set()
+        log.info(
+            "health on :%d, metrics on :%d",
+            self.endpoints.health_port,
+            self.endpoints.metrics_port,
+        )
+        zk = self.settings.zookeeper
+        digest = zk.digest.get_secret_value() if zk.digest else None
+        client = open_client(zk.hosts, auth=digest, session_timeout=zk.session_timeout)
+        client.add_listener(self._on_zookeeper)
+        try:
+            if await self._connect(client, stop):
+                await self._contend(client, digest, stop)
+        finally:
+            self._set(role=Role.STOPPING)
+            await asyncio.to_thread(client.stop)
+            client.close()
+            self.endpoints.stop()
+            self._set(role=Role.STOPPED)
+
+    async def _connect(self, client: KazooClient, stop: asyncio.Event) -> bool:
+        client.start_async()
+        warned = time.monotonic()
+        while not client.connected:
+            if stop.is_set():
+                return False
+            if time.monotonic() - warned > 10:
+                log.warning("still connecting to ZooKeeper at %s", self.settings.zookeeper.hosts)
+                warned = time.monotonic()
+            await asyncio.sleep(CONNECT_POLL)
+        self._set(zookeeper="connected")
+        return True
+
+    async def _contend(self, client: KazooClient, digest: str | None, stop: asyncio.Event) -> None:
+        layout = Layout(self.settings.zookeeper.namespace)
+        leadership = AsyncLeadership(asyncio.get_running_loop())
+        service = SchedulingService(
+            client, self.settings.mesos, layout=layout, zk_auth=digest, registry=self.registry
+        )
+        election = LeaderElection(
+            client, leadership, layout=layout, identity=self.settings.identity, auth=digest
+        )
+        await asyncio.to_thread(election.start)
+        self._set(role=Role.STANDBY)
+        term: LeaderTerm | None = None
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                change = asyncio.ensure_future(leadership.changes.get())
+                waiting: set[asyncio.Future[Any]] = {stopping, change}
+                if term is not None:
+                    waiting.add(term.task)
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if not change.done():
+                    change.cancel()
+                if stop.is_set():
+                    break
+                if term is not None and term.task.done() and not change.done():
+                    log.error("the operator stopped on its own; starting a new term")
+                    await term.end()
+                    term = self._begin(service, election) if election.is_leading else None
+                    continue
+                leading = change.result().leading
+                if leading and term is None and election.is_leading:
+                    log.info("leading: starting the scheduling core and the operator")
+                    term = self._begin(service, election)
+                elif not leading and term is not None:
+                    log.warning("leadership lost (%s): stopping", change.result().reason)
+                    await term.end()
+                    term = None
+                    self._set(role=Role.STANDBY)
+        finally:
+            stopping.cancel()
+            if term is not None:
+                await term.end()
+            await asyncio.to_thread(election.stop)
+            await service.stop()
+
+    def _begin(self, service: SchedulingService, election: LeaderElection) -> LeaderTerm:
+        self._set(role=Role.LEADER)
+        return LeaderTerm(
+            service=service,
+            election=election,
+            registry=self._operator_registry,
+            settings=self.settings,
+        )
+
+
+def preload_mesos_driver() -> None:
+    """Import pymesos now if this is the main thread.
+
+    Its first import installs a SIGINT handler, which Python allows only in the main
+    thread; the controller's loop runs in a thread of its own and would fail there.
+    """
+    if threading.current_thread() is threading.main_thread():
+        importlib.import_module("pymesos")
+
+
+class ControllerThread:
+    """Runs a `Controller` on an event loop of its own, in a thread.
+
+    `start()` returns once the endpoints listen; `stop()` withdraws from the election,
+    stops the term (if leading) and joins. `error` holds what ended `run` abnormally.
+    """
+
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
+        self.controller = Controller(settings, registry=registry)
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(
+            target=self._main, name=f"controller-{settings.identity}", daemon=True
+        )
+
+    def _main(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self.controller.run(self._stop)
+
+        try:
+            asyncio.run(main())
+        except BaseException as error:  # reported through `error`, the thread must not die loud
+            self.error = error
+            log.exception("the controller stopped with an error")
+        finally:
+            self.controller.endpoints_up.set()
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Call from the main thread (see `preload_mesos_driver`)."""
+        preload_mesos_driver()
+        self._thread.start()
+        if not self.controller.endpoints_up.wait(timeout):
+            raise TimeoutError(f"the controller's endpoints did not come up in {timeout}s")
+        if self.error is not None:
+            raise RuntimeError(f"the controller did not start: {self.error}") from self.error
+
+    def stop(self, timeout: float = 60.0) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the controller did not stop in {timeout}s")
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait_for_role(self, role: Role, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.controller.role is role:
+                return True
+            if not self._thread.is_alive():
+                return False
+            time.sleep(0.05)
+        return self.controller.role is role

@@ -1,0 +1,180 @@
+"""The kopf handlers of CloudApp and CloudJob: thin adapters onto the reconcilers.
+
+`register_handlers` puts every handler into an explicit `kopf.OperatorRegistry` (never
+kopf's global one). Each handler turns kopf's kwargs into an `ObjectView` and hands it
+to the term's `Reconciliation` (in the memo), then writes the status patch it returns.
+All kopf settings are made in the one startup handler; credentials come from the
+memo's `credentials` callable (the controller builds it from its settings).
+
+Per object kind: create / update / resume apply the desired state, delete undoes it
+(behind the `cloudjob.io/finalizer` finalizer), and a timer refreshes status and
+re-applies desired state (repairing drift) at most once per `Timing.min_interval`,
+at least once per `Timing.refresh_interval`. Two indexes let jobs see their app and
+apps find their jobs. Used by `controller.app`, the leader-gated controller.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from controller import resources
+from controller.reconcilers import apps, jobs
+from controller.reconcilers.handling import ObjectView, Post, Reconciliation, Report, Timing
+from controller.reconcilers.status import AppAvailability
+
+GROUP, VERSION = resources.GROUP, resources.VERSION
+APPS, JOBS = "cloudapps", "cloudjobs"
+FINALIZER = f"{GROUP}/finalizer"
+ANNOTATION_PREFIX = GROUP
+EVENT_COMPONENT = "cloudjob-controller"
+
+AppIndex = kopf.Index[tuple[str, str], apps.AppSummary]
+JobsByApp = kopf.Index[tuple[str, str], str]
+
+
+@dataclass
+class OperatorMemo:
+    """The operator's memo for one leadership term (kopf hands each object a shallow copy)."""
+
+    reconciliation: Reconciliation
+    credentials: Callable[[], kopf.ConnectionInfo]
+
+
+def view(body: kopf.Body) -> ObjectView:
+    meta = body.metadata
+    return ObjectView(
+        namespace=meta.namespace or "",
+        name=meta.name or "",
+        generation=meta.get("generation"),
+        spec=copy.deepcopy(dict(body.spec)),
+        status=copy.deepcopy(dict(body.status)),
+        annotations=dict(meta.annotations),
+        deleting=meta.deletion_timestamp is not None,
+    )
+
+
+def poster(body: kopf.Body) -> Post:
+    def post(*, warning: bool, reason: str, message: str) -> None:
+        kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
+
+    return post
+
+
+def app_lookup(index: AppIndex) -> jobs.AppLookup:
+    def lookup(namespace: str, app_name: str) -> AppAvailability:
+        store = index.get((namespace, app_name))
+        return apps.app_availability(next(iter(store), None) if store is not None else None)
+
+    return lookup
+
+
+def jobs_of(index: JobsByApp, body: kopf.Body) -> list[str]:
+    store = index.get((body.metadata.namespace or "", body.metadata.name or ""))
+    return sorted(store) if store is not None else []
+
+
+def write_status(patch: kopf.Patch, status: dict[str, Any] | None) -> None:
+    if status:
+        patch.status.update(status)
+
+
+def status_writer(patch: kopf.Patch) -> Report:
+    return lambda status: write_status(patch, status)
+
+
+def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> None:
+    """Register every handler of the controller into `registry`.
+
+    Indexes and the stop flag reach the handlers through kopf's extra kwargs
+    (`app_index`, `jobs_by_app`, `stopped`).
+    """
+
+    @kopf.on.startup(registry=registry, id="configure")
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=ANNOTATION_PREFIX
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
+        # ZooKeeper's election is the only fencing authority: no kopf peering.
+        settings.peering.standalone = True
+        settings.posting.reporting_component = EVENT_COMPONENT
+        # Only warnings and errors of kopf itself become Events; ours are posted explicitly.
+        settings.posting.level = logging.WARNING
+        # Stopping is always requested through the stop flag; never kill the process.
+        settings.process.ultimate_exiting_timeout = None
+
+    @kopf.on.login(registry=registry, id="credentials")
+    def credentials(memo: OperatorMemo, **_: Any) -> kopf.ConnectionInfo:
+        return memo.credentials()
+
+    @kopf.index(GROUP, VERSION, APPS, registry=registry, id="app_index")
+    def app_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], apps.AppSummary]:
+        app = view(body)
+        desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
+        return {(app.namespace, app.name): apps.summarize(desired, deleting=app.deleting)}
+
+    @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="jobs_by_app")
+    def jobs_by_app(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
+        app_name = body.spec.get("appName")
+        if not isinstance(app_name, str):
+            return {}
+        return {(body.metadata.namespace or "", app_name): body.metadata.name or ""}
+
+    # CloudApp
+    @kopf.on.resume(GROUP, VERSION, APPS, registry=registry, id="app-resume")
+    @kopf.on.create(GROUP, VERSION, APPS, registry=registry, id="app-create")
+    @kopf.on.update(GROUP, VERSION, APPS, registry=registry, id="app-update")
+    async def app_changed(
+        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
+    ) -> None:
+        await memo.reconciliation.app_changed(
+            view(body), jobs_of(kw["jobs_by_app"], body), poster(body), status_writer(patch)
+        )
+
+    @kopf.on.delete(GROUP, VERSION, APPS, registry=registry, id="app-delete")
+    async def app_deleted(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
+        await memo.reconciliation.app_deleted(view(body), jobs_of(kw["jobs_by_app"], body))
+
+    @kopf.timer(
+        GROUP, VERSION, APPS, registry=registry, id="app-refresh", interval=timing.min_interval
+    )
+    async def app_refresh(
+        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
+    ) -> None:
+        status = await memo.reconciliation.app_refresh(lambda: view(body), kw["stopped"])
+        write_status(patch, status)
+
+    # CloudJob
+    @kopf.on.resume(GROUP, VERSION, JOBS, registry=registry, id="job-resume")
+    @kopf.on.create(GROUP, VERSION, JOBS, registry=registry, id="job-create")
+    @kopf.on.update(GROUP, VERSION, JOBS, registry=registry, id="job-update")
+    async def job_changed(
+        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
+    ) -> None:
+        await memo.reconciliation.job_changed(
+            view(body), app_lookup(kw["app_index"]), poster(body), status_writer(patch)
+        )
+
+    @kopf.on.delete(GROUP, VERSION, JOBS, registry=registry, id="job-delete")
+    async def job_deleted(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
+        await memo.reconciliation.job_deleted(view(body))
+
+    @kopf.timer(
+        GROUP, VERSION, JOBS, registry=registry, id="job-refresh", interval=timing.min_interval
+    )
+    async def job_refresh(
+        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
+    ) -> None:
+        status = await memo.reconciliation.job_refresh(
+            lambda: view(body), app_lookup(kw["app_index"]), poster(body), kw["stopped"]
+        )
+        write_status(patch, status)

@@ -1,0 +1,252 @@
+"""What happens when a CloudApp or CloudJob changes, is refreshed or goes away.
+
+One `Reconciliation` per leadership term (kept in the kopf memo) orchestrates the
+reconcilers for the kopf handlers: it serialises work per object, calls the scheduling
+core, decides triggers, posts Kubernetes Events and returns the status patch to write.
+It knows kopf only through its two error types (`PermanentError` for bad input, with a
+condition and a warning event naming the field; `TemporaryError` when the core asks to
+retry later) and through the `Post` callable the handler gives it.
+
+Refreshes are level-triggered: each one re-reads the object and its app, re-applies
+the desired state when due (at least every `Timing.reapply_interval`, or at once when
+something it depends on changed), posts the job's pending runtime events and writes
+status only when it differs. A trigger value is acted on once per term here and once
+ever through `status.lastTrigger`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import kopf
+
+from controller import naming
+from controller.operations import EventKind, RuntimeEvent, SchedulingError, SchedulingOperations
+from controller.reconcilers import apps, jobs
+from controller.reconcilers.mailboxes import Mailboxes
+from controller.reconcilers.status import AppAvailability
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY = 2.0
+# Task state changes only move the status; every other runtime event is also a Kubernetes Event.
+_QUIET_EVENTS = frozenset({EventKind.TASK_STATE})
+
+
+class Post(Protocol):
+    """Posts one Kubernetes Event about the object being handled."""
+
+    def __call__(self, *, warning: bool, reason: str, message: str) -> None: ...
+
+
+Report = Callable[[dict[str, Any] | None], None]
+"""Takes the status patch to write (None: nothing changed)."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often objects are looked at again (seconds)."""
+
+    refresh_interval: float = 10.0
+    """The longest a status goes without a refresh (and drift without repair)."""
+    min_interval: float = 1.0
+    """The shortest gap between two refreshes of one object: bounds status writes."""
+    events_per_refresh: int = 20
+    """Runtime events posted per job per refresh; more are summarised in one event."""
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    """The parts of a CloudApp/CloudJob object the reconcilers read."""
+
+    namespace: str
+    name: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    deleting: bool = False
+
+    @property
+    def key(self) -> str:
+        return naming.object_key(self.namespace, self.name)
+
+
+@dataclass
+class Reconciliation:
+    ops: SchedulingOperations
+    timing: Timing = field(default_factory=Timing)
+    mailboxes: Mailboxes = field(default_factory=Mailboxes)
+    triggers: dict[str, str] = field(default_factory=dict)
+    _applied: dict[str, float] = field(default_factory=dict)
+
+    # CloudJob
+    async def job_changed(
+        self, job: ObjectView, apps_now: jobs.AppLookup, post: Post, report: Report
+    ) -> None:
+        """Create/update/resume: apply, then report; invalid input fails permanently."""
+        slot = _job_slot(job.key)
+        async with self.mailboxes.lock(slot):
+            desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
+            await _retryable(jobs.apply_job(self.ops, desired))
+            self._applied[slot] = time.monotonic()
+            await self._trigger(job, desired, post)
+            report(self._job_status(job, desired))
+        if desired.facts.problems:
+            message = "; ".join(desired.facts.problems)
+            post(warning=True, reason="InvalidSpec", message=message)
+            raise kopf.PermanentError(f"the CloudJob's spec is invalid: {message}")
+        if desired.facts.app is AppAvailability.MISSING:
+            message = (
+                f"spec.appName: CloudApp '{desired.facts.app_name}' does not exist in namespace "
+                f"'{job.namespace}'; create it or set spec.appName to an existing CloudApp "
+                "(the job is scheduled as soon as the app exists)"
+            )
+            post(warning=True, reason="AppMissing", message=message)
+            raise kopf.PermanentError(message)
+
+    async def job_refresh(
+        self,
+        read: Callable[[], ObjectView],
+        apps_now: jobs.AppLookup,
+        post: Post,
+        stopped: Awaitable[object],
+    ) -> dict[str, Any] | None:
+        """One refresh of a job, after a wake-up or `refresh_interval` at the latest."""
+        slot = _job_slot(read().key)
+        await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped)
+        job = read()
+        if job.deleting:
+            return None
+        async with self.mailboxes.lock(slot):
+            desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
+            if self._reapply_due(slot):
+                try:
+                    await jobs.apply_job(self.ops, desired)
+                    self._applied[slot] = time.monotonic()
+                except SchedulingError as error:
+                    log.warning("job %s: re-applying its desired state failed: %s", job.key, error)
+            await self._trigger(job, desired, post)
+            self._post_runtime_events(self.mailboxes.take(slot), post)
+            return self._job_status(job, desired)
+
+    async def job_deleted(self, job: ObjectView) -> None:
+        slot = _job_slot(job.key)
+        async with self.mailboxes.lock(slot):
+            await _retryable(self.ops.unschedule(job.key))
+            self.mailboxes.forget(slot)
+            self.triggers.pop(job.key, None)
+            self._applied.pop(slot, None)
+
+    # CloudApp
+    async def app_changed(
+        self, app: ObjectView, app_jobs: Iterable[str], post: Post, report: Report
+    ) -> None:
+        slot = _app_slot(app.key)
+        async with self.mailboxes.lock(slot):
+            desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
+            await _retryable(apps.apply_app(self.ops, desired))
+            self._applied[slot] = time.monotonic()
+            report(apps.refresh_app_status(self.ops, desired, app.status))
+        self._reapply_jobs(app.namespace, app_jobs)
+        if desired.problems:
+            message = "; ".join(desired.problems)
+            post(warning=True, reason="InvalidSpec", message=message)
+            raise kopf.PermanentError(f"the CloudApp's spec is invalid: {message}")
+
+    async def app_refresh(
+        self, read: Callable[[], ObjectView], stopped: Awaitable[object]
+    ) -> dict[str, Any] | None:
+        slot = _app_slot(read().key)
+        await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped)
+        app = read()
+        if app.deleting:
+            return None
+        async with self.mailboxes.lock(slot):
+            desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
+            if self._reapply_due(slot):
+                try:
+                    await apps.apply_app(self.ops, desired)
+                    self._applied[slot] = time.monotonic()
+                except SchedulingError as error:
+                    log.warning("app %s: re-applying its desired state failed: %s", app.key, error)
+            return apps.refresh_app_status(self.ops, desired, app.status)
+
+    async def app_deleted(self, app: ObjectView, app_jobs: Iterable[str]) -> None:
+        slot = _app_slot(app.key)
+        async with self.mailboxes.lock(slot):
+            await _retryable(apps.remove_app(self.ops, app.namespace, app.name))
+            self.mailboxes.forget(slot)
+            self._applied.pop(slot, None)
+        self._reapply_jobs(app.namespace, app_jobs)
+
+    # runtime events from the scheduling core
+    def runtime_event(self, event: RuntimeEvent) -> None:
+        self.mailboxes.post(_job_slot(event.job_key), event)
+
+    # internals
+    def _reapply_due(self, slot: str) -> bool:
+        if self.mailboxes.take_reapply(slot):
+            return True
+        last = self._applied.get(slot)
+        return last is None or time.monotonic() - last >= self.timing.refresh_interval
+
+    def _reapply_jobs(self, namespace: str, names: Iterable[str]) -> None:
+        """The app of these jobs changed: their next refresh re-applies them at once."""
+        for name in names:
+            self.mailboxes.request_reapply(_job_slot(naming.object_key(namespace, name)))
+
+    async def _trigger(self, job: ObjectView, desired: jobs.DesiredJob, post: Post) -> None:
+        handled = self.triggers.get(job.key) or job.status.get("lastTrigger")
+        decision = jobs.trigger_decision(job.annotations, handled, desired)
+        if decision.verdict is jobs.TriggerVerdict.NONE or decision.value is None:
+            return
+        if decision.verdict is jobs.TriggerVerdict.RUN:
+            await _retryable(self.ops.trigger(job.key))
+            post(warning=False, reason="Triggered", message=f"one run requested ({decision.value})")
+        else:
+            post(
+                warning=True,
+                reason="TriggerRefused",
+                message=f"trigger {decision.value!r} not run: {decision.reason}",
+            )
+        self.triggers[job.key] = decision.value
+
+    def _job_status(self, job: ObjectView, desired: jobs.DesiredJob) -> dict[str, Any] | None:
+        return jobs.refresh_job_status(
+            self.ops, desired, job.status, last_trigger=self.triggers.get(job.key)
+        )
+
+    def _post_runtime_events(self, events: list[RuntimeEvent], post: Post) -> None:
+        loud = [e for e in events if e.kind not in _QUIET_EVENTS]
+        limit = self.timing.events_per_refresh
+        for event in loud[:limit]:
+            post(warning=event.warning, reason=event.kind.value, message=event.message)
+        if len(loud) > limit:
+            post(
+                warning=False,
+                reason="EventsSummarised",
+                message=f"{len(loud) - limit} more runtime events since the last refresh",
+            )
+
+
+def _job_slot(key: str) -> str:
+    return f"CloudJob/{key}"
+
+
+def _app_slot(key: str) -> str:
+    return f"CloudApp/{key}"
+
+
+async def _retryable(step: Awaitable[None]) -> None:
+    """Run one call into the core; its 'retry later' becomes kopf's TemporaryError."""
+    try:
+        await step
+    except SchedulingError as error:
+        raise kopf.TemporaryError(
+            f"the scheduler asked to retry: {error}", delay=RETRY_DELAY
+        ) from error

@@ -1,0 +1,156 @@
+"""The controller's one settings object, read from `CLOUDJOB_*` environment variables and
+`run` command-line flags (flags win).
+
+Nested groups use `__` in variable names and `.` in flags:
+`CLOUDJOB_ZOOKEEPER__HOSTS=zk-0:2181` is `--zookeeper.hosts zk-0:2181`. The Mesos
+framework's group is `controller.mesos.settings.FrameworkSettings` (`--mesos.master`,
+`CLOUDJOB_MESOS__MASTER`). docs/operations.md
+lists every setting. Built by `controller.__main__` (from flags and the environment)
+or directly by whoever embeds the controller (the `dev` stack, tests); used by
+`controller.app`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from controller import naming
+from controller.mesos.settings import FrameworkSettings
+from controller.state.connection import parse_auth
+from controller.state.layout import DEFAULT_NAMESPACE, Layout
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZooKeeperSettings(_Group):
+    hosts: str = Field(
+        default="127.0.0.1:2181",
+        min_length=1,
+        description="ZooKeeper connect string (host:port[,host:port...][/chroot])",
+    )
+    namespace: str = Field(
+        default=DEFAULT_NAMESPACE,
+        description="the node (path without leading '/') all the controller's state is under",
+    )
+    digest: SecretStr | None = Field(
+        default=None,
+        description="'user:password' for ZooKeeper digest auth; every node gets its ACL",
+    )
+    session_timeout: float = Field(default=10.0, gt=0, description="seconds")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_form(cls, value: str) -> str:
+        Layout(value)
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _digest_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_auth(value.get_secret_value())
+        return value
+
+
+class KubernetesSettings(_Group):
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="kubeconfig file to use; unset: in-cluster service account, else "
+        "$KUBECONFIG or ~/.kube/config",
+    )
+    context: str | None = Field(default=None, description="kubeconfig context to use")
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="namespaces to watch (comma-separated); empty: all (cluster-wide)",
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _dns_labels(cls, value: list[str]) -> list[str]:
+        for namespace in value:
+            if problem := naming.name_error("Namespace", namespace):
+                raise ValueError(problem)
+        return value
+
+
+class HttpSettings(_Group):
+    host: str = Field(default="0.0.0.0", description="address the endpoints listen on")
+    health_port: int = Field(
+        default=8080, ge=0, le=65535, description="/healthz and /readyz (0: any free port)"
+    )
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Prometheus /metrics (0: any free port)"
+    )
+
+
+class StatusSettings(_Group):
+    refresh_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds: the longest a status goes unrefreshed and drift unrepaired",
+    )
+    min_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="seconds: the shortest gap between two status writes of one object",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_interval > self.refresh_interval:
+            raise ValueError(
+                f"status.min_interval ({self.min_interval}) must not exceed "
+                f"status.refresh_interval ({self.refresh_interval})"
+            )
+        return self
+
+
+def _default_identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Everything `python -m controller run` can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLOUDJOB_",
+        env_nested_delimiter="__",
+        nested_model_default_partial_update=True,
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    identity: str = Field(
+        default_factory=_default_identity,
+        min_length=1,
+        description="this replica's name in the leader election (default: host-pid)",
+    )
+    mesos: FrameworkSettings = Field(
+        description="the Mesos framework (master is required: --mesos.master or "
+        "CLOUDJOB_MESOS__MASTER)"
+    )
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="DEBUG, INFO, WARNING, ERROR or CRITICAL",
+    )
+    zookeeper: ZooKeeperSettings = ZooKeeperSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    http: HttpSettings = HttpSettings()
+    status: StatusSettings = StatusSettings()
+
+    @classmethod
+    def from_cli(cls, args: Sequence[str], prog: str = "cloudjob-controller run") -> Settings:
+        """Flags over environment over defaults; `--help` prints every setting and exits."""
+        return cls(_cli_parse_args=list(args), _cli_prog_name=prog)

@@ -1,0 +1,276 @@
+"""The whole system for tests: real ZooKeeper, the Kubernetes API emulator over HTTP, the
+local Mesos with real processes, and controller replicas (in-process threads or
+`python -m controller run` subprocesses).
+
+`Stack` gives tests what they act and look through: a Kubernetes client, the Mesos
+cluster, a kazoo client on the controller's ZooKeeper namespace, and `Runs` — the log
+the test jobs append one line to per shard run (their sharding context), which is how
+a test counts runs without trusting the controller's own reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kazoo.client import KazooClient
+
+from controller.app import ControllerThread, Role
+from controller.mesos.settings import FrameworkSettings
+from controller.resources import API_VERSION
+from controller.settings import (
+    HttpSettings,
+    KubernetesSettings,
+    Settings,
+    StatusSettings,
+    ZooKeeperSettings,
+)
+from devcluster.kube import KubeApiServer, KubeClient
+from devcluster.mesos import LocalMesos
+
+T = TypeVar("T")
+WAIT = 30.0
+NAMESPACE = "default"
+PROJECT = Path(__file__).resolve().parents[2]
+
+# Short timings so each scenario takes seconds; the controller's own defaults are longer.
+FAST_MESOS = {
+    "heartbeat_interval": 0.5,
+    "offer_refresh": 0.2,
+    "executor_registration_timeout": 20.0,
+    "executor_shutdown_grace_period": 1.0,
+    "agent_ping_timeout": 0.3,
+    "max_agent_ping_timeouts": 3,
+    "status_update_retry": 0.5,
+    "status_update_retry_max": 2.0,
+    "command_kill_grace_period": 1.0,
+    "default_refuse_seconds": 0.5,
+}
+FAST_FRAMEWORK = {
+    "launch_batch_seconds": 0.05,
+    "offer_hold_seconds": 2.0,
+    "decline_refuse_seconds": 0.5,
+    "idle_refuse_seconds": 1.0,
+    "reconcile_interval_seconds": 0.0,
+    "failover_timeout_seconds": 60.0,
+    "misfire_threshold_seconds": 2.0,
+}
+
+
+def wait_for(
+    fetch: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = WAIT,
+    what: str = "a condition",
+) -> T:
+    """Poll `fetch` until `until(value)`; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not until(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
+        time.sleep(0.1)
+        value = fetch()
+    return value
+
+
+@dataclass
+class Runs:
+    """The shard runs the test jobs recorded, one JSON sharding context per line."""
+
+    path: Path
+
+    def all(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def of(self, job: str) -> list[dict[str, Any]]:
+        key = f"{NAMESPACE}.{job}"
+        return [run for run in self.all() if run["job_name"] == key]
+
+    def fires(self, job: str) -> Counter[str]:
+        """Fire time → number of shard runs recorded for it."""
+        return Counter(str(run.get("fire_time")) for run in self.of(job))
+
+
+def app_manifest(name: str, app_url: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CloudApp",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "appURL": app_url,
+            "bootstrapScript": "./bin/start",
+            "cpuCount": 0.1,
+            "memoryMB": 32.0,
+            **spec,
+        },
+    }
+
+
+def job_manifest(name: str, app: str, cron: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "appName": app,
+        "cron": cron,
+        "shardingTotalCount": 3,
+        "cpuCount": 0.1,
+        "memoryMB": 16.0,
+    }
+    body.update(spec)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CloudJob",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": body,
+    }
+
+
+@dataclass
+class Stack:
+    api: KubeApiServer
+    mesos: LocalMesos
+    zk_hosts: str
+    zk_namespace: str
+    zk: KazooClient
+    workdir: Path
+    replicas: list[ControllerThread] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def kube(self) -> KubeClient:
+        return self.api.client()
+
+    @property
+    def runs(self) -> Runs:
+        return Runs(self.workdir / "runs.log")
+
+    def record_command(self) -> str:
+        """A script command line that appends its sharding context to the runs log."""
+        return f'sh -c \'printf "%s\\n" "$0" >> {self.runs.path}\''
+
+    def settings(self, identity: str, **status: float) -> Settings:
+        return Settings(
+            identity=identity,
+            mesos=FrameworkSettings(master=self.mesos.master_address, **FAST_FRAMEWORK),
+            zookeeper=ZooKeeperSettings(
+                hosts=self.zk_hosts, namespace=self.zk_namespace, session_timeout=2.0
+            ),
+            kubernetes=KubernetesSettings(kubeconfig=self.api.kubeconfig_path),
+            http=HttpSettings(host="127.0.0.1", health_port=0, metrics_port=0),
+            status=StatusSettings(
+                refresh_interval=status.get("refresh_interval", 2.0),
+                min_interval=status.get("min_interval", 0.3),
+            ),
+        )
+
+    def start_controller(self, identity: str = "replica-1") -> ControllerThread:
+        replica = ControllerThread(self.settings(identity))
+        replica.start()
+        self.replicas.append(replica)
+        return replica
+
+    def start_process(self, identity: str) -> subprocess.Popen[bytes]:
+        """A replica as its own process (`python -m controller run`), logging to workdir."""
+        settings = self.settings(identity)
+        env = dict(os.environ)
+        env.update(
+            {
+                "CLOUDJOB_IDENTITY": identity,
+                "CLOUDJOB_MESOS__MASTER": settings.mesos.master,
+                "CLOUDJOB_ZOOKEEPER__HOSTS": self.zk_hosts,
+                "CLOUDJOB_ZOOKEEPER__NAMESPACE": self.zk_namespace,
+                "CLOUDJOB_ZOOKEEPER__SESSION_TIMEOUT": "2",
+                "CLOUDJOB_KUBERNETES__KUBECONFIG": str(self.api.kubeconfig_path),
+                "CLOUDJOB_HTTP__HOST": "127.0.0.1",
+                "CLOUDJOB_HTTP__HEALTH_PORT": "0",
+                "CLOUDJOB_HTTP__METRICS_PORT": "0",
+                "CLOUDJOB_STATUS__REFRESH_INTERVAL": "2",
+                "CLOUDJOB_STATUS__MIN_INTERVAL": "0.3",
+            }
+        )
+        env.update({f"CLOUDJOB_MESOS__{k.upper()}": str(v) for k, v in FAST_FRAMEWORK.items()})
+        log = open(self.workdir / f"{identity}.log", "wb")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "controller", "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def leader(self) -> str | None:
+        """The identity of the elected replica, as ZooKeeper records it."""
+        path = f"/{self.zk_namespace}/ha/election"
+        if not self.zk.exists(path):
+            return None
+        children = sorted(self.zk.get_children(path), key=lambda n: int(n.rsplit("_", 1)[-1]))
+        if not children:
+            return None
+        data, _ = self.zk.get(f"{path}/{children[0]}")
+        return data.decode()
+
+    def zk_children(self, path: str) -> list[str]:
+        full = f"/{self.zk_namespace}/{path}"
+        return sorted(self.zk.get_children(full)) if self.zk.exists(full) else []
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return self.kube.get(API_VERSION, kind, name, NAMESPACE)
+
+    def status(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(self.get(kind, name).get("status") or {})
+
+    def condition(self, kind: str, name: str, type_: str) -> dict[str, Any] | None:
+        conditions = self.status(kind, name).get("conditions") or []
+        return next((c for c in conditions if c["type"] == type_), None)
+
+    def exists(self, kind: str, name: str) -> bool:
+        found = self.kube.list(API_VERSION, kind, NAMESPACE)
+        return any(item["metadata"]["name"] == name for item in found.get("items", []))
+
+    def events(self, kind: str, name: str) -> list[dict[str, Any]]:
+        obj = self.get(kind, name)
+        return self.kube.events(obj)
+
+    def wait_status(
+        self,
+        kind: str,
+        name: str,
+        until: Callable[[dict[str, Any]], bool],
+        *,
+        timeout: float = WAIT,
+        what: str = "a status",
+    ) -> dict[str, Any]:
+        return wait_for(lambda: self.status(kind, name), until, timeout=timeout, what=what)
+
+    def close(self) -> None:
+        for replica in self.replicas:
+            if replica.alive:
+                replica.stop()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+    def __iter__(self) -> Iterator[ControllerThread]:
+        return iter(self.replicas)
+
+
+def leading(replica: ControllerThread) -> bool:
+    return replica.controller.role is Role.LEADER
