@@ -131,7 +131,10 @@ class Recorder(Scheduler):  # type: ignore[misc]
         self._add("executor_lost", {"executor_id": executor_id["value"], "status": status})
 
     def error(self, driver: Any, message: Any) -> None:
+        # As the docs advise, a scheduler aborts on ERROR; otherwise pymesos would
+        # resubscribe at once (and, after "Framework failed over", fail over back).
         self._add("error", message)
+        driver.stop(failover=True)
 
     def processHeartBeat(self, driver: Any) -> None:
         self._add("heartbeat")
@@ -258,6 +261,17 @@ def http_post(
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as error:
         return int(error.code), error.read().decode()
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def http_get_json(url: str) -> Json:
