@@ -92,7 +92,7 @@ EVENTS = ResourceType(
 )
 EVENTS_K8S_IO = ResourceType(
     group="events.k8s.io", version="v1", plural="events", kind="Event", singular="event",
-    namespaced=True, short_names=("ev",), storage="events",
+    namespaced=True, storage="events",  # "ev" stays with the core group for kubectl
 )
 LEASES = ResourceType(
     group="coordination.k8s.io", version="v1", plural="leases", kind="Lease", singular="lease",

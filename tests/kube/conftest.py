@@ -4,13 +4,16 @@ emulator per test (its internal errors fail the test), a client, and a watch rea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 
@@ -96,3 +99,24 @@ def read_watch(url: str, path: str, count: int, **params: str) -> list[dict[str,
             if line.strip():
                 events.append(json.loads(line))
     return events
+
+
+@contextlib.asynccontextmanager
+async def running_operator(registry: kopf.OperatorRegistry) -> AsyncIterator[None]:
+    """Run a kopf operator (cluster-wide, standalone) in this event loop until the block
+    ends; fail fast if it dies before it is ready."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    operator = asyncio.create_task(kopf.operator(
+        registry=registry, clusterwide=True, standalone=True, stop_flag=stop,
+        ready_flag=ready))
+    readiness = asyncio.create_task(ready.wait())
+    await asyncio.wait({operator, readiness}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        readiness.cancel()
+        operator.cancel()
+        raise RuntimeError(f"the operator did not get ready: {operator}")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(operator, 30)

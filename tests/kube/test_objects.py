@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +320,12 @@ def test_discovery_lists_served_resources(kube: KubeClient) -> None:
     assert {"watch", "list", "patch"} <= set(resources["widgets"]["verbs"])
     core = {r["name"] for r in kube.request("GET", "/api/v1")["resources"]}
     assert {"namespaces", "namespaces/status", "events"} <= core
+
+
+def test_the_request_log_can_be_bounded(widget_crd_file: Path) -> None:
+    with KubeApiServer(crds=[widget_crd_file], keep_requests=5) as api:
+        kube = api.client()
+        for index in range(20):
+            kube.create(widget(f"w{index}"))
+        assert 0 < len(list(api.handler)) <= 5
+        assert len(kube.list(WIDGETS, "Widget")) == 20
