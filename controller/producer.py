@@ -82,7 +82,8 @@ class TransientProducer:
             return
         timer = self._timers.get(key)
         if timer is None:
-            timer = _Timer(key, parse_cron(cron, time_zone))
+            schedule = parse_cron(cron, time_zone)
+            timer = _Timer(key, schedule, next_fire=schedule.next_fire(self._clock()))
         self.deregister(job_key)
         timer.jobs[job_key] = None
         self._job_timer[job_key] = key

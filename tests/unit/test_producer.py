@@ -73,6 +73,7 @@ async def test_next_fire_and_deregister_drops_an_empty_timer() -> None:
 
     producer = TransientProducer(on_fire, clock=time.clock, sleep=time.sleep)
     producer.register("ns.a", "0 0 * * * ?")
+    assert producer.next_fire("ns.a") == datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
     producer.register("ns.b", "0 0 * * * ?")
     await settle()
     assert producer.next_fire("ns.a") == datetime(2024, 3, 1, 13, 0, tzinfo=UTC)

@@ -1,0 +1,178 @@
+"""The scheduling operations on a live cluster: trigger (daemon by framework message),
+disable / enable of jobs and apps, reschedule, and app removal stopping its executors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.mesos.tasks import TaskId
+from controller.operations import SchedulingError
+from controller.producer import TimerKey
+from devcluster.mesos import AgentSpec, LocalMesos
+from devcluster.zookeeper import ZooKeeperServer
+from tests.integration.framework_harness import (
+    Framework,
+    app_definition,
+    build_app,
+    build_demo_app,
+    demo_app_definition,
+    eventually,
+    finished,
+    framework_settings,
+    framework_state,
+    python_job,
+    running_framework,
+    runs,
+    script_job,
+    start_cluster,
+    subscribed,
+)
+
+
+def running_daemon(fw: Framework, job_key: str) -> list[str] | None:
+    shards = fw.service.job_runtime(job_key).active_shards
+    if shards and all(s.state == "TASK_RUNNING" for s in shards):
+        return sorted(s.task_id for s in shards)
+    return None
+
+
+def live_ids(cluster: LocalMesos) -> set[str]:
+    return {t["id"] for t in framework_state(cluster)["tasks"]}
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalMesos]:
+    started = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    yield started
+    started.stop()
+
+
+async def test_triggering_a_daemon_runs_it_once_now(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+        job = python_job("resident", executionType="DAEMON")  # its cron never fires
+        await fw.service.schedule(job)
+        with pytest.raises(SchedulingError, match="no running task"):
+            await fw.service.trigger(job.key)
+        await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
+        assert fw.service.job_runtime(job.key).succeeded == 0
+
+        await fw.service.trigger(job.key)
+        await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 1, within=30)
+        await fw.service.trigger(job.key)
+        await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 2, within=30)
+        executors = fw.service.app_executors("ns.demo")
+        assert len(executors) == 1 and executors[0].tasks == 1
+
+
+async def test_disable_and_enable_a_transient_job(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("ticking", out, cron="* * * * * ?", shards=1)
+        await fw.service.schedule(job)
+        await eventually(lambda: len(finished(out)) >= 1, what="a run")
+
+        await fw.service.disable_job(job.key)
+        runtime = fw.service.job_runtime(job.key)
+        assert not runtime.scheduled and runtime.pending_runs == 0
+        await asyncio.sleep(0.5)  # a run launched just before may still finish
+        settled = len(runs(out))
+        await asyncio.sleep(2.5)
+        assert len(runs(out)) == settled, "a disabled job accumulates and runs nothing"
+        assert fw.service.engine.store.ready() == {}
+
+        await fw.service.enable_job(job.key)
+        assert fw.service.job_runtime(job.key).scheduled
+        await eventually(lambda: len(runs(out)) > settled, what="runs after enabling")
+        await fw.service.unschedule(job.key)
+
+
+async def test_disabling_an_app_stops_its_daemons_and_enabling_brings_them_back(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+        job = python_job("resident", shards=2, executionType="DAEMON")
+        await fw.service.schedule(job)
+        before = await eventually(lambda: running_daemon(fw, job.key), within=60)
+
+        await fw.service.disable_app("ns.demo")
+        await eventually(lambda: not live_ids(cluster) & set(before), within=30, what="kills")
+        assert fw.service.job_runtime(job.key).active_shards == ()
+        assert not fw.service.job_runtime(job.key).scheduled
+        await asyncio.sleep(1.0)
+        assert fw.service.job_runtime(job.key).active_shards == (), "it stays down"
+
+        await fw.service.enable_app("ns.demo")
+        after = await eventually(lambda: running_daemon(fw, job.key), within=60)
+        assert not set(after) & set(before)
+
+
+async def test_rescheduling_moves_the_cron_and_restarts_a_daemon(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+        transient = python_job("batch")
+        await fw.service.schedule(transient)
+        assert fw.service.job_runtime(transient.key).next_fire_time is not None
+        hourly = python_job("batch", cron="0 0 * * * ?")
+        await fw.service.schedule(hourly)
+        next_fire = fw.service.job_runtime(transient.key).next_fire_time
+        assert next_fire is not None and next_fire.minute == 0 and next_fire.second == 0
+        assert fw.service.engine.producer.timers() == {
+            TimerKey("0 0 * * * ?", "UTC"): ("ns.batch",)
+        }
+
+        daemon = python_job("resident", executionType="DAEMON")
+        await fw.service.schedule(daemon)
+        before = await eventually(lambda: running_daemon(fw, daemon.key), within=60)
+        await fw.service.schedule(python_job("resident", executionType="DAEMON", cpuCount=0.3))
+        after = await eventually(
+            lambda: (ids := running_daemon(fw, daemon.key)) and ids != before and ids,
+            within=60,
+            what="the daemon to restart with its new definition",
+        )
+        assert TaskId.parse(after[0]).job_key == daemon.key
+        await eventually(lambda: before[0] not in live_ids(cluster), within=30)
+
+
+async def test_removing_an_app_kills_its_tasks_and_stops_its_executors(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+        job = python_job("resident", executionType="DAEMON")
+        await fw.service.schedule(job)
+        await eventually(lambda: running_daemon(fw, job.key), within=60)
+        assert len(framework_state(cluster)["executors"]) == 1
+
+        await fw.service.remove_app("ns.demo")
+        await eventually(
+            lambda: framework_state(cluster)["executors"] == [],
+            within=30,
+            what="the executor to stop",
+        )
+        assert framework_state(cluster)["tasks"] == []
+        assert fw.service.engine.store.job(job.key) is None
+        assert fw.service.app_executors("ns.demo") == []
+        assert not fw.service.job_runtime(job.key).scheduled
