@@ -5,6 +5,8 @@ through real sockets. Then:
 - `blackhole()` keeps every socket open but silently drops all bytes both ways (a
   partition: the client notices only through its own timeouts), and new connections
   are accepted but never answered;
+- `deafen()` still delivers the client's bytes to the server but drops every reply
+  (a request is executed, its answer never arrives);
 - `cut()` closes every connection at once and refuses new ones;
 - `restore()` closes what the previous mode left hanging and forwards new
   connections again.
@@ -23,6 +25,7 @@ from enum import Enum
 class Mode(Enum):
     FORWARD = "forward"
     BLACKHOLE = "blackhole"
+    DEAFEN = "deafen"
     CUT = "cut"
 
 
@@ -35,6 +38,7 @@ class TcpProxy:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._peers: dict[socket.socket, socket.socket | None] = {}
+        self._upstreams: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._mode = Mode.FORWARD
         self._closing = False
@@ -49,6 +53,9 @@ class TcpProxy:
 
     def blackhole(self) -> None:
         self._set(Mode.BLACKHOLE)
+
+    def deafen(self) -> None:
+        self._set(Mode.DEAFEN)
 
     def cut(self) -> None:
         self._set(Mode.CUT)
@@ -100,7 +107,7 @@ class TcpProxy:
             client.close()
             return
         upstream = None
-        if mode is Mode.FORWARD:
+        if mode in (Mode.FORWARD, Mode.DEAFEN):
             try:
                 upstream = socket.create_connection(self._upstream, timeout=2)
             except OSError:
@@ -111,6 +118,7 @@ class TcpProxy:
         self._peers[client] = upstream
         self._selector.register(client, selectors.EVENT_READ, "peer")
         if upstream is not None:
+            self._upstreams.add(upstream)
             self._peers[upstream] = client
             self._selector.register(upstream, selectors.EVENT_READ, "peer")
 
@@ -121,7 +129,7 @@ class TcpProxy:
             data = b""
         with self._lock:
             mode = self._mode
-        if mode is Mode.BLACKHOLE:
+        if mode is Mode.BLACKHOLE or (mode is Mode.DEAFEN and sock in self._upstreams):
             if not data:
                 self._forget(sock)
             return
@@ -151,6 +159,7 @@ class TcpProxy:
             self._unregister(peer)
 
     def _unregister(self, sock: socket.socket) -> None:
+        self._upstreams.discard(sock)
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(sock)
         sock.close()

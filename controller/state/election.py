@@ -126,7 +126,7 @@ class LeaderElection:
         self._layout = layout or Layout()
         self._identity = identity.encode()
         self._contender = uuid.uuid4().hex
-        self._gateway = ZkGateway(client, digest_acl(auth))
+        self._gateway = ZkGateway(client, digest_acl(auth), timeout=5.0)
         self._lock = threading.Lock()
         self._notify = threading.RLock()
         self._commands: queue.Queue[_Command] = queue.Queue()
@@ -282,11 +282,7 @@ class LeaderElection:
         return node
 
     def _watch(self, path: str) -> bool:
-        self._gateway.counts.add(requests=1)
-        try:
-            return self._client.exists(path, watch=self._on_watch) is not None
-        except Exception as exc:
-            raise StateError(f"could not watch {path}: {exc!r}") from exc
+        return self._gateway.exists(path, watch=self._on_watch)
 
     def _lead(self, epoch: int, node: str) -> None:
         with self._notify:

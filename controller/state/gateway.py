@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from kazoo.exceptions import (
     SessionExpiredError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import WatchedEvent
 from kazoo.security import ACL
 
 from controller.state.errors import NotLeader, StateError, StateUnavailable
@@ -209,9 +210,10 @@ class ZkGateway:
                 continue
         return found
 
-    def exists(self, path: str) -> bool:
+    def exists(self, path: str, watch: Callable[[WatchedEvent], None] | None = None) -> bool:
+        """Whether `path` exists, leaving `watch` on it (fired once on its next change)."""
         self.counts.add(requests=1)
-        return self._wait(self.client.exists_async(path)) is not None
+        return self._wait(self.client.exists_async(path, watch=watch)) is not None
 
     # writes
     def ensure_paths(self, paths: Iterable[str]) -> None:
@@ -233,12 +235,14 @@ class ZkGateway:
             raise StateUnavailable(f"ZooKeeper unavailable creating {prefix}: {exc!r}") from exc
         return created
 
-    def delete_quietly(self, path: str) -> None:
-        """Delete `path` if it exists and the connection allows; never raises."""
+    def delete_quietly(self, path: str, timeout: float = 2.0) -> None:
+        """Delete `path` if connected, waiting at most `timeout`; never raises."""
+        if not self.client.connected:
+            return
         self.counts.add(requests=1)
         try:
-            self.client.delete(path)
-        except KazooException as exc:
+            self.client.delete_async(path).get(timeout=timeout)
+        except (KazooException, KazooTimeoutError) as exc:
             log.debug("could not delete %s: %r", path, exc)
 
     def commit(self, fence: str, ops: Sequence[Op]) -> None:

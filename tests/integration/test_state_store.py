@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,12 +27,14 @@ from controller.state import (
     RunningTask,
     StateConflict,
     StateStore,
+    StateUnavailable,
     Term,
     UnknownDefinition,
     open_client,
 )
 from controller.state.gateway import MAX_TX_OPS
 from devcluster.zookeeper import ZooKeeperServer
+from tests.tcp_proxy import TcpProxy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -565,3 +568,49 @@ def test_every_node_carries_the_digest_acl(zookeeper: ZooKeeperServer, layout: L
 def test_malformed_auth_is_refused_with_the_expected_form(zookeeper: ZooKeeperServer) -> None:
     with pytest.raises(ValueError, match="user:password"):
         open_client(zookeeper.hosts, auth="no-colon")
+
+
+# ---------------------------------------------------------------- lost replies
+def test_a_commit_whose_reply_is_lost_is_re_read_before_any_retry(
+    zookeeper: ZooKeeperServer, zk_client: KazooClient, layout: Layout
+) -> None:
+    proxy = TcpProxy("127.0.0.1", zookeeper.port)
+    client = KazooClient(hosts=proxy.hosts, timeout=4.0)
+    client.start(timeout=10)
+    election = LeaderElection(client, Leadership(), layout=layout)
+    try:
+        election.start()
+        wait_for(lambda: election.is_leading)
+        store = new_store(client, election, layout)
+        store.put_app(app())
+        j = job(shards=2)
+        store.put_job(j)
+        store.add_ready(j.key, fire(0))
+        launches = [task(j, s) for s in range(2)]
+
+        proxy.deafen()  # ZooKeeper executes the transaction; its answer is lost
+        outcome: list[BaseException | None] = []
+        worker = threading.Thread(target=lambda: outcome.append(_call(store, launches)))
+        worker.start()
+        wait_for(lambda: not election.is_leading)  # the connection loss was noticed
+        assert zk_client.exists(layout.running_task(j.key, 1)) is not None, "it did commit"
+        proxy.restore()  # same session: the store re-reads instead of retrying blindly
+        worker.join(30)
+
+        assert isinstance(outcome[0], StateUnavailable)
+        assert "re-read" in str(outcome[0])
+        assert {t.task_id for t in launches} <= set(store.running())
+        assert j.key not in store.ready()
+    finally:
+        election.stop()
+        client.stop()
+        client.close()
+        proxy.close()
+
+
+def _call(store: StateStore, launches: list[RunningTask]) -> BaseException | None:
+    try:
+        store.commit_launch(launches)
+    except StateUnavailable as exc:
+        return exc
+    return None
