@@ -370,6 +370,13 @@ class LocalMesos:
     def reorder_status_updates(self, enabled: bool = True) -> None:
         self._call(lambda: setattr(self.faults, "reorder_updates", bool(enabled)))
 
+    def split_stream_records(self, chunk_size: int) -> None:
+        """Cut new scheduler streams into `chunk_size`-byte chunks (0 turns it off),
+        so records straddle chunk boundaries as proxies may make them."""
+        if chunk_size < 0:
+            raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
+        self._call(lambda: setattr(self.faults, "stream_chunk_size", int(chunk_size)))
+
     def rescind_offer(self, offer_id: str) -> bool:
         return self._call(lambda: self.master.rescind_offer(offer_id))
 

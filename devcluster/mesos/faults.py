@@ -27,6 +27,8 @@ class Faults:
     reorder_updates: bool = False
     # How long a held-back update waits for a later one to overtake it.
     reorder_window: float = 0.5
+    # Non-zero: scheduler streams cut their bytes into chunks of this size.
+    stream_chunk_size: int = 0
     launch_drops: list[LaunchDrop] = field(default_factory=list)
 
     def take_launch_drop(self, task_id: str) -> str | None:

@@ -256,6 +256,8 @@ class Master:
         self.running = True
         self.network.master = self
         for agent_id in self.registry.agents:
+            if agent_id in self.registry.unreachable or agent_id in self.registry.gone:
+                continue
             self.recovered[agent_id] = self._loop.call_later(
                 self.config.agent_reregister_timeout, self._recovery_timed_out, agent_id
             )
@@ -363,7 +365,7 @@ class Master:
         }
 
     async def _serve_subscription(self, request: web.Request, info: JSON) -> web.StreamResponse:
-        stream = EventStream(with_stream_id=True)
+        stream = EventStream(with_stream_id=True, chunk_size=self.faults.stream_chunk_size)
         framework = self._subscribe(stream, info)
         try:
             return await stream.serve(request)

@@ -8,7 +8,6 @@ by the request handler's coroutine, so the logic never awaits the network.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 from aiohttp import web
@@ -20,8 +19,11 @@ _END = b""
 
 
 class EventStream:
-    def __init__(self, with_stream_id: bool) -> None:
+    def __init__(self, with_stream_id: bool, chunk_size: int = 0) -> None:
         self.stream_id = str(uuid.uuid4()) if with_stream_id else ""
+        # When set, queued records are coalesced and re-cut into chunks of this
+        # many bytes, so clients see records split across chunk boundaries.
+        self._chunk_size = chunk_size
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._response: web.StreamResponse | None = None
         self._request: web.BaseRequest | None = None
@@ -56,11 +58,24 @@ class EventStream:
         self._response = response
         try:
             await response.prepare(request)
-            while True:
+            ended = False
+            while not ended:
                 record = await self._queue.get()
                 if record == _END:
                     break
-                await response.write(record)
+                if not self._chunk_size:
+                    await response.write(record)
+                    continue
+                pending = [record]
+                while not self._queue.empty():
+                    more = self._queue.get_nowait()
+                    if more == _END:
+                        ended = True
+                        break
+                    pending.append(more)
+                data = b"".join(pending)
+                for start in range(0, len(data), self._chunk_size):
+                    await response.write(data[start : start + self._chunk_size])
             if request.transport is not None and not request.transport.is_closing():
                 await response.write_eof()
         except (ConnectionError, asyncio.CancelledError, RuntimeError):
@@ -72,8 +87,3 @@ class EventStream:
 
     async def wait_closed(self) -> None:
         await self._done.wait()
-
-    def drain_pending(self) -> None:
-        with contextlib.suppress(asyncio.QueueEmpty):
-            while True:
-                self._queue.get_nowait()

@@ -10,11 +10,12 @@ pymesos cannot send (e.g. RECONCILE with an agent id).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import sys
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -255,12 +256,15 @@ class Framework:
 def http_post(
     url: str, body: bytes, headers: dict[str, str], method: str = "POST"
 ) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    """Send exactly these headers (urllib would add a Content-Type of its own)."""
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read().decode()
+        connection.request(method, parsed.path, body=body, headers=headers)
+        response = connection.getresponse()
+        return int(response.status), response.read().decode()
+    finally:
+        connection.close()
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
