@@ -163,7 +163,7 @@ class LeaderElection:
             if was_leading:
                 self._listener.must_stop("leader election stopped")
         self._commands.put(_Command.STOP)
-        if self._worker is not None:
+        if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout)
         self._client.remove_listener(self._on_state)
         if node is not None:
