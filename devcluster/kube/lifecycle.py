@@ -30,8 +30,15 @@ from devcluster.kube.resources import NAMESPACES, ResourceType
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp",
-                 "deletionGracePeriodSeconds", "generation", "resourceVersion", "managedFields")
+_SERVER_OWNED = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+    "managedFields",
+)
 
 
 @dataclass(frozen=True)
@@ -62,10 +69,12 @@ def _check_envelope(rt: ResourceType, body: Any) -> dict[str, Any]:
     if body.get("apiVersion", rt.api_version) != rt.api_version:
         raise errors.bad_request(
             f"the API version in the data ({body['apiVersion']}) does not match the expected "
-            f"API version ({rt.api_version})")
+            f"API version ({rt.api_version})"
+        )
     if body.get("kind", rt.kind) != rt.kind:
         raise errors.bad_request(
-            f"the kind in the data ({body['kind']}) does not match the expected kind ({rt.kind})")
+            f"the kind in the data ({body['kind']}) does not match the expected kind ({rt.kind})"
+        )
     if "metadata" in body and not isinstance(body["metadata"], dict):
         raise errors.bad_request("metadata must be a JSON object")
     result = dict(body, apiVersion=rt.api_version, kind=rt.kind)
@@ -76,14 +85,21 @@ def _check_envelope(rt: ResourceType, body: Any) -> dict[str, Any]:
 def _metadata_problems(rt: ResourceType, meta: Mapping[str, Any]) -> list[FieldError]:
     problems = []
     name = meta.get("name", "")
-    pattern, what = ((_DNS_LABEL, "RFC 1123 label") if rt.plural == NAMESPACES.plural
-                     and rt.group == "" else (_DNS_SUBDOMAIN, "RFC 1123 subdomain"))
+    pattern, what = (
+        (_DNS_LABEL, "RFC 1123 label")
+        if rt.plural == NAMESPACES.plural and rt.group == ""
+        else (_DNS_SUBDOMAIN, "RFC 1123 subdomain")
+    )
     if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > 253:
-        problems.append(FieldError(
-            "metadata.name", "FieldValueInvalid",
-            f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
-            "alphanumeric characters, '-' or '.', and must start and end with an "
-            "alphanumeric character"))
+        problems.append(
+            FieldError(
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
+                "alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        )
     for section in ("labels", "annotations"):
         values = meta.get(section)
         if values is None:
@@ -91,23 +107,37 @@ def _metadata_problems(rt: ResourceType, meta: Mapping[str, Any]) -> list[FieldE
         if not isinstance(values, dict) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in values.items()
         ):
-            problems.append(FieldError(f"metadata.{section}", "FieldValueInvalid",
-                                       "Invalid value: must be a map of strings to strings"))
+            problems.append(
+                FieldError(
+                    f"metadata.{section}",
+                    "FieldValueInvalid",
+                    "Invalid value: must be a map of strings to strings",
+                )
+            )
             continue
         if section == "labels":
             problems += [
-                FieldError(f"metadata.labels.{key}", "FieldValueInvalid",
-                           f'Invalid value: "{value}": a valid label must be an empty string '
-                           "or consist of alphanumeric characters, '-', '_' or '.', and must "
-                           "start and end with an alphanumeric character (at most 63)")
+                FieldError(
+                    f"metadata.labels.{key}",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": a valid label must be an empty string '
+                    "or consist of alphanumeric characters, '-', '_' or '.', and must "
+                    "start and end with an alphanumeric character (at most 63)",
+                )
                 for key, value in values.items()
                 if len(value) > 63 or not _LABEL_VALUE.fullmatch(value)
             ]
     held = meta.get("finalizers")
-    if held is not None and not (isinstance(held, list)
-                                 and all(isinstance(item, str) for item in held)):
-        problems.append(FieldError("metadata.finalizers", "FieldValueInvalid",
-                                   "Invalid value: must be a list of strings"))
+    if held is not None and not (
+        isinstance(held, list) and all(isinstance(item, str) for item in held)
+    ):
+        problems.append(
+            FieldError(
+                "metadata.finalizers",
+                "FieldValueInvalid",
+                "Invalid value: must be a list of strings",
+            )
+        )
     return problems
 
 
@@ -118,8 +148,9 @@ def _admit(rt: ResourceType, obj: dict[str, Any], *, strict: bool) -> dict[str, 
     if rt.schema is not None:
         obj, dropped = schemas.prune(obj, rt.schema)
         if strict and dropped:
-            problems += [FieldError(path, "FieldValueInvalid", f'unknown field "{path}"')
-                         for path in dropped]
+            problems += [
+                FieldError(path, "FieldValueInvalid", f'unknown field "{path}"') for path in dropped
+            ]
         obj = schemas.apply_defaults(obj, rt.schema)
         problems += schemas.validate(obj, rt.schema)
     if problems:
@@ -127,8 +158,9 @@ def _admit(rt: ResourceType, obj: dict[str, Any], *, strict: bool) -> dict[str, 
     return obj
 
 
-def for_create(rt: ResourceType, body: Any, *, namespace: str | None, stamp: Stamp,
-               strict: bool = False) -> dict[str, Any]:
+def for_create(
+    rt: ResourceType, body: Any, *, namespace: str | None, stamp: Stamp, strict: bool = False
+) -> dict[str, Any]:
     """The object a create request stores (without `resourceVersion`)."""
     obj = _check_envelope(rt, body)
     meta = obj["metadata"]
@@ -136,16 +168,26 @@ def for_create(rt: ResourceType, body: Any, *, namespace: str | None, stamp: Sta
         if meta.get("namespace", namespace) != namespace:
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on "
-                "the request")
+                "the request"
+            )
         meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
     if not meta.get("name"):
         prefix = meta.get("generateName")
         if not prefix:
-            raise errors.invalid(rt.kind, rt.group, "", [FieldError(
-                "metadata.name", "FieldValueRequired",
-                "Required value: name or generateName is required")])
+            raise errors.invalid(
+                rt.kind,
+                rt.group,
+                "",
+                [
+                    FieldError(
+                        "metadata.name",
+                        "FieldValueRequired",
+                        "Required value: name or generateName is required",
+                    )
+                ],
+            )
         meta["name"] = f"{prefix}{stamp.suffix}"
     for key in _SERVER_OWNED:
         meta.pop(key, None)
@@ -166,8 +208,15 @@ def _spec_part(rt: ResourceType, obj: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if key not in ignored}
 
 
-def for_update(rt: ResourceType, old: Mapping[str, Any], body: Any, *,
-               subresource: str | None, is_put: bool, strict: bool = False) -> dict[str, Any]:
+def for_update(
+    rt: ResourceType,
+    old: Mapping[str, Any],
+    body: Any,
+    *,
+    subresource: str | None,
+    is_put: bool,
+    strict: bool = False,
+) -> dict[str, Any]:
     """The object an update (PUT, or a patch already applied to `old`) stores.
 
     Raises 409 for a stale `resourceVersion`, 400 for a renamed object, 422 for invalid
@@ -179,17 +228,28 @@ def for_update(rt: ResourceType, old: Mapping[str, Any], body: Any, *,
     if new_meta.get("name", name) != name:
         raise errors.bad_request(
             f"the name of the object ({new_meta['name']}) does not match the name on the URL "
-            f"({name})")
+            f"({name})"
+        )
     if rt.namespaced and new_meta.get("namespace", old_meta.get("namespace")) != old_meta.get(
-            "namespace"):
+        "namespace"
+    ):
         raise errors.bad_request(
-            "the namespace of the provided object does not match the namespace sent on the "
-            "request")
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
     sent_version = new_meta.get("resourceVersion")
     if sent_version is None and is_put and rt.requires_resource_version:
-        raise errors.invalid(rt.kind, rt.group, name, [FieldError(
-            "metadata.resourceVersion", "FieldValueInvalid",
-            "Invalid value: 0x0: must be specified for an update")])
+        raise errors.invalid(
+            rt.kind,
+            rt.group,
+            name,
+            [
+                FieldError(
+                    "metadata.resourceVersion",
+                    "FieldValueInvalid",
+                    "Invalid value: 0x0: must be specified for an update",
+                )
+            ],
+        )
     if sent_version is not None and sent_version != old_meta.get("resourceVersion"):
         raise errors.stale(rt.plural, rt.group, name)
 
@@ -214,13 +274,25 @@ def for_update(rt: ResourceType, old: Mapping[str, Any], body: Any, *,
         meta["name"] = name
         if rt.namespaced:
             meta["namespace"] = old_meta.get("namespace")
-        added = [item for item in meta.get("finalizers") or []
-                 if item not in (old_meta.get("finalizers") or [])]
+        added = [
+            item
+            for item in meta.get("finalizers") or []
+            if item not in (old_meta.get("finalizers") or [])
+        ]
         if old_meta.get("deletionTimestamp") and added:
-            raise errors.invalid(rt.kind, rt.group, name, [FieldError(
-                "metadata.finalizers", "FieldValueForbidden",
-                f"Forbidden: no new finalizers can be added if the object is being deleted, "
-                f"found new finalizers {added}")])
+            raise errors.invalid(
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    FieldError(
+                        "metadata.finalizers",
+                        "FieldValueForbidden",
+                        "Forbidden: no new finalizers can be added if the object is being "
+                        f"deleted, found new finalizers {added}",
+                    )
+                ],
+            )
     if rt.plural == NAMESPACES.plural and rt.group == "" and "spec" in old:
         result["spec"] = old["spec"]  # only the `finalize` subresource (not served) changes it
     result = _admit(rt, result, strict=strict)
@@ -229,21 +301,26 @@ def for_update(rt: ResourceType, old: Mapping[str, Any], body: Any, *,
     return result
 
 
-def check_preconditions(rt: ResourceType, obj: Mapping[str, Any], options: Mapping[str, Any]
-                        ) -> None:
+def check_preconditions(
+    rt: ResourceType, obj: Mapping[str, Any], options: Mapping[str, Any]
+) -> None:
     """A DeleteOptions `preconditions` mismatch is a 409, as on a real server."""
     wanted = options.get("preconditions") or {}
     meta = _meta(obj)
     for key in ("uid", "resourceVersion"):
         if wanted.get(key) is not None and wanted[key] != meta.get(key):
             raise errors.conflict(
-                rt.plural, rt.group, meta.get("name", ""),
+                rt.plural,
+                rt.group,
+                meta.get("name", ""),
                 f"Precondition failed: {key} in precondition: {wanted[key]}, {key} in object "
-                f"meta: {meta.get(key)}")
+                f"meta: {meta.get(key)}",
+            )
 
 
-def for_delete(obj: Mapping[str, Any], *, now: str
-               ) -> tuple[Literal["remove", "mark", "keep"], dict[str, Any]]:
+def for_delete(
+    obj: Mapping[str, Any], *, now: str
+) -> tuple[Literal["remove", "mark", "keep"], dict[str, Any]]:
     """Whether a delete removes the object, marks it for deletion, or finds it already marked."""
     result = copy.deepcopy(dict(obj))
     if not finalizers(obj):
@@ -267,4 +344,3 @@ def check_patchable(rt: ResourceType, obj: Any) -> None:
     """A patch must leave a JSON object behind (a real server answers 422 otherwise)."""
     if not isinstance(obj, dict):
         raise errors.unprocessable(f"the patch turned the {rt.kind} into a non-object")
-

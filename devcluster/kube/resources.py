@@ -82,28 +82,54 @@ def _columns(*triples: tuple[str, str, str]) -> tuple[PrinterColumn, ...]:
 
 
 NAMESPACES = ResourceType(
-    group="", version="v1", plural="namespaces", kind="Namespace", singular="namespace",
-    namespaced=False, short_names=("ns",), subresources=frozenset({"status", "finalize"}),
+    group="",
+    version="v1",
+    plural="namespaces",
+    kind="Namespace",
+    singular="namespace",
+    namespaced=False,
+    short_names=("ns",),
+    subresources=frozenset({"status", "finalize"}),
     printer_columns=_columns(("Status", "string", ".status.phase")),
 )
 EVENTS = ResourceType(
-    group="", version="v1", plural="events", kind="Event", singular="event", namespaced=True,
+    group="",
+    version="v1",
+    plural="events",
+    kind="Event",
+    singular="event",
+    namespaced=True,
     short_names=("ev",),
 )
 EVENTS_K8S_IO = ResourceType(
-    group="events.k8s.io", version="v1", plural="events", kind="Event", singular="event",
-    namespaced=True, storage="events",  # "ev" stays with the core group for kubectl
+    group="events.k8s.io",
+    version="v1",
+    plural="events",
+    kind="Event",
+    singular="event",
+    namespaced=True,
+    storage="events",  # "ev" stays with the core group for kubectl
 )
 LEASES = ResourceType(
-    group="coordination.k8s.io", version="v1", plural="leases", kind="Lease", singular="lease",
+    group="coordination.k8s.io",
+    version="v1",
+    plural="leases",
+    kind="Lease",
+    singular="lease",
     namespaced=True,
     printer_columns=_columns(("Holder", "string", ".spec.holderIdentity")),
 )
 CRDS = ResourceType(
-    group=CRD_GROUP, version="v1", plural="customresourcedefinitions",
-    kind="CustomResourceDefinition", singular="customresourcedefinition", namespaced=False,
-    short_names=("crd", "crds"), categories=("api-extensions",),
-    subresources=frozenset({"status"}), tracks_generation=True,
+    group=CRD_GROUP,
+    version="v1",
+    plural="customresourcedefinitions",
+    kind="CustomResourceDefinition",
+    singular="customresourcedefinition",
+    namespaced=False,
+    short_names=("crd", "crds"),
+    categories=("api-extensions",),
+    subresources=frozenset({"status"}),
+    tracks_generation=True,
     printer_columns=_columns(("Created At", "string", ".metadata.creationTimestamp")),
 )
 BUILTINS: tuple[ResourceType, ...] = (NAMESPACES, EVENTS, EVENTS_K8S_IO, LEASES, CRDS)
@@ -125,27 +151,48 @@ def crd_problems(crd: Mapping[str, Any]) -> list[FieldError]:
         names = {}
     group, plural = _str(spec.get("group")), _str(names.get("plural"))
     kind = _str(names.get("kind"))
-    for path, value in (("spec.group", group), ("spec.names.plural", plural),
-                        ("spec.names.kind", kind)):
+    for path, value in (
+        ("spec.group", group),
+        ("spec.names.plural", plural),
+        ("spec.names.kind", kind),
+    ):
         if not value:
             problems.append(FieldError(path, "FieldValueRequired", "Required value"))
     if plural and not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", plural):
-        problems.append(FieldError("spec.names.plural", "FieldValueInvalid",
-                                   f'Invalid value: "{plural}": must be a lowercase DNS label'))
+        problems.append(
+            FieldError(
+                "spec.names.plural",
+                "FieldValueInvalid",
+                f'Invalid value: "{plural}": must be a lowercase DNS label',
+            )
+        )
     name = _str(crd.get("metadata", {}).get("name"))
     if group and plural and name != f"{plural}.{group}":
-        problems.append(FieldError(
-            "metadata.name", "FieldValueInvalid",
-            f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
+        problems.append(
+            FieldError(
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
+        )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        problems.append(FieldError(
-            "spec.scope", "FieldValueNotSupported",
-            f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'))
+        problems.append(
+            FieldError(
+                "spec.scope",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{spec.get("scope")}": '
+                'supported values: "Cluster", "Namespaced"',
+            )
+        )
     versions = spec.get("versions")
     if not isinstance(versions, Sequence) or not versions:
-        problems.append(FieldError("spec.versions", "FieldValueRequired",
-                                   "Required value: must have exactly one version marked as "
-                                   "storage version"))
+        problems.append(
+            FieldError(
+                "spec.versions",
+                "FieldValueRequired",
+                "Required value: must have exactly one version marked as storage version",
+            )
+        )
         return problems
     storage_count = 0
     for index, version in enumerate(versions):
@@ -156,16 +203,29 @@ def crd_problems(crd: Mapping[str, Any]) -> list[FieldError]:
         storage_count += bool(version.get("storage"))
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
         if not isinstance(schema, Mapping):
-            problems.append(FieldError(f"{where}.schema.openAPIV3Schema", "FieldValueRequired",
-                                       "Required value: schemas are required"))
+            problems.append(
+                FieldError(
+                    f"{where}.schema.openAPIV3Schema",
+                    "FieldValueRequired",
+                    "Required value: schemas are required",
+                )
+            )
         elif schema.get("type") != "object":
-            problems.append(FieldError(
-                f"{where}.schema.openAPIV3Schema.type", "FieldValueRequired",
-                'Required value: must be "object" at the root'))
+            problems.append(
+                FieldError(
+                    f"{where}.schema.openAPIV3Schema.type",
+                    "FieldValueRequired",
+                    'Required value: must be "object" at the root',
+                )
+            )
     if storage_count != 1:
-        problems.append(FieldError("spec.versions", "FieldValueInvalid",
-                                   "Invalid value: must have exactly one version marked as "
-                                   "storage version"))
+        problems.append(
+            FieldError(
+                "spec.versions",
+                "FieldValueInvalid",
+                "Invalid value: must have exactly one version marked as storage version",
+            )
+        )
     return problems
 
 
@@ -189,21 +249,23 @@ def crd_resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
             )
             for column in version.get("additionalPrinterColumns") or ()
         )
-        types.append(ResourceType(
-            group=spec["group"],
-            version=version["name"],
-            plural=names["plural"],
-            kind=names["kind"],
-            singular=names.get("singular") or names["kind"].lower(),
-            namespaced=spec["scope"] == "Namespaced",
-            short_names=tuple(names.get("shortNames") or ()),
-            categories=tuple(names.get("categories") or ()),
-            subresources=subresources,
-            tracks_generation=True,
-            requires_resource_version=True,
-            schema=version["schema"]["openAPIV3Schema"],
-            printer_columns=columns,
-        ))
+        types.append(
+            ResourceType(
+                group=spec["group"],
+                version=version["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                singular=names.get("singular") or names["kind"].lower(),
+                namespaced=spec["scope"] == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=subresources,
+                tracks_generation=True,
+                requires_resource_version=True,
+                schema=version["schema"]["openAPIV3Schema"],
+                printer_columns=columns,
+            )
+        )
     return types
 
 
@@ -217,10 +279,20 @@ def crd_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
     return {
         "acceptedNames": names,
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": now},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime": now},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": now,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": now,
+            },
         ],
         "storedVersions": storage,
     }

@@ -74,8 +74,8 @@ class KubeApiServer:
 
     `crds`: CRD manifest files or directories (e.g. `PROJECT_CRDS`). `kubeconfig_path`:
     where to write the kubeconfig (default: a temporary file removed on stop).
-    `extra_types`: more built-in resource types to serve. `keep_requests`: bound the
-    request log of the KMock handler (long-running `dev` stacks).
+    `extra_types`: more built-in resource types to serve. `keep_requests`: how many
+    requests the KMock handler's log keeps (None: all).
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class KubeApiServer:
         namespace: str = "default",
         history: int = 10_000,
         extra_types: Iterable[ResourceType] = (),
-        keep_requests: int | None = None,
+        keep_requests: int | None = 10_000,
     ) -> None:
         self._crds = [Path(path) for path in crds]
         self._port = port

@@ -28,44 +28,67 @@ WIDGET_CRD: dict[str, Any] = {
     "spec": {
         "group": "example.com",
         "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
-                  "shortNames": ["wd"]},
-        "versions": [{
-            "name": "v1",
-            "served": True,
-            "storage": True,
-            "subresources": {"status": {}},
-            "additionalPrinterColumns": [
-                {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
-                {"name": "Ready", "type": "string",
-                 "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            ],
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {
-                        "type": "object",
-                        "required": ["size"],
-                        "properties": {
-                            "size": {"type": "integer", "minimum": 1},
-                            "color": {"type": "string", "enum": ["blue", "red"],
-                                      "default": "blue"},
-                            "labels": {"type": "object",
-                                       "additionalProperties": {"type": "string"}},
-                        },
+        "names": {
+            "plural": "widgets",
+            "singular": "widget",
+            "kind": "Widget",
+            "shortNames": ["wd"],
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {
+                        "name": "Ready",
+                        "type": "string",
+                        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
                     },
-                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["size"],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 1},
+                                    "color": {
+                                        "type": "string",
+                                        "enum": ["blue", "red"],
+                                        "default": "blue",
+                                    },
+                                    "labels": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "status": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
+                        },
+                    }
                 },
-            }},
-        }],
+            }
+        ],
     },
 }
 
 
 def widget(name: str, size: int = 1, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": WIDGETS, "kind": "Widget", "metadata": {"name": name},
-            "spec": {"size": size, **spec}}
+    return {
+        "apiVersion": WIDGETS,
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"size": size, **spec},
+    }
 
 
 @pytest.fixture
@@ -106,9 +129,11 @@ async def running_operator(registry: kopf.OperatorRegistry) -> AsyncIterator[Non
     """Run a kopf operator (cluster-wide, standalone) in this event loop until the block
     ends; fail fast if it dies before it is ready."""
     stop, ready = asyncio.Event(), asyncio.Event()
-    operator = asyncio.create_task(kopf.operator(
-        registry=registry, clusterwide=True, standalone=True, stop_flag=stop,
-        ready_flag=ready))
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=registry, clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready
+        )
+    )
     readiness = asyncio.create_task(ready.wait())
     await asyncio.wait({operator, readiness}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if not ready.is_set():

@@ -25,16 +25,20 @@ def test_kubernetes_package_reads_writes_and_watches(kube_api: KubeApiServer) ->
     with api_client(kube_api) as api:
         custom = client.CustomObjectsApi(api)
         created = custom.create_namespaced_custom_object(
-            "example.com", "v1", "default", "widgets", widget("a", 2))
+            "example.com", "v1", "default", "widgets", widget("a", 2)
+        )
         assert created["metadata"]["generation"] == 1
         custom.patch_namespaced_custom_object_status(
-            "example.com", "v1", "default", "widgets", "a", {"status": {"phase": "Ready"}})
-        fetched = custom.get_namespaced_custom_object("example.com", "v1", "default",
-                                                      "widgets", "a")
+            "example.com", "v1", "default", "widgets", "a", {"status": {"phase": "Ready"}}
+        )
+        fetched = custom.get_namespaced_custom_object(
+            "example.com", "v1", "default", "widgets", "a"
+        )
         assert fetched["status"] == {"phase": "Ready"}
         with pytest.raises(ApiException) as raised:
-            custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets",
-                                                   widget("bad", 0))
+            custom.create_namespaced_custom_object(
+                "example.com", "v1", "default", "widgets", widget("bad", 0)
+            )
         assert raised.value.status == 422
         with pytest.raises(ApiException) as raised:
             custom.get_namespaced_custom_object("example.com", "v1", "default", "widgets", "x")
@@ -46,8 +50,14 @@ def test_kubernetes_package_reads_writes_and_watches(kube_api: KubeApiServer) ->
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="typed")))
         assert core.read_namespace("typed").status.phase == "Active"
 
-        stream = watch.Watch().stream(custom.list_namespaced_custom_object, "example.com",
-                                      "v1", "default", "widgets", timeout_seconds=5)
+        stream = watch.Watch().stream(
+            custom.list_namespaced_custom_object,
+            "example.com",
+            "v1",
+            "default",
+            "widgets",
+            timeout_seconds=5,
+        )
         first = next(stream)
         stream.close()
         assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "a")
@@ -60,13 +70,15 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="the kubectl binary i
 def kubectl(server: KubeApiServer, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, KUBECONFIG=str(server.kubeconfig_path))
     assert KUBECTL is not None
-    return subprocess.run([KUBECTL, *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [KUBECTL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 @needs_kubectl
-def test_kubectl_applies_lists_and_deletes(kube_api: KubeApiServer, kube: KubeClient,
-                                           tmp_path: Path) -> None:
+def test_kubectl_applies_lists_and_deletes(
+    kube_api: KubeApiServer, kube: KubeClient, tmp_path: Path
+) -> None:
     manifest = tmp_path / "widget.yaml"
     manifest.write_text(yaml.safe_dump(widget("from-kubectl", 4)))
     applied = kubectl(kube_api, "apply", "-f", str(manifest))
@@ -74,9 +86,13 @@ def test_kubectl_applies_lists_and_deletes(kube_api: KubeApiServer, kube: KubeCl
     assert "widget.example.com/from-kubectl created" in applied.stdout
     again = kubectl(kube_api, "apply", "-f", str(manifest))
     assert "unchanged" in again.stdout, again.stderr
-    kube.patch("example.com/v1", "Widget", "from-kubectl",
-               {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-               subresource="status")
+    kube.patch(
+        "example.com/v1",
+        "Widget",
+        "from-kubectl",
+        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        subresource="status",
+    )
 
     listed = kubectl(kube_api, "get", "wd")
     assert listed.returncode == 0, listed.stderr
@@ -95,8 +111,7 @@ def test_kubectl_applies_lists_and_deletes(kube_api: KubeApiServer, kube: KubeCl
 
 
 @needs_kubectl
-def test_kubectl_shows_why_an_object_is_invalid(kube_api: KubeApiServer,
-                                                tmp_path: Path) -> None:
+def test_kubectl_shows_why_an_object_is_invalid(kube_api: KubeApiServer, tmp_path: Path) -> None:
     manifest = tmp_path / "bad.yaml"
     manifest.write_text(yaml.safe_dump(widget("bad", 0, typo=True)))
     created = kubectl(kube_api, "create", "-f", str(manifest))

@@ -30,8 +30,9 @@ def test_a_crd_created_at_runtime_is_served_then_cleaned_up(kube: KubeClient) ->
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
     assert crd["status"]["acceptedNames"]["singular"] == "gadget"
     assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
-    gadget = kube.create({"apiVersion": WIDGETS, "kind": "Gadget", "metadata": {"name": "g"},
-                          "spec": {"size": 1}})
+    gadget = kube.create(
+        {"apiVersion": WIDGETS, "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": 1}}
+    )
     assert "namespace" not in gadget["metadata"]  # cluster-scoped
     kube.patch(WIDGETS, "Gadget", "g", {"metadata": {"finalizers": ["example.com/hold"]}})
     kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", "gadgets.example.com")
@@ -76,8 +77,9 @@ def test_a_bad_crd_file_stops_the_server_from_starting(tmp_path: Path) -> None:
 def test_the_project_crds_serve_the_examples_and_reject_bad_jobs() -> None:
     with KubeApiServer(crds=[PROJECT_CRDS]) as api:
         kube = api.client()
-        resources = {r["name"] for r in kube.request("GET", "/apis/cloudjob.io/v1alpha1")
-                     ["resources"]}
+        resources = {
+            r["name"] for r in kube.request("GET", "/apis/cloudjob.io/v1alpha1")["resources"]
+        }
         assert {"cloudapps", "cloudapps/status", "cloudjobs", "cloudjobs/status"} <= resources
         applied = [kube.apply(manifest) for manifest in read_manifests([EXAMPLES])]
         jobs = [obj for obj in applied if obj["kind"] == "CloudJob"]

@@ -59,22 +59,25 @@ async def test_kopf_handles_the_whole_lifecycle(kube_api: KubeApiServer) -> None
     def login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=kube_api.url, default_namespace="default")
 
-    async with running_operator(widget_operator(login, calls)), \
-            kube_api.async_client() as kube:
+    async with running_operator(widget_operator(login, calls)), kube_api.async_client() as kube:
         await kube.create(widget("a", 2))
-        handled = await kube.wait_for(lambda: kube.get(WIDGETS, "Widget", "a"),
-                                      lambda obj: "grow" in obj.get("status", {}))
+        handled = await kube.wait_for(
+            lambda: kube.get(WIDGETS, "Widget", "a"), lambda obj: "grow" in obj.get("status", {})
+        )
         assert handled["status"]["grow"] == {"size": 2}
         assert FINALIZER in handled["metadata"]["finalizers"]
-        events = await kube.wait_for(lambda: kube.events(handled),
-                                     lambda found: any(e["reason"] == "Grown" for e in found))
+        events = await kube.wait_for(
+            lambda: kube.events(handled), lambda found: any(e["reason"] == "Grown" for e in found)
+        )
         grown = next(e for e in events if e["reason"] == "Grown")
         assert (grown["type"], grown["message"]) == ("Normal", "size 2")
         assert grown["involvedObject"]["uid"] == handled["metadata"]["uid"]
 
         await kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 5}})
-        updated = await kube.wait_for(lambda: kube.get(WIDGETS, "Widget", "a"),
-                                      lambda obj: obj.get("status", {}).get("seen") == 5)
+        updated = await kube.wait_for(
+            lambda: kube.get(WIDGETS, "Widget", "a"),
+            lambda obj: obj.get("status", {}).get("seen") == 5,
+        )
         assert updated["metadata"]["generation"] == 2
 
         await kube.delete(WIDGETS, "Widget", "a")
@@ -82,30 +85,39 @@ async def test_kopf_handles_the_whole_lifecycle(kube_api: KubeApiServer) -> None
 
     assert calls == [("create", 2), ("update", 5), ("delete", "a")]
     # kopf released its finalizer with a resourceVersion-guarded JSON patch, over the wire.
-    guarded = [request.data for request in kube_api.handler
-               if request.method == "PATCH"
-               and request.headers.get("Content-Type") == "application/json-patch+json"]
-    assert guarded and all(ops[0]["op"] == "test"
-                           and ops[0]["path"] == "/metadata/resourceVersion" for ops in guarded)
-    assert any(request.url.path.endswith("/status") for request in kube_api.handler
-               if request.method == "PATCH")
+    guarded = [
+        request.data
+        for request in kube_api.handler
+        if request.method == "PATCH"
+        and request.headers.get("Content-Type") == "application/json-patch+json"
+    ]
+    assert guarded and all(
+        ops[0]["op"] == "test" and ops[0]["path"] == "/metadata/resourceVersion" for ops in guarded
+    )
+    assert any(
+        request.url.path.endswith("/status")
+        for request in kube_api.handler
+        if request.method == "PATCH"
+    )
 
 
 @pytest.mark.parametrize("login", [kopf.login_with_kubeconfig, kopf.login_via_client])
 async def test_kopf_logs_in_with_the_written_kubeconfig(
-        kube_api: KubeApiServer, login: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube_api: KubeApiServer, login: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert kube_api.kubeconfig_path is not None
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig_path))
     # The kubernetes package reads KUBECONFIG once, when imported; a process started with
     # KUBECONFIG set (the controller) needs no such help.
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION",
-                        str(kube_api.kubeconfig_path))
+    monkeypatch.setattr(
+        kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kube_api.kubeconfig_path)
+    )
     calls: list[tuple[str, Any]] = []
-    async with running_operator(widget_operator(login, calls)), \
-            kube_api.async_client() as kube:
+    async with running_operator(widget_operator(login, calls)), kube_api.async_client() as kube:
         await kube.create(widget("b", 3))
-        await kube.wait_for(lambda: kube.get(WIDGETS, "Widget", "b"),
-                            lambda obj: "grow" in obj.get("status", {}))
+        await kube.wait_for(
+            lambda: kube.get(WIDGETS, "Widget", "b"), lambda obj: "grow" in obj.get("status", {})
+        )
         await kube.delete(WIDGETS, "Widget", "b")
         await kube.wait_for(lambda: gone(kube, "b"), bool)
     assert calls == [("create", 3), ("delete", "b")]
@@ -120,10 +132,14 @@ async def test_kopf_resumes_after_the_operator_restarts(kube_api: KubeApiServer)
     async with kube_api.async_client() as kube:
         async with running_operator(widget_operator(login, calls)):
             await kube.create(widget("c", 1))
-            await kube.wait_for(lambda: kube.get(WIDGETS, "Widget", "c"),
-                                lambda obj: "grow" in obj.get("status", {}))
+            await kube.wait_for(
+                lambda: kube.get(WIDGETS, "Widget", "c"),
+                lambda obj: "grow" in obj.get("status", {}),
+            )
         await kube.patch(WIDGETS, "Widget", "c", {"spec": {"size": 4}})  # while it is down
         async with running_operator(widget_operator(login, calls)):
-            await kube.wait_for(lambda: kube.get(WIDGETS, "Widget", "c"),
-                                lambda obj: obj.get("status", {}).get("seen") == 4)
+            await kube.wait_for(
+                lambda: kube.get(WIDGETS, "Widget", "c"),
+                lambda obj: obj.get("status", {}).get("seen") == 4,
+            )
     assert calls == [("create", 1), ("update", 4)]

@@ -9,17 +9,24 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import kmock
 import pytest
 
 from devcluster.kube import ApiError, KubeApiServer, KubeClient
 from tests.kube.conftest import WIDGETS, read_watch, widget
 
 
-def raw(api: KubeApiServer, method: str, path: str, body: Any = None,
-        content_type: str = "application/json") -> tuple[int, Any]:
+def raw(
+    api: KubeApiServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(api.url + path, data=data, method=method,
-                                     headers={"Content-Type": content_type})
+    request = urllib.request.Request(
+        api.url + path, data=data, method=method, headers={"Content-Type": content_type}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -31,8 +38,7 @@ def test_create_fills_what_the_server_owns(kube_api: KubeApiServer) -> None:
     body = widget("a", 2, junk=True)
     body["status"] = {"ignored": True}
     body["metadata"].update(uid="forged", resourceVersion="999", generation=7)
-    code, created = raw(kube_api, "POST", "/apis/example.com/v1/namespaces/default/widgets",
-                        body)
+    code, created = raw(kube_api, "POST", "/apis/example.com/v1/namespaces/default/widgets", body)
     assert code == 201
     meta = created["metadata"]
     assert meta["uid"] != "forged" and len(meta["uid"]) == 36
@@ -45,24 +51,42 @@ def test_create_fills_what_the_server_owns(kube_api: KubeApiServer) -> None:
 
 
 def test_kind_and_version_come_from_the_url(kube: KubeClient) -> None:
-    created = kube.request("POST", "/apis/example.com/v1/namespaces/default/widgets",
-                           {"metadata": {"name": "bare"}, "spec": {"size": 1}})
+    created = kube.request(
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        {"metadata": {"name": "bare"}, "spec": {"size": 1}},
+    )
     assert (created["apiVersion"], created["kind"]) == (WIDGETS, "Widget")
     with pytest.raises(ApiError) as raised:
-        kube.request("POST", "/apis/example.com/v1/namespaces/default/widgets",
-                     dict(widget("b"), kind="Gadget"))
+        kube.request(
+            "POST",
+            "/apis/example.com/v1/namespaces/default/widgets",
+            dict(widget("b"), kind="Gadget"),
+        )
     assert raised.value.code == 400
 
 
 def test_resource_version_changes_on_every_write_and_only_then(kube: KubeClient) -> None:
     versions = [int(kube.create(widget("a"))["metadata"]["resourceVersion"])]
-    versions.append(int(kube.patch(WIDGETS, "Widget", "a",
-                                   {"metadata": {"labels": {"x": "1"}}})["metadata"]
-                        ["resourceVersion"]))
-    versions.append(int(kube.patch(WIDGETS, "Widget", "a", {"status": {"n": 1}},
-                                   subresource="status")["metadata"]["resourceVersion"]))
-    versions.append(int(kube.patch(WIDGETS, "Widget", "a",
-                                   {"spec": {"size": 5}})["metadata"]["resourceVersion"]))
+    versions.append(
+        int(
+            kube.patch(WIDGETS, "Widget", "a", {"metadata": {"labels": {"x": "1"}}})["metadata"][
+                "resourceVersion"
+            ]
+        )
+    )
+    versions.append(
+        int(
+            kube.patch(WIDGETS, "Widget", "a", {"status": {"n": 1}}, subresource="status")[
+                "metadata"
+            ]["resourceVersion"]
+        )
+    )
+    versions.append(
+        int(
+            kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 5}})["metadata"]["resourceVersion"]
+        )
+    )
     assert versions == sorted(set(versions))
     unchanged = kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 5}})
     assert int(unchanged["metadata"]["resourceVersion"]) == versions[-1]
@@ -71,11 +95,13 @@ def test_resource_version_changes_on_every_write_and_only_then(kube: KubeClient)
 def test_generation_grows_only_when_the_spec_changes(kube: KubeClient) -> None:
     kube.create(widget("a"))
     generation = [kube.get(WIDGETS, "Widget", "a")["metadata"]["generation"]]
-    for patch, subresource in (({"metadata": {"annotations": {"a": "b"}}}, None),
-                               ({"status": {"phase": "x"}}, "status"),
-                               ({"spec": {"size": 2}}, None),
-                               ({"spec": {"color": "red"}}, None),
-                               ({"metadata": {"finalizers": ["x/y"]}}, None)):
+    for patch, subresource in (
+        ({"metadata": {"annotations": {"a": "b"}}}, None),
+        ({"status": {"phase": "x"}}, "status"),
+        ({"spec": {"size": 2}}, None),
+        ({"spec": {"color": "red"}}, None),
+        ({"metadata": {"finalizers": ["x/y"]}}, None),
+    ):
         obj = kube.patch(WIDGETS, "Widget", "a", patch, subresource=subresource)
         generation.append(obj["metadata"]["generation"])
     assert generation == [1, 1, 1, 2, 3, 3]
@@ -85,9 +111,13 @@ def test_status_is_written_only_through_the_status_subresource(kube: KubeClient)
     kube.create(widget("a"))
     main = kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 2}, "status": {"hack": 1}})
     assert "status" not in main and main["spec"]["size"] == 2
-    status = kube.patch(WIDGETS, "Widget", "a",
-                        {"spec": {"size": 99}, "metadata": {"labels": {"l": "v"}},
-                         "status": {"ready": True}}, subresource="status")
+    status = kube.patch(
+        WIDGETS,
+        "Widget",
+        "a",
+        {"spec": {"size": 99}, "metadata": {"labels": {"l": "v"}}, "status": {"ready": True}},
+        subresource="status",
+    )
     assert status["status"] == {"ready": True}
     assert status["spec"]["size"] == 2 and "labels" not in status["metadata"]
     current = kube.get(WIDGETS, "Widget", "a")
@@ -110,10 +140,12 @@ def test_stale_writes_conflict(kube: KubeClient) -> None:
     assert (raised.value.code, raised.value.reason) == (409, "Conflict")
     assert raised.value.message == (
         'Operation cannot be fulfilled on widgets.example.com "a": the object has been '
-        "modified; please apply your changes to the latest version and try again")
+        "modified; please apply your changes to the latest version and try again"
+    )
     with pytest.raises(ApiError) as raised:
-        kube.patch(WIDGETS, "Widget", "a", {"metadata": {"resourceVersion": "1"},
-                                            "spec": {"size": 9}})
+        kube.patch(
+            WIDGETS, "Widget", "a", {"metadata": {"resourceVersion": "1"}, "spec": {"size": 9}}
+        )
     assert raised.value.code == 409
     unversioned = kube.get(WIDGETS, "Widget", "a")
     del unversioned["metadata"]["resourceVersion"]
@@ -126,8 +158,10 @@ def test_stale_writes_conflict(kube: KubeClient) -> None:
 def test_json_patch_guarded_by_resource_version_as_kopf_sends_it(kube: KubeClient) -> None:
     created = kube.create(widget("a"))
     version = created["metadata"]["resourceVersion"]
-    guarded = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
-               {"op": "add", "path": "/metadata/finalizers", "value": ["kopf.zalando.org/x"]}]
+    guarded = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": version},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["kopf.zalando.org/x"]},
+    ]
     patched = kube.patch(WIDGETS, "Widget", "a", guarded, json_patch=True)
     assert patched["metadata"]["finalizers"] == ["kopf.zalando.org/x"]
     with pytest.raises(ApiError) as raised:  # the same guard is stale now
@@ -140,18 +174,29 @@ def test_json_patch_guarded_by_resource_version_as_kopf_sends_it(kube: KubeClien
 def test_errors_have_the_status_shape(kube_api: KubeApiServer, kube: KubeClient) -> None:
     code, body = raw(kube_api, "GET", "/apis/example.com/v1/namespaces/default/widgets/nope")
     assert code == 404
-    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": 'widgets.example.com "nope" not found', "reason": "NotFound",
-                    "code": 404,
-                    "details": {"name": "nope", "group": "example.com", "kind": "widgets"}}
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'widgets.example.com "nope" not found',
+        "reason": "NotFound",
+        "code": 404,
+        "details": {"name": "nope", "group": "example.com", "kind": "widgets"},
+    }
     kube.create(widget("a"))
     with pytest.raises(ApiError) as raised:
         kube.create(widget("a"))
     assert (raised.value.code, raised.value.reason) == (409, "AlreadyExists")
     code, body = raw(kube_api, "GET", "/apis/example.com/v1/namespaces/default/gadgets")
     assert (code, body["reason"]) == (404, "NotFound")
-    code, body = raw(kube_api, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/a",
-                     {"spec": {}}, content_type="application/strategic-merge-patch+json")
+    code, body = raw(
+        kube_api,
+        "PATCH",
+        "/apis/example.com/v1/namespaces/default/widgets/a",
+        {"spec": {}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert code == 415
 
 
@@ -163,15 +208,22 @@ def test_invalid_objects_are_rejected_with_every_field_named(kube: KubeClient) -
     assert error.message == (
         'Widget.example.com "bad" is invalid: [spec.color: Unsupported value: "green": '
         'supported values: "blue", "red", spec.size: Invalid value: 0: spec.size in body '
-        "should be greater than or equal to 1]")
+        "should be greater than or equal to 1]"
+    )
     assert [cause["field"] for cause in error.details["causes"]] == ["spec.color", "spec.size"]
     kube.create(widget("good", 1))
     with pytest.raises(ApiError) as raised:
         kube.patch(WIDGETS, "Widget", "good", {"spec": {"size": -1}})
     assert raised.value.code == 422
     with pytest.raises(ApiError) as raised:
-        kube.create({"apiVersion": WIDGETS, "kind": "Widget", "metadata": {"name": "Caps"},
-                     "spec": {"size": 1}})
+        kube.create(
+            {
+                "apiVersion": WIDGETS,
+                "kind": "Widget",
+                "metadata": {"name": "Caps"},
+                "spec": {"size": 1},
+            }
+        )
     assert "metadata.name" in raised.value.message
 
 
@@ -180,8 +232,10 @@ def test_strict_field_validation_rejects_unknown_fields(kube: KubeClient) -> Non
     with pytest.raises(ApiError) as raised:
         kube.request("POST", path, widget("a", 1, typo=1), params={"fieldValidation": "Strict"})
     assert raised.value.code == 422 and 'unknown field "spec.typo"' in raised.value.message
-    assert kube.request("POST", path, widget("a", 1, typo=1))["spec"] == {"size": 1,
-                                                                          "color": "blue"}
+    assert kube.request("POST", path, widget("a", 1, typo=1))["spec"] == {
+        "size": 1,
+        "color": "blue",
+    }
 
 
 def test_generate_name_and_dry_run(kube: KubeClient) -> None:
@@ -205,8 +259,12 @@ def test_deletion_waits_for_finalizers(kube_api: KubeApiServer, kube: KubeClient
     assert kube.get(WIDGETS, "Widget", "a")["metadata"]["finalizers"] == ["example.com/hold"]
     assert kube.delete(WIDGETS, "Widget", "a") == kube.get(WIDGETS, "Widget", "a")  # no-op
     with pytest.raises(ApiError) as raised:
-        kube.patch(WIDGETS, "Widget", "a",
-                   {"metadata": {"finalizers": ["example.com/hold", "example.com/new"]}})
+        kube.patch(
+            WIDGETS,
+            "Widget",
+            "a",
+            {"metadata": {"finalizers": ["example.com/hold", "example.com/new"]}},
+        )
     assert raised.value.code == 422 and "no new finalizers" in raised.value.message
     kube.patch(WIDGETS, "Widget", "a", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiError) as raised:
@@ -233,8 +291,7 @@ def test_namespaces_own_their_objects(kube: KubeClient) -> None:
     with pytest.raises(ApiError) as raised:
         kube.create(dict(widget("a"), metadata={"name": "a", "namespace": "nope"}))
     assert (raised.value.code, raised.value.message) == (404, 'namespaces "nope" not found')
-    namespace = kube.create({"apiVersion": "v1", "kind": "Namespace",
-                             "metadata": {"name": "team"}})
+    namespace = kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
     assert namespace["status"] == {"phase": "Active"}
     held = widget("held")
     held["metadata"].update(namespace="team", finalizers=["example.com/hold"])
@@ -261,9 +318,12 @@ def test_lists_carry_kind_and_version_and_filter(kube: KubeClient) -> None:
     listing = kube.request("GET", "/apis/example.com/v1/widgets")
     assert listing["kind"] == "WidgetList" and listing["apiVersion"] == WIDGETS
     assert int(listing["metadata"]["resourceVersion"]) >= max(
-        int(item["metadata"]["resourceVersion"]) for item in listing["items"])
+        int(item["metadata"]["resourceVersion"]) for item in listing["items"]
+    )
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listing["items"]] == [
-        ("default", "b"), ("other", "a")]
+        ("default", "b"),
+        ("other", "a"),
+    ]
     assert [i["metadata"]["name"] for i in kube.list(WIDGETS, "Widget", "other")] == ["a"]
     front = kube.list(WIDGETS, "Widget", all_namespaces=True, label_selector="tier=front")
     assert [i["metadata"]["name"] for i in front] == ["b"]
@@ -275,9 +335,16 @@ def test_events_are_one_collection_in_both_groups(kube: KubeClient) -> None:
     involved = kube.create(widget("a"))
     kopf_style_event = {  # what kopf posts: no apiVersion/kind, a generateName
         "metadata": {"namespace": "default", "generateName": "kopf-event-"},
-        "type": "Normal", "reason": "Launched", "message": "3 shards placed",
-        "involvedObject": {"apiVersion": WIDGETS, "kind": "Widget", "name": "a",
-                           "namespace": "default", "uid": involved["metadata"]["uid"]},
+        "type": "Normal",
+        "reason": "Launched",
+        "message": "3 shards placed",
+        "involvedObject": {
+            "apiVersion": WIDGETS,
+            "kind": "Widget",
+            "name": "a",
+            "namespace": "default",
+            "uid": involved["metadata"]["uid"],
+        },
         "source": {"component": "kopf"},
     }
     kube.request("POST", "/api/v1/namespaces/default/events", kopf_style_event)
@@ -291,12 +358,17 @@ def test_events_are_one_collection_in_both_groups(kube: KubeClient) -> None:
 
 def test_table_responses_for_kubectl(kube_api: KubeApiServer, kube: KubeClient) -> None:
     kube.create(widget("a", 3))
-    kube.patch(WIDGETS, "Widget", "a",
-               {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-               subresource="status")
+    kube.patch(
+        WIDGETS,
+        "Widget",
+        "a",
+        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        subresource="status",
+    )
     request = urllib.request.Request(
         kube_api.url + "/apis/example.com/v1/namespaces/default/widgets",
-        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"})
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         table = json.loads(response.read())
     assert table["kind"] == "Table"
@@ -309,11 +381,11 @@ def test_table_responses_for_kubectl(kube_api: KubeApiServer, kube: KubeClient) 
 def test_discovery_lists_served_resources(kube: KubeClient) -> None:
     assert kube.request("GET", "/api")["versions"] == ["v1"]
     groups = {g["name"]: g for g in kube.request("GET", "/apis")["groups"]}
-    assert {"example.com", "apiextensions.k8s.io", "events.k8s.io",
-            "coordination.k8s.io"} <= set(groups)
+    assert {"example.com", "apiextensions.k8s.io", "events.k8s.io", "coordination.k8s.io"} <= set(
+        groups
+    )
     assert groups["example.com"]["preferredVersion"]["version"] == "v1"
-    resources = {r["name"]: r for r in
-                 kube.request("GET", "/apis/example.com/v1")["resources"]}
+    resources = {r["name"]: r for r in kube.request("GET", "/apis/example.com/v1")["resources"]}
     assert set(resources) == {"widgets", "widgets/status"}
     assert resources["widgets"]["namespaced"] is True
     assert resources["widgets"]["shortNames"] == ["wd"]
@@ -329,3 +401,15 @@ def test_the_request_log_can_be_bounded(widget_crd_file: Path) -> None:
             kube.create(widget(f"w{index}"))
         assert 0 < len(list(api.handler)) <= 5
         assert len(kube.list(WIDGETS, "Widget")) == 20
+
+
+def test_kmock_reactions_inject_faults_over_the_emulator(
+    kube_api: KubeApiServer, kube: KubeClient
+) -> None:
+    kube.create(widget("a"))
+    kube_api.handler["patch", kmock.resource("example.com", "v1", "widgets")][:1] << 503
+    with pytest.raises(ApiError) as raised:
+        kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 2}})
+    assert raised.value.code == 503
+    assert kube.get(WIDGETS, "Widget", "a")["spec"]["size"] == 1  # the rest is served as usual
+    assert kube.patch(WIDGETS, "Widget", "a", {"spec": {"size": 2}})["spec"]["size"] == 2

@@ -37,19 +37,27 @@ def test_json_patch_operations() -> None:
 def test_failed_test_operation_names_the_path() -> None:
     doc = {"metadata": {"resourceVersion": "5"}}
     with pytest.raises(PatchError, match="testing value /metadata/resourceVersion failed"):
-        json_patch(doc, [{"op": "test", "path": "/metadata/resourceVersion", "value": "4"},
-                         {"op": "remove", "path": "/metadata"}])
+        json_patch(
+            doc,
+            [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "4"},
+                {"op": "remove", "path": "/metadata"},
+            ],
+        )
 
 
-@pytest.mark.parametrize("ops", [
-    [{"op": "remove", "path": "/missing"}],
-    [{"op": "replace", "path": "/a/b", "value": 1}],
-    [{"op": "add", "path": "/list/5", "value": 1}],
-    [{"op": "jump", "path": "/a"}],
-    [{"op": "add", "path": "/a"}],
-    [{"op": "move", "from": "/list", "path": "/list/0"}],
-    {"op": "add"},
-])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [{"op": "remove", "path": "/missing"}],
+        [{"op": "replace", "path": "/a/b", "value": 1}],
+        [{"op": "add", "path": "/list/5", "value": 1}],
+        [{"op": "jump", "path": "/a"}],
+        [{"op": "add", "path": "/a"}],
+        [{"op": "move", "from": "/list", "path": "/list/0"}],
+        {"op": "add"},
+    ],
+)
 def test_impossible_json_patches_are_rejected(ops: Any) -> None:
     with pytest.raises(PatchError):
         json_patch({"list": [1], "a": 1}, ops)
