@@ -28,7 +28,7 @@ from controller import naming
 from controller.operations import EventKind, RuntimeEvent, SchedulingError, SchedulingOperations
 from controller.reconcilers import apps, jobs
 from controller.reconcilers.mailboxes import Mailboxes
-from controller.reconcilers.status import AppAvailability
+from controller.reconcilers.status import AppAvailability, Counted
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class Reconciliation:
     mailboxes: Mailboxes = field(default_factory=Mailboxes)
     triggers: dict[str, str] = field(default_factory=dict)
     _applied: dict[str, float] = field(default_factory=dict)
+    _counted: dict[str, Counted] = field(default_factory=dict)
 
     # CloudJob
     async def job_changed(
@@ -140,6 +141,7 @@ class Reconciliation:
             await _retryable(self.ops.unschedule(job.key))
             self.mailboxes.forget(slot)
             self.triggers.pop(job.key, None)
+            self._counted.pop(job.key, None)
             self._applied.pop(slot, None)
 
     # CloudApp
@@ -217,9 +219,14 @@ class Reconciliation:
         self.triggers[job.key] = decision.value
 
     def _job_status(self, job: ObjectView, desired: jobs.DesiredJob) -> dict[str, Any] | None:
-        return jobs.refresh_job_status(
-            self.ops, desired, job.status, last_trigger=self.triggers.get(job.key)
+        patch, self._counted[job.key] = jobs.refresh_job_status(
+            self.ops,
+            desired,
+            job.status,
+            last_trigger=self.triggers.get(job.key),
+            baseline=self._counted.get(job.key),
         )
+        return patch
 
     def _post_runtime_events(self, events: list[RuntimeEvent], post: Post) -> None:
         loud = [e for e in events if e.kind not in _QUIET_EVENTS]

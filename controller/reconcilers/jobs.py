@@ -27,7 +27,9 @@ from controller.operations import SchedulingOperations
 from controller.reconcilers.specs import InvalidSpec, parse_job
 from controller.reconcilers.status import (
     AppAvailability,
+    Counted,
     JobFacts,
+    count_runs,
     job_status,
     parse_job_status,
     status_patch,
@@ -131,11 +133,14 @@ def refresh_job_status(
     current: Mapping[str, Any] | None,
     *,
     last_trigger: str | None,
+    baseline: Counted | None,
     now: datetime | None = None,
-) -> dict[str, Any] | None:
-    """The status patch that makes the job's status match the core's view (None: no change)."""
+) -> tuple[dict[str, Any] | None, Counted]:
+    """The status patch that makes the job's status match the core's view (None: no
+    change), and the run counters to pass back as `baseline` next time."""
     previous = parse_job_status(current)
     runtime = ops.job_runtime(desired.key) if desired.holdable else None
-    wanted = job_status(previous, desired.facts, runtime, now or datetime.now(UTC))
+    counted = count_runs(previous, runtime, baseline)
+    wanted = job_status(previous, desired.facts, runtime, now or datetime.now(UTC), counted)
     wanted = wanted.model_copy(update={"last_trigger": last_trigger or previous.last_trigger})
-    return status_patch(current, wanted)
+    return status_patch(current, wanted), counted

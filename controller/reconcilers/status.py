@@ -151,13 +151,49 @@ def _scheduled_condition(
     return TRUE, "Scheduled", "registered with the cron producer"
 
 
+@dataclass(frozen=True)
+class Counted:
+    """Run counters as shown in status, and the core's counters they were last matched to.
+
+    The core counts from zero in every process; status keeps counting across processes
+    by adding what the core counted since this process first reported the job.
+    """
+
+    succeeded: int
+    failed: int
+    core_succeeded: int
+    core_failed: int
+
+
+def count_runs(
+    previous: CloudJobStatus, runtime: JobRuntime | None, baseline: Counted | None
+) -> Counted:
+    """Status counters now; pass the result back in as `baseline` next time."""
+    if runtime is None:
+        if baseline is None:
+            return Counted(previous.succeeded, previous.failed, 0, 0)
+        return baseline
+    if baseline is None or runtime.succeeded < baseline.core_succeeded:
+        return Counted(previous.succeeded, previous.failed, runtime.succeeded, runtime.failed)
+    return Counted(
+        succeeded=baseline.succeeded + runtime.succeeded - baseline.core_succeeded,
+        failed=baseline.failed + max(0, runtime.failed - baseline.core_failed),
+        core_succeeded=runtime.succeeded,
+        core_failed=runtime.failed,
+    )
+
+
 def job_status(
     previous: CloudJobStatus,
     facts: JobFacts,
     runtime: JobRuntime | None,
     now: datetime,
+    counted: Counted | None = None,
 ) -> CloudJobStatus:
-    """The status a job should show now; counters and past times survive a missing runtime."""
+    """The status a job should show now; counters and past times survive a missing runtime.
+
+    `counted` (from `count_runs`) gives the counters; without it they stay as they were.
+    """
     now = _second(now)
     state = job_state(facts, runtime)
     gen = facts.generation
@@ -199,6 +235,8 @@ def job_status(
         put(ConditionType.CANNOT_PLACE, (FALSE, "Placeable", "no work is waiting for resources"))
 
     live = runtime if runtime is not None and state not in _NOT_HELD else None
+    if counted is None:
+        counted = Counted(previous.succeeded, previous.failed, 0, 0)
     return CloudJobStatus(
         observed_generation=gen,
         conditions=list(conditions),
@@ -211,8 +249,8 @@ def job_status(
             (live.last_success_time if live else None) or previous.last_successful_time
         ),
         active_shards=_active_shards(live),
-        succeeded=max(previous.succeeded, live.succeeded) if live else previous.succeeded,
-        failed=max(previous.failed, live.failed) if live else previous.failed,
+        succeeded=counted.succeeded,
+        failed=counted.failed,
     )
 
 

@@ -10,10 +10,12 @@ a test counts runs without trusting the controller's own reports.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from kazoo.client import KazooClient
 
 from controller.app import ControllerThread, Role
@@ -33,8 +36,9 @@ from controller.settings import (
     StatusSettings,
     ZooKeeperSettings,
 )
-from devcluster.kube import KubeApiServer, KubeClient
-from devcluster.mesos import LocalMesos
+from devcluster.kube import PROJECT_CRDS, KubeApiServer, KubeClient
+from devcluster.mesos import AgentSpec, LocalMesos
+from devcluster.zookeeper import ZooKeeperServer
 
 T = TypeVar("T")
 WAIT = 30.0
@@ -81,6 +85,17 @@ def wait_for(
         time.sleep(0.1)
         value = fetch()
     return value
+
+
+def holds(
+    fetch: Callable[[], T], predicate: Callable[[T], bool], *, seconds: float, what: str
+) -> None:
+    """Assert that `predicate(fetch())` stays true for `seconds` (for "nothing more happens")."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = fetch()
+        assert predicate(value), f"{what} no longer holds: {value!r}"
+        time.sleep(0.1)
 
 
 @dataclass
@@ -143,6 +158,8 @@ class Stack:
     zk_namespace: str
     zk: KazooClient
     workdir: Path
+    script_app: Path
+    executor_app: Path
     replicas: list[ControllerThread] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -157,6 +174,27 @@ class Stack:
     def record_command(self) -> str:
         """A script command line that appends its sharding context to the runs log."""
         return f'sh -c \'printf "%s\\n" "$0" >> {self.runs.path}\''
+
+    def script_job(self, name: str, cron: str, *, app: str = "scripts", **spec: Any) -> None:
+        """Create a transient script job that records each shard run."""
+        spec.setdefault("script", {"commandLine": self.record_command()})
+        self.kube.create(job_manifest(name, app, cron, **spec))
+
+    def script_app_object(self, name: str = "scripts", **spec: Any) -> None:
+        self.kube.create(app_manifest(name, str(self.script_app), **spec))
+
+    def executor_app_object(self, name: str = "workers", **spec: Any) -> None:
+        self.kube.create(app_manifest(name, str(self.executor_app), **spec))
+
+    def patch_spec(self, kind: str, name: str, **spec: Any) -> None:
+        self.kube.patch(API_VERSION, kind, name, {"spec": spec}, namespace=NAMESPACE)
+
+    def annotate(self, kind: str, name: str, **annotations: str) -> None:
+        patch = {"metadata": {"annotations": annotations}}
+        self.kube.patch(API_VERSION, kind, name, patch, namespace=NAMESPACE)
+
+    def delete(self, kind: str, name: str) -> None:
+        self.kube.delete(API_VERSION, kind, name, NAMESPACE)
 
     def settings(self, identity: str, **status: float) -> Settings:
         return Settings(
@@ -238,7 +276,7 @@ class Stack:
 
     def exists(self, kind: str, name: str) -> bool:
         found = self.kube.list(API_VERSION, kind, NAMESPACE)
-        return any(item["metadata"]["name"] == name for item in found.get("items", []))
+        return any(item["metadata"]["name"] == name for item in found)
 
     def events(self, kind: str, name: str) -> list[dict[str, Any]]:
         obj = self.get(kind, name)
@@ -274,3 +312,48 @@ class Stack:
 
 def leading(replica: ControllerThread) -> bool:
     return replica.controller.role is Role.LEADER
+
+
+AGENTS = [AgentSpec(cpus=1.0, mem=512.0, hostname=f"host-{n}") for n in range(3)]
+
+
+def build_apps(workdir: Path) -> tuple[Path, Path]:
+    """A plain file (what a transient script job's app can be) and an executor package
+    whose bootstrap starts the project's executor with this interpreter."""
+    plain = workdir / "script-app.sh"
+    plain.write_text("#!/bin/sh\nexit 0\n")
+    package = workdir / "executor-app.tar.gz"
+    start = f"#!/bin/sh\nexec {sys.executable} -m controller.executor\n".encode()
+    with tarfile.open(package, "w:gz") as archive:
+        info = tarfile.TarInfo("bin/start")
+        info.size, info.mode = len(start), 0o755
+        archive.addfile(info, io.BytesIO(start))
+    return plain, package
+
+
+@pytest.fixture
+def stack(zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    zk = KazooClient(hosts=zookeeper.hosts, timeout=5.0)
+    zk.start(timeout=10)
+    script_app, executor_app = build_apps(tmp_path)
+    with (
+        KubeApiServer(crds=[PROJECT_CRDS]) as api,
+        LocalMesos(agents=list(AGENTS), work_dir=tmp_path / "mesos", **FAST_MESOS) as mesos,
+    ):
+        built = Stack(
+            api=api,
+            mesos=mesos,
+            zk_hosts=zookeeper.hosts,
+            zk_namespace=zk_namespace,
+            zk=zk,
+            workdir=tmp_path,
+            script_app=script_app,
+            executor_app=executor_app,
+        )
+        try:
+            yield built
+        finally:
+            built.close()
+            assert api.internal_errors == []
+    zk.stop()
+    zk.close()

@@ -9,8 +9,10 @@ from controller.reconcilers.conditions import find_condition
 from controller.reconcilers.status import (
     AppAvailability,
     JobFacts,
+    Counted,
     JobState,
     app_status,
+    count_runs,
     job_status,
     parse_job_status,
     render,
@@ -67,7 +69,7 @@ def test_a_running_job_lists_its_shards_in_order_with_counters_and_times() -> No
         succeeded=6,
         failed=1,
     )
-    status = job_status(CloudJobStatus(), FACTS, live, T0)
+    status = job_status(CloudJobStatus(), FACTS, live, T0, Counted(6, 1, 6, 1))
     assert status.state == JobState.RUNNING
     assert [(s.shard, s.agent, s.state) for s in status.active_shards] == [
         (0, "agent-0", "TASK_RUNNING"),
@@ -99,6 +101,7 @@ def test_a_missing_app_says_which_app_and_how_to_fix_it_and_keeps_history() -> N
         FACTS,
         runtime(succeeded=3, last_fire_time=T0, active_shards=(shard(0),)),
         T0,
+        Counted(3, 0, 3, 0),
     )
     facts = JobFacts(namespace="team-a", generation=4, app_name="demo", app=AppAvailability.MISSING)
     status = job_status(previous, facts, runtime(scheduled=False), T0 + timedelta(minutes=1))
@@ -209,3 +212,21 @@ def test_app_status_lists_executors_per_agent_and_readiness() -> None:
     )
     ready = find_condition(invalid.conditions, "Ready")
     assert ready is not None and ready.reason == "InvalidSpec" and ready.message == "spec.appURL: x"
+
+
+def test_counters_start_from_what_status_shows_and_add_what_the_core_counts_next() -> None:
+    shown = CloudJobStatus(succeeded=40, failed=2)
+    first = count_runs(shown, runtime(succeeded=5, failed=1), None)
+    assert (first.succeeded, first.failed) == (40, 2)
+    later = count_runs(shown, runtime(succeeded=9, failed=1), first)
+    assert (later.succeeded, later.failed) == (44, 2)
+
+
+def test_counters_hold_without_a_runtime_and_rebase_when_the_core_restarts_counting() -> None:
+    shown = CloudJobStatus(succeeded=44, failed=2)
+    baseline = Counted(44, 2, 9, 1)
+    assert count_runs(shown, None, baseline) == baseline
+    assert count_runs(shown, None, None) == Counted(44, 2, 0, 0)
+    restarted = count_runs(shown, runtime(succeeded=1, failed=0), baseline)
+    assert (restarted.succeeded, restarted.failed) == (44, 2)
+    assert count_runs(shown, runtime(succeeded=3), restarted).succeeded == 46
