@@ -8,8 +8,8 @@ from controller.operations import ExecutorRuntime, JobRuntime, ShardRuntime
 from controller.reconcilers.conditions import find_condition
 from controller.reconcilers.status import (
     AppAvailability,
-    JobFacts,
     Counted,
+    JobFacts,
     JobState,
     app_status,
     count_runs,
