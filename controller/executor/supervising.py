@@ -206,8 +206,11 @@ class TaskSupervisor:
         try:
             while True:
                 delay = clock.seconds_until_wake(state, self._now())
+                # Not asyncio.wait_for: on Python 3.11 it swallows a kill (cancellation)
+                # that lands while the wakeup event is being set.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(task.wakeup.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await task.wakeup.wait()
                 task.wakeup.clear()
                 now = self._now()
                 runs: list[Run | None] = []

@@ -1,0 +1,1 @@
+"""Sample Python and dataflow jobs of the demo app."""

@@ -1,0 +1,168 @@
+"""Kill, STOP, trigger, event sampling and non-overlapping daemon runs, through real processes."""
+
+from __future__ import annotations
+
+import itertools
+from functools import partial
+
+import pytest
+
+from controller.executor.messages import BEGIN, COMPLETE, RunReport, Stop, Trigger
+from controller.resources import ExecutionType, JobKind
+from tests.executor.conftest import App, Framework
+
+SLEEP_SCRIPT = {"kind": JobKind.SCRIPT, "command_line": "bin/sleep.sh"}
+SLEEPY = {"kind": JobKind.PYTHON, "callable": "demo_jobs.sleepy:run"}
+SIMPLE = {"kind": JobKind.PYTHON, "callable": "demo_jobs.simple:run"}
+DAEMON = {"execution_type": ExecutionType.DAEMON}
+NEVER_SOON = "0 0 0 1 1 ? 2099"
+
+
+def test_killing_a_script_during_its_run(framework: Framework, demo_app: App) -> None:
+    (task_id,) = framework.launch(framework.task(demo_app, "tests.sleep", **SLEEP_SCRIPT))
+    output = partial(framework.task_output, demo_app, task_id)
+    framework.wait_for_file(output, lambda text: "sleeping" in text, "the job to start")
+    framework.kill(task_id)
+    updates = framework.wait_terminal(task_id)
+    assert [u.state for u in updates] == ["TASK_RUNNING", "TASK_KILLED"]
+    # SIGTERM reached the script (its trap ran), and the run did not go on.
+    text = output().read_text()
+    assert "got SIGTERM" in text
+    assert "woke up" not in text
+
+
+def test_killing_a_python_job_during_its_run(framework: Framework, demo_app: App) -> None:
+    (task_id,) = framework.launch(framework.task(demo_app, "tests.sleepy", **SLEEPY))
+    output = partial(framework.task_output, demo_app, task_id)
+    framework.wait_for_file(output, lambda text: "sleeping" in text, "the job to start")
+    framework.kill(task_id)
+    updates = framework.wait_terminal(task_id)
+    assert [u.state for u in updates] == ["TASK_RUNNING", "TASK_KILLED"]
+    assert "woke up" not in output().read_text()
+
+
+def test_killing_a_daemon_during_a_run(framework: Framework, demo_app: App) -> None:
+    task = framework.task(demo_app, "tests.sleepy-daemon", cron="* * * * * ?", **SLEEPY, **DAEMON)
+    (task_id,) = framework.launch(task)
+    framework.wait_for(lambda: BEGIN in framework.runs_reported(task_id), "a run to begin")
+    framework.kill(task_id)
+    updates = framework.wait_terminal(task_id)
+    assert [(u.state, u.message) for u in updates] == [
+        ("TASK_RUNNING", ""),
+        ("TASK_RUNNING", BEGIN),
+        ("TASK_KILLED", "killed"),
+    ]
+
+
+def test_stop_kills_every_task_then_the_executor_exits(framework: Framework, demo_app: App) -> None:
+    transient = framework.task(demo_app, "tests.sleep", **SLEEP_SCRIPT)
+    daemon = framework.task(demo_app, "tests.simple-daemon", cron="* * * * * ?", **SIMPLE, **DAEMON)
+    transient_id, daemon_id = framework.launch(transient, daemon)
+    framework.wait_for(lambda: COMPLETE in framework.runs_reported(daemon_id), "a daemon run")
+    framework.wait_for(lambda: framework.states(transient_id) != [], "the transient task")
+
+    framework.send(demo_app, Stop())
+
+    assert [u.state for u in framework.wait_terminal(transient_id)] == [
+        "TASK_RUNNING",
+        "TASK_KILLED",
+    ]
+    daemon_states = [u.state for u in framework.wait_terminal(daemon_id)]
+    assert daemon_states[0] == "TASK_RUNNING" and daemon_states[-1] == "TASK_KILLED"
+    assert set(daemon_states[:-1]) == {"TASK_RUNNING"}
+    executor_id = demo_app.executor_id(framework.agent_id)
+    framework.wait_for(
+        lambda: any(e == executor_id for e, _ in framework.scheduler.executor_exits),
+        "the executor to exit",
+    )
+    assert (executor_id, 0) in framework.scheduler.executor_exits
+
+
+def test_trigger_runs_daemon_tasks_now(framework: Framework, demo_app: App) -> None:
+    job = "tests.triggered"
+    shards = [
+        framework.task(demo_app, job, shard=shard, total=2, cron=NEVER_SOON, **SIMPLE, **DAEMON)
+        for shard in (0, 1)
+    ]
+    first, second = framework.launch(*shards)
+    framework.wait_for(
+        lambda: framework.states(first) and framework.states(second), "both tasks running"
+    )
+
+    framework.send(demo_app, Trigger(job_name=job))
+    for task_id in (first, second):
+        framework.wait_for(
+            lambda task_id=task_id: framework.runs_reported(task_id) == [BEGIN, COMPLETE],
+            "a triggered run of each shard",
+        )
+    framework.send(demo_app, Trigger(job_name=job, task_id=first))
+    framework.wait_for(
+        lambda: framework.runs_reported(first) == [BEGIN, COMPLETE] * 2, "a second run of shard 0"
+    )
+    framework.send(demo_app, Trigger(job_name="tests.other-job"))
+    for task_id in (first, second):
+        framework.kill(task_id)
+
+    first_updates = framework.wait_terminal(first)
+    second_updates = framework.wait_terminal(second)
+    assert [(u.state, u.message) for u in first_updates] == [
+        ("TASK_RUNNING", ""),
+        *[("TASK_RUNNING", BEGIN), ("TASK_RUNNING", COMPLETE)] * 2,
+        ("TASK_KILLED", "killed"),
+    ]
+    assert [(u.state, u.message) for u in second_updates] == [
+        ("TASK_RUNNING", ""),
+        ("TASK_RUNNING", BEGIN),
+        ("TASK_RUNNING", COMPLETE),
+        ("TASK_KILLED", "killed"),
+    ]
+    report = RunReport.decode(first_updates[2].data or b"")
+    assert report == RunReport(outcome="succeeded", detail="exit status 0", triggered=True)
+    lines = framework.task_output(demo_app, first).read_text().splitlines()
+    assert len(lines) == 2 and all(line.endswith("fire now triggered True") for line in lines)
+
+
+def test_event_sampling_reports_every_nth_run(framework: Framework, demo_app: App) -> None:
+    task = framework.task(
+        demo_app, "tests.sampled", cron="* * * * * ?", sampling=2, **SIMPLE, **DAEMON
+    )
+    (task_id,) = framework.launch(task)
+    framework.wait_for(
+        lambda: framework.runs_reported(task_id).count(COMPLETE) >= 2, "two reported runs"
+    )
+    framework.kill(task_id)
+    updates = framework.wait_terminal(task_id)
+    reported = [RunReport.decode(u.data or b"").fire_time for u in updates if u.message == COMPLETE]
+    # Every run prints its fire time; only the 2nd, 4th, ... run is reported.
+    runs = [
+        line.split(" fire ")[1].split(" ")[0]
+        for line in framework.task_output(demo_app, task_id).read_text().splitlines()
+    ]
+    assert [fire.isoformat() for fire in reported if fire] == runs[1::2][: len(reported)]
+    assert len(reported) >= 2
+
+
+@pytest.mark.parametrize("misfire", [False, True])
+def test_daemon_runs_of_one_task_never_overlap(
+    framework: Framework, demo_app: App, misfire: bool
+) -> None:
+    # Each run takes longer than the cron period (every second).
+    task = framework.task(
+        demo_app,
+        "tests.slow-daemon",
+        cron="* * * * * ?",
+        misfire=misfire,
+        job_parameter="1.5",
+        **SLEEPY,
+        **DAEMON,
+    )
+    (task_id,) = framework.launch(task)
+    framework.wait_for(
+        lambda: framework.runs_reported(task_id).count(COMPLETE) >= 3, "three runs", timeout=90
+    )
+    framework.kill(task_id)
+    framework.wait_terminal(task_id)
+    lines = framework.task_output(demo_app, task_id).read_text().splitlines()
+    kinds = ["start" if line.startswith("sleeping") else "end" for line in lines]
+    assert kinds[:6] == ["start", "end"] * 3
+    assert all(a != b for a, b in itertools.pairwise(kinds))

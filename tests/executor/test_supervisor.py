@@ -1,0 +1,110 @@
+"""The task supervisor on its own event loop, with real job processes and no Mesos.
+
+Covers interleavings the end-to-end tests cannot aim at: a kill that lands in the
+same loop turn as a trigger, and kills of tasks still waiting for a worker slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.executor.environment import ExecutorEnvironment
+from controller.executor.messages import Trigger
+from controller.executor.reporting import TaskUpdate
+from controller.executor.supervising import TaskSupervisor
+from controller.resources import ExecutionType, JobKind
+from tests.executor.conftest import DEMO_APP, payload
+
+NEVER_SOON = "0 0 0 1 1 ? 2099"
+
+
+@pytest.fixture
+def app_root(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    shutil.copytree(DEMO_APP, root, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    return root
+
+
+def supervisor(app_root: Path, updates: list[TaskUpdate], workers: int = 4) -> TaskSupervisor:
+    environment = ExecutorEnvironment(
+        sandbox=app_root,
+        app_root=app_root,
+        grace_seconds=2.0,
+        recovery_seconds=60.0,
+        workers=workers,
+        log_level="DEBUG",
+    )
+    return TaskSupervisor(environment=environment, report=updates.append)
+
+
+def task_info(task_id: str, **job: Any) -> dict[str, Any]:
+    data = payload(task_id.split("@-@")[0], task_id, **job).encode_base64()
+    return {"task_id": {"value": task_id}, "data": data}
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def states(updates: list[TaskUpdate], task_id: str) -> list[tuple[str, str]]:
+    return [(u.state, u.message) for u in updates if u.task_id == task_id]
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_a_kill_right_after_a_trigger_always_ends_the_task(
+    app_root: Path, turns: int
+) -> None:
+    updates: list[TaskUpdate] = []
+    tasks = supervisor(app_root, updates)
+    task_id = "tests.race@-@0"
+    tasks.launch(
+        task_info(
+            task_id,
+            kind=JobKind.PYTHON,
+            callable="demo_jobs.simple:run",
+            execution_type=ExecutionType.DAEMON,
+            cron=NEVER_SOON,
+        )
+    )
+    await until(lambda: bool(states(updates, task_id)), "TASK_RUNNING")
+    tasks.trigger(Trigger(job_name="tests.race"))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    tasks.kill(task_id)
+    await until(lambda: states(updates, task_id)[-1][0] == "TASK_KILLED", "TASK_KILLED")
+    assert tasks.task_ids == []
+
+
+async def test_tasks_waiting_for_a_worker_slot_can_be_killed(app_root: Path) -> None:
+    updates: list[TaskUpdate] = []
+    tasks = supervisor(app_root, updates, workers=1)
+    sleepy = {"kind": JobKind.PYTHON, "callable": "demo_jobs.sleepy:run"}
+    tasks.launch(task_info("tests.first@-@0", **sleepy))
+    tasks.launch(task_info("tests.second@-@0", **sleepy))
+    output = app_root / "tasks" / "tests.first@-@0" / "stdout"
+    await until(lambda: output.exists() and "sleeping" in output.read_text(), "the first run")
+    assert not (app_root / "tasks" / "tests.second@-@0" / "stdout").exists()
+    tasks.kill("tests.second@-@0")
+    await until(lambda: len(states(updates, "tests.second@-@0")) == 2, "the waiting task's end")
+    assert states(updates, "tests.second@-@0") == [("TASK_RUNNING", ""), ("TASK_KILLED", "killed")]
+    await tasks.stop()
+    assert states(updates, "tests.first@-@0") == [("TASK_RUNNING", ""), ("TASK_KILLED", "killed")]
+    assert tasks.task_ids == []
+
+
+async def test_after_stop_new_tasks_are_refused(app_root: Path) -> None:
+    updates: list[TaskUpdate] = []
+    tasks = supervisor(app_root, updates)
+    await tasks.stop()
+    tasks.launch(task_info("tests.late@-@0", kind=JobKind.SCRIPT, command_line="bin/hello.sh"))
+    assert states(updates, "tests.late@-@0") == [("TASK_KILLED", "the executor is shutting down")]
