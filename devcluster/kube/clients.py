@@ -67,8 +67,12 @@ def decode(reply: Reply) -> Any:
         payload = None
     if reply.status >= 400:
         if isinstance(payload, dict) and payload.get("kind") == "Status":
-            raise ApiError(reply.status, payload.get("reason", ""), payload.get("message", ""),
-                           payload.get("details"))
+            raise ApiError(
+                reply.status,
+                payload.get("reason", ""),
+                payload.get("message", ""),
+                payload.get("details"),
+            )
         raise ApiError(reply.status, "Unknown", reply.body.decode(errors="replace")[:500])
     return payload
 
@@ -100,15 +104,22 @@ class Operations:
                 listing = {"resources": []}
             for item in listing.get("resources", []):
                 if "/" not in item["name"]:
-                    self._refs[api_version, item["kind"]] = Ref(prefix, item["name"],
-                                                                 item["namespaced"])
+                    self._refs[api_version, item["kind"]] = Ref(
+                        prefix, item["name"], item["namespaced"]
+                    )
         if (api_version, kind) not in self._refs:
-            raise ApiError(404, "NotFound",
-                           f'the server does not serve kind "{kind}" in "{api_version}"')
+            raise ApiError(
+                404, "NotFound", f'the server does not serve kind "{kind}" in "{api_version}"'
+            )
         return self._refs[api_version, kind]
 
-    def path(self, ref: Ref, namespace: str | None, name: str | None = None,
-             subresource: str | None = None) -> str:
+    def path(
+        self,
+        ref: Ref,
+        namespace: str | None,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
         parts = [ref.prefix]
         if ref.namespaced:
             parts.append(f"/namespaces/{namespace or self.namespace}")
@@ -125,50 +136,82 @@ class Operations:
         result: dict[str, Any] = yield from self.call(Call("POST", path, body=obj))
         return result
 
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> Op[dict[str, Any]]:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Op[dict[str, Any]]:
         ref = yield from self.resolve(api_version, kind)
-        result: dict[str, Any] = yield from self.call(
-            Call("GET", self.path(ref, namespace, name)))
+        result: dict[str, Any] = yield from self.call(Call("GET", self.path(ref, namespace, name)))
         return result
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, *,
-             all_namespaces: bool = False, label_selector: str | None = None,
-             field_selector: str | None = None) -> Op[builtins.list[dict[str, Any]]]:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Op[builtins.list[dict[str, Any]]]:
         ref = yield from self.resolve(api_version, kind)
         path = self.path(ref, namespace)
         if all_namespaces and ref.namespaced:
             path = f"{ref.prefix}/{ref.plural}"
-        params = {key: value for key, value in (("labelSelector", label_selector),
-                                                ("fieldSelector", field_selector)) if value}
+        params = {
+            key: value
+            for key, value in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+            if value
+        }
         listing = yield from self.call(Call("GET", path, params=params))
         items: builtins.list[dict[str, Any]] = listing["items"]
         return items
 
-    def patch(self, api_version: str, kind: str, name: str, patch: Any, *,
-              namespace: str | None = None, subresource: str | None = None,
-              json_patch: bool = False) -> Op[dict[str, Any]]:
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        json_patch: bool = False,
+    ) -> Op[dict[str, Any]]:
         ref = yield from self.resolve(api_version, kind)
-        content_type = ("application/json-patch+json" if json_patch
-                        else "application/merge-patch+json")
-        result: dict[str, Any] = yield from self.call(Call(
-            "PATCH", self.path(ref, namespace, name, subresource), body=patch,
-            content_type=content_type))
+        content_type = (
+            "application/json-patch+json" if json_patch else "application/merge-patch+json"
+        )
+        result: dict[str, Any] = yield from self.call(
+            Call(
+                "PATCH",
+                self.path(ref, namespace, name, subresource),
+                body=patch,
+                content_type=content_type,
+            )
+        )
         return result
 
-    def replace(self, obj: Mapping[str, Any], *,
-                subresource: str | None = None) -> Op[dict[str, Any]]:
+    def replace(
+        self, obj: Mapping[str, Any], *, subresource: str | None = None
+    ) -> Op[dict[str, Any]]:
         ref = yield from self.resolve(obj["apiVersion"], obj["kind"])
         meta = _meta(obj)
-        result: dict[str, Any] = yield from self.call(Call(
-            "PUT", self.path(ref, meta.get("namespace"), meta["name"], subresource), body=obj))
+        result: dict[str, Any] = yield from self.call(
+            Call("PUT", self.path(ref, meta.get("namespace"), meta["name"], subresource), body=obj)
+        )
         return result
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               ) -> Op[dict[str, Any]]:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+    ) -> Op[dict[str, Any]]:
         ref = yield from self.resolve(api_version, kind)
         result: dict[str, Any] = yield from self.call(
-            Call("DELETE", self.path(ref, namespace, name)))
+            Call("DELETE", self.path(ref, namespace, name))
+        )
         return result
 
     def apply(self, obj: Mapping[str, Any]) -> Op[dict[str, Any]]:
@@ -180,15 +223,22 @@ class Operations:
                 raise
         meta = _meta(obj)
         patch = {key: value for key, value in obj.items() if key != "status"}
-        return (yield from self.patch(obj["apiVersion"], obj["kind"], meta["name"], patch,
-                                      namespace=meta.get("namespace")))
+        return (
+            yield from self.patch(
+                obj["apiVersion"], obj["kind"], meta["name"], patch, namespace=meta.get("namespace")
+            )
+        )
 
     def events(self, involved: Mapping[str, Any]) -> Op[builtins.list[dict[str, Any]]]:
         """Core v1 Events about `involved` (matched by uid), oldest first."""
         meta = _meta(involved)
-        events = yield from self.list("v1", "Event", meta.get("namespace"),
-                                      all_namespaces=not meta.get("namespace"),
-                                      field_selector=f"involvedObject.uid={meta.get('uid')}")
+        events = yield from self.list(
+            "v1",
+            "Event",
+            meta.get("namespace"),
+            all_namespaces=not meta.get("namespace"),
+            field_selector=f"involvedObject.uid={meta.get('uid')}",
+        )
         return sorted(events, key=lambda event: int(event["metadata"]["resourceVersion"]))
 
 
@@ -204,8 +254,11 @@ class KubeClient:
         query = f"?{urllib.parse.urlencode(call.params)}" if call.params else ""
         data = None if call.body is None else json.dumps(call.body).encode()
         request = urllib.request.Request(
-            self.url + call.path + query, data=data, method=call.method,
-            headers={"Content-Type": call.content_type, "Accept": "application/json"})
+            self.url + call.path + query,
+            data=data,
+            method=call.method,
+            headers={"Content-Type": call.content_type, "Accept": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return Reply(response.status, response.read())
@@ -222,9 +275,15 @@ class KubeClient:
             result: T = stop.value
             return result
 
-    def request(self, method: str, path: str, body: Any = None, *,
-                params: Mapping[str, str] | None = None,
-                content_type: str = "application/json") -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         return self.run(self.ops.call(Call(method, path, params or {}, body, content_type)))
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -233,31 +292,40 @@ class KubeClient:
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return self.run(self.ops.apply(obj))
 
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> dict[str, Any]:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         return self.run(self.ops.get(api_version, kind, name, namespace))
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             **options: Any) -> builtins.list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, **options: Any
+    ) -> builtins.list[dict[str, Any]]:
         return self.run(self.ops.list(api_version, kind, namespace, **options))
 
-    def patch(self, api_version: str, kind: str, name: str, patch: Any,
-              **options: Any) -> dict[str, Any]:
+    def patch(
+        self, api_version: str, kind: str, name: str, patch: Any, **options: Any
+    ) -> dict[str, Any]:
         return self.run(self.ops.patch(api_version, kind, name, patch, **options))
 
-    def replace(self, obj: Mapping[str, Any], *, subresource: str | None = None
-                ) -> dict[str, Any]:
+    def replace(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> dict[str, Any]:
         return self.run(self.ops.replace(obj, subresource=subresource))
 
-    def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> dict[str, Any]:
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         return self.run(self.ops.delete(api_version, kind, name, namespace))
 
     def events(self, involved: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
         return self.run(self.ops.events(involved))
 
-    def wait_for(self, fetch: Callable[[], T], until: Callable[[T], bool], *,
-                 within: float = 30.0, interval: float = 0.05) -> T:
+    def wait_for(
+        self,
+        fetch: Callable[[], T],
+        until: Callable[[T], bool],
+        *,
+        within: float = 30.0,
+        interval: float = 0.05,
+    ) -> T:
         """Call `fetch` until `until(result)` holds; TimeoutError shows the last result."""
         deadline = time.monotonic() + within
         while True:
@@ -285,11 +353,13 @@ class AsyncKubeClient:
 
     async def _send(self, call: Call) -> Reply:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         data = None if call.body is None else json.dumps(call.body).encode()
         async with self._session.request(
-            call.method, self.url + call.path, params=dict(call.params), data=data,
+            call.method,
+            self.url + call.path,
+            params=dict(call.params),
+            data=data,
             headers={"Content-Type": call.content_type, "Accept": "application/json"},
         ) as response:
             return Reply(response.status, await response.read())
@@ -311,13 +381,23 @@ class AsyncKubeClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
-    async def request(self, method: str, path: str, body: Any = None, *,
-                      params: Mapping[str, str] | None = None,
-                      content_type: str = "application/json") -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         return await self.run(self.ops.call(Call(method, path, params or {}, body, content_type)))
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -326,31 +406,42 @@ class AsyncKubeClient:
     async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await self.run(self.ops.apply(obj))
 
-    async def get(self, api_version: str, kind: str, name: str,
-                  namespace: str | None = None) -> dict[str, Any]:
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         return await self.run(self.ops.get(api_version, kind, name, namespace))
 
-    async def list(self, api_version: str, kind: str, namespace: str | None = None,
-                   **options: Any) -> builtins.list[dict[str, Any]]:
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, **options: Any
+    ) -> builtins.list[dict[str, Any]]:
         return await self.run(self.ops.list(api_version, kind, namespace, **options))
 
-    async def patch(self, api_version: str, kind: str, name: str, patch: Any,
-                    **options: Any) -> dict[str, Any]:
+    async def patch(
+        self, api_version: str, kind: str, name: str, patch: Any, **options: Any
+    ) -> dict[str, Any]:
         return await self.run(self.ops.patch(api_version, kind, name, patch, **options))
 
-    async def replace(self, obj: Mapping[str, Any], *, subresource: str | None = None
-                      ) -> dict[str, Any]:
+    async def replace(
+        self, obj: Mapping[str, Any], *, subresource: str | None = None
+    ) -> dict[str, Any]:
         return await self.run(self.ops.replace(obj, subresource=subresource))
 
-    async def delete(self, api_version: str, kind: str, name: str,
-                     namespace: str | None = None) -> dict[str, Any]:
+    async def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any]:
         return await self.run(self.ops.delete(api_version, kind, name, namespace))
 
     async def events(self, involved: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
         return await self.run(self.ops.events(involved))
 
-    async def wait_for(self, fetch: Callable[[], Awaitable[T]], until: Callable[[T], bool], *,
-                       within: float = 30.0, interval: float = 0.05) -> T:
+    async def wait_for(
+        self,
+        fetch: Callable[[], Awaitable[T]],
+        until: Callable[[T], bool],
+        *,
+        within: float = 30.0,
+        interval: float = 0.05,
+    ) -> T:
         """Await `fetch()` until `until(result)` holds; TimeoutError shows the last result."""
         deadline = time.monotonic() + within
         while True:

@@ -25,7 +25,13 @@ _EVENT_FIELDS = (
     ("deprecatedCount", "count"),
 )
 _SHARED_EVENT_FIELDS = (
-    "metadata", "eventTime", "series", "reportingInstance", "action", "reason", "related",
+    "metadata",
+    "eventTime",
+    "series",
+    "reportingInstance",
+    "action",
+    "reason",
+    "related",
     "type",
 )
 

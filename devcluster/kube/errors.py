@@ -143,13 +143,13 @@ def method_not_allowed(message: str) -> ApiError:
 
 def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
-        415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
-        f'accepted media types include: application/json, application/merge-patch+json, '
-        f'application/json-patch+json (got "{content_type}")'
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - "
+        f"accepted media types include: application/json, application/merge-patch+json, "
+        f'application/json-patch+json (got "{content_type}")',
     )
 
 
 def gone(requested: int, oldest: int) -> ApiError:
-    return ApiError(
-        410, "Expired", f"too old resource version: {requested} ({oldest})"
-    )
+    return ApiError(410, "Expired", f"too old resource version: {requested} ({oldest})")

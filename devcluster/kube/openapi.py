@@ -16,8 +16,11 @@ from typing import Any
 
 from devcluster.kube.resources import ResourceType
 
-_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
-                "application/apply-patch+yaml")
+_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def group_version_path(rt: ResourceType) -> str:
@@ -40,28 +43,38 @@ def document(types: Iterable[ResourceType]) -> dict[str, Any]:
         scope = "/namespaces/{namespace}" if rt.namespaced else ""
         prefix = f"/{group_version_path(rt)}{scope}/{rt.plural}"
         reference = {"$ref": f"#/components/schemas/{_schema_name(rt)}"}
-        query = [{"name": name, "in": "query", "schema": {"type": "string"}}
-                 for name in ("dryRun", "fieldManager", "fieldValidation")]
-        ok = {"200": {"description": "OK",
-                      "content": {"application/json": {"schema": reference}}}}
+        query = [
+            {"name": name, "in": "query", "schema": {"type": "string"}}
+            for name in ("dryRun", "fieldManager", "fieldValidation")
+        ]
+        ok = {"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}}
         paths[f"{prefix}/{{name}}"] = {
             "get": {"x-kubernetes-group-version-kind": gvk, "responses": ok},
-            "put": {"x-kubernetes-group-version-kind": gvk, "parameters": query,
-                    "requestBody": {"content": {"application/json": {"schema": reference}}},
-                    "responses": ok},
-            "patch": {"x-kubernetes-group-version-kind": gvk, "parameters": query,
-                      "requestBody": {"content": {kind: {"schema": {"type": "object"}}
-                                                  for kind in _PATCH_TYPES}},
-                      "responses": ok},
+            "put": {
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": query,
+                "requestBody": {"content": {"application/json": {"schema": reference}}},
+                "responses": ok,
+            },
+            "patch": {
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": query,
+                "requestBody": {
+                    "content": {kind: {"schema": {"type": "object"}} for kind in _PATCH_TYPES}
+                },
+                "responses": ok,
+            },
             "delete": {"x-kubernetes-group-version-kind": gvk, "responses": ok},
         }
         paths[prefix] = {
-            "post": {"x-kubernetes-group-version-kind": gvk, "parameters": query,
-                     "requestBody": {"content": {"application/json": {"schema": reference}}},
-                     "responses": ok},
+            "post": {
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": query,
+                "requestBody": {"content": {"application/json": {"schema": reference}}},
+                "responses": ok,
+            },
         }
-        schema = dict(rt.schema or {"type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True})
+        schema = dict(rt.schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
         schema["x-kubernetes-group-version-kind"] = [gvk]
         schemas[_schema_name(rt)] = schema
     return {
@@ -79,7 +92,10 @@ def root(types: Iterable[ResourceType]) -> dict[str, Any]:
         grouped.setdefault(group_version_path(rt), []).append(rt)
     paths = {}
     for path, members in sorted(grouped.items()):
-        digest = hashlib.sha256(
-            json.dumps(document(members), sort_keys=True).encode()).hexdigest()[:32].upper()
+        digest = (
+            hashlib.sha256(json.dumps(document(members), sort_keys=True).encode())
+            .hexdigest()[:32]
+            .upper()
+        )
         paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": paths}

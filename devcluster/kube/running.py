@@ -54,16 +54,18 @@ def read_manifests(paths: Iterable[Path | str]) -> Iterator[dict[str, Any]]:
                 yield document
 
 
-def kubeconfig(url: str, *, namespace: str = "default", name: str = "cloudjob-emulator"
-               ) -> dict[str, Any]:
+def kubeconfig(
+    url: str, *, namespace: str = "default", name: str = "cloudjob-emulator"
+) -> dict[str, Any]:
     """A kubeconfig with one context for the emulator (plain HTTP, no credentials)."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": {"server": url}}],
         "users": [{"name": name, "user": {}}],
-        "contexts": [{"name": name,
-                      "context": {"cluster": name, "user": name, "namespace": namespace}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
+        ],
         "current-context": name,
         "preferences": {},
     }
@@ -140,7 +142,8 @@ class KubeApiServer:
             if manifest.get("kind") != CRDS.kind:
                 raise KubeApiServerError(
                     f"only CustomResourceDefinitions can be preloaded, got {manifest.get('kind')}"
-                    f" {manifest.get('metadata', {}).get('name')!r}")
+                    f" {manifest.get('metadata', {}).get('name')!r}"
+                )
             try:
                 storage.create(CRDS, None, manifest)
             except Exception as error:
@@ -160,8 +163,12 @@ class KubeApiServer:
         self._write_kubeconfig()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._handler is not None:
             self._handler.stop_watches()
         if self._runner is not None:
@@ -181,7 +188,8 @@ class KubeApiServer:
             self.kubeconfig_path = self._own_dir / "kubeconfig"
         self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         self.kubeconfig_path.write_text(
-            yaml.safe_dump(kubeconfig(self.url, namespace=self._namespace), sort_keys=False))
+            yaml.safe_dump(kubeconfig(self.url, namespace=self._namespace), sort_keys=False)
+        )
 
     # On its own loop in a thread --------------------------------------------------------
 
@@ -207,8 +215,9 @@ class KubeApiServer:
             finally:
                 await self.__aexit__(None, None, None)
 
-        self._thread = threading.Thread(target=asyncio.run, args=(serve(),),
-                                        name="kube-api-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(serve(),), name="kube-api-emulator", daemon=True
+        )
         self._thread.start()
         if not started.wait(timeout):
             raise KubeApiServerError(f"the API emulator did not start within {timeout}s")
@@ -231,6 +240,10 @@ class KubeApiServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -21,9 +21,22 @@ from devcluster.kube.errors import FieldError
 
 _RESOURCE_ENVELOPE = ("apiVersion", "kind", "metadata")
 _PASSED_THROUGH = (
-    "type", "required", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
-    "minProperties", "maxProperties", "multipleOf",
+    "type",
+    "required",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "multipleOf",
 )
 
 
@@ -31,8 +44,9 @@ def _is_envelope(schema: Mapping[str, Any], root: bool) -> bool:
     return root or bool(schema.get("x-kubernetes-embedded-resource"))
 
 
-def prune(value: Any, schema: Mapping[str, Any], *, root: bool = True,
-          path: str = "") -> tuple[Any, list[str]]:
+def prune(
+    value: Any, schema: Mapping[str, Any], *, root: bool = True, path: str = ""
+) -> tuple[Any, list[str]]:
     """`value` without the fields `schema` does not declare, and the dropped field paths."""
     dropped: list[str] = []
     if isinstance(value, dict):
@@ -95,8 +109,9 @@ def to_jsonschema(schema: Mapping[str, Any], *, root: bool = True) -> dict[str, 
     if root or schema.get("x-kubernetes-embedded-resource"):
         # The envelope is validated by the server itself, not by the CRD's schema.
         result.pop("required", None)
-        result["required"] = [key for key in schema.get("required", ())
-                              if key not in _RESOURCE_ENVELOPE]
+        result["required"] = [
+            key for key in schema.get("required", ()) if key not in _RESOURCE_ENVELOPE
+        ]
         if not result["required"]:
             del result["required"]
     if isinstance(schema.get("properties"), Mapping):
@@ -109,11 +124,13 @@ def to_jsonschema(schema: Mapping[str, Any], *, root: bool = True) -> dict[str, 
         metadata = schema["properties"].get("metadata")
         if envelope and isinstance(metadata, Mapping):
             # A CRD may restrict only these two metadata fields; the server checks the rest.
-            result["properties"]["metadata"] = {"properties": {
-                key: to_jsonschema(sub, root=False)
-                for key, sub in (metadata.get("properties") or {}).items()
-                if key in ("name", "generateName")
-            }}
+            result["properties"]["metadata"] = {
+                "properties": {
+                    key: to_jsonschema(sub, root=False)
+                    for key, sub in (metadata.get("properties") or {}).items()
+                    if key in ("name", "generateName")
+                }
+            }
     if isinstance(schema.get("items"), Mapping):
         result["items"] = to_jsonschema(schema["items"], root=False)
     if isinstance(schema.get("additionalProperties"), Mapping):
@@ -146,8 +163,14 @@ def _field(path: Any) -> str:
 
 
 def _type_name(value: Any) -> str:
-    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-                       (list, "array"), (dict, "object")):
+    for kind, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+    ):
         if isinstance(value, kind):
             return name
     return "null"
@@ -174,8 +197,13 @@ def _cause(error: jsonschema.ValidationError) -> list[FieldError]:
     body = f"{where or '<root>'} in body"
     if keyword == "enum":
         supported = ", ".join(_show(option) for option in expected)
-        return [FieldError(where, "FieldValueNotSupported",
-                           f"Unsupported value: {shown}: supported values: {supported}")]
+        return [
+            FieldError(
+                where,
+                "FieldValueNotSupported",
+                f"Unsupported value: {shown}: supported values: {supported}",
+            )
+        ]
     texts = {
         "type": f"{body} must be of type {expected}: {shown}",
         "minimum": f"{body} should be greater than or equal to {expected}",

@@ -30,7 +30,7 @@ import asyncio
 import datetime
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +156,9 @@ class ApiHandler(kmock.KubernetesScaffold):
 
     storage: Storage = attrs.field(factory=Storage)
     keep_requests: int | None = 10_000
-    clock: Any = attrs.field(default=lambda: datetime.datetime.now(datetime.UTC))
+    clock: Callable[[], datetime.datetime] = attrs.field(
+        default=lambda: datetime.datetime.now(datetime.UTC)
+    )
     _stopping: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -208,7 +210,7 @@ class ApiHandler(kmock.KubernetesScaffold):
         data: Any = None
         content_type = _content_type(raw_request.headers)
         if body and not (content_type.endswith("json") or content_type.endswith("yaml")):
-            # Protobuf and CBOR are not spoken here; clients fall back to JSON on a 415.
+            # Protobuf and CBOR are not spoken here: 415, as a server without them answers.
             return await self._render_error(errors.unsupported_media_type(content_type))
         if body:
             try:

@@ -112,11 +112,19 @@ class Storage:
         spec = crd.get("spec") or {}
         plural = (spec.get("names") or {}).get("plural")
         owned = self._crd_types.get(crd["metadata"]["name"], [])
-        taken = [key for key in self._types
-                 if key[0] == spec.get("group") and key[2] == plural and key not in owned]
+        taken = [
+            key
+            for key in self._types
+            if key[0] == spec.get("group") and key[2] == plural and key not in owned
+        ]
         if taken and not problems:
-            problems.append(FieldError("spec.names.plural", "FieldValueInvalid",
-                                       f'Invalid value: "{plural}": is already served'))
+            problems.append(
+                FieldError(
+                    "spec.names.plural",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{plural}": is already served',
+                )
+            )
         if problems:
             raise errors.invalid(CRDS.kind, CRDS.group, crd["metadata"]["name"], problems)
 
@@ -157,12 +165,14 @@ class Storage:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         return present(rt, self._stored(storage_type(rt), namespace, name))
 
-    def list_objects(self, rt: ResourceType, namespace: str | None,
-             predicate: Predicate = _everything) -> tuple[list[dict[str, Any]], int]:
+    def list_objects(
+        self, rt: ResourceType, namespace: str | None, predicate: Predicate = _everything
+    ) -> tuple[list[dict[str, Any]], int]:
         """The matching objects (sorted by namespace and name) and the current version."""
         objects = self._objects[storage_type(rt).collection]
         items = [
-            present(rt, obj) for key, obj in sorted(objects.items())
+            present(rt, obj)
+            for key, obj in sorted(objects.items())
             if (namespace is None or key[0] == namespace) and predicate(obj)
         ]
         return items, self.resource_version
@@ -172,13 +182,23 @@ class Storage:
         if since < self._forgotten:
             raise errors.gone(since, self._forgotten + 1)
         collection = storage_type(rt).collection
-        return [change for change in self._log
-                if change.resource_version > since and change.collection == collection]
+        return [
+            change
+            for change in self._log
+            if change.resource_version > since and change.collection == collection
+        ]
 
     # Writes -----------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any, *,
-               dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         srt = storage_type(rt)
         if srt.namespaced:
             owner = self._objects[NAMESPACES.collection].get(("", namespace or ""))
@@ -187,10 +207,12 @@ class Storage:
             if owner["metadata"].get("deletionTimestamp"):
                 raise errors.forbidden(
                     f"{rt.plural} is forbidden: unable to create new content in namespace "
-                    f"{namespace} because it is being terminated")
+                    f"{namespace} because it is being terminated"
+                )
         stamp = self._stamp()
-        obj = lifecycle.for_create(srt, intake(rt, body), namespace=namespace, stamp=stamp,
-                                   strict=strict)
+        obj = lifecycle.for_create(
+            srt, intake(rt, body), namespace=namespace, stamp=stamp, strict=strict
+        )
         meta = obj["metadata"]
         if self._key(srt, namespace, meta["name"]) in self._objects[srt.collection]:
             raise errors.already_exists(rt.plural, rt.group, meta["name"])
@@ -206,18 +228,36 @@ class Storage:
         self._reap()
         return present(rt, stored)
 
-    def replace(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *,
-                subresource: str | None = None, dry_run: bool = False,
-                strict: bool = False) -> dict[str, Any]:
+    def replace(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         srt = storage_type(rt)
         old = self._stored(srt, namespace, name)
-        new = lifecycle.for_update(srt, old, intake(rt, body), subresource=subresource,
-                                   is_put=True, strict=strict)
+        new = lifecycle.for_update(
+            srt, old, intake(rt, body), subresource=subresource, is_put=True, strict=strict
+        )
         return self._update(rt, old, new, dry_run=dry_run)
 
-    def patch(self, rt: ResourceType, namespace: str | None, name: str, patch_type: str,
-              patch: Any, *, subresource: str | None = None, dry_run: bool = False,
-              strict: bool = False) -> dict[str, Any]:
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         """Apply a `merge` (RFC 7386) or `json` (RFC 6902) patch, then update as by PUT."""
         srt = storage_type(rt)
         old = self._stored(srt, namespace, name)
@@ -234,12 +274,14 @@ class Storage:
             except patching.PatchError as error:
                 raise errors.unprocessable(str(error)) from None
         lifecycle.check_patchable(rt, patched)
-        new = lifecycle.for_update(srt, old, intake(rt, patched), subresource=subresource,
-                                   is_put=False, strict=strict)
+        new = lifecycle.for_update(
+            srt, old, intake(rt, patched), subresource=subresource, is_put=False, strict=strict
+        )
         return self._update(rt, old, new, dry_run=dry_run)
 
-    def _update(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], *,
-                dry_run: bool) -> dict[str, Any]:
+    def _update(
+        self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], *, dry_run: bool
+    ) -> dict[str, Any]:
         srt = storage_type(rt)
         if srt is CRDS:
             self._check_crd(new)
@@ -256,9 +298,15 @@ class Storage:
         self._reap()
         return present(rt, stored)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str,
-               options: Mapping[str, Any] | None = None, *,
-               dry_run: bool = False) -> dict[str, Any]:
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         srt = storage_type(rt)
         old = self._stored(srt, namespace, name)
         lifecycle.check_preconditions(rt, old, options or {})
@@ -268,11 +316,15 @@ class Storage:
         self._reap()
         return present(rt, stored)
 
-    def delete_collection(self, rt: ResourceType, namespace: str | None,
-                          predicate: Predicate = _everything) -> list[dict[str, Any]]:
+    def delete_collection(
+        self, rt: ResourceType, namespace: str | None, predicate: Predicate = _everything
+    ) -> list[dict[str, Any]]:
         srt = storage_type(rt)
-        doomed = [obj for key, obj in sorted(self._objects[srt.collection].items())
-                  if (namespace is None or key[0] == namespace) and predicate(obj)]
+        doomed = [
+            obj
+            for key, obj in sorted(self._objects[srt.collection].items())
+            if (namespace is None or key[0] == namespace) and predicate(obj)
+        ]
         gone = [present(rt, self._delete(srt, obj)) for obj in doomed]
         self._reap()
         return gone
@@ -310,8 +362,11 @@ class Storage:
             if not namespace["metadata"].get("deletionTimestamp"):
                 continue
             contents = [
-                (rt, obj) for rt in self._collections() if rt.namespaced
-                for key, obj in list(self._objects[rt.collection].items()) if key[0] == name
+                (rt, obj)
+                for rt in self._collections()
+                if rt.namespaced
+                for key, obj in list(self._objects[rt.collection].items())
+                if key[0] == name
             ]
             for rt, obj in contents:
                 if not obj["metadata"].get("deletionTimestamp"):
@@ -331,12 +386,19 @@ class Storage:
         for crd in list(self._objects[CRDS.collection].values()):
             meta = crd["metadata"]
             if not meta.get("deletionTimestamp") or CRD_CLEANUP_FINALIZER not in meta.get(
-                    "finalizers", []):
+                "finalizers", []
+            ):
                 continue
-            served = [rt for rt in self._types.values()
-                      if (rt.group, rt.version, rt.plural) in self._crd_types.get(meta["name"], [])]
-            contents = [(rt, obj) for rt in served[:1]
-                        for obj in list(self._objects[rt.collection].values())]
+            served = [
+                rt
+                for rt in self._types.values()
+                if (rt.group, rt.version, rt.plural) in self._crd_types.get(meta["name"], [])
+            ]
+            contents = [
+                (rt, obj)
+                for rt in served[:1]
+                for obj in list(self._objects[rt.collection].values())
+            ]
             for rt, obj in contents:
                 if not obj["metadata"].get("deletionTimestamp"):
                     self._delete(rt, obj)

@@ -140,8 +140,12 @@ def _cell(obj: Mapping[str, Any], column: PrinterColumn, now: datetime.datetime)
 
 def _event_cells(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
     involved = obj.get("involvedObject") or obj.get("regarding") or {}
-    seen = (obj.get("lastTimestamp") or obj.get("deprecatedLastTimestamp")
-            or obj.get("eventTime") or obj.get("metadata", {}).get("creationTimestamp"))
+    seen = (
+        obj.get("lastTimestamp")
+        or obj.get("deprecatedLastTimestamp")
+        or obj.get("eventTime")
+        or obj.get("metadata", {}).get("creationTimestamp")
+    )
     return [
         _age(seen, now),
         obj.get("type"),
@@ -153,9 +157,13 @@ def _event_cells(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
 
 def columns(rt: ResourceType) -> list[PrinterColumn]:
     if rt in (EVENTS, EVENTS_K8S_IO):
-        return [PrinterColumn("Last Seen", "string", ""), PrinterColumn("Type", "string", ""),
-                PrinterColumn("Reason", "string", ""), PrinterColumn("Object", "string", ""),
-                PrinterColumn("Message", "string", "")]
+        return [
+            PrinterColumn("Last Seen", "string", ""),
+            PrinterColumn("Type", "string", ""),
+            PrinterColumn("Reason", "string", ""),
+            PrinterColumn("Object", "string", ""),
+            PrinterColumn("Message", "string", ""),
+        ]
     if rt.tracks_generation and rt.group and rt.printer_columns:
         return [PrinterColumn("Name", "string", ".metadata.name"), *rt.printer_columns]
     return [PrinterColumn("Name", "string", ".metadata.name"), *rt.printer_columns, AGE]
@@ -171,8 +179,13 @@ def _definition(column: PrinterColumn) -> dict[str, Any]:
     }
 
 
-def row(rt: ResourceType, obj: Mapping[str, Any], *, now: datetime.datetime,
-        include_object: str = "Metadata") -> dict[str, Any]:
+def row(
+    rt: ResourceType,
+    obj: Mapping[str, Any],
+    *,
+    now: datetime.datetime,
+    include_object: str = "Metadata",
+) -> dict[str, Any]:
     if rt in (EVENTS, EVENTS_K8S_IO):
         cells = _event_cells(obj, now)
     else:
@@ -189,8 +202,14 @@ def row(rt: ResourceType, obj: Mapping[str, Any], *, now: datetime.datetime,
     return result
 
 
-def table(rt: ResourceType, objects: Sequence[Mapping[str, Any]], *, resource_version: str,
-          now: datetime.datetime, include_object: str = "Metadata") -> dict[str, Any]:
+def table(
+    rt: ResourceType,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    resource_version: str,
+    now: datetime.datetime,
+    include_object: str = "Metadata",
+) -> dict[str, Any]:
     """A `meta.k8s.io/v1 Table` of `objects`."""
     return {
         "kind": "Table",
