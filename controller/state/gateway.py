@@ -273,8 +273,10 @@ class ZkGateway:
 
     @staticmethod
     def _inspect(fence: str, ops: Sequence[Op], results: Sequence[Any]) -> None:
-        if results and isinstance(results[0], Exception) and not isinstance(
-            results[0], RolledBackError | RuntimeInconsistency
+        if (
+            results
+            and isinstance(results[0], Exception)
+            and not isinstance(results[0], RolledBackError | RuntimeInconsistency)
         ):
             raise NotLeader(
                 f"write fenced: election node {fence} is gone "

@@ -41,8 +41,15 @@ def read_view(zk: ZkGateway, layout: Layout, loaded_at: datetime) -> Loaded:
     """Fetch and decode everything below the namespace (creating missing containers)."""
     zk.ensure_paths(layout.containers())
     roots = zk.children_many(
-        [layout.apps, layout.jobs, layout.ready_root, layout.running_root,
-         layout.failover_root, layout.disabled_jobs, layout.disabled_apps]
+        [
+            layout.apps,
+            layout.jobs,
+            layout.ready_root,
+            layout.running_root,
+            layout.failover_root,
+            layout.disabled_jobs,
+            layout.disabled_apps,
+        ]
     )
     data = zk.get_many(
         [layout.app(k) for k in roots.get(layout.apps, [])]
@@ -92,14 +99,24 @@ def build_view(
         _ready(loaded, layout, key, data.get(layout.ready(key)))
     for key in roots.get(layout.running_root, []):
         _children(
-            loaded, key, layout.running_job(key), kids, leaves, view.running_parents,
+            loaded,
+            key,
+            layout.running_job(key),
+            kids,
+            leaves,
+            view.running_parents,
             lambda raw, job, shard: view.index_running(
                 RunningTask.decode(raw, job, shard, loaded_at)
             ),
         )
     for key in roots.get(layout.failover_root, []):
         _children(
-            loaded, key, layout.failover_job(key), kids, leaves, view.failover_parents,
+            loaded,
+            key,
+            layout.failover_job(key),
+            kids,
+            leaves,
+            view.failover_parents,
             lambda raw, job, shard: view.failover.setdefault(job, {}).__setitem__(
                 shard, FailoverEntry.decode(raw, job, shard)
             ),
@@ -107,9 +124,7 @@ def build_view(
     return loaded
 
 
-def _definition(
-    loaded: Loaded, path: str, data: Nodes, decode: Callable[[bytes], _D]
-) -> _D | None:
+def _definition(loaded: Loaded, path: str, data: Nodes, decode: Callable[[bytes], _D]) -> _D | None:
     if (node := data.get(path)) is None:
         return None
     try:

@@ -97,9 +97,7 @@ def ready_change(
     return change
 
 
-def remove_running(
-    view: View, layout: Layout, job_key: str, tasks: Sequence[RunningTask]
-) -> Plan:
+def remove_running(view: View, layout: Layout, job_key: str, tasks: Sequence[RunningTask]) -> Plan:
     if not tasks:
         return Plan()
     ops: list[Op] = [Delete(layout.running_task(job_key, t.shard)) for t in tasks]

@@ -166,8 +166,7 @@ class RunningTask:
                 hostname=str(data.get("host", "")),
                 executor_id=data.get("executor"),
                 fire_time=_parse_time(data.get("fire"), "running task fire"),
-                launched_at=_parse_time(data.get("launched"), "running task launched")
-                or loaded_at,
+                launched_at=_parse_time(data.get("launched"), "running task launched") or loaded_at,
                 state=str(data.get("state", "TASK_STAGING")),
             )
         except (KeyError, ValueError) as exc:

@@ -18,7 +18,9 @@ Ready queue (one entry per job, a count of pending runs plus their fire times):
 
 Failover queue (one entry per shard): a failed task's shard is recorded when the job
 config exists, neither job nor app is disabled, the job has failover on or is DAEMON,
-no entry for that shard exists and the shard is not running.
+no entry for that shard exists and the shard is not running. A task Mesos never ran
+(its launch was dropped or is unknown to the master) is a relaunch: its shard is
+recorded whatever the job's failover flag, the other conditions still apply.
 """
 
 from __future__ import annotations

@@ -176,8 +176,7 @@ class StateStore:
             if loaded.stale:
                 # children are listed before their parents, so the deletes run in order
                 self._commit([Plan([Delete(p) for p in loaded.stale])])
-                log.info("dropped %d state entries of jobs that no longer exist",
-                         len(loaded.stale))
+                log.info("dropped %d state entries of jobs that no longer exist", len(loaded.stale))
             view = loaded.view
             return LoadReport(
                 apps=len(view.apps),
@@ -233,8 +232,11 @@ class StateStore:
         """Meta info (`<jobKey>@-@<shard>`) → shard to run again."""
         with self._view_lock:
             return MappingProxyType(
-                {e.meta_info: e for entries in self._view.failover.values()
-                 for e in entries.values()}
+                {
+                    e.meta_info: e
+                    for entries in self._view.failover.values()
+                    for e in entries.values()
+                }
             )
 
     def running(self) -> Mapping[str, RunningTask]:
@@ -375,8 +377,12 @@ class StateStore:
             plans = []
             for key in keys:
                 change = planning.ready_change(
-                    view, key, fire_time, entries=entries,
-                    job_running=bool(view.running.get(key)), limit=self.queue_limit,
+                    view,
+                    key,
+                    fire_time,
+                    entries=entries,
+                    job_running=bool(view.running.get(key)),
+                    limit=self.queue_limit,
                 )
                 entries += change.creates_entry
                 results[key] = change
@@ -397,8 +403,10 @@ class StateStore:
             view = self._view
             running = tuple(view.running.get(job_key, {}).values())
             self._commit(
-                [planning.ready(view, self.layout, job_key, None)
-                 + planning.remove_running(view, self.layout, job_key, running)]
+                [
+                    planning.ready(view, self.layout, job_key, None)
+                    + planning.remove_running(view, self.layout, job_key, running)
+                ]
             )
             return running
 
@@ -439,8 +447,9 @@ class StateStore:
                 return task
             updated = task.with_state(state)
             path = self.layout.running_task(task.job_key, task.shard)
-            self._commit([Plan([SetData(path, updated.encode())],
-                               lambda: view.index_running(updated))])
+            self._commit(
+                [Plan([SetData(path, updated.encode())], lambda: view.index_running(updated))]
+            )
             return updated
 
     def record_running(self, task: RunningTask) -> bool:
@@ -471,15 +480,23 @@ class StateStore:
             if follow_up in (FollowUp.FAILOVER, FollowUp.RELAUNCH):
                 failed = FailoverEntry(job_key, shard, task_id, task.fire_time if task else None)
                 verdict, failover = planning.failover(
-                    view, layout, failed, running_shards=left, limit=self.queue_limit,
+                    view,
+                    layout,
+                    failed,
+                    running_shards=left,
+                    limit=self.queue_limit,
                     relaunch=follow_up is FollowUp.RELAUNCH,
                 )
                 outcome = Termination(task, failover=verdict)
                 plan += failover
             elif follow_up is FollowUp.REQUEUE_DAEMON and _is_daemon(view.jobs.get(job_key)):
                 change = planning.ready_change(
-                    view, job_key, None, entries=len(view.ready),
-                    job_running=bool(left), limit=self.queue_limit,
+                    view,
+                    job_key,
+                    None,
+                    entries=len(view.ready),
+                    job_running=bool(left),
+                    limit=self.queue_limit,
                 )
                 outcome = Termination(task, ready=change.outcome)
                 if change.outcome.changed:
@@ -495,8 +512,11 @@ class StateStore:
             view = self._view
             job_key, shard = parse_meta_info(task_id)
             verdict, plan = planning.failover(
-                view, self.layout, FailoverEntry(job_key, shard, task_id, fire_time),
-                running_shards=set(view.running.get(job_key, {})), limit=self.queue_limit,
+                view,
+                self.layout,
+                FailoverEntry(job_key, shard, task_id, fire_time),
+                running_shards=set(view.running.get(job_key, {})),
+                limit=self.queue_limit,
             )
             if verdict is FailoverOutcome.QUEUE_FULL:
                 raise QueueFull(
@@ -516,8 +536,9 @@ class StateStore:
             view = self._view
             if view.framework_id is not None:
                 if view.framework_id != framework_id:
-                    log.warning("keeping stored framework id %s, not %s",
-                                view.framework_id, framework_id)
+                    log.warning(
+                        "keeping stored framework id %s, not %s", view.framework_id, framework_id
+                    )
                 return view.framework_id
 
             def remember() -> None:

@@ -141,7 +141,8 @@ def test_a_deposed_leader_cannot_write(
     expire_session(old.client, zookeeper.hosts)
     wait_for(lambda: new.election.is_leading)
     app = AppDefinition(
-        namespace="ns", name="app",
+        namespace="ns",
+        name="app",
         spec={"appURL": "http://repo/app.tgz", "bootstrapScript": "start"},
     )
     with pytest.raises(NotLeader):
@@ -149,6 +150,7 @@ def test_a_deposed_leader_cannot_write(
 
     # even a writer that still believes it leads is refused by ZooKeeper itself
     wait_for(lambda: len(new.election.contenders()) == 2)  # the old one re-contends
+
     class StaleFence:
         def token(self) -> str:
             return old_token

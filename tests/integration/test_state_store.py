@@ -88,12 +88,23 @@ def job(name: str = "job", *, daemon: bool = False, shards: int = 3, **spec: Any
     )
 
 
-def task(j: JobDefinition, shard: int, source: LaunchSource = LaunchSource.READY,
-         fire_time: datetime | None = None, tag: str = "u") -> RunningTask:
+def task(
+    j: JobDefinition,
+    shard: int,
+    source: LaunchSource = LaunchSource.READY,
+    fire_time: datetime | None = None,
+    tag: str = "u",
+) -> RunningTask:
     return RunningTask(
         task_id=f"{j.key}@-@{shard}@-@{source.value}@-@agent-1@-@{tag}{shard}",
-        job_key=j.key, shard=shard, source=source, agent_id="agent-1", hostname="host-1",
-        launched_at=fire(100), executor_id="ns.app@-@agent-1", fire_time=fire_time,
+        job_key=j.key,
+        shard=shard,
+        source=source,
+        agent_id="agent-1",
+        hostname="host-1",
+        launched_at=fire(100),
+        executor_id="ns.app@-@agent-1",
+        fire_time=fire_time,
     )
 
 
@@ -225,7 +236,9 @@ def test_ready_decrement_is_compare_and_set(
 
 
 def test_queue_limit_refuses_new_entries(
-    zk_client: KazooClient, election: LeaderElection, layout: Layout,
+    zk_client: KazooClient,
+    election: LeaderElection,
+    layout: Layout,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = new_store(zk_client, election, layout, queue_limit=3)
@@ -324,8 +337,9 @@ def failed(store: StateStore, j: JobDefinition, shard: int = 0) -> FailoverOutco
     return store.task_terminated(launched.task_id, FollowUp.FAILOVER).failover
 
 
-def test_failover_recorded_when_on(store: StateStore, zk_client: KazooClient,
-                                   layout: Layout) -> None:
+def test_failover_recorded_when_on(
+    store: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
     j = job(failover=True, shards=1)
     store.put_job(j)
     assert failed(store, j) is FailoverOutcome.RECORDED
@@ -348,10 +362,26 @@ def test_no_failover_when_off(store: StateStore, zk_client: KazooClient, layout:
     assert zk_client.exists(layout.failover_job(j.key)) is None
 
 
+def test_a_task_mesos_never_ran_is_relaunched_even_with_failover_off(
+    store: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
+    j = job(failover=False, shards=1)
+    store.put_job(j)
+    store.add_ready(j.key, fire(0))
+    dropped = task(j, 0, fire_time=fire(0))
+    store.commit_launch([dropped])
+    outcome = store.task_terminated(dropped.task_id, FollowUp.RELAUNCH)
+    assert outcome.failover is FailoverOutcome.RECORDED
+    assert store.failover()[f"{j.key}@-@0"].fire_time == fire(0)
+    assert zk_client.exists(layout.failover_task(j.key, 0)) is not None
+    assert zk_client.exists(layout.running_job(j.key)) is None
+
+
 def test_no_failover_without_job_config(store: StateStore) -> None:
-    assert store.task_terminated(
-        "ns.gone@-@0@-@READY@-@agent-1@-@u", FollowUp.FAILOVER
-    ).failover is FailoverOutcome.NO_CONFIG
+    assert (
+        store.task_terminated("ns.gone@-@0@-@READY@-@agent-1@-@u", FollowUp.FAILOVER).failover
+        is FailoverOutcome.NO_CONFIG
+    )
 
 
 def test_no_failover_when_job_or_app_disabled(store: StateStore) -> None:
@@ -374,9 +404,7 @@ def test_no_duplicate_failover_entry_nor_for_a_running_shard(store: StateStore) 
     j = job(failover=True, shards=2)
     store.put_job(j)
     assert failed(store, j, 0) is FailoverOutcome.RECORDED
-    assert store.add_failover(task(j, 0, tag="again").task_id) is (
-        FailoverOutcome.ALREADY_RECORDED
-    )
+    assert store.add_failover(task(j, 0, tag="again").task_id) is (FailoverOutcome.ALREADY_RECORDED)
     store.add_ready(j.key)
     store.commit_launch([task(j, 1)])
     stale = task(j, 1, tag="older-run").task_id  # another task of a shard that runs
@@ -386,8 +414,9 @@ def test_no_duplicate_failover_entry_nor_for_a_running_shard(store: StateStore) 
     assert store.is_shard_running(j.key, 1), "an unrelated task id never removes the shard"
 
 
-def test_failover_queue_limit(zk_client: KazooClient, election: LeaderElection,
-                              layout: Layout) -> None:
+def test_failover_queue_limit(
+    zk_client: KazooClient, election: LeaderElection, layout: Layout
+) -> None:
     store = new_store(zk_client, election, layout, queue_limit=1)
     store.put_app(app())
     first, second = job("a", failover=True, shards=1), job("b", failover=True, shards=1)
@@ -474,10 +503,15 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
 
     report = StateStore(zk_client, election, layout=layout).load()
     assert report.jobs == 1
-    expected = [layout.ready(gone.key), layout.running_task(gone.key, 0),
-                layout.running_job(gone.key), layout.failover_task(gone.key, 1),
-                layout.failover_job(gone.key), layout.disabled_job("ns.ghost"),
-                layout.ready("ns.orphan")]
+    expected = [
+        layout.ready(gone.key),
+        layout.running_task(gone.key, 0),
+        layout.running_job(gone.key),
+        layout.failover_task(gone.key, 1),
+        layout.failover_job(gone.key),
+        layout.disabled_job("ns.ghost"),
+        layout.ready("ns.orphan"),
+    ]
     assert sorted(report.dropped) == sorted(expected)
     for path in expected:
         assert zk_client.exists(path) is None, path
@@ -506,16 +540,16 @@ def test_remove_job_and_app_delete_everything(
     assert zk_client.get_children(layout.running_root) == []
 
 
-def test_framework_id_is_written_once(store: StateStore, zk_client: KazooClient,
-                                      layout: Layout) -> None:
+def test_framework_id_is_written_once(
+    store: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
     assert store.framework_id() is None
     assert store.save_framework_id("fw-1") == "fw-1"
     assert store.save_framework_id("fw-2") == "fw-1"
     assert zk_client.get(layout.framework_id)[0] == b"fw-1"
 
 
-def test_adopting_a_found_task(store: StateStore, zk_client: KazooClient,
-                               layout: Layout) -> None:
+def test_adopting_a_found_task(store: StateStore, zk_client: KazooClient, layout: Layout) -> None:
     j = job()
     store.put_job(j)
     found = task(j, 2).with_state("TASK_RUNNING")
@@ -544,9 +578,16 @@ def test_every_node_carries_the_digest_acl(zookeeper: ZooKeeperServer, layout: L
         store.disable_job(j.key)
         store.save_framework_id("fw")
 
-        paths = [layout.root, *layout.containers(), layout.job(j.key), layout.app("ns.app"),
-                 layout.failover_task(j.key, 0), layout.disabled_job(j.key),
-                 layout.framework_id, election.node or ""]
+        paths = [
+            layout.root,
+            *layout.containers(),
+            layout.job(j.key),
+            layout.app("ns.app"),
+            layout.failover_task(j.key, 0),
+            layout.disabled_job(j.key),
+            layout.framework_id,
+            election.node or "",
+        ]
         for path in paths:
             acls, _ = owner.get_acls(path)
             assert [(a.id.scheme, a.id.id.split(":")[0]) for a in acls] == [

@@ -193,8 +193,12 @@ def test_queue_limit_does_not_refuse_adding_to_an_existing_entry() -> None:
 
 # failover
 def decide(j: JobDefinition | None, **flags: bool) -> FailoverOutcome:
-    args = {"job_disabled": False, "app_disabled": False, "entry_exists": False,
-            "shard_running": False}
+    args = {
+        "job_disabled": False,
+        "app_disabled": False,
+        "entry_exists": False,
+        "shard_running": False,
+    }
     args.update(flags)
     return rules.failover_decision(j, **args)
 
@@ -209,6 +213,15 @@ def test_daemon_always_fails_over() -> None:
 
 def test_failover_off_transient_is_not_recorded() -> None:
     assert decide(job(failover=False)) is FailoverOutcome.FAILOVER_OFF
+
+
+def test_a_relaunch_ignores_the_failover_flag_but_no_other_rule() -> None:
+    off = job(failover=False)
+    assert decide(off, relaunch=True) is FailoverOutcome.RECORDED
+    assert decide(None, relaunch=True) is FailoverOutcome.NO_CONFIG
+    assert decide(off, relaunch=True, job_disabled=True) is FailoverOutcome.JOB_DISABLED
+    assert decide(off, relaunch=True, entry_exists=True) is FailoverOutcome.ALREADY_RECORDED
+    assert decide(off, relaunch=True, shard_running=True) is FailoverOutcome.SHARD_RUNNING
 
 
 def test_failover_needs_the_job_config() -> None:
@@ -247,9 +260,15 @@ def test_ready_entry_rejects_nonsense() -> None:
 def test_running_task_round_trip_and_original_bare_task_id() -> None:
     task = RunningTask(
         task_id="ns.job@-@2@-@FAILOVER@-@agent-1@-@uuid",
-        job_key="ns.job", shard=2, source=LaunchSource.FAILOVER, agent_id="agent-1",
-        hostname="host", launched_at=fire(1), executor_id="ns.app@-@agent-1",
-        fire_time=fire(0), state="TASK_RUNNING",
+        job_key="ns.job",
+        shard=2,
+        source=LaunchSource.FAILOVER,
+        agent_id="agent-1",
+        hostname="host",
+        launched_at=fire(1),
+        executor_id="ns.app@-@agent-1",
+        fire_time=fire(0),
+        state="TASK_RUNNING",
     )
     assert RunningTask.decode(task.encode(), "ns.job", 2, fire(9)) == task
     assert len(task.encode()) < 400
@@ -272,9 +291,7 @@ def test_layout_paths() -> None:
     lay = Layout()
     assert lay.ready("ns.job") == "/elastic-job-cloud/state/ready/ns.job"
     assert lay.running_task("ns.job", 3) == "/elastic-job-cloud/state/running/ns.job/ns.job@-@3"
-    assert lay.failover_task("ns.job", 0) == (
-        "/elastic-job-cloud/state/failover/ns.job/ns.job@-@0"
-    )
+    assert lay.failover_task("ns.job", 0) == ("/elastic-job-cloud/state/failover/ns.job/ns.job@-@0")
     assert lay.framework_id == "/elastic-job-cloud/ha/framework_id"
     assert Layout("a/b").disabled_app("ns.app") == "/a/b/state/disable/app/ns.app"
 
@@ -307,8 +324,10 @@ def test_chunk_splits_an_oversized_group_and_respects_bytes() -> None:
     assert [len(c) for c in chunks] == [3, 3, 3, 1]
 
 
-@given(st.lists(st.integers(min_value=1, max_value=30), max_size=40),
-       st.integers(min_value=1, max_value=50))
+@given(
+    st.lists(st.integers(min_value=1, max_value=30), max_size=40),
+    st.integers(min_value=1, max_value=50),
+)
 def test_chunk_never_exceeds_the_op_bound(sizes: list[int], max_ops: int) -> None:
     groups = [[Delete(f"/g{g}/{i}") for i in range(n)] for g, n in enumerate(sizes)]
     chunks = chunk(groups, max_ops=max_ops)
@@ -335,21 +354,27 @@ def test_launch_plan_creates_parent_once_and_consumes_one_ready_run_per_job() ->
     view.jobs[j.key] = j
     view.ready[j.key] = (ReadyEntry(2, (fire(0), fire(1))), 3)
     tasks = [
-        RunningTask(f"{j.key}@-@{s}@-@READY@-@a@-@u{s}", j.key, s, LaunchSource.READY, "a",
-                    "h", fire(2), fire_time=fire(0))
+        RunningTask(
+            f"{j.key}@-@{s}@-@READY@-@a@-@u{s}",
+            j.key,
+            s,
+            LaunchSource.READY,
+            "a",
+            "h",
+            fire(2),
+            fire_time=fire(0),
+        )
         for s in range(3)
     ]
     [plan] = planning.launch(view, lay, tasks)
     assert [type(op).__name__ for op in plan.ops] == ["Create"] * 4 + ["SetData"]
-    assert plan.ops[-1] == SetData(
-        lay.ready(j.key), ReadyEntry(1, (fire(1),)).encode(), 3
-    )
+    assert plan.ops[-1] == SetData(lay.ready(j.key), ReadyEntry(1, (fire(1),)).encode(), 3)
     plan.apply()
     assert set(view.running[j.key]) == {0, 1, 2}
     with pytest.raises(ValueError, match="already running"):
-        planning.launch(view, lay, [
-            RunningTask("other", j.key, 0, LaunchSource.READY, "a", "h", fire(2))
-        ])
+        planning.launch(
+            view, lay, [RunningTask("other", j.key, 0, LaunchSource.READY, "a", "h", fire(2))]
+        )
 
 
 def test_launch_plan_refuses_work_that_is_not_queued() -> None:
