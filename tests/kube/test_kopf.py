@@ -4,9 +4,11 @@ status subresource and posts events — the way the controller's handlers will."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import kmock
 import kopf
 import kubernetes.config.kube_config
 import pytest
@@ -17,7 +19,9 @@ from tests.kube.conftest import WIDGETS, running_operator, widget
 FINALIZER = "example.com/test-operator"
 
 
-def widget_operator(login: Any, calls: list[tuple[str, Any]]) -> kopf.OperatorRegistry:
+def widget_operator(
+    login: Any, calls: list[tuple[str, Any]], watch_timeout: int = 30
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(login)
 
@@ -25,7 +29,7 @@ def widget_operator(login: Any, calls: list[tuple[str, Any]]) -> kopf.OperatorRe
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 3  # watches end and resume during the test
+        settings.watching.server_timeout = watch_timeout
 
     @kopf.on.create("example.com", "v1", "widgets", id="grow", registry=registry)
     def created(spec: kopf.Spec, body: kopf.Body, **_: Any) -> dict[str, Any]:
@@ -143,3 +147,29 @@ async def test_kopf_resumes_after_the_operator_restarts(kube_api: KubeApiServer)
                 lambda obj: obj.get("status", {}).get("seen") == 4,
             )
     assert calls == [("create", 1), ("update", 4)]
+
+
+async def test_kopf_keeps_up_across_watch_reconnections(kube_api: KubeApiServer) -> None:
+    calls: list[tuple[str, Any]] = []
+
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=kube_api.url)
+
+    watches = kube_api.handler[kmock.action.WATCH, kmock.resource("example.com", "v1", "widgets")]
+    async with (
+        running_operator(widget_operator(login, calls, watch_timeout=1)),
+        kube_api.async_client() as kube,
+    ):
+        await kube.create(widget("d", 1))
+        await kube.wait_for(
+            lambda: kube.get(WIDGETS, "Widget", "d"), lambda obj: "grow" in obj.get("status", {})
+        )
+        # The server ended kopf's watch (timeoutSeconds) and kopf resumed where it was.
+        await kube.wait_for(lambda: asyncio.sleep(0, len(watches)), lambda count: count >= 2)
+        await kube.patch(WIDGETS, "Widget", "d", {"spec": {"size": 6}})
+        await kube.wait_for(
+            lambda: kube.get(WIDGETS, "Widget", "d"),
+            lambda obj: obj.get("status", {}).get("seen") == 6,
+        )
+    assert calls == [("create", 1), ("update", 6)]
+    assert all("resourceVersion" in request.params for request in list(watches)[1:])
