@@ -129,11 +129,27 @@ class ScriptJob(_Model):
 
 
 class PythonJob(_Model):
-    callable: str = Field(min_length=3, max_length=512, pattern=PYTHON_TARGET_PATTERN)
+    callable: Annotated[
+        str,
+        Field(min_length=3, max_length=512),
+        _matching(
+            PYTHON_TARGET_PATTERN,
+            "is not a Python callable: write 'package.module:function', "
+            "e.g. 'demo_jobs.simple:run'",
+        ),
+    ]
 
 
 class DataflowJob(_Model):
-    source: str = Field(min_length=3, max_length=512, pattern=PYTHON_TARGET_PATTERN)
+    source: Annotated[
+        str,
+        Field(min_length=3, max_length=512),
+        _matching(
+            PYTHON_TARGET_PATTERN,
+            "is not a dataflow class: write 'package.module:Class', "
+            "e.g. 'demo_jobs.dataflow:Numbers'",
+        ),
+    ]
     streaming: StrictBool = False
 
 
