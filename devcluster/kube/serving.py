@@ -44,7 +44,7 @@ from devcluster.kube import errors, openapi, selectors, tables
 from devcluster.kube.conversions import present
 from devcluster.kube.errors import ApiError
 from devcluster.kube.resources import ResourceType
-from devcluster.kube.storage import Predicate, Storage
+from devcluster.kube.storage import Change, Predicate, Storage
 
 SERVER_VERSION = {
     "major": "1",
@@ -148,6 +148,18 @@ def _wants_table(headers: Mapping[str, str]) -> bool:
 
 def _content_type(headers: Mapping[str, str]) -> str:
     return headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+
+
+def _selected_change(change: Change, predicate: Predicate) -> str | None:
+    """How a watch with a selector sees a change: an object entering the selection is
+    ADDED, one leaving it is DELETED, as on a real server; None if it never matched."""
+    now = predicate(change.obj)
+    if change.type != "MODIFIED" or change.previous is None:
+        return change.type if now else None
+    before = predicate(change.previous)
+    if now:
+        return "MODIFIED" if before else "ADDED"
+    return "DELETED" if before else None
 
 
 @attrs.define(kw_only=True)
@@ -628,9 +640,11 @@ class ApiHandler(kmock.KubernetesScaffold):
             for change in changes:
                 cursor = change.resource_version
                 stored = change.obj
-                in_namespace = namespace is None or stored["metadata"].get("namespace") == namespace
-                if in_namespace and predicate(stored):
-                    yield self._event(request, rt, change.type, present(rt, stored))
+                if namespace is not None and stored["metadata"].get("namespace") != namespace:
+                    continue
+                kind = _selected_change(change, predicate)
+                if kind is not None:
+                    yield self._event(request, rt, kind, present(rt, stored))
             if changes:
                 continue
             remaining = None if deadline is None else deadline - loop.time()

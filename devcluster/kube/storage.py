@@ -57,6 +57,7 @@ class Change:
     collection: str
     type: str  # ADDED, MODIFIED, DELETED
     obj: Mapping[str, Any]
+    previous: Mapping[str, Any] | None = None  # the state a MODIFIED change replaced
 
 
 class Storage:
@@ -143,13 +144,14 @@ class Storage:
         stored = dict(obj)
         stored["metadata"] = dict(obj["metadata"], resourceVersion=str(self.resource_version))
         key = self._key(rt, stored["metadata"].get("namespace"), stored["metadata"]["name"])
+        previous = self._objects[rt.collection].get(key) if kind == "MODIFIED" else None
         if kind == "DELETED":
             self._objects[rt.collection].pop(key, None)
         else:
             self._objects[rt.collection][key] = stored
         if self._log.maxlen is not None and len(self._log) == self._log.maxlen:
             self._forgotten = self._log[0].resource_version
-        self._log.append(Change(self.resource_version, rt.collection, kind, stored))
+        self._log.append(Change(self.resource_version, rt.collection, kind, stored, previous))
         tick, self.tick = self.tick, asyncio.Event()
         tick.set()
         return stored

@@ -146,3 +146,23 @@ async def test_stopping_the_server_ends_open_watches(widget_crd_file: Path) -> N
             await kube.wait_for(lambda: asyncio.sleep(0, len(watching)), lambda n: n == 1)
     await asyncio.wait_for(watcher, 10)
     assert events == []
+
+
+def test_a_selector_watch_sees_objects_enter_and_leave(
+    kube_api: KubeApiServer, kube: KubeClient
+) -> None:
+    start = kube.request("GET", "/apis/example.com/v1/widgets")["metadata"]["resourceVersion"]
+    kube.create(widget("a"))
+    for labels in ({"tier": "front"}, {"tier": "front", "x": "1"}, {"tier": "back"}):
+        kube.patch(WIDGETS, "Widget", "a", {"metadata": {"labels": labels}})
+    kube.delete(WIDGETS, "Widget", "a")
+    events = read_watch(
+        kube_api.url,
+        "/apis/example.com/v1/widgets",
+        3,
+        resourceVersion=start,
+        labelSelector="tier=front",
+        timeoutSeconds="2",
+    )
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[2]["object"]["metadata"]["labels"]["tier"] == "back"
