@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import itertools
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -180,6 +181,33 @@ class Framework:
     driver: Any
     apps_by_executor: dict[str, App] = field(default_factory=dict)
 
+    acknowledger: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.acknowledger = threading.Thread(
+            target=self._acknowledge, name="acknowledger", daemon=True
+        )
+        self.acknowledger.start()
+        self.driver.start()
+        self.wait_for(lambda: self.scheduler.framework_id is not None, "framework registration")
+
+    def _acknowledge(self) -> None:
+        while (status := self.scheduler.acknowledgements.get()) is not None:
+            try:
+                self.driver.acknowledgeStatusUpdate(status)
+            except Exception as error:  # the master retries unacknowledged updates
+                print(f"acknowledgement failed: {error!r}", file=sys.stderr)
+
+    def tear_down(self) -> None:
+        """TEARDOWN the framework: the agent shuts its executors down. Idempotent."""
+        if self.acknowledger is None:
+            return
+        self.scheduler.acknowledgements.put(None)
+        self.acknowledger.join(timeout=5)
+        self.acknowledger = None
+        self.driver.stop()
+        self.driver.join()
+
     @property
     def agent_id(self) -> str:
         return self.cluster.agents[0].agent_id
@@ -321,6 +349,36 @@ class Framework:
         return "\n".join(lines)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie nobody reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(") ", 1)[1].split()[1])
+
+
+def wait_gone(pid: int, timeout: float = WAIT) -> None:
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if not process_alive(pid):
+            return
+        pause.wait(0.02)
+    raise AssertionError(f"process {pid} is still running")
+
+
+def job_pid(text: str) -> int:
+    """The pid a demo sleepy job prints when it starts."""
+    match = re.search(r"\(pid (\d+)\)", text)
+    assert match is not None, text
+    return int(match.group(1))
+
+
 def _scalar(name: str, amount: float) -> dict[str, Any]:
     return {"name": name, "type": "SCALAR", "scalar": {"value": amount}}
 
@@ -341,24 +399,10 @@ def framework(local_mesos: LocalMesos) -> Iterator[Framework]:
         use_addict=False,
         implicit_acknowledgements=False,
     )
-
-    def acknowledge() -> None:
-        while (status := scheduler.acknowledgements.get()) is not None:
-            try:
-                driver.acknowledgeStatusUpdate(status)
-            except Exception as error:  # the master retries unacknowledged updates
-                print(f"acknowledgement failed: {error!r}", file=sys.stderr)
-
-    acknowledger = threading.Thread(target=acknowledge, name="acknowledger", daemon=True)
-    acknowledger.start()
-    driver.start()
     harness = Framework(cluster=local_mesos, scheduler=scheduler, driver=driver)
-    harness.wait_for(lambda: scheduler.framework_id is not None, "framework registration")
+    harness.start()
     yield harness
-    scheduler.acknowledgements.put(None)
-    acknowledger.join(timeout=5)
-    driver.stop()  # no failover: TEARDOWN, the agent shuts the executors down
-    driver.join()
+    harness.tear_down()
 
 
 @pytest.fixture

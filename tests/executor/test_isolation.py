@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import re
-import time
 from pathlib import Path
 
 from controller.executor.messages import COMPLETE, Stop
 from controller.resources import ExecutionType, JobKind
-from tests.executor.conftest import App, Framework
+from tests.executor.conftest import App, Framework, job_pid, wait_gone
 
 SIMPLE_DAEMON = {
     "kind": JobKind.PYTHON,
@@ -74,9 +71,7 @@ def test_a_crashed_executor_fails_only_its_own_tasks_and_takes_its_jobs_along(
     text = framework.wait_for_file(
         lambda: framework.task_output(app_a, a_id), lambda t: "pid" in t, "app A's job to start"
     )
-    match = re.search(r"\(pid (\d+)\)", text)
-    assert match is not None
-    job_pid = int(match.group(1))
+    pid = job_pid(text)
 
     framework.cluster.crash_executor(framework.agent_id, app_a.executor_id(framework.agent_id))
 
@@ -85,25 +80,8 @@ def test_a_crashed_executor_fails_only_its_own_tasks_and_takes_its_jobs_along(
     assert updates[-1].source == "SOURCE_AGENT"
     assert updates[-1].reason == "REASON_EXECUTOR_TERMINATED"
     # The job host noticed its executor was gone and ended its process group.
-    for _ in range(500):
-        if not _alive(job_pid):
-            break
-        time.sleep(0.02)
-    assert not _alive(job_pid)
+    wait_gone(pid)
     before = completes(framework, b_id)
     framework.wait_for(lambda: completes(framework, b_id) >= before + 2, "app B to keep running")
     framework.kill(b_id)
     assert framework.wait_terminal(b_id)[-1].state == "TASK_KILLED"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (not yet reaped by anyone) is gone for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False

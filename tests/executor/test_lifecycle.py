@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from functools import partial
 
 import pytest
 
 from controller.executor.messages import BEGIN, COMPLETE, RunReport, Stop, Trigger
 from controller.resources import ExecutionType, JobKind
-from tests.executor.conftest import App, Framework
+from tests.executor.conftest import App, Framework, job_pid, parent_of, process_alive, wait_gone
 
 SLEEP_SCRIPT = {"kind": JobKind.SCRIPT, "command_line": "bin/sleep.sh"}
 SLEEPY = {"kind": JobKind.PYTHON, "callable": "demo_jobs.sleepy:run"}
@@ -76,6 +78,48 @@ def test_stop_kills_every_task_then_the_executor_exits(framework: Framework, dem
         "the executor to exit",
     )
     assert (executor_id, 0) in framework.scheduler.executor_exits
+    # It stopped only once the agent had acknowledged every update.
+    assert "not acknowledged" not in (framework.sandbox(demo_app) / "stderr").read_text()
+
+
+def test_sigterm_stops_the_executor_cleanly(framework: Framework, demo_app: App) -> None:
+    (task_id,) = framework.launch(framework.task(demo_app, "tests.sleepy", **SLEEPY))
+    text = framework.wait_for_file(
+        partial(framework.task_output, demo_app, task_id), lambda t: "pid" in t, "the job"
+    )
+    pid = job_pid(text)
+    os.kill(parent_of(pid), signal.SIGTERM)
+    assert [u.state for u in framework.wait_terminal(task_id)] == ["TASK_RUNNING", "TASK_KILLED"]
+    executor_id = demo_app.executor_id(framework.agent_id)
+    framework.wait_for(
+        lambda: (executor_id, 0) in framework.scheduler.executor_exits, "the executor to exit"
+    )
+    assert not process_alive(pid)
+
+
+def test_agent_shutdown_kills_every_job_and_the_executor_exits(
+    framework: Framework, demo_app: App
+) -> None:
+    tasks = [framework.task(demo_app, "tests.sleepy", shard=n, total=2, **SLEEPY) for n in (0, 1)]
+    task_ids = framework.launch(*tasks)
+    pids = [
+        job_pid(
+            framework.wait_for_file(
+                partial(framework.task_output, demo_app, task_id), lambda t: "pid" in t, "a job"
+            )
+        )
+        for task_id in task_ids
+    ]
+    executor_pid = parent_of(pids[0])
+    log = framework.sandbox(demo_app) / "stderr"
+
+    framework.tear_down()  # the agent sends SHUTDOWN to the framework's executors
+
+    for pid in [*pids, executor_pid]:
+        wait_gone(pid)
+    text = log.read_text()
+    assert "the agent shuts this executor down" in text
+    assert "executor exits with status 0" in text
 
 
 def test_trigger_runs_daemon_tasks_now(framework: Framework, demo_app: App) -> None:
