@@ -88,7 +88,7 @@ def script_argv(command_line: str, sharding_json: str) -> list[str]:
 
 def job_environment(context: JobContext) -> dict[str, str]:
     """The sharding facts every job process finds in its environment."""
-    environment = {
+    return {
         "CLOUDJOB_JOB_NAME": context.job_name,
         "CLOUDJOB_TASK_ID": context.task_id,
         "CLOUDJOB_SHARDING_ITEM": str(context.sharding_item),
@@ -100,4 +100,3 @@ def job_environment(context: JobContext) -> dict[str, str]:
         "CLOUDJOB_TASK_SANDBOX": context.sandbox,
         "CLOUDJOB_APP_ROOT": context.app_root,
     }
-    return environment

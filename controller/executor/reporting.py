@@ -27,6 +27,8 @@ from typing import Any
 
 from pymesos import MesosExecutorDriver
 
+from controller.executor.messages import BEGIN, COMPLETE
+
 logger = logging.getLogger(__name__)
 RETRY_FIRST = 0.2
 RETRY_MAX = 5.0
@@ -93,7 +95,9 @@ class StatusSender:
             status["data"] = base64.b64encode(update.data).decode()
         with self._drained:
             self._pending += 1
-        logger.info("task %s → %s %s", update.task_id, update.state, update.message)
+        # Daemon run framing is frequent; task state changes are what an operator looks for.
+        level = logging.DEBUG if update.message in (BEGIN, COMPLETE) else logging.INFO
+        logger.log(level, "task %s → %s %s", update.task_id, update.state, update.message)
         self._queue.put(status)
 
     def wait_sent(self, timeout: float) -> bool:
