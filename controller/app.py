@@ -194,6 +194,7 @@ class Controller:
         self._role = Role.STARTING
         self._zookeeper = "disconnected"
         self._terms = 0
+        self._client: KazooClient | None = None
         self.endpoints = Endpoints(
             host=settings.http.host,
             health_port=settings.http.health_port,
@@ -217,6 +218,11 @@ class Controller:
                 identity=self.settings.identity,
                 terms=self._terms,
             )
+
+    @property
+    def zookeeper_client(self) -> KazooClient | None:
+        """The replica's ZooKeeper client while it runs (for diagnostics)."""
+        return self._client
 
     def _set(self, *, role: Role | None = None, zookeeper: str | None = None) -> None:
         with self._lock:
@@ -243,6 +249,7 @@ class Controller:
         digest = zk.digest.get_secret_value() if zk.digest else None
         client = open_client(zk.hosts, auth=digest, session_timeout=zk.session_timeout)
         client.add_listener(self._on_zookeeper)
+        self._client = client
         try:
             if await self._connect(client, stop):
                 await self._contend(client, digest, stop)
@@ -250,6 +257,7 @@ class Controller:
             self._set(role=Role.STOPPING)
             await asyncio.to_thread(client.stop)
             client.close()
+            self._client = None
             self.endpoints.stop()
             self._set(role=Role.STOPPED)
 

@@ -66,6 +66,7 @@ FAST_FRAMEWORK = {
     "reconcile_interval_seconds": 0.0,
     "failover_timeout_seconds": 60.0,
     "misfire_threshold_seconds": 2.0,
+    "unreachable_grace_seconds": 2.0,
 }
 
 
@@ -181,6 +182,9 @@ class Stack:
         self.kube.create(job_manifest(name, app, cron, **spec))
 
     def script_app_object(self, name: str = "scripts", **spec: Any) -> None:
+        # Without the fetcher cache: the local Mesos fetcher races when several tasks on
+        # one agent fetch the same cached URI at once.
+        spec.setdefault("appCacheEnable", False)
         self.kube.create(app_manifest(name, str(self.script_app), **spec))
 
     def executor_app_object(self, name: str = "workers", **spec: Any) -> None:
@@ -217,7 +221,9 @@ class Stack:
         self.replicas.append(replica)
         return replica
 
-    def start_process(self, identity: str) -> subprocess.Popen[bytes]:
+    def start_process(
+        self, identity: str, *, health_port: int, metrics_port: int
+    ) -> subprocess.Popen[bytes]:
         """A replica as its own process (`python -m controller run`), logging to workdir."""
         settings = self.settings(identity)
         env = dict(os.environ)
@@ -230,8 +236,8 @@ class Stack:
                 "CLOUDJOB_ZOOKEEPER__SESSION_TIMEOUT": "2",
                 "CLOUDJOB_KUBERNETES__KUBECONFIG": str(self.api.kubeconfig_path),
                 "CLOUDJOB_HTTP__HOST": "127.0.0.1",
-                "CLOUDJOB_HTTP__HEALTH_PORT": "0",
-                "CLOUDJOB_HTTP__METRICS_PORT": "0",
+                "CLOUDJOB_HTTP__HEALTH_PORT": str(health_port),
+                "CLOUDJOB_HTTP__METRICS_PORT": str(metrics_port),
                 "CLOUDJOB_STATUS__REFRESH_INTERVAL": "2",
                 "CLOUDJOB_STATUS__MIN_INTERVAL": "0.3",
             }
@@ -277,6 +283,30 @@ class Stack:
     def exists(self, kind: str, name: str) -> bool:
         found = self.kube.list(API_VERSION, kind, NAMESPACE)
         return any(item["metadata"]["name"] == name for item in found)
+
+    def mesos_tasks(self) -> dict[str, str]:
+        """Task id → state, of every task the local Mesos master knows (live and done)."""
+        tasks: dict[str, str] = {}
+        for framework in self.mesos.state().get("frameworks", []):
+            for task in [*framework.get("tasks", []), *framework.get("completed_tasks", [])]:
+                tasks[task["id"]] = task["state"]
+        return tasks
+
+    def mesos_executors(self) -> list[str]:
+        """Ids of the executors the local Mesos master knows to be running."""
+        return sorted(
+            executor["executor_id"]
+            for framework in self.mesos.state().get("frameworks", [])
+            for executor in framework.get("executors", [])
+        )
+
+    def active_frameworks(self) -> list[str]:
+        """Ids of the frameworks subscribed to the local Mesos master right now."""
+        return [
+            framework["id"]
+            for framework in self.mesos.state().get("frameworks", [])
+            if framework.get("active")
+        ]
 
     def events(self, kind: str, name: str) -> list[dict[str, Any]]:
         obj = self.get(kind, name)
