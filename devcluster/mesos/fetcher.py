@@ -18,6 +18,7 @@ import stat
 import tarfile
 import urllib.parse
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,11 @@ def fetch_uris(
             cached = cache_dir / hashlib.sha256(uri.encode()).hexdigest() / name
             if not cached.exists():
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                partial = cached.with_name(cached.name + ".partial")
+                # Tasks fetching the same URI at once each download to their own file;
+                # the atomic replace leaves one complete copy whichever finishes last.
+                partial = cached.with_name(f"{cached.name}.{uuid.uuid4().hex}.partial")
                 _download(uri, partial, timeout)
-                partial.rename(cached)
+                os.replace(partial, cached)
             shutil.copyfile(cached, target)
         else:
             _download(uri, target, timeout)
