@@ -89,6 +89,9 @@ from controller.state.rules import FailoverOutcome, ReadyOutcome
 
 log = logging.getLogger(__name__)
 
+# Mesos's default, for a master that does not say (heartbeat_interval_seconds).
+DEFAULT_HEARTBEAT_SECONDS = 15.0
+
 
 @dataclass
 class JobStats:
@@ -171,9 +174,9 @@ class FrameworkEngine:
         self._subscribed = False
         self._subscriptions = 0
         self._last_event = time.monotonic()
-        self._heartbeat: float | None = None
         self._reconciliation: ReconciliationRun | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         self._answered = asyncio.Event()
         self._timers = _Timers()
         self._closed = False
@@ -201,7 +204,6 @@ class FrameworkEngine:
                     log.error("job %s not scheduled: %s", job.key, error)
         self._spawn(self._process_inbox(), "mesos events")
         self._spawn(self._launch_loop(), "launch cycle")
-        self._spawn(self._watchdog(), "heartbeat watchdog")
         if self.settings.reconcile_interval_seconds > 0:
             self._spawn(self._periodic_reconciliation(), "periodic reconciliation")
         self._update_gauges()
@@ -216,8 +218,9 @@ class FrameworkEngine:
             if handle is not None:
                 handle.cancel()
         tasks = list(self._timers.tasks)
-        if self._reconcile_task is not None:
-            tasks.append(self._reconcile_task)
+        for extra in (self._reconcile_task, self._watchdog_task):
+            if extra is not None:
+                tasks.append(extra)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -287,7 +290,6 @@ class FrameworkEngine:
         self._subscriptions += 1
         first = self._subscriptions == 1
         self._subscribed = True
-        self._heartbeat = event.heartbeat_interval
         self.pool.clear()
         self.metrics.subscribed.set(1)
         self.metrics.subscriptions.labels("first" if first else "again").inc()
@@ -304,6 +306,7 @@ class FrameworkEngine:
         except StateError as error:
             log.error("could not store framework id %s: %s", event.framework_id, error)
         self._start_reconciliation("subscribed", gate=first)
+        self._restart_watchdog(event.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS)
         self._changed()
 
     def _on_offers(self, offers: Iterable[dict[str, Any]]) -> None:
@@ -749,24 +752,33 @@ class FrameworkEngine:
                 self._start_reconciliation("periodic", gate=False)
 
     # ------------------------------------------------------------------ watchdog
-    async def _watchdog(self) -> None:
+    def _restart_watchdog(self, interval: float) -> None:
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+        self._watchdog_task = self._loop.create_task(
+            self._watchdog(interval), name="heartbeat watchdog"
+        )
+
+    async def _watchdog(self, interval: float) -> None:
+        limit = self.settings.heartbeat_missed_limit * interval
         while True:
-            interval = self._heartbeat or 15.0
-            await asyncio.sleep(interval)
-            if not self._subscribed:
-                continue
             silent = time.monotonic() - self._last_event
-            if silent > self.settings.heartbeat_missed_limit * interval:
-                log.warning(
-                    "no event from the Mesos master for %.1fs (heartbeat %.1fs); resubscribing",
-                    silent,
-                    interval,
-                )
-                self.metrics.resubscribes.labels("heartbeat").inc()
-                self._subscribed = False
-                self.pool.clear()
-                self._last_event = time.monotonic()
-                await self.driver.restart(self.store.framework_id())
+            if silent <= limit:
+                await asyncio.sleep(limit - silent + interval / 10)
+                continue
+            if not self._subscribed:
+                return
+            log.warning(
+                "no event from the Mesos master for %.1fs (heartbeat %.1fs); resubscribing",
+                silent,
+                interval,
+            )
+            self.metrics.resubscribes.labels("heartbeat").inc()
+            self._subscribed = False
+            self.pool.clear()
+            self.metrics.subscribed.set(0)
+            await self.driver.restart(self.store.framework_id())
+            return
 
     # ------------------------------------------------------------------ producer
     async def _on_fire(self, job_keys: tuple[str, ...], fire_time: datetime) -> None:

@@ -33,18 +33,21 @@ from devcluster.mesos import AgentSpec, LocalMesos
 NAMESPACE = "ns"
 
 # Records its arguments and when it ran, then sleeps for "$2" seconds. If the file
-# "fail-next" exists in the out dir, the first run to grab it exits 3 instead.
+# "fail-next" exists in the out dir, the first run to grab it exits 3 instead. The
+# .json and .end files appear whole (renamed into place); .argc and .start are
+# written before .json, so a run is complete to read once its .json exists.
 # argv: <out dir> <seconds> <sharding context JSON>
 JOB_SCRIPT = """#!/bin/sh
 out="$1"
 name="$out/$(date +%s%N)-$$"
 printf '%s\\n' "$#" > "$name.argc"
-printf '%s' "$3" > "$name.tmp"
 date +%s.%N > "$name.start"
+printf '%s' "$3" > "$name.tmp"
 mv "$name.tmp" "$name.json"
 if mv "$out/fail-next" "$name.failed" 2>/dev/null; then exit 3; fi
 sleep "$2"
-date +%s.%N > "$name.end"
+date +%s.%N > "$name.tmp"
+mv "$name.tmp" "$name.end"
 """
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo-app"
