@@ -16,10 +16,10 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller import naming
 from controller.mesos.settings import FrameworkSettings
@@ -68,10 +68,17 @@ class KubernetesSettings(_Group):
         "$KUBECONFIG or ~/.kube/config",
     )
     context: str | None = Field(default=None, description="kubeconfig context to use")
-    namespaces: list[str] = Field(
+    namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="namespaces to watch (comma-separated); empty: all (cluster-wide)",
     )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("namespaces")
     @classmethod

@@ -67,6 +67,7 @@ FAST_FRAMEWORK = {
     "failover_timeout_seconds": 60.0,
     "misfire_threshold_seconds": 2.0,
     "unreachable_grace_seconds": 2.0,
+    "unplaceable_report_seconds": 0.5,
 }
 
 
@@ -298,6 +299,15 @@ class Stack:
             executor["executor_id"]
             for framework in self.mesos.state().get("frameworks", [])
             for executor in framework.get("executors", [])
+        )
+
+    def status_writes(self, plural: str, name: str) -> int:
+        """How many writes of the object's status the API emulator has served."""
+        suffix = f"/{plural}/{name}/status"
+        return sum(
+            1
+            for request in self.api.handler
+            if request.method.value in ("PATCH", "PUT") and str(request.url).endswith(suffix)
         )
 
     def active_frameworks(self) -> list[str]:

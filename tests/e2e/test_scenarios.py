@@ -234,6 +234,13 @@ def test_deleting_an_app_stops_its_executors_and_its_jobs_report_the_missing_app
     wait_for(lambda: stack.runs.of("resident"), lambda r: len(r) >= 2, what="runs")
     executors = wait_for(stack.mesos_executors, bool, what="the app's executors")
     assert all(executor.startswith(f"{NAMESPACE}.workers@-@") for executor in executors)
+    app = stack.wait_status(
+        "CloudApp",
+        "workers",
+        lambda s: sorted(e["executorId"] for e in s.get("executors") or []) == executors,
+        what="the app's executors in its status",
+    )
+    assert all(e["executorId"].endswith(e["agent"]) for e in app["executors"])
 
     stack.delete("CloudApp", "workers")
     wait_for(stack.mesos_executors, lambda found: found == [], what="executors stopped")

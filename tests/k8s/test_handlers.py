@@ -208,3 +208,51 @@ def test_state_wiped_from_zookeeper_is_restored_from_the_resources(stack: Stack)
     )
     before = len(stack.runs.of("report"))
     wait_for(lambda: stack.runs.of("report"), lambda r: len(r) >= before + 3, what="more runs")
+
+
+def test_status_is_written_only_when_it_changes(stack: Stack) -> None:
+    stack.start_controller()
+    stack.script_app_object()
+    stack.script_job("report", FAR_FUTURE)
+    stack.wait_status(
+        "CloudJob", "report", lambda s: condition_is(s, "Ready", "True") and "nextScheduleTime" in s
+    )
+    writes = stack.status_writes("cloudjobs", "report")
+    assert writes >= 1
+    # Several refresh intervals (2 s each) re-apply and re-read the job; nothing changed.
+    holds(
+        lambda: stack.status_writes("cloudjobs", "report"),
+        lambda now: now == writes,
+        seconds=5,
+        what="no status write without a change",
+    )
+
+
+def test_work_no_agent_can_take_is_reported_and_placed_once_it_fits(stack: Stack) -> None:
+    stack.start_controller()
+    stack.script_app_object()
+    stack.script_job("report", FAR_FUTURE, cpuCount=2.0)  # every agent has 1 cpu
+    stack.wait_status("CloudJob", "report", lambda s: condition_is(s, "Ready", "True"))
+    stack.annotate("CloudJob", "report", **{"cloudjob.io/trigger": "1"})
+
+    status = stack.wait_status(
+        "CloudJob",
+        "report",
+        lambda s: condition_is(s, "CannotPlace", "True", "InsufficientResources"),
+        what="CannotPlace=True",
+    )
+    assert status["state"] == "CannotPlace"
+    assert not condition_is(status, "Ready", "True")
+    unplaceable = wait_for(
+        lambda: [e for e in stack.events("CloudJob", "report") if e["reason"] == "Unplaceable"],
+        bool,
+        what="an Unplaceable event",
+    )
+    assert unplaceable[0]["type"] == "Warning"
+    assert stack.runs.of("report") == []
+
+    stack.patch_spec("CloudJob", "report", cpuCount=0.1)
+    wait_for(lambda: stack.runs.of("report"), lambda r: len(r) == 3, what="the run placed")
+    stack.wait_status(
+        "CloudJob", "report", lambda s: condition_is(s, "CannotPlace", "False"), what="placeable"
+    )
