@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -34,6 +35,7 @@ from prometheus_client import CollectorRegistry
 from controller.endpoints import Endpoints, Health
 from controller.handlers import OperatorMemo, register_handlers
 from controller.mesos.service import SchedulingService
+from controller.operations import RuntimeEvent
 from controller.reconcilers.handling import Reconciliation, Timing
 from controller.settings import KubernetesSettings, Settings
 from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
@@ -109,11 +111,13 @@ class LeaderTerm:
         election: LeaderElection,
         registry: kopf.OperatorRegistry,
         settings: Settings,
+        listeners: Sequence[EventListener],
     ) -> None:
         self._service = service
         self._election = election
         self._registry = registry
         self._settings = settings
+        self._listeners = listeners
         self._stop = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name="leader term")
 
@@ -159,7 +163,13 @@ class LeaderTerm:
 
     async def _pump(self, reconciliation: Reconciliation) -> None:
         while True:
-            reconciliation.runtime_event(await self._service.events.get())
+            event = await self._service.events.get()
+            reconciliation.runtime_event(event)
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("a runtime event listener failed on %s", event.kind)
 
     async def end(self) -> None:
         """Stop acting at once (the core), then wind the operator down."""
@@ -176,11 +186,26 @@ class LeaderTerm:
             await self.task
 
 
-class Controller:
-    """One replica of the controller; see the module docstring."""
+EventListener = Callable[[RuntimeEvent], None]
+"""Called on the controller's loop for each runtime event of the leader; must not block."""
 
-    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
+
+class Controller:
+    """One replica of the controller; see the module docstring.
+
+    `registry`: where the metrics go (default: a fresh registry). `listeners`: extra
+    consumers of the scheduling core's runtime events (the `dev` stack prints them).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        listeners: Sequence[EventListener] = (),
+    ) -> None:
         self.settings = settings
+        self._listeners = tuple(listeners)
         self.registry = registry if registry is not None else CollectorRegistry()
         self._operator_registry = kopf.OperatorRegistry()
         register_handlers(
@@ -326,6 +351,7 @@ class Controller:
             election=election,
             registry=self._operator_registry,
             settings=self.settings,
+            listeners=self._listeners,
         )
 
 
@@ -346,8 +372,14 @@ class ControllerThread:
     stops the term (if leading) and joins. `error` holds what ended `run` abnormally.
     """
 
-    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
-        self.controller = Controller(settings, registry=registry)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        listeners: Sequence[EventListener] = (),
+    ) -> None:
+        self.controller = Controller(settings, registry=registry, listeners=listeners)
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

@@ -18,7 +18,7 @@ import sys
 import tarfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 from kazoo.client import KazooClient
 
-from controller.app import ControllerThread, Role
+from controller.app import ControllerThread, EventListener, Role
 from controller.mesos.settings import FrameworkSettings
 from controller.resources import API_VERSION
 from controller.settings import (
@@ -216,8 +216,10 @@ class Stack:
             ),
         )
 
-    def start_controller(self, identity: str = "replica-1") -> ControllerThread:
-        replica = ControllerThread(self.settings(identity))
+    def start_controller(
+        self, identity: str = "replica-1", listeners: Sequence[EventListener] = ()
+    ) -> ControllerThread:
+        replica = ControllerThread(self.settings(identity), listeners=listeners)
         replica.start()
         self.replicas.append(replica)
         return replica

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.operations import EventKind, RuntimeEvent
 from tests.e2e.stack import NAMESPACE, Stack, holds, wait_for
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
@@ -35,7 +36,8 @@ def assert_each_fire_ran_each_shard_at_most_once(stack: Stack, job: str) -> None
 def test_a_transient_job_runs_every_shard_on_each_fire_and_status_shows_it(
     stack: Stack,
 ) -> None:
-    stack.start_controller()
+    heard: list[RuntimeEvent] = []
+    stack.start_controller(listeners=[heard.append])
     stack.script_app_object()
     stack.script_job(
         "report",
@@ -64,6 +66,8 @@ def test_a_transient_job_runs_every_shard_on_each_fire_and_status_shows_it(
     assert status["failed"] == 0
     reasons = {event["reason"] for event in stack.events("CloudJob", "report")}
     assert {"Launched", "Succeeded"} <= reasons
+    assert {EventKind.FIRED, EventKind.LAUNCHED, EventKind.SUCCEEDED} <= {e.kind for e in heard}
+    assert {e.job_key for e in heard} == {f"{NAMESPACE}.report"}
 
 
 def test_a_cron_update_reschedules_the_job(stack: Stack) -> None:
