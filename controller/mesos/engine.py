@@ -535,14 +535,20 @@ class FrameworkEngine:
         self.metrics.launch_cycles.inc()
         async with self._lock:
             new_work, self._work_changed = self._work_changed, False
-            held = list(self.pool.offers.values())
-            plan = plan_launch(
+            # Planning thousands of tasks takes a while: off the loop, on snapshots.
+            plan = await asyncio.to_thread(
+                plan_launch,
                 self._inputs(),
-                held,
+                list(self.pool.offers.values()),
                 self.pool.agents(running_executor_apps=self._running_executor_apps()),
                 now=_now(),
             )
             taken = {a.agent_id: self.pool.take_agent(a.agent_id) for a in plan.agents}
+            if gone := [a for a in plan.agents if not taken[a.agent_id]]:
+                # Every offer of these agents was rescinded while planning.
+                plan.agents = [a for a in plan.agents if taken[a.agent_id]]
+                log.info("offers of %d agent(s) vanished while planning", len(gone))
+                self._changed()
             for job_key in plan.stale_ready:
                 await asyncio.to_thread(self.store.remove_ready, job_key)
             recorded = await self._commit(plan, taken)

@@ -19,6 +19,7 @@ rounding never over-commits an agent. Used by the launcher and bench/placement.p
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -67,69 +68,139 @@ class PlacementResult:
         return grouped
 
 
-@dataclass
+@dataclass(eq=False)
 class _Agent:
     offer: AgentOffer
     cpus: int
     mem: int
     executors: set[str]
+    total_cpus: int = 1
+    total_mem: int = 1
     job_tasks: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def capacity(self) -> tuple[int, int]:
-        return max(_milli(self.offer.cpus), 1), max(_milli(self.offer.mem), 1)
-
-    def need(self, item: WorkItem) -> tuple[int, int]:
-        cpus, mem = _milli(item.cpus), _milli(item.mem)
-        if self.needs_executor(item):
-            cpus += _milli(item.executor_cpus)
-            mem += _milli(item.executor_mem)
-        return cpus, mem
-
-    def needs_executor(self, item: WorkItem) -> bool:
-        return item.executor_app is not None and item.executor_app not in self.executors
-
-    def fits(self, item: WorkItem) -> bool:
-        cpus, mem = self.need(item)
-        return cpus <= self.cpus and mem <= self.mem
-
-    def free_after(self, item: WorkItem) -> float:
-        """Fraction of the offered resources left after placing one task of `item`."""
-        cpus, mem = self.need(item)
-        total_cpus, total_mem = self.capacity
-        return (self.cpus - cpus) / total_cpus + (self.mem - mem) / total_mem
-
-    def take(self, item: WorkItem) -> None:
-        cpus, mem = self.need(item)
-        self.cpus -= cpus
-        self.mem -= mem
-        if item.executor_app is not None:
-            self.executors.add(item.executor_app)
-        self.job_tasks[item.job_key] = self.job_tasks.get(item.job_key, 0) + 1
-
-    def snapshot(self) -> tuple[int, int, frozenset[str], dict[str, int]]:
-        return self.cpus, self.mem, frozenset(self.executors), dict(self.job_tasks)
-
-    def restore(self, saved: tuple[int, int, frozenset[str], dict[str, int]]) -> None:
-        self.cpus, self.mem = saved[0], saved[1]
-        self.executors = set(saved[2])
-        self.job_tasks = dict(saved[3])
+    @classmethod
+    def of(cls, offer: AgentOffer) -> _Agent:
+        cpus, mem = _milli(offer.cpus), _milli(offer.mem)
+        return cls(offer, cpus, mem, set(offer.executors), max(cpus, 1), max(mem, 1))
 
 
-def _choose(agents: Sequence[_Agent], item: WorkItem) -> _Agent | None:
-    candidates = [agent for agent in agents if agent.fits(item)]
-    if not candidates:
-        return None
-    if item.strategy is PlacementStrategy.SPREAD:
-        return min(
-            candidates,
-            key=lambda a: (a.job_tasks.get(item.job_key, 0), -a.free_after(item), a.offer.agent_id),
+@dataclass(frozen=True)
+class _Need:
+    """One task of a work item, in thousandths, with its executor's overhead."""
+
+    cpus: int
+    mem: int
+    executor_app: str | None
+    executor_cpus: int
+    executor_mem: int
+
+    @classmethod
+    def of(cls, item: WorkItem) -> _Need:
+        return cls(
+            _milli(item.cpus),
+            _milli(item.mem),
+            item.executor_app,
+            _milli(item.executor_cpus),
+            _milli(item.executor_mem),
         )
+
+    def on(self, agent: _Agent) -> tuple[int, int, bool]:
+        """(cpus, mem, starts an executor) to place one task on `agent`."""
+        if self.executor_app is not None and self.executor_app not in agent.executors:
+            return self.cpus + self.executor_cpus, self.mem + self.executor_mem, True
+        return self.cpus, self.mem, False
+
+
+# What a placement changed on an agent, to undo an all-or-nothing item that failed:
+# (agent, cpus before, mem before, executor app added or None).
+_Undo = tuple[_Agent, int, int, str | None]
+
+
+def _take(agent: _Agent, need: _Need, job_key: str, undo: list[_Undo]) -> bool:
+    cpus, mem, starts = need.on(agent)
+    if cpus > agent.cpus or mem > agent.mem:
+        return False
+    undo.append((agent, agent.cpus, agent.mem, need.executor_app if starts else None))
+    agent.cpus -= cpus
+    agent.mem -= mem
+    if starts and need.executor_app is not None:
+        agent.executors.add(need.executor_app)
+    agent.job_tasks[job_key] = agent.job_tasks.get(job_key, 0) + 1
+    return True
+
+
+def _rollback(undo: list[_Undo], job_key: str) -> None:
+    for agent, cpus, mem, started in reversed(undo):
+        agent.cpus, agent.mem = cpus, mem
+        if started is not None:
+            agent.executors.discard(started)
+        left = agent.job_tasks[job_key] - 1
+        if left:
+            agent.job_tasks[job_key] = left
+        else:
+            del agent.job_tasks[job_key]
+
+
+def _free_after(agent: _Agent, cpus: int, mem: int) -> float:
+    """Fraction of the agent's offered resources left after taking (cpus, mem)."""
+    return (agent.cpus - cpus) / agent.total_cpus + (agent.mem - mem) / agent.total_mem
+
+
+def _candidates(agents: Sequence[_Agent], need: _Need) -> list[tuple[_Agent, int, int, bool]]:
+    found = []
+    for agent in agents:
+        cpus, mem, starts = need.on(agent)
+        if cpus <= agent.cpus and mem <= agent.mem:
+            found.append((agent, cpus, mem, starts))
+    return found
+
+
+def _binpack(
+    item: WorkItem, need: _Need, agents: Sequence[_Agent], undo: list[_Undo]
+) -> list[Assignment]:
     # Reusing a running executor beats starting another one; then fill the fullest agent.
-    return min(
-        candidates,
-        key=lambda a: (a.needs_executor(item), a.free_after(item), a.offer.agent_id),
+    # Filling an agent only makes it more preferred, so one pass in this order places
+    # each shard where choosing afresh for every shard would.
+    order = sorted(
+        _candidates(agents, need),
+        key=lambda c: (c[3], _free_after(c[0], c[1], c[2]), c[0].offer.agent_id),
     )
+    placed: list[Assignment] = []
+    shards = iter(item.shards)
+    shard = next(shards, None)
+    for agent, _, _, _ in order:
+        while shard is not None and _take(agent, need, item.job_key, undo):
+            placed.append(Assignment(item.job_key, shard, agent.offer.agent_id, item))
+            shard = next(shards, None)
+        if shard is None:
+            break
+    return placed
+
+
+def _spread(
+    item: WorkItem, need: _Need, agents: Sequence[_Agent], undo: list[_Undo]
+) -> list[Assignment]:
+    # The agent with the fewest tasks of this job, then the most free resources.
+    def key(agent: _Agent, cpus: int, mem: int) -> tuple[int, float, str]:
+        return (
+            agent.job_tasks.get(item.job_key, 0),
+            -_free_after(agent, cpus, mem),
+            agent.offer.agent_id,
+        )
+
+    heap = [(key(a, c, m), n, a) for n, (a, c, m, _) in enumerate(_candidates(agents, need))]
+    heapq.heapify(heap)
+    placed: list[Assignment] = []
+    for shard in item.shards:
+        if not heap:
+            break
+        _, number, agent = heapq.heappop(heap)
+        _take(agent, need, item.job_key, undo)
+        placed.append(Assignment(item.job_key, shard, agent.offer.agent_id, item))
+        cpus, mem, _ = need.on(agent)
+        if cpus <= agent.cpus and mem <= agent.mem:
+            heapq.heappush(heap, (key(agent, cpus, mem), number, agent))
+    return placed
 
 
 def _shortfall(item: WorkItem, placed: int, agents: Sequence[_Agent]) -> str:
@@ -162,26 +233,20 @@ def _shortfall(item: WorkItem, placed: int, agents: Sequence[_Agent]) -> str:
 
 def place(items: Iterable[WorkItem], offers: Iterable[AgentOffer]) -> PlacementResult:
     """Assign the work items' shards to agents, in the items' order."""
-    agents = [
-        _Agent(offer=o, cpus=_milli(o.cpus), mem=_milli(o.mem), executors=set(o.executors))
-        for o in sorted(offers, key=lambda o: o.agent_id)
-    ]
+    agents = [_Agent.of(o) for o in sorted(offers, key=lambda o: o.agent_id)]
     result = PlacementResult()
     for item in items:
-        saved = [agent.snapshot() for agent in agents]
-        placed: list[Assignment] = []
-        for shard in item.shards:
-            agent = _choose(agents, item)
-            if agent is None:
-                continue
-            agent.take(item)
-            placed.append(Assignment(item.job_key, shard, agent.offer.agent_id, item))
+        need = _Need.of(item)
+        undo: list[_Undo] = []
+        if item.strategy is PlacementStrategy.SPREAD:
+            placed = _spread(item, need, agents, undo)
+        else:
+            placed = _binpack(item, need, agents, undo)
         if len(placed) == len(item.shards):
             result.assignments.extend(placed)
             continue
         if item.all_or_nothing:
-            for agent, state in zip(agents, saved, strict=True):
-                agent.restore(state)
+            _rollback(undo, item.job_key)
         else:
             result.assignments.extend(placed)
         result.unplaced[item.job_key] = _shortfall(item, len(placed), agents)

@@ -254,3 +254,104 @@ def test_work_item_carries_executor_overhead_only_for_custom_executors() -> None
     assert script.executor_app is None and script.executor_cpus == 0
     assert daemon.executor_app == "ns.app"
     assert (daemon.executor_cpus, daemon.executor_mem) == (1.0, 128.0)
+
+
+def _reference(items: list[WorkItem], offers: list[AgentOffer]) -> list[tuple[str, int, str]]:
+    """Placement by choosing afresh for every shard (the rules, written plainly)."""
+    free = {o.agent_id: [round(o.cpus * 1000), round(o.mem * 1000)] for o in offers}
+    total = {
+        o.agent_id: (max(round(o.cpus * 1000), 1), max(round(o.mem * 1000), 1)) for o in offers
+    }
+    executors = {o.agent_id: set(o.executors) for o in offers}
+    tasks: Counter[tuple[str, str]] = Counter()
+    out: list[tuple[str, int, str]] = []
+    for work in items:
+        saved = (
+            {k: list(v) for k, v in free.items()},
+            {k: set(v) for k, v in executors.items()},
+            Counter(tasks),
+        )
+        placed = []
+        for shard in work.shards:
+            options = []
+            for agent_id in sorted(free):
+                starts = (
+                    work.executor_app is not None and work.executor_app not in executors[agent_id]
+                )
+                cpus = round(work.cpus * 1000) + (round(work.executor_cpus * 1000) if starts else 0)
+                mem = round(work.mem * 1000) + (round(work.executor_mem * 1000) if starts else 0)
+                if cpus <= free[agent_id][0] and mem <= free[agent_id][1]:
+                    left = (free[agent_id][0] - cpus) / total[agent_id][0] + (
+                        free[agent_id][1] - mem
+                    ) / total[agent_id][1]
+                    if work.strategy is PlacementStrategy.SPREAD:
+                        rank: tuple[object, ...] = (
+                            tasks[(work.job_key, agent_id)],
+                            -left,
+                            agent_id,
+                        )
+                    else:
+                        rank = (starts, left, agent_id)
+                    options.append((rank, agent_id, cpus, mem))
+            if not options:
+                continue
+            _, agent_id, cpus, mem = min(options)
+            free[agent_id][0] -= cpus
+            free[agent_id][1] -= mem
+            if work.executor_app is not None:
+                executors[agent_id].add(work.executor_app)
+            tasks[(work.job_key, agent_id)] += 1
+            placed.append((work.job_key, shard, agent_id))
+        if len(placed) < len(work.shards) and work.all_or_nothing:
+            free, executors, tasks = saved
+            continue
+        out.extend(placed)
+    return out
+
+
+@settings(max_examples=300)
+@given(
+    jobs=st.lists(
+        st.tuples(
+            st.integers(1, 6),
+            st.sampled_from([0.1, 0.25, 0.5, 1.0, 1.5]),
+            st.sampled_from([16.0, 64.0, 128.0, 512.0]),
+            st.booleans(),
+            st.sampled_from([None, "ns.app0", "ns.app1"]),
+            st.sampled_from(list(PlacementStrategy)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    agents=st.lists(
+        st.tuples(
+            st.sampled_from([0.5, 1.0, 2.0, 3.5, 8.0]),
+            st.sampled_from([256.0, 1024.0]),
+            st.booleans(),
+        ),
+        min_size=0,
+        max_size=5,
+    ),
+)
+def test_placement_matches_choosing_afresh_for_every_shard(
+    jobs: list[tuple[int, float, float, bool, str | None, PlacementStrategy]],
+    agents: list[tuple[float, float, bool]],
+) -> None:
+    items = [
+        item(
+            f"ns.j{i}",
+            shards=shards,
+            cpus=cpus,
+            mem=mem,
+            source=LaunchSource.READY if ready else LaunchSource.FAILOVER,
+            executor=app,
+            strategy=strategy,
+        )
+        for i, (shards, cpus, mem, ready, app, strategy) in enumerate(jobs)
+    ]
+    offers = [
+        agent(f"a{n}", cpus, mem, *(["ns.app0"] if running else []))
+        for n, (cpus, mem, running) in enumerate(agents)
+    ]
+    fast = [(a.job_key, a.shard, a.agent_id) for a in place(items, offers).assignments]
+    assert fast == _reference(items, offers)
