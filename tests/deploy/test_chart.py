@@ -1,0 +1,174 @@
+"""The Helm chart: it lints, renders with the default and with non-default values, and what
+it renders hangs together (selectors, ports, probes, service account, security)."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+
+from tests.deploy.chart import CHART, NAMESPACE, PROJECT, Rendered, merged, render, values_file
+
+HELM_ERROR = 3
+
+
+def pod_labels(rendered: Rendered) -> dict[str, str]:
+    labels: dict[str, str] = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_helm_lint_passes_strictly(values: str) -> None:
+    report = helm_python.lint(CHART, values_file(values), strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [], problems
+
+
+def test_chart_metadata_names_the_project_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "cloudjob-controller"
+    assert chart["appVersion"] == project["version"]
+
+
+def test_default_values_render_the_controller_its_rbac_and_metrics_service(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, values_file("default"))
+    assert rendered.kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
+    deployment = rendered.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert rendered.container["image"] == f"cloudjob-controller:{chart.metadata['appVersion']}"
+    assert rendered.container["args"] == ["run"]
+    assert all(obj["metadata"].get("namespace", NAMESPACE) == NAMESPACE for obj in rendered.objects)
+    assert "every namespace" in rendered.notes
+
+
+def test_non_default_values_render_monitoring_and_namespaced_rbac(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, values_file("full"))
+    assert rendered.kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "PrometheusRule",
+        "Role",
+        "Role",
+        "RoleBinding",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+    ]
+    assert sorted(r["metadata"]["namespace"] for r in rendered.of_kind("Role")) == [
+        "team-a",
+        "team-b",
+    ]
+    container = rendered.container
+    assert container["image"] == "registry.example.com/scheduling/cloudjob-controller:0.1.0-rc1"
+    assert container["imagePullPolicy"] == "Always"
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "jobs-controller"
+    assert pod["terminationGracePeriodSeconds"] == 90
+    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod_labels(rendered)["team"] == "scheduling"
+    assert {"name": "TZ", "value": "UTC"} in container["env"]
+    assert rendered.one("PodDisruptionBudget")["spec"]["maxUnavailable"] == 2
+    monitor = rendered.one("ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s", "scrapeTimeout": "10s"}
+    ]
+    assert "team-a, team-b" in rendered.notes
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_selectors_ports_and_accounts_agree(chart: helm_python.Chart, values: str) -> None:
+    rendered = render(chart, values_file(values))
+    labels = pod_labels(rendered)
+    deployment = rendered.one("Deployment")
+    assert selects(deployment["spec"]["selector"]["matchLabels"], labels)
+    service = rendered.one("Service")
+    assert selects(service["spec"]["selector"], labels)
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert selects(rendered.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
+    for monitor in rendered.of_kind("ServiceMonitor"):
+        assert selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+        assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {
+            p["name"] for p in service["spec"]["ports"]
+        }
+
+    ports = {p["name"]: p["containerPort"] for p in rendered.container["ports"]}
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
+    env = {e["name"]: e.get("value") for e in rendered.env}
+    assert str(ports["health"]) == env["CLOUDJOB_HTTP__HEALTH_PORT"]
+    assert str(ports["metrics"]) == env["CLOUDJOB_HTTP__METRICS_PORT"]
+
+    account = rendered.one("ServiceAccount")["metadata"]["name"]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account
+    for binding in rendered.of_kind("ClusterRoleBinding") + rendered.of_kind("RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+        ]
+
+
+def test_probes_use_the_liveness_and_the_standby_friendly_readiness_endpoints(
+    chart: helm_python.Chart,
+) -> None:
+    container = render(chart, values_file("default")).container
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # /readyz answers 200 for standbys too (controller/endpoints.py); tests/deploy/
+    # test_running.py sees both replicas of the rendered Deployment ready.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+
+
+def test_the_pod_runs_as_non_root_on_a_read_only_root_filesystem(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, values_file("default"))
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = rendered.container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"] for m in rendered.container["volumeMounts"]}
+    assert "/tmp" in mounts
+
+
+def test_one_replica_gets_no_disruption_budget(chart: helm_python.Chart) -> None:
+    rendered = render(chart, merged(values_file("default"), {"replicaCount": 1}))
+    assert rendered.of_kind("PodDisruptionBudget") == []
+
+
+def test_without_rbac_or_account_creation_only_the_workload_renders(
+    chart: helm_python.Chart,
+) -> None:
+    values = merged(
+        values_file("default"),
+        {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "existing"}},
+    )
+    rendered = render(chart, values)
+    assert rendered.kinds == ["Deployment", "PodDisruptionBudget", "Service"]
+    spec: dict[str, Any] = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "existing"
