@@ -192,16 +192,21 @@ class Agent:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self._updates.close()
+        children: list[Child] = []
         for framework in self.frameworks.values():
             for executor in framework.executors.values():
                 if executor.registration_timer is not None:
                     executor.registration_timer.cancel()
                 if executor.child is not None:
                     executor.child.kill()
+                    children.append(executor.child)
                 if executor.stream is not None:
                     executor.stream.abort()
         if self._runner is not None:
             await self._runner.cleanup()
+        # Reap the children so none outlives the agent as a zombie.
+        if children:
+            await asyncio.wait([child.exited for child in children], timeout=5.0)
 
     def report(self) -> JSON:
         """What an agent tells a master when it (re-)registers."""
@@ -569,7 +574,7 @@ class Agent:
             executor.stream.close()
             executor.stream = None
         framework = self.frameworks.get(executor.framework_id)
-        if framework is None:
+        if framework is None or not self.running:
             return
         if not framework.terminating:
             state, reason, message = executor.pending_termination or (

@@ -34,6 +34,7 @@ class Child:
         self._loop = loop
         self._on_exit = on_exit
         self.returncode: int | None = None
+        self.exited: asyncio.Future[int] = loop.create_future()
         with open(cwd / "stdout", "ab") as out, open(cwd / "stderr", "ab") as err:
             self._popen = subprocess.Popen(
                 list(argv),
@@ -57,6 +58,7 @@ class Child:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self.returncode = code
+        self.exited.set_result(code)
         self._on_exit(code)
 
     @property

@@ -186,6 +186,19 @@ class Framework:
     def states(self, task_id: str) -> list[str]:
         return [u["state"] for u in self.updates(task_id)]
 
+    def distinct_states(self, task_id: str) -> list[str]:
+        """States in arrival order, each reliable update (uuid) counted once: retries
+        of an update whose acknowledgement was still in flight are legitimate."""
+        seen: set[str] = set()
+        states = []
+        for update in self.updates(task_id):
+            if "uuid" in update:
+                if update["uuid"] in seen:
+                    continue
+                seen.add(update["uuid"])
+            states.append(update["state"])
+        return states
+
     def wait_state(self, task_id: str, state: str, timeout: float = WAIT) -> Json:
         def found() -> Json | None:
             for update in self.updates(task_id):

@@ -199,13 +199,12 @@ def test_duplicated_updates_arrive_twice(cluster: LocalMesos, framework: Framewo
     cluster.duplicate_status_updates(True)
     offer = framework.next_offer()
     framework.launch(offer, [command_task("t1", offer["agent_id"]["value"], "true")])
-    framework.wait(lambda: framework.states("t1").count("TASK_FINISHED") == 2, "FINISHED twice")
-    uuids = [u["uuid"] for u in framework.updates("t1")]
-    assert all(uuids.count(u) == 2 for u in uuids)
-    assert (
-        framework.states("t1")
-        == ["TASK_STARTING"] * 2 + ["TASK_RUNNING"] * 2 + ["TASK_FINISHED"] * 2
-    )
+    framework.wait(lambda: framework.states("t1").count("TASK_FINISHED") >= 2, "FINISHED twice")
+    updates = framework.updates("t1")
+    # Every delivery is doubled back to back (retries, if any, are doubled too).
+    assert len(updates) % 2 == 0
+    assert all(a["uuid"] == b["uuid"] for a, b in zip(updates[::2], updates[1::2], strict=True))
+    assert framework.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
 
 
 def test_delayed_updates_still_arrive_in_order(cluster: LocalMesos, framework: Framework) -> None:
@@ -213,7 +212,7 @@ def test_delayed_updates_still_arrive_in_order(cluster: LocalMesos, framework: F
     offer = framework.next_offer()
     framework.launch(offer, [command_task("t1", offer["agent_id"]["value"], "true")])
     framework.wait_state("t1", "TASK_FINISHED")
-    assert framework.states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+    assert framework.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
 
 
 def test_reordered_updates_overtake_each_other(cluster: LocalMesos, framework: Framework) -> None:

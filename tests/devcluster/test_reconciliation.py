@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from devcluster.mesos import AgentSpec, LocalMesos
-from tests.devcluster.conftest import Framework, command_task, framework_info
+from tests.devcluster.conftest import Framework, command_task, framework_info, wait_until
 from tests.devcluster.test_faults import reconcile_with_agent
 
 
@@ -81,9 +81,7 @@ def test_no_answer_while_an_agent_is_still_reregistering(
 ) -> None:
     # Pings are slow here so the old master cannot mark the partitioned agent
     # unreachable before it crashes; the new master then waits for it.
-    cluster = make_cluster(
-        [AgentSpec(), AgentSpec()], agent_reregister_timeout=1.5, agent_ping_timeout=10.0
-    )
+    cluster = make_cluster([AgentSpec(), AgentSpec()], agent_ping_timeout=10.0)
     fw = make_framework(cluster)
     fw.wait_subscribed()
     reachable, partitioned = (a.agent_id for a in cluster.agents)
@@ -109,7 +107,27 @@ def test_no_answer_while_an_agent_is_still_reregistering(
     reconcile_with_agent(fw, "after", reachable)
     fw.wait(lambda: fw.updates("after"), "a later answer")
     assert fw.updates("z") == [], "without an agent id, any recovering agent silences the answer"
-    # Once the re-registration timeout expires the agent counts as unreachable.
-    fw.wait(lambda: fw.events("agent_lost"), "FAILURE for the agent that never came back")
+    cluster.heal_agent(partitioned)
     reconcile_with_agent(fw, "x", partitioned)
-    fw.wait_state("x", "TASK_UNREACHABLE")
+    assert (
+        fw.wait_state("x", "TASK_GONE")["message"] == "Reconciliation: Task is unknown to the agent"
+    )
+
+
+def test_agent_that_never_reregisters_becomes_unreachable(
+    make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
+) -> None:
+    cluster = make_cluster(
+        [AgentSpec(), AgentSpec()], agent_ping_timeout=10.0, agent_reregister_timeout=0.5
+    )
+    fw = make_framework(cluster)
+    fw.wait_subscribed()
+    partitioned = cluster.agents[1].agent_id
+    cluster.partition_agent(partitioned)
+    cluster.restart_master()
+    wait_until(lambda: cluster.state()["unreachable_slaves"] == 1, "the re-registration timeout")
+    fw.wait(lambda: fw.events("reregistered"), "re-subscription")
+    reconcile_with_agent(fw, "x", partitioned)
+    assert (
+        fw.wait_state("x", "TASK_UNREACHABLE")["message"] == "Reconciliation: Task is unreachable"
+    )

@@ -111,7 +111,7 @@ def test_command_task_writes_sandbox_file_and_finishes(
         ),
         "t1 to move to completed_tasks",
     )
-    assert framework.states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+    assert framework.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
 
 
 def test_failing_command_reports_exit_status(framework: Framework) -> None:
