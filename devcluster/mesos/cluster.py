@@ -27,6 +27,7 @@ from devcluster.mesos.faults import DROP_AT_AGENT, DROP_AT_MASTER, Faults, Launc
 from devcluster.mesos.master import Master, Registry
 from devcluster.mesos.network import Network
 from devcluster.mesos.protocol import JSON
+from devcluster.mesos.standby import StandbyMaster
 from devcluster.mesos.state import master_state
 from devcluster.mesos.zk import ZooKeeperRegistration
 
@@ -102,6 +103,8 @@ class LocalMesos:
         self._network: Network | None = None
         self._master: Master | None = None
         self._handles: dict[str, AgentHandle] = {}
+        self._standbys: list[StandbyMaster] = []
+        self._leader_up = True
 
     # ---------------------------------------------------------------- plumbing
 
@@ -169,6 +172,8 @@ class LocalMesos:
             self._zk.withdraw()
 
         async def shutdown() -> None:
+            for standby in self._standbys:
+                await standby.stop()
             for agent in list(self.network.agents.values()):
                 await agent.stop()
             if self._master is not None:
@@ -319,9 +324,11 @@ class LocalMesos:
         async def restart() -> None:
             old = self.master
             await old.stop()
+            self._leader_up = False
             master = Master(self.network, self.config, self.faults, self._registry, old.port)
             await master.start()
             self._master = master
+            self._leader_up = True
             for agent in self.network.agents.values():
                 agent.master_changed()
             loop = asyncio.get_running_loop()
@@ -343,6 +350,22 @@ class LocalMesos:
         self._run(restart, timeout + 5)
         if self._zk is not None:
             self._zk.register(self.master.master_info())
+
+    def add_standby_master(self) -> str:
+        """Start a non-leading master; returns its "127.0.0.1:PORT".
+
+        It redirects scheduler calls to the leader (307, protocol-relative
+        Location) and answers 503 "No leader elected" while the leader restarts.
+        """
+
+        async def start() -> StandbyMaster:
+            standby = StandbyMaster(lambda: self._master if self._leader_up else None)
+            await standby.start()
+            return standby
+
+        standby = self._run(start)
+        self._standbys.append(standby)
+        return standby.address
 
     # ----------------------------------------------------------------- faults
 

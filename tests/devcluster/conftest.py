@@ -40,6 +40,9 @@ FAST = {
     "command_kill_grace_period": 1.0,
 }
 WAIT = 30.0
+SUBSCRIBE_BODY = json.dumps(
+    {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "raw"}}}
+).encode()
 
 Json = dict[str, Any]
 

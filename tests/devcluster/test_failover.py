@@ -199,3 +199,18 @@ def test_state_and_version_endpoints(cluster: LocalMesos, framework: Framework) 
         for key in ("tasks", "completed_tasks", "unreachable_tasks", "executors", "offers"):
             assert isinstance(fw[key], list)
     assert Path(cluster.work_dir).is_dir()
+
+
+def test_standby_master_redirects_to_the_leader(
+    cluster: LocalMesos, make_framework: Callable[..., Framework]
+) -> None:
+    from tests.devcluster.conftest import SUBSCRIBE_BODY, http_post
+
+    standby = cluster.add_standby_master()
+    status, _ = http_post(
+        f"http://{standby}/api/v1/scheduler", SUBSCRIBE_BODY, {"Content-Type": "application/json"}
+    )
+    assert status == 307
+    fw = make_framework(cluster, master=standby)
+    fw.wait_subscribed()
+    assert fw.driver.master == cluster.master_address, "pymesos followed the redirect"

@@ -369,3 +369,26 @@ def test_agent_state_endpoint(cluster: LocalMesos) -> None:
     state = json.loads(connection.getresponse().read())
     assert state["id"] == agent.agent_id
     assert state["hostname"] == agent.hostname
+
+
+async def test_standby_without_a_leader_answers_503() -> None:
+    import aiohttp
+
+    from devcluster.mesos.standby import StandbyMaster
+
+    standby = StandbyMaster(lambda: None)
+    await standby.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://{standby.address}/api/v1/scheduler",
+                data=json.dumps(SUBSCRIBE),
+                headers={"Content-Type": "application/json"},
+                allow_redirects=False,
+            ) as response,
+        ):
+            assert response.status == 503
+            assert await response.text() == "No leader elected"
+    finally:
+        await standby.stop()
