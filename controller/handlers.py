@@ -150,7 +150,7 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
     async def app_refresh(
         memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
     ) -> None:
-        status = await memo.reconciliation.app_refresh(lambda: view(body), kw["stopped"])
+        status = await memo.reconciliation.app_refresh(lambda: view(body), kw["stopped"].wait())
         write_status(patch, status)
 
     # CloudJob
@@ -175,6 +175,6 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
     ) -> None:
         status = await memo.reconciliation.job_refresh(
-            lambda: view(body), app_lookup(kw["app_index"]), poster(body), kw["stopped"]
+            lambda: view(body), app_lookup(kw["app_index"]), poster(body), kw["stopped"].wait()
         )
         write_status(patch, status)

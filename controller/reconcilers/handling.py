@@ -78,6 +78,12 @@ class ObjectView:
 
 @dataclass
 class Reconciliation:
+    """The reconcilers' entry points for one leadership term (see the module docstring).
+
+    `triggers`: job key → the trigger value acted on in this term. The private maps hold,
+    per object, when its desired state was last applied and its run counters' baseline.
+    """
+
     ops: SchedulingOperations
     timing: Timing = field(default_factory=Timing)
     mailboxes: Mailboxes = field(default_factory=Mailboxes)
@@ -119,7 +125,8 @@ class Reconciliation:
     ) -> dict[str, Any] | None:
         """One refresh of a job, after a wake-up or `refresh_interval` at the latest."""
         slot = _job_slot(read().key)
-        await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped)
+        if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
+            return None
         job = read()
         if job.deleting:
             return None
@@ -164,7 +171,8 @@ class Reconciliation:
         self, read: Callable[[], ObjectView], stopped: Awaitable[object]
     ) -> dict[str, Any] | None:
         slot = _app_slot(read().key)
-        await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped)
+        if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
+            return None
         app = read()
         if app.deleting:
             return None

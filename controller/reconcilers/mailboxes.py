@@ -52,13 +52,16 @@ class Mailboxes:
             return True
         return False
 
-    async def wait(self, key: str, longest: float, stopped: Awaitable[object]) -> None:
-        """Until `key` is woken, `stopped` completes or `longest` seconds pass."""
+    async def wait(self, key: str, longest: float, stopped: Awaitable[object]) -> bool:
+        """Until `key` is woken, `stopped` completes or `longest` seconds pass; True if
+        `stopped` completed. `stopped` is cancelled when not done: pass a fresh awaitable
+        (a coroutine, or kopf's `stopped.wait()`), never a shared future."""
         waker = self._wakers.setdefault(key, asyncio.Event())
         woken = asyncio.ensure_future(waker.wait())
         stopping = asyncio.ensure_future(stopped)
         try:
             await asyncio.wait({woken, stopping}, timeout=longest, return_when="FIRST_COMPLETED")
+            return stopping.done()
         finally:
             for waiter in (woken, stopping):
                 waiter.cancel()

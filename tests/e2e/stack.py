@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
 from controller.app import ControllerThread, EventListener, Role
 from controller.mesos.settings import FrameworkSettings
@@ -266,7 +267,10 @@ class Stack:
         children = sorted(self.zk.get_children(path), key=lambda n: int(n.rsplit("_", 1)[-1]))
         if not children:
             return None
-        data, _ = self.zk.get(f"{path}/{children[0]}")
+        try:
+            data, _ = self.zk.get(f"{path}/{children[0]}")
+        except NoNodeError:  # the leader's session just expired; ask again
+            return None
         return data.decode()
 
     def zk_children(self, path: str) -> list[str]:
