@@ -13,6 +13,7 @@ from controller.operations import EventKind
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
 from tests.integration.framework_harness import (
+    NEVER,
     app_definition,
     build_app,
     eventually,
@@ -137,3 +138,32 @@ async def test_a_job_parameter_cannot_inject_shell(
     assert shard_one.context["sharding_parameter"] == f"$(touch {pwned})`touch {pwned}`"
     assert not pwned.exists()
     assert Counter(r.shard for r in done).keys() <= {0, 1}
+
+
+async def test_duplicated_and_reordered_updates_change_nothing_twice(
+    zookeeper: ZooKeeperServer, zk_namespace: str, two_agents: LocalMesos, tmp_path: Path
+) -> None:
+    two_agents.duplicate_status_updates(True)
+    two_agents.reorder_status_updates(True)
+    settings = framework_settings(two_agents.master_address)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("noisy", out, cron=NEVER, shards=3, failover=True)
+        await fw.service.schedule(job)
+        (out / "fail-next").touch()
+        for _ in range(2):
+            before = len(runs(out))
+            await fw.service.trigger(job.key)
+            await eventually(lambda start=before: len(runs(out)) >= start + 3, what="a run")
+            await eventually(lambda: not fw.service.job_runtime(job.key).active_shards)
+        await eventually(
+            lambda: fw.service.job_runtime(job.key).succeeded == 6,
+            what="six successful shard runs",
+        )
+        runtime = fw.service.job_runtime(job.key)
+        assert (runtime.succeeded, runtime.failed) == (6, 1)
+        assert len(runs(out)) == 7, "6 shard runs and the one failed shard run once more"
+        assert fw.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
+        assert fw.kinds(job.key).count(EventKind.SUCCEEDED) == 6
