@@ -370,6 +370,9 @@ class FrameworkEngine:
                 self.store.is_app_disabled(job.app_key) or (app is not None and app.spec.disabled)
             ),
             killed_on_purpose=task_id in self._killed,
+            other_shards_running=any(
+                t.task_id != task_id for t in self.store.running_of(meta.job_key)
+            ),
         )
 
     async def _apply(self, decision: Decision) -> bool:

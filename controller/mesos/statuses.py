@@ -12,6 +12,8 @@ carries a uuid). Rules beyond the table of SPEC §6:
   reported it) is re-queued as a failover entry whatever the job's failover flag: its
   run never happened;
 - a task killed on purpose (unschedule, disable) never goes back to ready or failover;
+- a daemon shard killed while other shards of its job run is relaunched through the
+  failover queue (the ready queue only takes a daemon none of whose shards runs);
 - `expire_unreachable` turns a task unreachable for too long into a lost one.
 """
 
@@ -136,6 +138,8 @@ class TaskKnowledge:
     job_disabled: bool = False
     app_disabled: bool = False
     killed_on_purpose: bool = False
+    # Another shard of the same job is recorded as running.
+    other_shards_running: bool = False
 
 
 # Actions --------------------------------------------------------------------------------
@@ -327,7 +331,12 @@ def _decide_tracked(
                 and not known.job_disabled
                 and not known.app_disabled
             ):
-                actions.append(ReadyDaemon(task.job_key))
+                # The ready queue takes a daemon only when none of its shards runs, so
+                # a shard killed beside running ones comes back through failover.
+                if known.other_shards_running:
+                    actions.append(RecordFailover(task.meta, task))
+                else:
+                    actions.append(ReadyDaemon(task.job_key))
         else:
             actions.append(Count(task.job_key, False, update.at))
             actions.append(

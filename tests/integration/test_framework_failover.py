@@ -164,3 +164,35 @@ async def test_a_killed_daemon_task_goes_back_to_ready_and_is_relaunched(
             assert fw.service.engine.store.ready() == {}
     finally:
         cluster.stop()
+
+
+async def test_a_daemon_shard_killed_beside_running_shards_is_relaunched_alone(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address)
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+            job = python_job("pair", shards=2, executionType="DAEMON")
+            await fw.service.schedule(job)
+
+            def running() -> dict[int, str] | None:
+                shards = fw.service.job_runtime(job.key).active_shards
+                if len(shards) == 2 and all(s.state == "TASK_RUNNING" for s in shards):
+                    return {s.shard: s.task_id for s in shards}
+                return None
+
+            before = await eventually(running, within=60, what="both shards to run")
+            await fw.service.engine.driver.kill(before[1], TaskId.parse(before[1]).agent_id)
+            after = await eventually(
+                lambda: (now := running()) is not None and now[1] != before[1] and now,
+                within=60,
+                what="shard 1 to be relaunched",
+            )
+            assert after[0] == before[0], "the other shard kept running"
+            assert TaskId.parse(after[1]).launch_type is LaunchSource.FAILOVER
+            await fw.service.unschedule(job.key)
+    finally:
+        cluster.stop()

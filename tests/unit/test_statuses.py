@@ -188,6 +188,14 @@ def test_daemon_killed_goes_back_to_ready() -> None:
     assert d.of(ReadyDaemon) == [ReadyDaemon("ns.job")]
 
 
+def test_a_daemon_shard_killed_beside_running_shards_fails_over() -> None:
+    d = decide(
+        update("TASK_KILLED"), know(DAEMON, tracked("TASK_RUNNING"), other_shards_running=True)
+    )
+    assert kinds(d) == ["RemoveRunning", "Emit:Killed", "RecordFailover"]
+    assert d.of(RecordFailover) == [RecordFailover(MetaInfo("ns.job", 1), TASK)]
+
+
 @pytest.mark.parametrize(
     "flags",
     [{"killed_on_purpose": True}, {"job_disabled": True}, {"app_disabled": True}],
