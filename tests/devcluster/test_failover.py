@@ -12,7 +12,15 @@ from kazoo.client import KazooClient
 
 from devcluster.mesos import LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
-from tests.devcluster.conftest import Framework, command_task, framework_info, wait_until
+from tests.devcluster.conftest import (
+    SUBSCRIBE_BODY,
+    Framework,
+    command_task,
+    framework_info,
+    http_get_json,
+    http_post,
+    wait_until,
+)
 
 
 def pid_alive(pid: int) -> bool:
@@ -181,8 +189,6 @@ def test_heartbeats_are_streamed(framework: Framework) -> None:
 
 
 def test_state_and_version_endpoints(cluster: LocalMesos, framework: Framework) -> None:
-    from tests.devcluster.conftest import http_get_json
-
     version = http_get_json(cluster.master_url + "/version")
     assert version["version"].count(".") == 2
     for path in ("/state", "/master/state"):
@@ -204,8 +210,6 @@ def test_state_and_version_endpoints(cluster: LocalMesos, framework: Framework) 
 def test_standby_master_redirects_to_the_leader(
     cluster: LocalMesos, make_framework: Callable[..., Framework]
 ) -> None:
-    from tests.devcluster.conftest import SUBSCRIBE_BODY, http_post
-
     standby = cluster.add_standby_master()
     status, _ = http_post(
         f"http://{standby}/api/v1/scheduler", SUBSCRIBE_BODY, {"Content-Type": "application/json"}

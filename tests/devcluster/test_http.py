@@ -12,11 +12,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from devcluster.mesos import LocalMesos
+from devcluster.mesos.standby import StandbyMaster
 from devcluster.mesos.wire import RecordIODecoder
-from tests.devcluster.conftest import Framework, executor_task, http_post
+from tests.devcluster.conftest import (
+    Framework,
+    command_task,
+    executor_info,
+    executor_task,
+    http_post,
+    wait_until,
+)
 
 SUBSCRIBE = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "raw"}}}
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -32,12 +41,19 @@ def post(
 class RawSubscription:
     """A SUBSCRIBE over a plain socket; decodes chunked transfer and RecordIO by hand."""
 
-    def __init__(self, cluster: LocalMesos, call: dict[str, Any] = SUBSCRIBE) -> None:
-        host, port = cluster.master_address.split(":")
+    def __init__(
+        self,
+        cluster: LocalMesos,
+        call: dict[str, Any] = SUBSCRIBE,
+        address: str | None = None,
+        path: str = "/api/v1/scheduler",
+    ) -> None:
+        address = address or cluster.master_address
+        host, port = address.split(":")
         self.sock = socket.create_connection((host, int(port)), timeout=10)
         body = json.dumps(call).encode()
         request = (
-            f"POST /api/v1/scheduler HTTP/1.1\r\nHost: {cluster.master_address}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {address}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
@@ -193,8 +209,6 @@ def test_disconnected_framework_gets_403(
     framework_id = fw.wait_subscribed()
     stream_id = str(fw.driver.stream_id)
     fw.stop()
-    from tests.devcluster.conftest import wait_until
-
     wait_until(lambda: not cluster.state()["frameworks"][0]["connected"], "the disconnect")
     code, body = post(
         cluster,
@@ -239,8 +253,6 @@ def test_records_split_across_chunks(
     fw = make_framework(cluster)
     fw.wait_subscribed()
     offer = fw.next_offer()
-    from tests.devcluster.conftest import command_task
-
     fw.launch(offer, [command_task("t1", offer["agent_id"]["value"], "true")])
     fw.wait_state("t1", "TASK_FINISHED")
 
@@ -339,8 +351,6 @@ def test_executor_api_validation(cluster: LocalMesos, framework: Framework) -> N
 def test_executor_calls_before_subscribing_are_403(
     make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
 ) -> None:
-    from tests.devcluster.conftest import executor_info, wait_until
-
     cluster = make_cluster(executor_registration_timeout=30.0)
     fw = make_framework(cluster)
     fw.wait_subscribed()
@@ -372,10 +382,6 @@ def test_agent_state_endpoint(cluster: LocalMesos) -> None:
 
 
 async def test_standby_without_a_leader_answers_503() -> None:
-    import aiohttp
-
-    from devcluster.mesos.standby import StandbyMaster
-
     standby = StandbyMaster(lambda: None)
     await standby.start()
     try:
@@ -392,3 +398,95 @@ async def test_standby_without_a_leader_answers_503() -> None:
             assert await response.text() == "No leader elected"
     finally:
         await standby.stop()
+
+
+def test_executor_protocol_over_raw_http(
+    make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
+) -> None:
+    """Play the executor by hand: SUBSCRIBED, queued LAUNCH, ACKNOWLEDGED, MESSAGE, KILL."""
+    cluster = make_cluster(executor_registration_timeout=30.0)
+    fw = make_framework(cluster)
+    fw.wait_subscribed()
+    agent = cluster.agents[0]
+    offer = fw.next_offer()
+    placeholder = executor_info(command={"value": "sleep 60"})
+    fw.launch(offer, [executor_task("e1", agent.agent_id, {"mode": "run"}, placeholder)])
+    ids = {"framework_id": {"value": fw.framework_id}, "executor_id": {"value": "ex1"}}
+    subscribe = {
+        **ids,
+        "type": "SUBSCRIBE",
+        "subscribe": {"unacknowledged_tasks": [], "unacknowledged_updates": []},
+    }
+
+    def subscribed() -> RawSubscription | None:
+        stream = RawSubscription(cluster, subscribe, agent.endpoint, "/api/v1/executor")
+        if stream.status == 200:
+            return stream
+        stream.close()
+        return None
+
+    stream = wait_until(subscribed, "the agent to know the executor")
+    try:
+        assert "mesos-stream-id" not in stream.headers
+        events = stream.next_events()
+        while len(events) < 2:
+            events += stream.next_events()
+        first, launch = events[0], events[1]
+        assert first["type"] == "SUBSCRIBED"
+        info = first["subscribed"]
+        assert info["executor_info"]["executor_id"] == {"value": "ex1"}
+        assert info["executor_info"]["framework_id"] == {"value": fw.framework_id}
+        assert info["framework_info"]["id"] == {"value": fw.framework_id}
+        assert info["agent_info"]["id"] == {"value": agent.agent_id}
+        assert info["container_id"]["value"]
+        assert launch["type"] == "LAUNCH"
+        assert launch["launch"]["task"]["task_id"] == {"value": "e1"}
+
+        status_uuid = base64.b64encode(uuid.uuid4().bytes).decode()
+        status = {
+            "task_id": {"value": "e1"},
+            "state": "TASK_RUNNING",
+            "source": "SOURCE_EXECUTOR",
+            "uuid": status_uuid,
+            "message": "hand-made",
+            "data": base64.b64encode(b"\x00binary").decode(),
+        }
+        assert (
+            executor_post(agent.endpoint, {**ids, "type": "UPDATE", "update": {"status": status}})[
+                0
+            ]
+            == 202
+        )
+        [acked] = stream.next_events()
+        assert acked == {
+            "type": "ACKNOWLEDGED",
+            "acknowledged": {"task_id": {"value": "e1"}, "uuid": status_uuid},
+        }
+        running = fw.wait_state("e1", "TASK_RUNNING")
+        assert running["uuid"] == status_uuid
+        assert running["message"] == "hand-made"
+        assert base64.b64decode(running["data"]) == b"\x00binary"
+        assert running["agent_id"] == {"value": agent.agent_id}
+        assert running["executor_id"] == {"value": "ex1"}
+
+        fw.driver.sendFrameworkMessage(
+            {"value": "ex1"}, {"value": agent.agent_id}, base64.b64encode(b"hi").decode()
+        )
+        assert stream.next_events() == [
+            {"type": "MESSAGE", "message": {"data": base64.b64encode(b"hi").decode()}}
+        ]
+        fw.driver.killTask({"value": "e1"})
+        assert stream.next_events() == [{"type": "KILL", "kill": {"task_id": {"value": "e1"}}}]
+        status, _ = fw.raw_call(
+            {
+                "type": "SHUTDOWN",
+                "shutdown": {
+                    "executor_id": {"value": "ex1"},
+                    "agent_id": {"value": agent.agent_id},
+                },
+            }
+        )
+        assert status == 202
+        assert stream.next_events() == [{"type": "SHUTDOWN"}]
+    finally:
+        stream.close()
