@@ -3,6 +3,7 @@ and finds things in what it renders. Used by the tests under tests/deploy."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 CHART = PROJECT / "charts" / "cloudjob-controller"
 RULES = PROJECT / "deploy" / "alerts" / "cloudjob-rules.yaml"
 RULES_TESTS = PROJECT / "deploy" / "alerts" / "cloudjob-rules.test.yaml"
+DOCKERFILE = PROJECT / "Dockerfile"
 RELEASE = "cj"
 NAMESPACE = "ops"
 
@@ -93,3 +95,26 @@ def crd_specs() -> Iterator[dict[str, Any]]:
     for path in sorted((PROJECT / "crds").glob("*.yaml")):
         spec: dict[str, Any] = yaml.safe_load(path.read_text())["spec"]
         yield spec
+
+
+def dockerfile_final_stage() -> dict[str, list[str]]:
+    """Instruction → arguments (one entry per occurrence) of the Dockerfile's last stage."""
+    lines = DOCKERFILE.read_text().replace("\\\n", " ").splitlines()
+    stage: dict[str, list[str]] = {}
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        instruction, _, rest = line.strip().partition(" ")
+        if instruction.upper() == "FROM":
+            stage = {}
+        stage.setdefault(instruction.upper(), []).append(rest.strip())
+    return stage
+
+
+def image_command(container: dict[str, Any]) -> list[str]:
+    """The command a container of the image runs: the image's ENTRYPOINT, then the
+    container's args (or the image's CMD)."""
+    stage = dockerfile_final_stage()
+    entrypoint: list[str] = json.loads(stage["ENTRYPOINT"][-1])
+    args: list[str] = container.get("args") or json.loads(stage["CMD"][-1])
+    return entrypoint + args
