@@ -25,10 +25,8 @@ class EventStream:
         # many bytes, so clients see records split across chunk boundaries.
         self._chunk_size = chunk_size
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._response: web.StreamResponse | None = None
         self._request: web.BaseRequest | None = None
         self.closed = False
-        self._done = asyncio.Event()
 
     def send(self, event: JSON) -> None:
         if not self.closed:
@@ -55,7 +53,6 @@ class EventStream:
             headers["Mesos-Stream-Id"] = self.stream_id
         response = web.StreamResponse(status=200, headers=headers)
         response.enable_chunked_encoding()
-        self._response = response
         try:
             await response.prepare(request)
             ended = False
@@ -82,8 +79,4 @@ class EventStream:
             pass
         finally:
             self.closed = True
-            self._done.set()
         return response
-
-    async def wait_closed(self) -> None:
-        await self._done.wait()
