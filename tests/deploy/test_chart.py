@@ -172,3 +172,15 @@ def test_without_rbac_or_account_creation_only_the_workload_renders(
     assert rendered.kinds == ["Deployment", "PodDisruptionBudget", "Service"]
     spec: dict[str, Any] = rendered.one("Deployment")["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "existing"
+
+
+def test_the_kind_values_point_at_the_kind_zookeeper(chart: helm_python.Chart) -> None:
+    values = yaml.safe_load((PROJECT / "deploy" / "kind" / "values.yaml").read_text())
+    assert helm_python.lint(CHART, values, strict=True)["errors"] == []
+    rendered = render(chart, values, namespace="cloudjob")
+    assert rendered.container["imagePullPolicy"] == "Never"
+    zookeeper = yaml.safe_load_all((PROJECT / "deploy" / "kind" / "zookeeper.yaml").read_text())
+    service = next(obj for obj in zookeeper if obj["kind"] == "Service")
+    port = service["spec"]["ports"][0]["port"]
+    env = {e["name"]: e.get("value") for e in rendered.env}
+    assert env["CLOUDJOB_ZOOKEEPER__HOSTS"] == f"{service['metadata']['name']}.cloudjob.svc:{port}"

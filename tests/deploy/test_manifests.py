@@ -13,8 +13,9 @@ from typing import Any
 import helm_python
 import kubernetes
 import pytest
+import yaml
 
-from tests.deploy.chart import render, values_file
+from tests.deploy.chart import PROJECT, render, values_file
 
 MODELS = kubernetes.client.models
 PRIMITIVES: dict[str, tuple[type, ...]] = {
@@ -81,6 +82,14 @@ def test_rendered_built_in_objects_are_valid_api_objects(
         getattr(MODELS, name).from_dict(obj)
         checked += 1
     assert checked == len([o for o in rendered.objects if "monitoring" not in o["apiVersion"]])
+
+
+def test_the_kind_zookeeper_manifest_is_valid() -> None:
+    objects = list(yaml.safe_load_all((PROJECT / "deploy" / "kind" / "zookeeper.yaml").read_text()))
+    assert sorted(obj["kind"] for obj in objects) == ["Deployment", "Service"]
+    for obj in objects:
+        assert unknown_fields(obj, model_name(obj), obj["kind"]) == []
+        getattr(MODELS, model_name(obj)).from_dict(obj)
 
 
 def test_the_check_catches_a_misspelt_field() -> None:
