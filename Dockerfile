@@ -19,12 +19,14 @@ RUN /opt/venv/bin/python -m pip install --quiet /src \
     && /opt/venv/bin/python -m pip uninstall --quiet -y cython
 
 FROM python:3.11-slim
-# A named account: the Mesos framework user defaults to the process's user name.
+# A named account for the default uid. The Mesos framework user defaults to the user
+# name (getpass): USER gives one under any uid a cluster's policy may impose.
 RUN groupadd --gid 10001 cloudjob \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin cloudjob
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    USER=cloudjob \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 USER 10001:10001

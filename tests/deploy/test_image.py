@@ -34,6 +34,8 @@ def test_the_chart_runs_the_image_as_its_own_non_root_user(chart: helm_python.Ch
         int(group),
     )
     assert int(user) != 0
+    # The framework user's default comes from $USER before the password database.
+    assert "USER=cloudjob" in dockerfile_final_stage()["ENV"][-1].split()
 
 
 def test_the_image_exposes_the_ports_the_chart_and_the_controller_use(
