@@ -42,6 +42,40 @@ class ShardingContext(_Payload):
         default=None, description="the cron fire this run belongs to (transient jobs)"
     )
 
+    def environment(self) -> dict[str, str]:
+        """The sharding facts a job process finds in its environment (`CLOUDJOB_*`)."""
+        return sharding_environment(
+            job_name=self.job_name,
+            task_id=self.task_id,
+            sharding_item=self.sharding_item,
+            sharding_total_count=self.sharding_total_count,
+            sharding_parameter=self.sharding_parameter,
+            job_parameter=self.job_parameter,
+            fire_time=self.fire_time,
+        )
+
+
+def sharding_environment(
+    *,
+    job_name: str,
+    task_id: str,
+    sharding_item: int,
+    sharding_total_count: int,
+    sharding_parameter: str,
+    job_parameter: str,
+    fire_time: datetime | None,
+) -> dict[str, str]:
+    """The `CLOUDJOB_*` variables of a run, the same under the executor and the command executor."""
+    return {
+        "CLOUDJOB_JOB_NAME": job_name,
+        "CLOUDJOB_TASK_ID": task_id,
+        "CLOUDJOB_SHARDING_ITEM": str(sharding_item),
+        "CLOUDJOB_SHARDING_PARAMETER": sharding_parameter,
+        "CLOUDJOB_SHARDING_TOTAL_COUNT": str(sharding_total_count),
+        "CLOUDJOB_JOB_PARAMETER": job_parameter,
+        "CLOUDJOB_FIRE_TIME": fire_time.isoformat() if fire_time else "",
+    }
+
 
 class JobConfig(_Payload):
     """The parts of the CloudJob spec (and its app) the executor acts on."""

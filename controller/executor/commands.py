@@ -1,101 +1,26 @@
-"""Pure builders of what a job process gets: its argv and its environment.
-
-A script job's command line is split like a shell would split words and run
-without a shell, with the sharding context JSON as one extra argument. Only when
-the command line itself uses shell syntax (pipes, redirections, variables, globs,
-`;`, ...) does it run under `/bin/sh -c`, and then the JSON is shell-quoted, so
-nothing in a job or shard parameter can ever become shell syntax. Used by the
-task supervisor (`controller.executor.supervising`).
+"""Pure builder of what a job process finds in its environment: the sharding facts
+every run gets (`controller.taskdata.sharding_environment`) plus what only the
+executor knows. Used by the task supervisor (`controller.executor.supervising`).
 """
 
 from __future__ import annotations
 
-import shlex
-
 from controller.executor.context import JobContext
-
-SHELL = "/bin/sh"
-# Characters with a meaning to the shell outside quotes (beyond word splitting).
-_METACHARACTERS = frozenset("|&;<>()$`*?[]{}!\n")
-# Characters that only mean something at the start of a word.
-_WORD_START = frozenset("~#")
-
-
-class CommandLineError(ValueError):
-    """A script command line that cannot be turned into an argv."""
-
-
-def needs_shell(command_line: str) -> bool:
-    """Whether the command line uses shell syntax that plain word splitting would lose."""
-    quote: str | None = None
-    escaped = False
-    word_start = True
-    first_word = True
-    for char in command_line:
-        if escaped:
-            escaped = False
-            word_start = False
-            continue
-        if quote == "'":
-            if char == "'":
-                quote = None
-            continue
-        if quote == '"':
-            if char == "\\":
-                escaped = True
-            elif char == '"':
-                quote = None
-            elif char in "$`":
-                return True
-            continue
-        if char in " \t":
-            if not word_start:
-                first_word = False
-            word_start = True
-            continue
-        if char == "\\":
-            escaped = True
-        elif char in "'\"":
-            quote = char
-        elif char in _METACHARACTERS or (word_start and char in _WORD_START):
-            return True
-        elif char == "=" and first_word:
-            return True  # `NAME=value command`: an environment assignment
-        word_start = False
-    return False
-
-
-def split_command_line(command_line: str) -> tuple[str, ...]:
-    """The words of a command line that needs no shell."""
-    try:
-        words = tuple(shlex.split(command_line))
-    except ValueError as error:
-        raise CommandLineError(
-            f"script command line {command_line!r} cannot be split into words ({error}); "
-            "balance its quotes"
-        ) from None
-    if not words:
-        raise CommandLineError("script command line is empty; give the program to run")
-    return words
-
-
-def script_argv(command_line: str, sharding_json: str) -> list[str]:
-    """The argv of a script run: the sharding context JSON is always exactly one argument."""
-    if needs_shell(command_line):
-        return [SHELL, "-c", f"{command_line} {shlex.quote(sharding_json)}"]
-    return [*split_command_line(command_line), sharding_json]
+from controller.taskdata import sharding_environment
 
 
 def job_environment(context: JobContext) -> dict[str, str]:
     """The sharding facts every job process finds in its environment."""
     return {
-        "CLOUDJOB_JOB_NAME": context.job_name,
-        "CLOUDJOB_TASK_ID": context.task_id,
-        "CLOUDJOB_SHARDING_ITEM": str(context.sharding_item),
-        "CLOUDJOB_SHARDING_PARAMETER": context.sharding_parameter,
-        "CLOUDJOB_SHARDING_TOTAL_COUNT": str(context.sharding_total_count),
-        "CLOUDJOB_JOB_PARAMETER": context.job_parameter,
-        "CLOUDJOB_FIRE_TIME": context.fire_time.isoformat() if context.fire_time else "",
+        **sharding_environment(
+            job_name=context.job_name,
+            task_id=context.task_id,
+            sharding_item=context.sharding_item,
+            sharding_total_count=context.sharding_total_count,
+            sharding_parameter=context.sharding_parameter,
+            job_parameter=context.job_parameter,
+            fire_time=context.fire_time,
+        ),
         "CLOUDJOB_TRIGGERED": "1" if context.triggered else "0",
         "CLOUDJOB_TASK_SANDBOX": context.sandbox,
         "CLOUDJOB_APP_ROOT": context.app_root,

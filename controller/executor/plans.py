@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controller.commandline import CommandLineError, needs_shell, split_command_line
 from controller.cron import CronError, parse_cron
 from controller.executor.clock import Schedule
-from controller.executor.commands import CommandLineError, needs_shell, split_command_line
 from controller.resources import PYTHON_TARGET, ExecutionType, JobKind
 from controller.taskdata import PayloadError, TaskPayload
 

@@ -35,6 +35,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from controller import commandline
 from controller.executor import commands, jobhost
 from controller.executor.clock import Run, RunClock, sample
 from controller.executor.context import JobContext
@@ -287,7 +288,7 @@ class TaskSupervisor:
         stdin: bytes | None = None
         if isinstance(work, ScriptWork):
             sharding_json = sharding.model_copy(update={"fire_time": run.fire_time})
-            argv = commands.script_argv(work.command_line, sharding_json.model_dump_json())
+            argv = commandline.script_argv(work.command_line, sharding_json.model_dump_json())
         else:
             argv = [self._python, "-m", "controller.executor.jobhost"]
             env["PYTHONUNBUFFERED"] = "1"

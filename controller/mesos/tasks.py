@@ -15,13 +15,13 @@ handling and reconciliation.
 
 from __future__ import annotations
 
-import shlex
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controller.commandline import script_argv
 from controller.definitions import AppDefinition, JobDefinition
 from controller.naming import DELIMITER
 from controller.resources import ExecutionType, JobKind
@@ -186,19 +186,6 @@ def scalar(name: str, value: float, offered: Sequence[Mapping[str, Any]] = ()) -
     return resource
 
 
-def script_argv(command_line: str, sharding_json: str) -> list[str]:
-    """The argv of a transient script task: the command line's words, then the context."""
-    try:
-        words = shlex.split(command_line)
-    except ValueError as error:
-        raise ValueError(
-            f"spec.script.commandLine cannot be split into arguments ({error}); balance its quotes"
-        ) from None
-    if not words:
-        raise ValueError("spec.script.commandLine is empty; give the program to run")
-    return [*words, sharding_json]
-
-
 def app_uri(app: AppDefinition, *, command_executor: bool) -> JsonObject:
     url = app.spec.app_url
     archive = is_archive(url)
@@ -254,11 +241,15 @@ def build_task_info(
     if uses_command_executor(job):
         assert job.spec.script is not None
         argv = script_argv(job.spec.script.command_line, payload.sharding.model_dump_json())
+        environment = payload.sharding.environment()
         info["command"] = {
             "value": argv[0],
             "arguments": argv,
             "shell": False,
             "uris": [app_uri(app, command_executor=True)],
+            "environment": {
+                "variables": [{"name": k, "value": v} for k, v in sorted(environment.items())]
+            },
         }
     else:
         info["executor"] = build_executor_info(app, task_id.agent_id, offered)

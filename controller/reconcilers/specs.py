@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from controller.commandline import script_argv
 from controller.definitions import AppDefinition, JobDefinition
-from controller.mesos.tasks import script_argv
 from controller.resources import (
     CloudAppSpec,
     CloudJobSpec,

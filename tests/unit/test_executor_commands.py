@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.executor.commands import (
+from controller.commandline import (
     CommandLineError,
-    job_environment,
     needs_shell,
     script_argv,
     split_command_line,
 )
+from controller.executor.commands import job_environment
 from controller.executor.context import JobContext
 
 HOSTILE = json.dumps(

@@ -19,7 +19,6 @@ from controller.mesos.tasks import (
     executor_id,
     is_archive,
     parse_executor_id,
-    script_argv,
 )
 from controller.state.records import LaunchSource
 from controller.taskdata import TaskPayload
@@ -137,6 +136,24 @@ def test_transient_script_uses_the_command_executor_without_a_shell() -> None:
     assert payload.sharding.fire_time == fired
     assert payload.sharding.sharding_total_count == 2
     assert payload.job.command_line == "bin/job.sh 'two words' --flag"
+    variables = {v["name"]: v["value"] for v in command["environment"]["variables"]}
+    assert variables["CLOUDJOB_SHARDING_ITEM"] == "1"
+    assert variables["CLOUDJOB_SHARDING_PARAMETER"] == "$(reboot)"
+    assert variables["CLOUDJOB_JOB_PARAMETER"] == "x; touch /tmp/pwned"
+    assert variables["CLOUDJOB_FIRE_TIME"] == fired.isoformat()
+
+
+def test_a_command_line_with_shell_syntax_runs_under_sh_with_the_context_quoted() -> None:
+    job = make_job(jobParameter="'; touch /tmp/pwned; '", script={"commandLine": "bin/a.sh | cat"})
+    task = TaskId.new(MetaInfo(job.key, 0), LaunchSource.READY, AGENT, "u")
+    info = build_task_info(task, job, make_app())
+    command = info["command"]
+    assert command["shell"] is False
+    assert command["arguments"][:2] == ["/bin/sh", "-c"]
+    script = command["arguments"][2]
+    assert script.startswith("bin/a.sh | cat ")
+    quoted_context = script.removeprefix("bin/a.sh | cat ")
+    assert shlex.split(quoted_context) == [_payload(info).sharding.model_dump_json()]
 
 
 def test_archive_app_for_command_executor_is_extracted() -> None:
@@ -203,14 +220,3 @@ def test_resources_take_role_and_reservation_from_the_offer() -> None:
         "reservation": {"principal": "ops"},
     }
     assert info["resources"][1]["role"] == "jobs"
-
-
-@given(st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=5))
-def test_argv_keeps_quoted_words_whole(words: list[str]) -> None:
-    line = shlex.join(words)
-    assert script_argv(line, "{}") == [*words, "{}"]
-
-
-def test_unbalanced_quotes_name_the_field() -> None:
-    with pytest.raises(ValueError, match=r"spec\.script\.commandLine"):
-        script_argv("bin/job.sh 'open", "{}")
