@@ -33,6 +33,7 @@ APPS, JOBS = "cloudapps", "cloudjobs"
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
 EVENT_COMPONENT = "cloudjob-controller"
+WATCH_SERVER_TIMEOUT = 300
 
 AppIndex = kopf.Index[tuple[str, str], apps.AppSummary]
 JobsByApp = kopf.Index[tuple[str, str], str]
@@ -111,6 +112,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         settings.posting.level = logging.WARNING
         # Stopping is always requested through the stop flag; never kill the process.
         settings.process.ultimate_exiting_timeout = None
+        # Renew watches now and then: a connection that silently died is noticed.
+        settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
+        settings.watching.client_timeout = WATCH_SERVER_TIMEOUT + 30
 
     @kopf.on.login(registry=registry, id="credentials")
     def credentials(memo: OperatorMemo, **_: Any) -> kopf.ConnectionInfo:
