@@ -48,6 +48,10 @@ def run(args: Sequence[str]) -> int:
         print(_settings_problems(error), file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    if settings.log_level != "DEBUG":
+        # kopf logs every successful handler and timer run at INFO: one line per object
+        # per status refresh. Our reconcilers log what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # Imported here: the Mesos driver's dependencies have import-time side effects.
     from controller.app import ControllerThread, preload_mesos_driver
 

@@ -147,21 +147,23 @@ class Narrator:
                 if task_id in self._finished:
                     continue
                 self._finished.add(task_id)
-                output = self._last_output_line(task_id)
+                job, _, rest = task_id.partition("@-@")
+                shard = rest.partition("@-@")[0] or "?"
+                hosts = {agent.agent_id: agent.hostname for agent in self.mesos.agents}
+                agent = hosts.get(task.get("slave_id", ""), task.get("slave_id", "?"))
                 self.say(
-                    f"[task] {task['state']} {task_id.split('@-@')[0]} shard "
-                    f"{task_id.split('@-@')[1] if '@-@' in task_id else '?'} on "
-                    f"{task.get('slave_id', '?')}: {output}"
+                    f"[task] {task['state']} {job} shard {shard} on {agent}: "
+                    f"{self._first_output_line(task_id)}"
                 )
 
-    def _last_output_line(self, task_id: str) -> str:
+    def _first_output_line(self, task_id: str) -> str:
         # Command tasks write to their executor sandbox; executor tasks to tasks/<id>/.
         patterns = (f"slaves/*/frameworks/*/executors/{task_id}/runs/latest/stdout",
                     f"slaves/*/frameworks/*/executors/*/runs/latest/tasks/{task_id}/stdout")
         for pattern in patterns:
             for path in self.sandboxes.glob(pattern):
                 lines = [line for line in path.read_text(errors="replace").splitlines() if line]
-                return lines[-1][:200] if lines else "(no output)"
+                return lines[0][:200] if lines else "(no output)"
         return "(no output)"
 
 
@@ -254,6 +256,9 @@ class DevStack:
             CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),
             CLOUDJOB_STATUS__REFRESH_INTERVAL="2",
             CLOUDJOB_STATUS__MIN_INTERVAL="1",
+            # Short enough to watch work move off a killed agent or report what cannot fit.
+            CLOUDJOB_MESOS__UNREACHABLE_GRACE_SECONDS="30",
+            CLOUDJOB_MESOS__UNPLACEABLE_REPORT_SECONDS="3",
         )
         self.say(
             f"controller: python -m controller run (health :{env['CLOUDJOB_HTTP__HEALTH_PORT']},"
