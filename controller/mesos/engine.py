@@ -546,19 +546,31 @@ class FrameworkEngine:
                 self.pool.agents(running_executor_apps=self._running_executor_apps()),
                 now=_now(),
             )
+            await self._drop_stale(plan)
             taken = {a.agent_id: self.pool.take_agent(a.agent_id) for a in plan.agents}
             if gone := [a for a in plan.agents if not taken[a.agent_id]]:
                 # Every offer of these agents was rescinded while planning.
                 plan.agents = [a for a in plan.agents if taken[a.agent_id]]
                 log.info("offers of %d agent(s) vanished while planning", len(gone))
                 self._changed()
-            for job_key in plan.stale_ready:
-                await asyncio.to_thread(self.store.remove_ready, job_key)
             recorded = await self._commit(plan, taken)
         launched = await self._accept(plan, taken, recorded)
         self._report_placement(plan, launched)
         await self._settle_pool(has_work=plan.needs_resources, new_work=new_work)
         self._update_gauges()
+
+    async def _drop_stale(self, plan: LaunchPlan) -> None:
+        """Delete queue entries that can never launch (job gone, shard beyond its count).
+
+        Best effort: a failure is logged and the next cycle finds them again."""
+        try:
+            for job_key in plan.stale_ready:
+                await asyncio.to_thread(self.store.remove_ready, job_key)
+            if plan.stale_failover:
+                stale = [(m.job_key, m.shard) for m in plan.stale_failover]
+                await asyncio.to_thread(self.store.remove_failover, stale)
+        except StateError as error:
+            log.warning("stale queue entries not removed yet: %s", error)
 
     async def _commit(self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]]) -> set[str]:
         """Record the plan's tasks as running; the ids recorded (the ones to launch)."""

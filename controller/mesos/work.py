@@ -113,18 +113,17 @@ def eligible_work(
 
     failover_jobs: set[str] = set()
     for meta in sorted(set(queues.failover)):
-        failover_jobs.add(meta.job_key)
-        if meta.job_key not in jobs:
+        job = jobs.get(meta.job_key)
+        if job is None or meta.shard >= job.spec.sharding_total_count:
+            # A shard the job no longer has (its sharding count went down) holds
+            # nothing back: it is deleted, never launched.
             result.stale_failover.append(meta)
             continue
+        failover_jobs.add(meta.job_key)
         if reason := blocked(meta.job_key):
             result.waiting[meta.job_key] = reason
             continue
         if meta in running:
-            continue
-        job = jobs[meta.job_key]
-        if meta.shard >= job.spec.sharding_total_count:
-            result.stale_failover.append(meta)
             continue
         result.items.append(work_item(job, apps[job.app_key], LaunchSource.FAILOVER, (meta.shard,)))
 

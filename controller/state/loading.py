@@ -5,7 +5,8 @@ number of jobs); `build_view` (pure) decodes it. Entries that belong to no store
 job — ready, running and failover entries, disabled-job flags, and disabled-app
 flags of absent apps — are returned as `stale` paths (children before parents) for
 the store to delete; ready entries of disabled jobs are stale too, since a disabled
-job never holds pending runs. Config nodes that do not decode are reported as
+job never holds pending runs, and so are failover entries of shards beyond the job's
+sharding count. Config nodes that do not decode are reported as
 `ignored` and left alone. Used by `StateStore.load` and after a refused transaction.
 """
 
@@ -117,11 +118,17 @@ def build_view(
             kids,
             leaves,
             view.failover_parents,
-            lambda raw, job, shard: view.failover.setdefault(job, {}).__setitem__(
-                shard, FailoverEntry.decode(raw, job, shard)
-            ),
+            lambda raw, job, shard: _failover(view, raw, job, shard),
         )
     return loaded
+
+
+def _failover(view: View, raw: bytes, job_key: str, shard: int) -> None:
+    count = view.jobs[job_key].spec.sharding_total_count
+    if shard >= count:
+        # the job's sharding count went down since this shard failed
+        raise RecordError(f"shard {shard} is beyond the job's {count} shards")
+    view.failover.setdefault(job_key, {})[shard] = FailoverEntry.decode(raw, job_key, shard)
 
 
 def _definition(loaded: Loaded, path: str, data: Nodes, decode: Callable[[bytes], _D]) -> _D | None:

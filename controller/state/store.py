@@ -309,7 +309,8 @@ class StateStore:
     def put_job(self, job: JobDefinition) -> Change:
         """Store `job`, set its disabled flag from `spec.disabled`, and when it replaces
         another definition apply the update rules to its ready entry (misfire off →
-        count 1; daemon → removed) — all in one transaction."""
+        count 1; daemon → removed) and drop the failover entries of shards beyond its
+        sharding count — all in one transaction."""
         with self._write_lock:
             view, key, layout = self._view, job.key, self.layout
             current = view.jobs.get(key)
@@ -324,6 +325,9 @@ class StateStore:
                 )
                 if current is not None:
                     entry = rules.after_config_update(job, entry)
+                    count = job.spec.sharding_total_count
+                    beyond = [s for s in view.failover.get(key, {}) if s >= count]
+                    plan += planning.remove_failover(view, layout, key, beyond)
             if job.spec.disabled:
                 entry = None
             plan += planning.job_flag(view, layout, key, job.spec.disabled)
@@ -395,6 +399,19 @@ class StateStore:
         """Drop the job's ready entry (all its pending runs)."""
         with self._write_lock:
             self._commit([planning.ready(self._view, self.layout, job_key, None)])
+
+    def remove_failover(self, shards: Iterable[tuple[str, int]]) -> None:
+        """Drop failover entries (job key, shard) that can no longer launch (their job
+        is gone or has fewer shards now), in one transaction; absent ones are skipped."""
+        with self._write_lock:
+            view, by_job = self._view, dict[str, list[int]]()
+            for job_key, shard in shards:
+                if shard in view.failover.get(job_key, {}):
+                    by_job.setdefault(job_key, []).append(shard)
+            plan = Plan()
+            for job_key, found in by_job.items():
+                plan += planning.remove_failover(view, self.layout, job_key, found)
+            self._commit([plan])
 
     def unschedule(self, job_key: str) -> tuple[RunningTask, ...]:
         """Drop the job's ready entry and running entries in one transaction; returns the

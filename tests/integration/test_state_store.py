@@ -520,6 +520,29 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
     assert zk_client.exists(layout.ready(kept.key)) is not None
 
 
+def test_fewer_shards_drop_the_failover_entries_of_shards_the_job_no_longer_has(
+    store: StateStore, zk_client: KazooClient, election: LeaderElection, layout: Layout
+) -> None:
+    j = job("shrinking", failover=True, shards=4)
+    store.put_job(j)
+    for shard in (1, 3):
+        assert failed(store, j, shard) is FailoverOutcome.RECORDED
+    store.put_job(job("shrinking", failover=True, shards=2))
+    assert sorted(store.failover()) == [f"{j.key}@-@1"]
+    assert zk_client.get_children(layout.failover_job(j.key)) == [f"{j.key}@-@1"]
+
+    # An entry left beyond the count (written by an older controller) goes at load...
+    assert failed(store, j, 0) is FailoverOutcome.RECORDED
+    zk_client.create(layout.failover_task(j.key, 7), json.dumps({"task": "x"}).encode())
+    report = StateStore(zk_client, election, layout=layout).load()
+    assert report.dropped == (layout.failover_task(j.key, 7),)
+    # ...and the launch cycle removes whatever it finds stale.
+    store.load()
+    store.remove_failover([(j.key, 0), (j.key, 1)])
+    assert store.failover() == {}
+    assert zk_client.exists(layout.failover_job(j.key)) is None
+
+
 def test_remove_job_and_app_delete_everything(
     store: StateStore, zk_client: KazooClient, layout: Layout
 ) -> None:

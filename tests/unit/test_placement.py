@@ -223,6 +223,17 @@ def test_failover_of_a_running_shard_waits_and_stale_entries_are_reported() -> N
     assert work.stale_failover == [MetaInfo("ns.c", 5), MetaInfo("ns.gone", 0)]
 
 
+def test_a_stale_failover_entry_does_not_hold_back_its_jobs_ready_run() -> None:
+    # ns.c has one shard now; an entry for shard 5 is left from a larger sharding count.
+    queues = QueueSnapshot(ready={"ns.c": 1}, failover=[MetaInfo("ns.c", 5)], running=[])
+    work = eligible_work(queues, JOBS, APPS)
+    assert [(w.job_key, w.launch_type, w.shards) for w in work.items] == [
+        ("ns.c", LaunchSource.READY, (0,))
+    ]
+    assert work.stale_failover == [MetaInfo("ns.c", 5)]
+    assert "ns.c" not in work.waiting
+
+
 def test_disabled_and_unsettled_jobs_do_not_launch() -> None:
     jobs = dict(JOBS)
     jobs["ns.off"] = make_job("off", disabled=True)
