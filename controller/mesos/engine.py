@@ -628,6 +628,7 @@ class FrameworkEngine:
                 )
                 self.metrics.launch_errors.labels("accept").inc()
                 self._reconcile_now([(r.task_id, r.agent_id) for _, r in pairs])
+                await self._release(offers)
                 continue
             self.metrics.accepts.inc()
             accepted_at = _now()
@@ -638,6 +639,18 @@ class FrameworkEngine:
                     self.metrics.fire_to_accept.observe(max(0.0, skew))
                 launched.setdefault(record.job_key, []).append(_where(agent))
         return launched
+
+    async def _release(self, offers: list[HeldOffer]) -> None:
+        """Decline the offers of an ACCEPT that failed: if the master never saw it, they
+        would stay allocated to this framework for good (Mesos has no default offer
+        timeout); if it did, the master ignores a decline of used offers."""
+        if not offers:
+            return
+        try:
+            await self.driver.decline([o.offer_id for o in offers], 0.0)
+            self.metrics.offers_declined.labels("accept-failed").inc(len(offers))
+        except MesosCallError as error:
+            log.warning("declining the offers of a failed ACCEPT failed: %s", error)
 
     def _report_placement(self, plan: LaunchPlan, launched: dict[str, list[str]]) -> None:
         """Emit LAUNCHED events; report work unplaceable for longer than the grace."""

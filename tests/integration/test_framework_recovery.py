@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kazoo.client import KazooClient
 
+from controller.mesos.driver import MesosCallError
 from controller.mesos.tasks import TaskId
 from controller.state import Layout
 from controller.state.records import LaunchSource
@@ -149,5 +152,51 @@ async def test_a_task_mesos_runs_but_the_controller_does_not_know_is_killed(
             await eventually(killed, within=30, what="the orphan to be killed")
             assert second.metric("cloudjob_task_kills_total", why="status") >= 1
             assert second.service.job_runtime(job.key).active_shards == ()
+    finally:
+        cluster.stop()
+
+
+async def test_an_accept_that_fails_after_the_launch_was_recorded_is_reconciled_and_run_once(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    # One agent: the offers of the failed ACCEPT are all there is to run the retry on.
+    cluster = start_cluster([AgentSpec(cpus=2, mem=1024)])
+    settings = framework_settings(cluster.master_address)
+    out = tmp_path / "out"
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(app_definition(build_app(tmp_path)))
+            job = script_job("unsent", out, cron=NEVER, shards=2)  # failover off
+            await fw.service.schedule(job)
+            driver = fw.service.engine.driver
+            real_accept = driver.accept
+            failed: list[list[str]] = []
+
+            async def accept_lost_on_the_way(
+                offer_ids: Sequence[str], tasks: Sequence[dict[str, Any]], refuse: float
+            ) -> None:
+                # The HTTP call fails before the master sees it (a broken keep-alive
+                # connection): the tasks are recorded as running but never launched.
+                if not failed:
+                    failed.append([t["task_id"]["value"] for t in tasks])
+                    raise MesosCallError("ACCEPT failed: connection reset by peer")
+                await real_accept(offer_ids, tasks, refuse)
+
+            driver.accept = accept_lost_on_the_way  # type: ignore[method-assign]
+            await fw.service.trigger(job.key)
+
+            done = await eventually(
+                lambda: len(finished(out)) == 2 and finished(out),
+                within=30,
+                what="the unsent shards to be found by reconciliation and run",
+            )
+            assert sorted(r.shard for r in done) == [0, 1]
+            assert {TaskId.parse(r.task_id).launch_type for r in done} == {LaunchSource.FAILOVER}
+            assert not {r.task_id for r in done} & set(failed[0])
+            assert fw.metric("cloudjob_launch_errors_total", stage="accept") == 1
+            await asyncio.sleep(1.5)  # nothing runs twice
+            assert Counter(r.shard for r in runs(out)) == {0: 1, 1: 1}
+            assert fw.service.engine.store.running() == {}
     finally:
         cluster.stop()
