@@ -26,6 +26,7 @@ from aiohttp import web
 
 from devcluster.mesos import wire
 from devcluster.mesos.config import AgentSpec, EmulatorConfig, format_duration
+from devcluster.mesos.containers import ContainerReaper
 from devcluster.mesos.fetcher import FetchError, fetch_uris
 from devcluster.mesos.processes import Child, describe_exit, wait_status
 from devcluster.mesos.protocol import (
@@ -128,6 +129,7 @@ class Agent:
         work_dir: Path,
         network: Network,
         config: EmulatorConfig,
+        reaper: ContainerReaper,
     ) -> None:
         self.agent_id = agent_id
         self.spec = spec
@@ -135,6 +137,7 @@ class Agent:
         self.work_dir = work_dir
         self.network = network
         self.config = config
+        self._reaper = reaper
         self.running = False
         self.registered = False
         self.shut_down = False
@@ -503,6 +506,7 @@ class Agent:
             env=env,
             executable=executable,
             on_exit=lambda code: self._executor_terminated(executor, code),
+            reaper=self._reaper,
         )
 
     async def _launch_custom_executor(self, framework: AgentFramework, executor: Executor) -> None:

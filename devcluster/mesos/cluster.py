@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from devcluster.mesos.agent import Agent
 from devcluster.mesos.config import AgentSpec, EmulatorConfig
+from devcluster.mesos.containers import ContainerReaper
 from devcluster.mesos.faults import DROP_AT_AGENT, DROP_AT_MASTER, Faults, LaunchDrop
 from devcluster.mesos.master import Master, Registry
 from devcluster.mesos.network import Network
@@ -101,6 +102,7 @@ class LocalMesos:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._network: Network | None = None
+        self._reaper: ContainerReaper | None = None
         self._master: Master | None = None
         self._handles: dict[str, AgentHandle] = {}
         self._standbys: list[StandbyMaster] = []
@@ -148,6 +150,7 @@ class LocalMesos:
 
         async def boot() -> None:
             self._network = Network(asyncio.get_running_loop())
+            self._reaper = ContainerReaper(asyncio.get_running_loop())
             master = Master(self._network, self.config, self.faults, self._registry, self._port)
             await master.start()
             self._master = master
@@ -242,7 +245,10 @@ class LocalMesos:
         hostname = spec.hostname or f"agent-{number}"
 
         async def create() -> Agent:
-            agent = Agent(agent_id, spec, hostname, self.work_dir, self.network, self.config)
+            assert self._reaper is not None
+            agent = Agent(
+                agent_id, spec, hostname, self.work_dir, self.network, self.config, self._reaper
+            )
             await agent.start()
             agent.register()
             await asyncio.wait_for(agent.registration(), timeout)

@@ -1,21 +1,26 @@
 """Real child processes for emulated containers (command tasks and executors).
 
-Each child runs in its own session (so a whole process tree can be signalled
-and pymesos's executor `killpg(0, ...)` hits only its own group) with the
-sandbox as working directory and `stdout` / `stderr` files there, as the Mesos
-agent does. Exits are observed through a pidfd registered with the event loop,
-so thousands of children cost no threads. Used by the agents.
+Each child leads a container: it runs in its own session (so pymesos's
+executor `killpg(0, ...)` hits only its own group) with the sandbox as working
+directory and `stdout` / `stderr` files there, as the Mesos agent does.
+Signals go to the whole container (`devcluster.mesos.containers`), and when
+the leader exits the rest of its container is killed before the leader is
+reaped, as a Mesos agent destroys a container whose executor terminated (the
+unreaped leader keeps its pid, the container's session id, from being reused).
+Exits are observed through a pidfd registered with the event loop, so
+thousands of children cost no threads. Used by the agents.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from devcluster.mesos.containers import ContainerReaper
 
 
 class Child:
@@ -29,9 +34,11 @@ class Child:
         cwd: Path,
         env: dict[str, str],
         on_exit: Callable[[int], None],
+        reaper: ContainerReaper,
         executable: str | None = None,
     ) -> None:
         self._loop = loop
+        self._reaper = reaper
         self._on_exit = on_exit
         self.returncode: int | None = None
         self.exited: asyncio.Future[int] = loop.create_future()
@@ -52,11 +59,14 @@ class Child:
         loop.add_reader(self._pidfd, self._reap)
 
     def _reap(self) -> None:
-        code = self._popen.poll()
-        if code is None:
-            return
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
+        self._reaper.signal(self.pid, signal.SIGKILL, then=self._collect)
+
+    def _collect(self) -> None:
+        code = self._popen.poll()
+        if code is None:  # the pidfd said it exited; wait(2) cannot block for long
+            code = self._popen.wait()
         self.returncode = code
         self.exited.set_result(code)
         self._on_exit(code)
@@ -65,17 +75,17 @@ class Child:
     def running(self) -> bool:
         return self.returncode is None
 
-    def signal_group(self, signum: int) -> None:
+    def signal_container(self, signum: int) -> None:
         if self.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signum)
+            self._reaper.signal(self.pid, signum)
 
     def kill(self) -> None:
-        self.signal_group(signal.SIGKILL)
+        """Destroy the container: SIGKILL every process of it."""
+        self.signal_container(signal.SIGKILL)
 
     def terminate(self, grace: float) -> None:
-        """SIGTERM the group, SIGKILL it if it outlives `grace` seconds."""
-        self.signal_group(signal.SIGTERM)
+        """SIGTERM the container, SIGKILL it if it outlives `grace` seconds."""
+        self.signal_container(signal.SIGTERM)
         self._loop.call_later(grace, self.kill)
 
 

@@ -5,8 +5,12 @@ Run by the agents as `python executor_app.py`. Each task's `data` (base64 JSON)
 says what to do: {"mode": "finish", "seconds": s} sends RUNNING then FINISHED
 after s seconds; {"mode": "run"} sends RUNNING and waits for a kill (then
 KILLED); {"mode": "fail"} sends FAILED; {"mode": "silent"} sends nothing;
-{"mode": "exit"} sends RUNNING and exits the process with status 3.
-Framework messages are echoed back prefixed with "echo:". Every callback is
+{"mode": "exit"} sends RUNNING and exits the process with status 3. With
+"spawn": true the executor first starts two children that ignore SIGTERM, one
+in a process group and one in a session of their own (what a real container
+teardown must still kill), and records their pids as a "spawned" event.
+Framework messages are echoed back prefixed with "echo:"; the message "exit"
+makes the executor exit with status 3 instead. Every callback is
 appended to `events.log` in the sandbox so tests can read what the executor saw.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Any
 from pymesos import Executor, MesosExecutorDriver
 
 LOG = Path(os.environ.get("MESOS_SANDBOX", ".")) / "events.log"
+STUBBORN = ["/bin/sh", "-c", "trap '' TERM; exec sleep 600"]
 
 
 def record(kind: str, **fields: Any) -> None:
@@ -64,6 +70,10 @@ class TestExecutor(Executor):  # type: ignore[misc]
         spec = json.loads(base64.b64decode(task.get("data", "") or b"e30=") or b"{}")
         record("launch", task_id=task_id["value"], spec=spec)
         mode = spec.get("mode", "finish")
+        if spec.get("spawn"):
+            group = subprocess.Popen(STUBBORN, process_group=0)
+            session = subprocess.Popen(STUBBORN, start_new_session=True)
+            record("spawned", task_id=task_id["value"], group=group.pid, session=session.pid)
         if mode == "silent":
             return
         if mode == "fail":
@@ -98,6 +108,8 @@ class TestExecutor(Executor):  # type: ignore[misc]
     def frameworkMessage(self, driver: Any, message: str) -> None:
         data = base64.b64decode(message)
         record("message", data=data.decode())
+        if data == b"exit":
+            os._exit(3)
         driver.sendFrameworkMessage(base64.b64encode(b"echo:" + data).decode("ascii"))
 
     def shutdown(self, driver: Any) -> None:

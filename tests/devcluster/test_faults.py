@@ -5,7 +5,11 @@ faults, rescinded offers, status update retries)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from devcluster.mesos import AgentSpec, LocalMesos
 from tests.devcluster.conftest import (
@@ -17,6 +21,7 @@ from tests.devcluster.conftest import (
     wait_until,
 )
 from tests.devcluster.test_failover import pid_alive, start_sleeper
+from tests.devcluster.test_tasks import executor_log, running
 
 
 def reconcile_with_agent(fw: Framework, task_id: str, agent_id: str) -> None:
@@ -139,6 +144,90 @@ def test_crashed_executor_fails_its_tasks(cluster: LocalMesos, framework: Framew
     assert failed["source"] == "SOURCE_AGENT"
     [lost] = framework.wait(lambda: framework.events("executor_lost"), "FAILURE for the executor")
     assert lost == {"executor_id": "ex1", "status": 9}
+
+
+@pytest.fixture
+def spawned(framework: Framework) -> Iterator[Callable[[str], dict[str, int]]]:
+    """Pids of the SIGTERM-ignoring children an executor_app "spawn" task started;
+    whatever still runs after the test is killed."""
+    found: list[int] = []
+
+    def lookup(task_id: str) -> dict[str, int]:
+        for event in executor_log(framework.cluster, framework.framework_id):
+            if event["event"] == "spawned" and event["task_id"] == task_id:
+                pids = {"group": int(str(event["group"])), "session": int(str(event["session"]))}
+                found.extend(pids.values())
+                assert all(running(pid) for pid in pids.values())
+                return pids
+        raise AssertionError(f"task {task_id} spawned nothing")
+
+    yield lookup
+    for pid in found:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_crashed_executor_takes_its_whole_container_down(
+    cluster: LocalMesos, framework: Framework, spawned: Callable[[str], dict[str, int]]
+) -> None:
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run", "spawn": True})])
+    framework.wait_state("e1", "TASK_RUNNING")
+    pids = spawned("e1")
+    cluster.crash_executor(agent_id, "ex1")
+    assert framework.wait_state("e1", "TASK_FAILED")["reason"] == "REASON_EXECUTOR_TERMINATED"
+    for where, pid in pids.items():
+        wait_until(lambda pid=pid: not running(pid), f"the child in its own {where} to be killed")
+
+
+def test_exited_executor_takes_its_session_down(
+    framework: Framework, spawned: Callable[[str], dict[str, int]]
+) -> None:
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run", "spawn": True})])
+    framework.wait_state("e1", "TASK_RUNNING")
+    # The child that made a session of its own loses its parent when the executor
+    # exits, so only cgroups could still find it (Mesos's POSIX launcher cannot).
+    group = spawned("e1")["group"]
+    framework.driver.sendFrameworkMessage(
+        {"value": "ex1"}, {"value": agent_id}, base64.b64encode(b"exit").decode()
+    )
+    assert framework.wait_state("e1", "TASK_FAILED")["reason"] == "REASON_EXECUTOR_TERMINATED"
+    wait_until(lambda: not running(group), "the executor's job process to be killed")
+
+
+def test_shut_down_executor_takes_its_session_down(
+    cluster: LocalMesos, framework: Framework, spawned: Callable[[str], dict[str, int]]
+) -> None:
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run", "spawn": True})])
+    framework.wait_state("e1", "TASK_RUNNING")
+    group = spawned("e1")["group"]
+    status, _ = framework.raw_call(
+        {
+            "type": "SHUTDOWN",
+            "shutdown": {"executor_id": {"value": "ex1"}, "agent_id": {"value": agent_id}},
+        }
+    )
+    assert status == 202
+    framework.wait(lambda: framework.events("executor_lost"), "the executor to end")
+    wait_until(lambda: not running(group), "the executor's job process to be killed")
+
+
+def test_killed_agent_takes_every_container_down(
+    cluster: LocalMesos, framework: Framework, spawned: Callable[[str], dict[str, int]]
+) -> None:
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run", "spawn": True})])
+    framework.wait_state("e1", "TASK_RUNNING")
+    pids = spawned("e1")
+    cluster.kill_agent(agent_id)
+    for where, pid in pids.items():
+        wait_until(lambda pid=pid: not running(pid), f"the child in its own {where} to be killed")
 
 
 def test_executor_exit_with_live_tasks(framework: Framework) -> None:

@@ -1,5 +1,5 @@
 """Unit tests of the emulator's pure parts: RecordIO, content negotiation, IDs,
-resources, task validation and reconciliation answers."""
+resources, task validation, reconciliation answers and container membership."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devcluster.mesos.config import AgentSpec, format_duration
+from devcluster.mesos.containers import ProcessEntry, container_members, parse_stat
 from devcluster.mesos.protocol import state_for, uuid_error, validate_id
 from devcluster.mesos.reconcile import ClusterView, KnownTask, reconcile
 from devcluster.mesos.resources import Resources
@@ -224,3 +225,50 @@ def test_reconciliation_cases() -> None:
         ]
         == "known"
     )
+
+
+def entry(pid: int, ppid: int, pgrp: int, session: int, zombie: bool = False) -> ProcessEntry:
+    return ProcessEntry(pid=pid, ppid=ppid, pgrp=pgrp, session=session, zombie=zombie)
+
+
+AGENT_SESSION = 10
+
+
+def test_container_members_follow_children_groups_and_sessions() -> None:
+    table = [
+        entry(10, 1, 10, AGENT_SESSION),  # the agent itself
+        entry(100, 10, 100, 100),  # the executor, leader of its session
+        entry(101, 100, 101, 100),  # a job in a process group of its own
+        entry(102, 101, 101, 100),  # the job's child
+        entry(103, 1, 101, 100),  # an orphan of the job: still in the job's group
+        entry(104, 100, 104, 104),  # a child that made a session of its own
+        entry(105, 104, 104, 104),  # ... and its child
+        entry(106, 1, 106, 100),  # an orphan in a group of its own, still in the session
+        entry(200, 10, 200, 200),  # another container
+        entry(201, 200, 201, 200),
+        entry(300, 1, 300, 300),  # an unrelated daemon
+    ]
+    assert container_members(100, table, AGENT_SESSION) == {100, 101, 102, 103, 104, 105, 106}
+    assert container_members(200, table, AGENT_SESSION) == {200, 201}
+
+
+def test_container_members_after_the_leader_exited() -> None:
+    # The leader is a zombie; its session id still names the container.
+    table = [
+        entry(100, 10, 100, 100, zombie=True),
+        entry(101, 1, 101, 100),
+        entry(102, 101, 102, 102),
+        entry(103, 1, 103, 103),  # left the session and lost its parent: out of reach
+    ]
+    assert container_members(100, table, AGENT_SESSION) == {100, 101, 102}
+
+
+def test_container_members_never_include_the_agents_session() -> None:
+    table = [entry(10, 1, 10, AGENT_SESSION), entry(100, 10, 100, 100), entry(11, 100, 10, 10)]
+    assert container_members(100, table, AGENT_SESSION) == {100}
+
+
+def test_parse_stat_reads_names_with_spaces_and_parentheses() -> None:
+    text = b"4242 (a (weird) name) S 1 4240 4239 0 -1 4194560 97 0 0 0"
+    assert parse_stat(4242, text) == entry(4242, 1, 4240, 4239)
+    assert parse_stat(7, b"7 (x) Z 1 7 7 0").zombie

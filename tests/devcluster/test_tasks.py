@@ -26,7 +26,17 @@ from tests.devcluster.conftest import (
     http_get_json,
     scalar,
     small,
+    wait_until,
 )
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs; a zombie waiting for its reaper has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def sandbox_of(cluster: LocalMesos, framework_id: str, executor_id: str) -> Path:
@@ -112,6 +122,18 @@ def test_command_task_writes_sandbox_file_and_finishes(
         "t1 to move to completed_tasks",
     )
     assert framework.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+
+
+def test_processes_a_command_task_leaves_behind_are_killed(
+    cluster: LocalMesos, framework: Framework
+) -> None:
+    offer = framework.next_offer()
+    # A background child in a process group of its own that ignores SIGTERM.
+    command = "set -m; (trap '' TERM; exec sleep 600) & echo $! > child.pid"
+    framework.launch(offer, [command_task("t1", offer["agent_id"]["value"], command)])
+    framework.wait_state("t1", "TASK_FINISHED")
+    pid = int((sandbox_of(cluster, framework.framework_id, "t1") / "child.pid").read_text())
+    wait_until(lambda: not running(pid), "the task's leftover child to be killed")
 
 
 def test_failing_command_reports_exit_status(framework: Framework) -> None:

@@ -14,6 +14,7 @@ from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import App, Framework, job_pid, parent_of, process_alive, wait_gone
 
 SLEEP_SCRIPT = {"kind": JobKind.SCRIPT, "command_line": "bin/sleep.sh"}
+STUBBORN = {"kind": JobKind.SCRIPT, "command_line": "bin/stubborn.sh"}
 SLEEPY = {"kind": JobKind.PYTHON, "callable": "demo_jobs.sleepy:run"}
 SIMPLE = {"kind": JobKind.PYTHON, "callable": "demo_jobs.simple:run"}
 DAEMON = {"execution_type": ExecutionType.DAEMON}
@@ -120,6 +121,23 @@ def test_agent_shutdown_kills_every_job_and_the_executor_exits(
     text = log.read_text()
     assert "the agent shuts this executor down" in text
     assert "executor exits with status 0" in text
+
+
+def test_a_crashed_executor_takes_its_jobs_down(framework: Framework, demo_app: App) -> None:
+    (task_id,) = framework.launch(framework.task(demo_app, "tests.stubborn", **STUBBORN))
+    text = framework.wait_for_file(
+        partial(framework.task_output, demo_app, task_id), lambda t: "pid" in t, "the job"
+    )
+    pid = job_pid(text)
+    framework.cluster.crash_executor(framework.agent_id, demo_app.executor_id(framework.agent_id))
+    updates = framework.wait_terminal(task_id)
+    assert [(u.state, u.reason) for u in updates] == [
+        ("TASK_RUNNING", ""),
+        ("TASK_FAILED", "REASON_EXECUTOR_TERMINATED"),
+    ]
+    # The job ignores SIGTERM and runs in a process group of its own: only the
+    # agent destroying the executor's whole container ends it.
+    wait_gone(pid)
 
 
 def test_trigger_runs_daemon_tasks_now(framework: Framework, demo_app: App) -> None:
