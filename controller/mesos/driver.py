@@ -10,7 +10,8 @@ run on one dedicated thread, in the order they were made.
 pymesos pitfalls handled here (MESOS-FACTS.md): `failover_timeout` is always set (a
 week by default, never pymesos's 100 s); acknowledgements are explicit (the service
 acknowledges once ZooKeeper is durable); `stop` always fails over (never TEARDOWN);
-RECONCILE and KILL are sent with agent ids, which pymesos's helpers drop; a missing
+RECONCILE and KILL are sent with agent ids, which pymesos's helpers drop; no call is
+sent once `may_call` says this process no longer leads (ZooKeeper SUSPENDED); a missing
 heartbeat is detected by the service, which calls `restart` (a new driver subscribing
 with the same framework id).
 """
@@ -120,10 +121,17 @@ def _value(obj: Any) -> str:
 class _Callbacks:
     """pymesos's Scheduler interface, forwarding every event to the loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sink: EventSink, owner: _Driver) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sink: EventSink,
+        owner: _Driver,
+        may_call: Callable[[], bool],
+    ) -> None:
         self._loop = loop
         self._sink = sink
         self._owner = owner
+        self._may_call = may_call
 
     def _post(self, event: DriverEvent) -> None:
         try:
@@ -144,6 +152,11 @@ class _Callbacks:
         )
 
     def disconnected(self, driver: Any) -> None:
+        if not self._may_call():
+            # pymesos would subscribe again at once, and with our framework id that
+            # fails the new leader over to this process ("Framework failed over"),
+            # back and forth. A process that no longer leads never subscribes again.
+            driver.halt()
         self._post(Disconnected())
 
     def resourceOffers(self, driver: Any, offers: Sequence[JsonObject]) -> None:
@@ -193,6 +206,11 @@ def _driver_class() -> type[Any]:
             self.heartbeat_interval = float(interval) if interval else None
             super().on_subscribed(info)
 
+        def halt(self) -> None:
+            """End the IO thread without reconnecting; never blocks (callback-safe).
+            `stop(failover=True)` later releases the rest (the master detector)."""
+            super(MesosSchedulerDriver, self).stop()
+
         def on_event(self, event: Mapping[str, Any]) -> None:
             try:
                 super().on_event(event)
@@ -217,11 +235,17 @@ class MesosDriver:
     """Subscribe to the master and talk to it; see the module docstring."""
 
     def __init__(
-        self, settings: FrameworkSettings, sink: EventSink, loop: asyncio.AbstractEventLoop
+        self,
+        settings: FrameworkSettings,
+        sink: EventSink,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        may_call: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._loop = loop
+        self._may_call = may_call
         self._holder = _Driver()
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
         self._lock = threading.Lock()
@@ -238,7 +262,7 @@ class MesosDriver:
     def _start_blocking(self, driver_class: type[Any]) -> None:
         settings = self._settings
         driver = driver_class(
-            _Callbacks(self._loop, self._sink, self._holder),
+            _Callbacks(self._loop, self._sink, self._holder, self._may_call),
             settings.framework_info(self.framework_id),
             settings.master,
             use_addict=False,
@@ -282,6 +306,10 @@ class MesosDriver:
         await self._loop.run_in_executor(self._calls, self._send, what, body)
 
     def _send(self, what: str, body: JsonObject) -> None:
+        # Checked on the calls thread right before sending: leadership can end (ZooKeeper
+        # SUSPENDED) at any moment, and a call queued before that must not go out after.
+        if not self._may_call():
+            raise MesosCallError(f"{what}: not sent, this process no longer leads")
         driver = self._holder.pymesos
         if driver is None or not driver.connected or not driver.framework_id:
             raise MesosCallError(f"{what}: not subscribed to a Mesos master")

@@ -157,7 +157,9 @@ class FrameworkEngine:
             misfire_threshold=self.settings.misfire_threshold_seconds,
             on_misfire=self._on_misfire,
         )
-        self.driver = MesosDriver(self.settings, self._inbox_put, self._loop)
+        self.driver = MesosDriver(
+            self.settings, self._inbox_put, self._loop, may_call=self._leading
+        )
         self.pool = OfferPool(
             hold_seconds=self.settings.offer_hold_seconds,
             busy_refuse_seconds=self.settings.decline_refuse_seconds,
@@ -227,6 +229,15 @@ class FrameworkEngine:
         await self.producer.close()
         await self.driver.close()
         self.metrics.subscribed.set(0)
+
+    def _leading(self) -> bool:
+        """Whether this process still leads; false from the moment ZooKeeper is SUSPENDED
+        (the election flips it synchronously), so Mesos calls stop at once."""
+        try:
+            self._in.fence.token()
+        except NotLeader:
+            return False
+        return not self._closed
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         task = self._loop.create_task(coroutine, name=name)

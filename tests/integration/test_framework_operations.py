@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.mesos.driver import Heartbeat, MesosDriver, Subscribed
 from controller.mesos.tasks import TaskId
 from controller.operations import SchedulingError
 from controller.producer import TimerKey
@@ -31,6 +32,7 @@ from tests.integration.framework_harness import (
     start_cluster,
     subscribed,
 )
+from tests.tcp_proxy import TcpProxy
 
 
 def running_daemon(fw: Framework, job_key: str) -> list[str] | None:
@@ -176,3 +178,43 @@ async def test_removing_an_app_kills_its_tasks_and_stops_its_executors(
         assert fw.service.engine.store.job(job.key) is None
         assert fw.service.app_executors("ns.demo") == []
         assert not fw.service.job_runtime(job.key).scheduled
+
+
+async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to_mesos(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(cluster.master_address)
+    proxy = TcpProxy("127.0.0.1", zookeeper.port)
+    try:
+        async with running_framework(proxy.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+            job = python_job("resident", executionType="DAEMON")
+            await fw.service.schedule(job)
+            await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
+
+            proxy.blackhole()  # only kazoo's timeouts tell: SUSPENDED, not leading
+            await eventually(lambda: not fw.election.is_leading, what="SUSPENDED")
+            # The engine is still up (nobody has stopped it yet), but no call reaches Mesos.
+            with pytest.raises(SchedulingError, match="not delivered"):
+                await fw.service.trigger(job.key)
+
+            # Another leader subscribes with the framework id: this process must not
+            # subscribe again and fail it over back (nobody has stopped this engine).
+            framework_id = framework_state(cluster)["id"]
+            events: list[object] = []
+            successor = MesosDriver(settings, events.append, asyncio.get_running_loop())
+            await successor.start(framework_id)
+            try:
+                await eventually(lambda: successor.connected, what="the successor to subscribe")
+                await asyncio.sleep(2.0)
+                assert successor.connected
+                assert [type(e) for e in events if not isinstance(e, Heartbeat)] == [Subscribed]
+                assert framework_state(cluster)["connected"] is True
+                assert fw.service.job_runtime(job.key).succeeded == 0
+            finally:
+                await successor.close()
+            proxy.restore()
+            await eventually(lambda: fw.election.is_leading, what="leadership to come back")
+    finally:
+        proxy.close()
