@@ -4,9 +4,10 @@
 contends in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
 core (`SchedulingService.start`, fenced by the election) and then the kopf operator
 (an explicit `kopf.OperatorRegistry`, standalone — kopf peering is off because the
-election is the one fencing authority). On losing leadership the term ends: the core
-stops first (no more Mesos calls or ZooKeeper writes), then the operator; the process
-stays up as a standby and contends again. Nothing here exits the process.
+election is the one fencing authority), with the orphan sweep beside it. On losing
+leadership the term ends: the core stops first (no more Mesos calls or ZooKeeper
+writes), then the operator; the process stays up as a standby and contends again.
+Nothing here exits the process.
 
 kopf cancels every task created on its event loop while it runs, so the controller
 must own its loop: `ControllerThread` runs a `Controller` on a loop of its own in a
@@ -33,10 +34,12 @@ from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
 from controller.endpoints import Endpoints, Health
-from controller.handlers import OperatorMemo, register_handlers
+from controller.handlers import APPS, JOBS, USER_AGENT, OperatorMemo, register_handlers
 from controller.mesos.service import SchedulingService
 from controller.operations import RuntimeEvent
 from controller.reconcilers.handling import Reconciliation, Timing
+from controller.reconcilers.kubeapi import ApiError, KubeApi, object_path
+from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
 from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
 
@@ -112,12 +115,14 @@ class LeaderTerm:
         registry: kopf.OperatorRegistry,
         settings: Settings,
         listeners: Sequence[EventListener],
+        sweep_metrics: SweepMetrics,
     ) -> None:
         self._service = service
         self._election = election
         self._registry = registry
         self._settings = settings
         self._listeners = listeners
+        self._sweep_metrics = sweep_metrics
         self._stop = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name="leader term")
 
@@ -142,24 +147,41 @@ class LeaderTerm:
                 refresh_interval=status.refresh_interval, min_interval=status.min_interval
             ),
         )
-        pump = asyncio.create_task(self._pump(reconciliation), name="runtime events")
         kube = self._settings.kubernetes
+        memo = OperatorMemo(
+            reconciliation=reconciliation, credentials=lambda: kubernetes_credentials(kube)
+        )
+        api = KubeApi(memo.credentials, user_agent=f"{USER_AGENT} ({self._settings.identity})")
+        sweep = OrphanSweep(
+            ops=self._service,
+            reconciliation=reconciliation,
+            jobs_present=memo.indexes.job_keys,
+            apps_present=memo.indexes.app_keys,
+            exists=_existence(api),
+            metrics=self._sweep_metrics,
+            namespaces=tuple(kube.namespaces),
+            interval=kube.orphan_sweep_interval,
+        )
+        helpers = [
+            asyncio.create_task(self._pump(reconciliation), name="runtime events"),
+            asyncio.create_task(sweep.run(self._stop), name="orphan sweep"),
+        ]
         try:
             await kopf.operator(
                 registry=self._registry,
-                memo=OperatorMemo(
-                    reconciliation=reconciliation,
-                    credentials=lambda: kubernetes_credentials(kube),
-                ),
+                memo=memo,
                 standalone=True,
                 clusterwide=not kube.namespaces,
                 namespaces=kube.namespaces,
                 stop_flag=self._stop,
             )
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+            await api.close()
 
     async def _pump(self, reconciliation: Reconciliation) -> None:
         while True:
@@ -184,6 +206,19 @@ class LeaderTerm:
             log.exception("the operator ended with an error")
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
+
+
+def _existence(api: KubeApi) -> Exists:
+    plurals = {"CloudJob": JOBS, "CloudApp": APPS}
+
+    async def exists(kind: str, namespace: str, name: str) -> bool | None:
+        try:
+            return await api.get(object_path(plurals[kind], namespace, name)) is not None
+        except ApiError as error:
+            log.warning("could not read %s %s/%s: %s", kind, namespace, name, error)
+            return None
+
+    return exists
 
 
 EventListener = Callable[[RuntimeEvent], None]
@@ -228,6 +263,7 @@ class Controller:
             snapshot=self.health,
         )
         self.endpoints_up = threading.Event()
+        self._sweep_metrics = SweepMetrics(self.registry)
 
     @property
     def role(self) -> Role:
@@ -352,6 +388,7 @@ class Controller:
             registry=self._operator_registry,
             settings=self.settings,
             listeners=self._listeners,
+            sweep_metrics=self._sweep_metrics,
         )
 
 

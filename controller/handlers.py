@@ -9,8 +9,10 @@ memo's `credentials` callable (the controller builds it from its settings).
 Per object kind: create / update / resume apply the desired state, delete undoes it
 (behind the `cloudjob.io/finalizer` finalizer), and a timer refreshes status and
 re-applies desired state (repairing drift) at most once per `Timing.min_interval`,
-at least once per `Timing.refresh_interval`. Two indexes let jobs see their app and
-apps find their jobs. Used by `controller.app`, the leader-gated controller.
+at least once per `Timing.refresh_interval`. Indexes let jobs see their app, apps find
+their jobs, and the orphan sweep know which objects exist (the startup handler hands
+them over in the memo's `indexes`). Used by `controller.app`, the leader-gated
+controller.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -33,10 +35,27 @@ APPS, JOBS = "cloudapps", "cloudjobs"
 FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_PREFIX = GROUP
 EVENT_COMPONENT = "cloudjob-controller"
+USER_AGENT = EVENT_COMPONENT
 WATCH_SERVER_TIMEOUT = 300
 
 AppIndex = kopf.Index[tuple[str, str], apps.AppSummary]
 JobsByApp = kopf.Index[tuple[str, str], str]
+JobIndex = kopf.Index[tuple[str, str], bool]
+
+
+@dataclass
+class Indexes:
+    """The indexes, handed over by the startup handler to whoever runs beside the operator
+    (the orphan sweep); each maps (namespace, name) keys of one kind."""
+
+    apps: AppIndex | None = None
+    jobs: JobIndex | None = None
+
+    def app_keys(self) -> list[tuple[str, str]]:
+        return list(self.apps) if self.apps is not None else []
+
+    def job_keys(self) -> list[tuple[str, str]]:
+        return list(self.jobs) if self.jobs is not None else []
 
 
 @dataclass
@@ -45,6 +64,7 @@ class OperatorMemo:
 
     reconciliation: Reconciliation
     credentials: Callable[[], kopf.ConnectionInfo]
+    indexes: Indexes = field(default_factory=Indexes)
 
 
 def view(body: kopf.Body) -> ObjectView:
@@ -97,7 +117,8 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
     """
 
     @kopf.on.startup(registry=registry, id="configure")
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    def configure(settings: kopf.OperatorSettings, memo: OperatorMemo, **kw: Any) -> None:
+        memo.indexes.apps, memo.indexes.jobs = kw["app_index"], kw["job_index"]
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=ANNOTATION_PREFIX
@@ -125,6 +146,10 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         app = view(body)
         desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
         return {(app.namespace, app.name): apps.summarize(desired, deleting=app.deleting)}
+
+    @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="job_index")
+    def job_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], bool]:
+        return {(body.metadata.namespace or "", body.metadata.name or ""): True}
 
     @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="jobs_by_app")
     def jobs_by_app(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:

@@ -114,4 +114,10 @@ class SchedulingOperations(Protocol):
 
     def job_runtime(self, job_key: str) -> JobRuntime: ...
 
+    def job_keys(self) -> frozenset[str]:
+        """Keys of every job the core holds a definition of (scheduled or not)."""
+
+    def app_keys(self) -> frozenset[str]:
+        """Keys of every app the core holds a definition of."""
+
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]: ...

@@ -73,6 +73,13 @@ class KubernetesSettings(_Group):
         description="namespaces to watch (comma-separated); empty: all (cluster-wide)",
     )
 
+    orphan_sweep_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds between two sweeps for jobs and apps the scheduler holds whose "
+        "object no longer exists (they are removed after two sweeps in a row find them)",
+    )
+
     @field_validator("namespaces", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

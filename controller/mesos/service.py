@@ -184,6 +184,14 @@ class SchedulingService:
             unplaceable_reason=stats.unplaceable_reason,
         )
 
+    def job_keys(self) -> frozenset[str]:
+        """Keys of every job whose definition the core holds (raises NotLeader between terms)."""
+        return frozenset(self.engine.store.jobs())
+
+    def app_keys(self) -> frozenset[str]:
+        """Keys of every app whose definition the core holds (raises NotLeader between terms)."""
+        return frozenset(self.engine.store.apps())
+
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         engine = self._engine
         if engine is None:

@@ -96,7 +96,7 @@ class Reconciliation:
         self, job: ObjectView, apps_now: jobs.AppLookup, post: Post, report: Report
     ) -> None:
         """Create/update/resume: apply, then report; invalid input fails permanently."""
-        slot = _job_slot(job.key)
+        slot = job_slot(job.key)
         async with self.mailboxes.lock(slot):
             desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
             await _retryable(jobs.apply_job(self.ops, desired))
@@ -124,7 +124,7 @@ class Reconciliation:
         stopped: Awaitable[object],
     ) -> dict[str, Any] | None:
         """One refresh of a job, after a wake-up or `refresh_interval` at the latest."""
-        slot = _job_slot(read().key)
+        slot = job_slot(read().key)
         if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
             return None
         job = read()
@@ -143,7 +143,7 @@ class Reconciliation:
             return self._job_status(job, desired)
 
     async def job_deleted(self, job: ObjectView) -> None:
-        slot = _job_slot(job.key)
+        slot = job_slot(job.key)
         async with self.mailboxes.lock(slot):
             await _retryable(self.ops.unschedule(job.key))
             self.mailboxes.forget(slot)
@@ -155,7 +155,7 @@ class Reconciliation:
     async def app_changed(
         self, app: ObjectView, app_jobs: Iterable[str], post: Post, report: Report
     ) -> None:
-        slot = _app_slot(app.key)
+        slot = app_slot(app.key)
         async with self.mailboxes.lock(slot):
             desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
             await _retryable(apps.apply_app(self.ops, desired))
@@ -170,7 +170,7 @@ class Reconciliation:
     async def app_refresh(
         self, read: Callable[[], ObjectView], stopped: Awaitable[object]
     ) -> dict[str, Any] | None:
-        slot = _app_slot(read().key)
+        slot = app_slot(read().key)
         if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
             return None
         app = read()
@@ -187,16 +187,37 @@ class Reconciliation:
             return apps.refresh_app_status(self.ops, desired, app.status)
 
     async def app_deleted(self, app: ObjectView, app_jobs: Iterable[str]) -> None:
-        slot = _app_slot(app.key)
+        slot = app_slot(app.key)
         async with self.mailboxes.lock(slot):
             await _retryable(apps.remove_app(self.ops, app.namespace, app.name))
             self.mailboxes.forget(slot)
             self._applied.pop(slot, None)
         self._reapply_jobs(app.namespace, app_jobs)
 
+    # orphans: state whose object is gone without passing through its finalizer
+    async def remove_orphan(
+        self, is_job: bool, key: str, gone: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        """Remove the job (or app) `key` from the core if `gone()` still says its object
+        does not exist; asked under the object's lock, so no handler of a new object of
+        that name runs in between. True if removed."""
+        slot = job_slot(key) if is_job else app_slot(key)
+        async with self.mailboxes.lock(slot):
+            if not await gone():
+                return False
+            if is_job:
+                await self.ops.unschedule(key)
+                self.triggers.pop(key, None)
+                self._counted.pop(key, None)
+            else:
+                await self.ops.remove_app(key)
+            self.mailboxes.forget(slot)
+            self._applied.pop(slot, None)
+            return True
+
     # runtime events from the scheduling core
     def runtime_event(self, event: RuntimeEvent) -> None:
-        self.mailboxes.post(_job_slot(event.job_key), event)
+        self.mailboxes.post(job_slot(event.job_key), event)
 
     # internals
     def _reapply_due(self, slot: str) -> bool:
@@ -208,7 +229,7 @@ class Reconciliation:
     def _reapply_jobs(self, namespace: str, names: Iterable[str]) -> None:
         """The app of these jobs changed: their next refresh re-applies them at once."""
         for name in names:
-            self.mailboxes.request_reapply(_job_slot(naming.object_key(namespace, name)))
+            self.mailboxes.request_reapply(job_slot(naming.object_key(namespace, name)))
 
     async def _trigger(self, job: ObjectView, desired: jobs.DesiredJob, post: Post) -> None:
         handled = self.triggers.get(job.key) or job.status.get("lastTrigger")
@@ -249,11 +270,11 @@ class Reconciliation:
             )
 
 
-def _job_slot(key: str) -> str:
+def job_slot(key: str) -> str:
     return f"CloudJob/{key}"
 
 
-def _app_slot(key: str) -> str:
+def app_slot(key: str) -> str:
     return f"CloudApp/{key}"
 
 

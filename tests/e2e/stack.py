@@ -44,6 +44,7 @@ from devcluster.zookeeper import ZooKeeperServer
 T = TypeVar("T")
 WAIT = 30.0
 NAMESPACE = "default"
+SWEEP_INTERVAL = 0.5
 PROJECT = Path(__file__).resolve().parents[2]
 
 # Short timings so each scenario takes seconds; the controller's own defaults are longer.
@@ -121,11 +122,13 @@ class Runs:
         return Counter(str(run.get("fire_time")) for run in self.of(job))
 
 
-def app_manifest(name: str, app_url: str, **spec: Any) -> dict[str, Any]:
+def app_manifest(
+    name: str, app_url: str, namespace: str = NAMESPACE, **spec: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "CloudApp",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "appURL": app_url,
             "bootstrapScript": "./bin/start",
@@ -136,7 +139,9 @@ def app_manifest(name: str, app_url: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def job_manifest(name: str, app: str, cron: str, **spec: Any) -> dict[str, Any]:
+def job_manifest(
+    name: str, app: str, cron: str, namespace: str = NAMESPACE, **spec: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "appName": app,
         "cron": cron,
@@ -148,7 +153,7 @@ def job_manifest(name: str, app: str, cron: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "CloudJob",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": body,
     }
 
@@ -178,16 +183,34 @@ class Stack:
         """A script command line that appends its sharding context to the runs log."""
         return f'sh -c \'printf "%s\\n" "$0" >> {self.runs.path}\''
 
-    def script_job(self, name: str, cron: str, *, app: str = "scripts", **spec: Any) -> None:
+    def script_job(
+        self,
+        name: str,
+        cron: str,
+        *,
+        app: str = "scripts",
+        namespace: str = NAMESPACE,
+        **spec: Any,
+    ) -> None:
         """Create a transient script job that records each shard run."""
         spec.setdefault("script", {"commandLine": self.record_command()})
-        self.kube.create(job_manifest(name, app, cron, **spec))
+        self.kube.create(job_manifest(name, app, cron, namespace, **spec))
 
-    def script_app_object(self, name: str = "scripts", **spec: Any) -> None:
+    def script_app_object(
+        self, name: str = "scripts", *, namespace: str = NAMESPACE, **spec: Any
+    ) -> None:
         # Without the fetcher cache: the local Mesos fetcher races when several tasks on
         # one agent fetch the same cached URI at once.
         spec.setdefault("appCacheEnable", False)
-        self.kube.create(app_manifest(name, str(self.script_app), **spec))
+        self.kube.create(app_manifest(name, str(self.script_app), namespace, **spec))
+
+    def create_namespace(self, name: str) -> None:
+        self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def strip_finalizers(self, kind: str, name: str, namespace: str = NAMESPACE) -> None:
+        """What a user does to an object stuck in deletion: its finalizers removed by hand."""
+        patch = {"metadata": {"finalizers": None}}
+        self.kube.patch(API_VERSION, kind, name, patch, namespace=namespace)
 
     def executor_app_object(self, name: str = "workers", **spec: Any) -> None:
         self.kube.create(app_manifest(name, str(self.executor_app), **spec))
@@ -199,17 +222,23 @@ class Stack:
         patch = {"metadata": {"annotations": annotations}}
         self.kube.patch(API_VERSION, kind, name, patch, namespace=NAMESPACE)
 
-    def delete(self, kind: str, name: str) -> None:
-        self.kube.delete(API_VERSION, kind, name, NAMESPACE)
+    def delete(self, kind: str, name: str, namespace: str = NAMESPACE) -> None:
+        self.kube.delete(API_VERSION, kind, name, namespace)
 
-    def settings(self, identity: str, **status: float) -> Settings:
+    def settings(
+        self, identity: str, *, namespaces: Sequence[str] = (), **status: float
+    ) -> Settings:
         return Settings(
             identity=identity,
             mesos=FrameworkSettings(master=self.mesos.master_address, **FAST_FRAMEWORK),
             zookeeper=ZooKeeperSettings(
                 hosts=self.zk_hosts, namespace=self.zk_namespace, session_timeout=2.0
             ),
-            kubernetes=KubernetesSettings(kubeconfig=self.api.kubeconfig_path),
+            kubernetes=KubernetesSettings(
+                kubeconfig=self.api.kubeconfig_path,
+                namespaces=list(namespaces),
+                orphan_sweep_interval=SWEEP_INTERVAL,
+            ),
             http=HttpSettings(host="127.0.0.1", health_port=0, metrics_port=0),
             status=StatusSettings(
                 refresh_interval=status.get("refresh_interval", 2.0),
@@ -218,9 +247,15 @@ class Stack:
         )
 
     def start_controller(
-        self, identity: str = "replica-1", listeners: Sequence[EventListener] = ()
+        self,
+        identity: str = "replica-1",
+        listeners: Sequence[EventListener] = (),
+        *,
+        namespaces: Sequence[str] = (),
     ) -> ControllerThread:
-        replica = ControllerThread(self.settings(identity), listeners=listeners)
+        replica = ControllerThread(
+            self.settings(identity, namespaces=namespaces), listeners=listeners
+        )
         replica.start()
         self.replicas.append(replica)
         return replica
@@ -244,6 +279,7 @@ class Stack:
                 "CLOUDJOB_HTTP__METRICS_PORT": str(metrics_port),
                 "CLOUDJOB_STATUS__REFRESH_INTERVAL": "2",
                 "CLOUDJOB_STATUS__MIN_INTERVAL": "0.3",
+                "CLOUDJOB_KUBERNETES__ORPHAN_SWEEP_INTERVAL": str(SWEEP_INTERVAL),
             }
         )
         env.update({f"CLOUDJOB_MESOS__{k.upper()}": str(v) for k, v in FAST_FRAMEWORK.items()})
@@ -287,8 +323,8 @@ class Stack:
         conditions = self.status(kind, name).get("conditions") or []
         return next((c for c in conditions if c["type"] == type_), None)
 
-    def exists(self, kind: str, name: str) -> bool:
-        found = self.kube.list(API_VERSION, kind, NAMESPACE)
+    def exists(self, kind: str, name: str, namespace: str = NAMESPACE) -> bool:
+        found = self.kube.list(API_VERSION, kind, namespace)
         return any(item["metadata"]["name"] == name for item in found)
 
     def mesos_tasks(self) -> dict[str, str]:
@@ -354,6 +390,12 @@ class Stack:
 
     def __iter__(self) -> Iterator[ControllerThread]:
         return iter(self.replicas)
+
+
+def metric(replica: ControllerThread, name: str, **labels: str) -> float:
+    """A sample of the replica's metrics registry (0 when absent)."""
+    value = replica.controller.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
 
 
 def leading(replica: ControllerThread) -> bool:

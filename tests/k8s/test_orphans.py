@@ -1,0 +1,102 @@
+"""The orphan sweep over the whole stack: jobs and apps the scheduler holds in ZooKeeper
+whose objects went without passing through the controller's finalizer are removed —
+their tasks killed — within the watched namespaces only."""
+
+from __future__ import annotations
+
+from tests.e2e.stack import NAMESPACE, Stack, holds, metric, wait_for
+
+FAR_FUTURE = "0 0 0 1 1 ? 2099"
+REMOVED = "cloudjob_orphans_removed_total"
+
+
+def ready(stack: Stack, name: str, namespace: str = NAMESPACE) -> None:
+    def is_ready() -> bool:
+        found = stack.kube.get("cloudjob.io/v1alpha1", "CloudJob", name, namespace)
+        conditions = (found.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    wait_for(is_ready, bool, what=f"{namespace}/{name} Ready")
+
+
+def test_objects_whose_finalizer_was_stripped_while_no_controller_ran_are_unscheduled(
+    stack: Stack,
+) -> None:
+    first = stack.start_controller()
+    stack.script_app_object()
+    sleepy = f'sh -c \'printf "%s\\n" "$0" >> {stack.runs.path}; exec sleep 120\''
+    stack.script_job("report", FAR_FUTURE, script={"commandLine": sleepy})
+    ready(stack, "report")
+    stack.annotate("CloudJob", "report", **{"cloudjob.io/trigger": "go"})
+    status = stack.wait_status(
+        "CloudJob", "report", lambda s: len(s.get("activeShards") or []) == 3, what="3 tasks"
+    )
+    task_ids = {shard["taskId"] for shard in status["activeShards"]}
+    first.stop()
+
+    # Deleted while no controller runs, then unblocked by hand: no handler ever sees it.
+    for kind, name in (("CloudJob", "report"), ("CloudApp", "scripts")):
+        stack.delete(kind, name)
+        stack.strip_finalizers(kind, name)
+        wait_for(lambda k=kind, n=name: stack.exists(k, n), lambda e: not e, what=f"{name} gone")
+    assert stack.zk_children("config/job") == [f"{NAMESPACE}.report"]
+
+    second = stack.start_controller("replica-2")
+    wait_for(
+        lambda: (stack.zk_children("config/job"), stack.zk_children("config/app")),
+        lambda held: held == ([], []),
+        what="the orphaned job and app removed from ZooKeeper",
+    )
+    wait_for(
+        stack.mesos_tasks,
+        lambda known: all(known.get(t) == "TASK_KILLED" for t in task_ids),
+        what="the orphan's tasks killed",
+    )
+    assert stack.zk_children("state/running") == []
+    assert metric(second, REMOVED, kind="CloudJob") == 1
+    assert metric(second, REMOVED, kind="CloudApp") == 1
+
+
+def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_jobs(
+    stack: Stack,
+) -> None:
+    first = stack.start_controller()
+    for namespace in ("team-a", "team-b"):
+        stack.create_namespace(namespace)
+        stack.script_app_object(namespace=namespace)
+        stack.script_job("report", FAR_FUTURE, namespace=namespace)
+    stack.script_app_object()
+    stack.script_job("report", FAR_FUTURE)
+    for namespace in ("team-a", "team-b", NAMESPACE):
+        ready(stack, "report", namespace)
+    first.stop()
+
+    # team-a is deleted (its objects unblocked by hand); team-b's objects are deleted too,
+    # but the next controller does not watch team-b: what is held there is not its own.
+    stack.kube.delete("v1", "Namespace", "team-a")
+    for namespace in ("team-a", "team-b"):
+        for kind, name in (("CloudJob", "report"), ("CloudApp", "scripts")):
+            if namespace == "team-b":
+                stack.delete(kind, name, namespace)
+            stack.strip_finalizers(kind, name, namespace)
+    wait_for(
+        lambda: [n["metadata"]["name"] for n in stack.kube.list("v1", "Namespace")],
+        lambda names: "team-a" not in names,
+        what="team-a gone",
+    )
+
+    second = stack.start_controller("replica-2", namespaces=[NAMESPACE, "team-a"])
+    wait_for(
+        lambda: stack.zk_children("config/job"),
+        lambda held: held == [f"{NAMESPACE}.report", "team-b.report"],
+        what="team-a's job removed",
+    )
+    holds(
+        lambda: (stack.zk_children("config/job"), stack.zk_children("config/app")),
+        lambda held: held
+        == ([f"{NAMESPACE}.report", "team-b.report"], [f"{NAMESPACE}.scripts", "team-b.scripts"]),
+        seconds=3,
+        what="the watched namespace's live job and the unwatched namespace's job kept",
+    )
+    assert metric(second, REMOVED, kind="CloudJob") == 1
+    assert metric(second, REMOVED, kind="CloudApp") == 1
