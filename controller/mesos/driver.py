@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from controller.mesos.settings import FrameworkSettings
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,20 @@ DriverEvent = (
     | Heartbeat
 )
 EventSink = Callable[[DriverEvent], None]
+
+
+def framework_executors(state: Mapping[str, Any], framework_id: str) -> list[tuple[str, str]]:
+    """(executor id, agent id) of the framework's executors in a master's `GET /state`
+    document (`frameworks[].executors[]` with `executor_id` and `slave_id`)."""
+    found: list[tuple[str, str]] = []
+    for framework in state.get("frameworks") or ():
+        if not isinstance(framework, Mapping) or framework.get("id") != framework_id:
+            continue
+        for executor in framework.get("executors") or ():
+            if isinstance(executor, Mapping) and executor.get("executor_id"):
+                agent = executor.get("slave_id") or executor.get("agent_id") or ""
+                found.append((str(executor["executor_id"]), str(agent)))
+    return found
 
 
 def _value(obj: Any) -> str:
@@ -381,6 +397,33 @@ class MesosDriver:
                 entry["agent_id"] = {"value": agent_id}
             entries.append(entry)
         await self._call("RECONCILE", {"reconcile": {"tasks": entries}})
+
+    async def executors(self) -> list[tuple[str, str]]:
+        """(executor id, agent id) of every executor of this framework the master runs,
+        from the state endpoint of the master this driver is subscribed to. Unlike
+        offers' `executor_ids`, this also covers agents with nothing left to offer."""
+        driver = self._holder.pymesos
+        master = driver.master if driver is not None else None
+        framework_id = driver.framework_id if driver is not None else None
+        if not master or not framework_id or not driver.connected:
+            raise MesosCallError("master state: not subscribed to a Mesos master")
+        settings = self._settings
+        auth = None
+        if settings.principal and settings.secret:
+            auth = aiohttp.BasicAuth(settings.principal, settings.secret.get_secret_value())
+        timeout = aiohttp.ClientTimeout(total=settings.mesos_call_timeout_seconds)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, auth=auth) as session,
+                session.get(f"http://{master}/master/state") as response,
+            ):
+                response.raise_for_status()
+                state = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise MesosCallError(f"master state from {master} failed: {error!r}") from error
+        if not isinstance(state, Mapping):
+            raise MesosCallError(f"master state from {master} is not a JSON object")
+        return framework_executors(state, str(framework_id))
 
     async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None:
         await self._call(

@@ -56,6 +56,7 @@ from controller.mesos.reconciliation import ReconciliationRun, backoff
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statuses import (
     ADRIFT_STATES,
+    LIVE_STATES,
     STARTED_STATES,
     Count,
     Decision,
@@ -342,6 +343,7 @@ class FrameworkEngine:
     async def _on_status(self, status: dict[str, Any]) -> None:
         update = StatusUpdate.from_mesos(status)
         self.metrics.task_states.labels(update.state or "unknown").inc()
+        self._learn_executor(update)
         run = self._reconciliation
         if run is not None:
             run.observe(update.task_id)
@@ -357,6 +359,14 @@ class FrameworkEngine:
                 log.warning(
                     "acknowledging %s failed (Mesos will resend): %s", update.task_id, error
                 )
+
+    def _learn_executor(self, update: StatusUpdate) -> None:
+        """A live task's update names its executor: one STOP must reach on app removal."""
+        executor, agent = update.executor_id, update.agent_id
+        if not executor or not agent or update.state not in LIVE_STATES:
+            return
+        if (app_key := _app_of(executor)) is not None:
+            self._executors.setdefault(executor, _Executor(app_key, agent, ""))
 
     def _knowledge(self, task_id: str) -> TaskKnowledge:
         try:
@@ -869,10 +879,24 @@ class FrameworkEngine:
                 self.producer.deregister(job.key)
             dropped = await asyncio.to_thread(self.store.remove_app, app_key)
             await self._kill_dropped(dropped, why="app removed")
-        executors = [(k, e) for k, e in self._executors.items() if e.app_key == app_key]
-        for key, executor in executors:
+        executors = {k: e.agent_id for k, e in self._executors.items() if e.app_key == app_key}
+        try:
+            # The master knows executors this term never heard of: idle ones a previous
+            # leader started, on agents whose offers are suppressed or used up.
+            for key, agent_id in await self.driver.executors():
+                if _app_of(key) == app_key:
+                    executors.setdefault(key, agent_id)
+        except MesosCallError as error:
+            log.warning(
+                "could not list app %s's executors on the master; STOP goes to the %d "
+                "known here: %s",
+                app_key,
+                len(executors),
+                error,
+            )
+        for key, agent_id in sorted(executors.items()):
             try:
-                await self.driver.message(executor.agent_id, key, encode_base64(Stop()))
+                await self.driver.message(agent_id, key, encode_base64(Stop()))
             except MesosCallError as error:
                 log.warning("could not send STOP to executor %s: %s", key, error)
             self._executors.pop(key, None)
@@ -1042,6 +1066,13 @@ def _tracked_from(task: RunningTask) -> TrackedTask | None:
         since=task.launched_at,
         started=task.state in STARTED_STATES,
     )
+
+
+def _app_of(executor: str) -> str | None:
+    try:
+        return parse_executor_id(executor)[0]
+    except TaskIdError:
+        return None
 
 
 def _where(agent: AgentLaunch) -> str:

@@ -218,3 +218,46 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
             await eventually(lambda: fw.election.is_leading, what="leadership to come back")
     finally:
         proxy.close()
+
+
+async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    # Sized so that, once set up, the agent has nothing left to offer: no offer ever
+    # lists the idle executor to the second controller.
+    cluster = start_cluster([AgentSpec(cpus=1.25, mem=160, disk=0, ports=[])])
+    settings = framework_settings(cluster.master_address)
+    tarball = build_demo_app(tmp_path)
+    batch = python_job("batch")  # transient, app ns.demo
+    resident = python_job("resident", app="other", executionType="DAEMON")
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
+            await subscribed(first)
+            await first.service.put_app(demo_app_definition(tarball))
+            await first.service.put_app(demo_app_definition(tarball, name="other"))
+            await first.service.schedule(batch)
+            await first.service.trigger(batch.key)
+            await eventually(
+                lambda: first.service.job_runtime(batch.key).succeeded == 1, within=60
+            )
+            await first.service.schedule(resident)
+            await eventually(lambda: running_daemon(first, resident.key), within=60)
+
+        executors = {e["executor_id"] for e in framework_state(cluster)["executors"]}
+        idle = next(e for e in executors if e.startswith("ns.demo@-@"))
+        assert len(executors) == 2
+
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
+            await subscribed(second)
+            await eventually(lambda: not second.service.engine.reconciling)
+            assert second.metric("cloudjob_offers_received_total") == 0
+            await second.service.remove_app("ns.demo")
+            await eventually(
+                lambda: {e["executor_id"] for e in framework_state(cluster)["executors"]}
+                == executors - {idle},
+                within=30,
+                what="the idle executor to stop",
+            )
+            assert running_daemon(second, resident.key)
+    finally:
+        cluster.stop()
