@@ -38,7 +38,7 @@ from controller.handlers import APPS, JOBS, USER_AGENT, OperatorMemo, register_h
 from controller.mesos.service import SchedulingService
 from controller.operations import RuntimeEvent
 from controller.reconcilers.handling import Reconciliation, Timing
-from controller.reconcilers.kubeapi import ApiError, KubeApi, object_path
+from controller.reconcilers.kubeapi import ApiError, KubeApi
 from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
 from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
@@ -213,7 +213,7 @@ def _existence(api: KubeApi) -> Exists:
 
     async def exists(kind: str, namespace: str, name: str) -> bool | None:
         try:
-            return await api.get(object_path(plurals[kind], namespace, name)) is not None
+            return bool(await api.named(plurals[kind], namespace, name))
         except ApiError as error:
             log.warning("could not read %s %s/%s: %s", kind, namespace, name, error)
             return None

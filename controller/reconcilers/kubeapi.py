@@ -1,8 +1,8 @@
 """A small async client of the Kubernetes API, for the requests kopf does not make for us.
 
-The Kubernetes layer needs three things kopf has no public API for: reading one object
-afresh (`get`, to confirm that an object is really gone before its state is removed),
-and creating and patching core v1 Events (`post`, `patch`, so that repeated events are
+The Kubernetes layer needs what kopf has no public API for: reading one object afresh
+(`named`, to confirm that an object is really gone before its state is removed), and
+creating and patching core v1 Events (`post`, `patch`, so that repeated events are
 aggregated into one Event with a count, as the Kubernetes event recorder does).
 
 It logs in with the same `kopf.ConnectionInfo` the operator uses (the controller's
@@ -15,6 +15,7 @@ not be reached). Used by `controller.reconcilers.sweeping` and
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -93,6 +94,15 @@ class KubeApi:
         """The object at `path`, or None if it does not exist."""
         return await self._request("GET", path, None, "application/json")
 
+    async def named(self, plural: str, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The custom resources of `plural` named `name` in `namespace` (none or one),
+        read afresh from the server by a list (which the controller's RBAC allows where
+        a get would need one more verb)."""
+        query = urllib.parse.urlencode({"fieldSelector": f"metadata.name={name}"})
+        listing = await self.get(f"{collection_path(plural, namespace)}?{query}")
+        items = (listing or {}).get("items")
+        return [item for item in items or [] if isinstance(item, dict)]
+
     async def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         created = await self._request("POST", path, body, "application/json")
         if created is None:
@@ -114,9 +124,9 @@ def _message(text: str) -> str:
     return message if isinstance(message, str) else text[:300]
 
 
-def object_path(plural: str, namespace: str, name: str) -> str:
-    """The path of a namespaced custom resource of this controller's API group."""
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+def collection_path(plural: str, namespace: str) -> str:
+    """The path of the namespaced custom resources of this controller's API group."""
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
 
 
 def events_path(namespace: str, name: str | None = None) -> str:

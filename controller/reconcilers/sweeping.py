@@ -9,10 +9,10 @@ controller ran. Their jobs would run forever. The sweep finds them and unschedul
 A key is an orphan when the core holds it, it lies in a watched namespace, and no object
 of that kind and name is in kopf's index — in two sweeps in a row (so for at least one
 whole interval: kopf fills its indexes while it lists, and they may be incomplete at
-first) — and, checked last under the object's reconciliation lock, a GET from the API
-server answers 404. An object created meanwhile is either found by that GET or its
-create handler waits for the lock and schedules it afresh after the removal; nothing
-is removed on an API error.
+first) — and, checked last under the object's reconciliation lock, the API server has
+no object of that name (a list by name: a read as fresh as a GET). An object created
+meanwhile is either found by that read or its create handler waits for the lock and
+schedules it afresh after the removal; nothing is removed on an API error.
 
 `orphans` is the pure decision; `OrphanSweep` runs it. Each removal is logged and
 counted in `cloudjob_orphans_removed_total{kind}`. Built by `controller.app` per term.
