@@ -90,6 +90,8 @@ from controller.state.rules import FailoverOutcome, ReadyOutcome
 
 log = logging.getLogger(__name__)
 
+# The master's ERROR message for a framework id it removed (src/master/master.cpp).
+REMOVED_FRAMEWORK = "Framework has been removed"
 # Mesos's default, for a master that does not say (heartbeat_interval_seconds).
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 
@@ -295,6 +297,8 @@ class FrameworkEngine:
                 log.debug("ignoring a message from executor %s", sender)
             case MasterError(message=message):
                 log.error("the Mesos master refused this framework: %s", message)
+                if REMOVED_FRAMEWORK in message:
+                    await self._register_anew()
             case Heartbeat():
                 pass
 
@@ -320,6 +324,27 @@ class FrameworkEngine:
         self._start_reconciliation("subscribed", gate=first)
         self._restart_watchdog(event.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS)
         self._changed()
+
+    async def _register_anew(self) -> None:
+        """The master removed the framework (no scheduler within the failover timeout,
+        or torn down): its tasks are gone and its id is refused forever. Forget the id
+        and subscribe as a new framework; reconciliation then reports the recorded
+        tasks as gone, and their work fails over as after any lost task."""
+        dead = self.store.framework_id()
+        if dead is None:
+            return  # already forgotten: this is an echo of the same refusal
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self.store.forget_framework_id, dead)
+        except StateError as error:
+            log.error("could not forget removed framework id %s: %s", dead, error)
+            return
+        log.warning("framework %s was removed by the master; registering a new one", dead)
+        self.metrics.resubscribes.labels("framework-removed").inc()
+        self._subscribed = False
+        self.pool.clear()
+        self.metrics.subscribed.set(0)
+        await self.driver.restart(None)
 
     def _on_offers(self, offers: Iterable[dict[str, Any]]) -> None:
         now = time.monotonic()

@@ -566,6 +566,22 @@ class StateStore:
             )
             return framework_id
 
+    def forget_framework_id(self, framework_id: str) -> bool:
+        """Delete the stored framework id if it is still `framework_id` — only for an id
+        the master has removed (failover timeout expired, torn down): it can never
+        subscribe again, and the next subscription registers a new framework. False
+        when another id (or none) is stored."""
+        with self._write_lock:
+            view = self._view
+            if view.framework_id != framework_id:
+                return False
+
+            def forget() -> None:
+                view.framework_id = None
+
+            self._commit([Plan([Delete(self.layout.framework_id)], forget)])
+            return True
+
     # ------------------------------------------------------------------ internals
     def _set_job_flag(self, job_key: str, disabled: bool) -> None:
         with self._write_lock:

@@ -200,3 +200,49 @@ async def test_an_accept_that_fails_after_the_launch_was_recorded_is_reconciled_
             assert fw.service.engine.store.running() == {}
     finally:
         cluster.stop()
+
+
+async def test_a_framework_the_master_removed_is_registered_anew_and_its_work_relaunched(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    # No controller for longer than the failover timeout: the master removes the
+    # framework, kills its tasks, and refuses its id ("Framework has been removed").
+    settings = framework_settings(cluster.master_address, failover_timeout_seconds=1.0)
+    daemon = python_job("resident", executionType="DAEMON")
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
+            await subscribed(first)
+            await first.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
+            await first.service.schedule(daemon)
+            await eventually(
+                lambda: [
+                    s
+                    for s in first.service.job_runtime(daemon.key).active_shards
+                    if s.state == "TASK_RUNNING"
+                ],
+                within=60,
+                what="the daemon to run",
+            )
+            old_id = framework_state(cluster)["id"]
+        await eventually(
+            lambda: any(f["id"] == old_id for f in cluster.state()["completed_frameworks"]),
+            what="the master to remove the framework",
+        )
+
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
+            await subscribed(second)
+            new_id = framework_state(cluster)["id"]
+            assert new_id != old_id
+            assert second.service.engine.store.framework_id() == new_id
+            await eventually(
+                lambda: [
+                    t for t in framework_state(cluster)["tasks"] if t["state"] == "TASK_RUNNING"
+                ],
+                within=60,
+                what="the daemon to run again under the new framework",
+            )
+            assert second.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
+            await second.service.unschedule(daemon.key)
+    finally:
+        cluster.stop()

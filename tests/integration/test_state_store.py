@@ -570,6 +570,11 @@ def test_framework_id_is_written_once(
     assert store.save_framework_id("fw-1") == "fw-1"
     assert store.save_framework_id("fw-2") == "fw-1"
     assert zk_client.get(layout.framework_id)[0] == b"fw-1"
+    # Only an id the master removed is forgotten, and only if it is the stored one.
+    assert store.forget_framework_id("fw-2") is False
+    assert store.forget_framework_id("fw-1") is True
+    assert store.framework_id() is None and zk_client.exists(layout.framework_id) is None
+    assert store.save_framework_id("fw-3") == "fw-3"
 
 
 def test_adopting_a_found_task(store: StateStore, zk_client: KazooClient, layout: Layout) -> None:
