@@ -4,7 +4,9 @@ Each run is a process in a process group of its own (so its children go with it)
 with stdout and stderr appended to the task's files. Cancelling `run_process`
 sends SIGTERM to the group, waits the grace period, then sends SIGKILL, and only
 then lets the cancellation through — a killed task is reported only once its job
-is gone. Used by the task supervisor, on its asyncio loop.
+is gone, however often it is cancelled meanwhile (a repeated KILL, then a STOP).
+`finish_despite_cancellation` gives the same guarantee to callers that wait for
+a cancelled run. Used by the task supervisor, on its asyncio loop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 TAIL_BYTES = 2000
@@ -60,9 +63,17 @@ async def run_process(spec: ProcessSpec, grace: Callable[[], float]) -> ProcessR
                 await process.stdin.drain()
         returncode = await process.wait()
     except asyncio.CancelledError:
-        await asyncio.shield(_terminate(process, grace()))
+        await finish_despite_cancellation(asyncio.ensure_future(_terminate(process, grace())))
         raise
     return ProcessResult(returncode=returncode, stderr_tail=_tail(spec.stderr, stderr_start))
+
+
+async def finish_despite_cancellation(work: asyncio.Future[Any]) -> None:
+    """Wait until `work` is done; cancellations of the waiter meanwhile are absorbed
+    (the caller is being cancelled already and re-raises once `work` is over)."""
+    while not work.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({work})
 
 
 async def _terminate(process: asyncio.subprocess.Process, grace: float) -> None:

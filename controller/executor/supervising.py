@@ -12,7 +12,9 @@ status updates:
   (never two at once); sampled runs are framed by TASK_RUNNING `BEGIN` and
   `COMPLETE` (with a `RunReport` as data).
 - Kill: the task's coroutine is cancelled; that stops its clock and kills the
-  job process (SIGTERM, SIGKILL after the grace period), then TASK_KILLED.
+  job process (SIGTERM, SIGKILL after the grace period), then TASK_KILLED —
+  only once the job process is gone, also when the kill is repeated or a stop
+  follows (both cancel again).
 
 At most `workers` job processes run at once; other runs wait for a slot. All
 methods run on the loop's thread; the pymesos callbacks hand work over with
@@ -51,7 +53,11 @@ from controller.executor.plans import (
     plan_task,
     task_id_of,
 )
-from controller.executor.processes import ProcessSpec, run_process
+from controller.executor.processes import (
+    ProcessSpec,
+    finish_despite_cancellation,
+    run_process,
+)
 from controller.executor.reporting import TaskUpdate
 
 logger = logging.getLogger(__name__)
@@ -75,6 +81,7 @@ class _Task:
     directory: Path
     grace: float
     coroutine: asyncio.Task[None] | None = None
+    killing: bool = False
     events: collections.deque[_Event] = field(default_factory=collections.deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -139,7 +146,11 @@ class TaskSupervisor:
         if task is None or task.coroutine is None:
             logger.info("kill of task %s, which is not running here; nothing to do", task_id)
             return
+        if task.killing:
+            logger.info("task %s is being killed already", task_id)
+            return
         logger.info("killing task %s (grace %.1f s)", task_id, task.grace)
+        task.killing = True
         task.coroutine.cancel()
 
     def trigger(self, message: Trigger) -> int:
@@ -168,7 +179,8 @@ class TaskSupervisor:
         for task in running:
             if grace is not None:
                 task.grace = min(task.grace, grace)
-            if task.coroutine is not None:
+            if task.coroutine is not None and not task.killing:
+                task.killing = True
                 task.coroutine.cancel()
         await asyncio.gather(
             *(task.coroutine for task in running if task.coroutine is not None),
@@ -233,7 +245,7 @@ class TaskSupervisor:
         finally:
             if current is not None and not current.done():
                 current.cancel()
-                await asyncio.gather(current, return_exceptions=True)
+                await finish_despite_cancellation(current)
 
     async def _daemon_run(self, task: _Task, run: Run, reported: bool) -> None:
         task_id = task.plan.task_id

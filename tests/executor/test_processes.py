@@ -94,3 +94,17 @@ async def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path:
     with pytest.raises(asyncio.CancelledError):
         await run
     assert (tmp_path / "got-term").read_text() == "yes"
+
+
+async def test_a_repeated_cancellation_still_waits_for_the_process(tmp_path: Path) -> None:
+    script = f"trap '' TERM; echo $$ > {tmp_path}/pid; exec sleep 60"
+    run = asyncio.create_task(run_process(spec(tmp_path, "/bin/sh", "-c", script), lambda: 0.5))
+    await wait_for_file(tmp_path / "pid")
+    pid = int((tmp_path / "pid").read_text())
+    run.cancel()
+    for _ in range(3):  # let the first cancellation reach the SIGTERM
+        await asyncio.sleep(0)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert not alive(pid)

@@ -1,7 +1,8 @@
 """The task supervisor on its own event loop, with real job processes and no Mesos.
 
 Covers interleavings the end-to-end tests cannot aim at: a kill that lands in the
-same loop turn as a trigger, and kills of tasks still waiting for a worker slot.
+same loop turn as a trigger, kills of tasks still waiting for a worker slot, and
+kills repeated while the job outlives its SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from controller.executor.messages import Trigger
 from controller.executor.reporting import TaskUpdate
 from controller.executor.supervising import TaskSupervisor
 from controller.resources import ExecutionType, JobKind
-from tests.executor.conftest import DEMO_APP, payload
+from tests.executor.conftest import DEMO_APP, job_pid, payload, process_alive
 
 NEVER_SOON = "0 0 0 1 1 ? 2099"
 
@@ -108,3 +109,58 @@ async def test_after_stop_new_tasks_are_refused(app_root: Path) -> None:
     await tasks.stop()
     tasks.launch(task_info("tests.late@-@0", kind=JobKind.SCRIPT, command_line="bin/hello.sh"))
     assert states(updates, "tests.late@-@0") == [("TASK_KILLED", "the executor is shutting down")]
+
+
+def job_pid_in(path: Path) -> int | None:
+    text = path.read_text() if path.exists() else ""
+    return job_pid(text) if "(pid" in text else None
+
+
+@pytest.mark.parametrize("execution_type", [ExecutionType.TRANSIENT, ExecutionType.DAEMON])
+async def test_repeated_kills_report_killed_only_once_the_job_is_gone(
+    app_root: Path, execution_type: ExecutionType
+) -> None:
+    updates: list[TaskUpdate] = []
+    alive_when_reported: list[bool] = []
+    pid: int | None = None
+
+    def report(update: TaskUpdate) -> None:
+        updates.append(update)
+        if update.state == "TASK_KILLED":
+            alive_when_reported.append(pid is not None and process_alive(pid))
+
+    environment = ExecutorEnvironment(
+        sandbox=app_root,
+        app_root=app_root,
+        grace_seconds=1.0,
+        recovery_seconds=60.0,
+        workers=4,
+        log_level="DEBUG",
+    )
+    tasks = TaskSupervisor(environment=environment, report=report)
+    task_id = "tests.stubborn@-@0"
+    tasks.launch(
+        task_info(
+            task_id,
+            kind=JobKind.SCRIPT,
+            command_line="bin/stubborn.sh",
+            execution_type=execution_type,
+            cron=NEVER_SOON,
+        )
+    )
+    await until(lambda: bool(states(updates, task_id)), "TASK_RUNNING")
+    if execution_type is ExecutionType.DAEMON:
+        tasks.trigger(Trigger(job_name="tests.stubborn"))
+    output = app_root / "tasks" / task_id / "stdout"
+    await until(lambda: job_pid_in(output) is not None, "the job to start")
+    pid = job_pid_in(output)
+    # The job ignores SIGTERM, so it lives through the whole grace period while
+    # the framework repeats its kill and the agent then stops the executor.
+    tasks.kill(task_id)
+    await asyncio.sleep(0)
+    tasks.kill(task_id)
+    await asyncio.sleep(0)
+    await tasks.stop(grace=0.5)
+    assert states(updates, task_id)[-1] == ("TASK_KILLED", "killed")
+    assert alive_when_reported == [False]
+    assert tasks.task_ids == []
