@@ -122,6 +122,54 @@ async def test_a_lost_agent_fails_its_shard_over_to_another_agent_once(
         cluster.stop()
 
 
+async def test_a_lost_shard_found_again_after_its_failover_is_killed_so_one_copy_runs(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    cluster = start_cluster(
+        [AgentSpec(cpus=1, mem=1024), AgentSpec(cpus=1, mem=1024)],
+        agent_ping_timeout=0.3,
+        max_agent_ping_timeouts=2,
+    )
+    settings = framework_settings(cluster.master_address, unreachable_grace_seconds=1.0)
+    out = tmp_path / "out"
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(app_definition(build_app(tmp_path)))
+            job = script_job("long", out, cron=NEVER, shards=1, seconds=60, failover=True)
+            await fw.service.schedule(job)
+            await fw.service.trigger(job.key)
+            first = (await eventually(lambda: runs(out), what="the shard to start"))[0]
+            cut = TaskId.parse(first.task_id).agent_id
+
+            await asyncio.to_thread(cluster.partition_agent, cut)
+            await eventually(lambda: len(runs(out)) == 2, within=30, what="the failover run")
+            rerun = next(r for r in runs(out) if r.task_id != first.task_id)
+            await asyncio.to_thread(cluster.heal_agent, cut)
+
+            def state_of(task_id: str) -> str | None:
+                for framework in cluster.state()["frameworks"]:
+                    for kind in ("tasks", "unreachable_tasks", "completed_tasks"):
+                        for task in framework[kind]:
+                            if task["id"] == task_id:
+                                return str(task["state"])
+                return None
+
+            await eventually(
+                lambda: state_of(first.task_id) == "TASK_KILLED",
+                within=30,
+                what="the found task to be killed",
+            )
+            assert state_of(rerun.task_id) == "TASK_RUNNING"
+            runtime = fw.service.job_runtime(job.key)
+            assert [s.task_id for s in runtime.active_shards] == [rerun.task_id]
+            await asyncio.sleep(1.0)
+            assert len(runs(out)) == 2
+            await fw.service.unschedule(job.key)
+    finally:
+        cluster.stop()
+
+
 async def test_a_killed_daemon_task_goes_back_to_ready_and_is_relaunched(
     zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
 ) -> None:
