@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from controller.cron import CronError, parse_cron
 from controller.executor.clock import Schedule
 from controller.resources import PYTHON_TARGET, ExecutionType, JobKind
 from controller.taskdata import PayloadError, TaskPayload
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class PlanError(ValueError):
@@ -131,12 +134,32 @@ def _schedule(cron: str, time_zone: str) -> Schedule:
 
 
 def _grace(task_info: Mapping[str, Any]) -> float | None:
-    nanoseconds = task_info.get("kill_policy", {}).get("grace_period", {}).get("nanoseconds")
+    policy = task_info.get("kill_policy")
+    if policy is None:
+        return None
+    if not isinstance(policy, Mapping):
+        raise PlanError(
+            f"kill_policy is {policy!r}; expected an object like "
+            '{"grace_period": {"nanoseconds": 5000000000}}'
+        )
+    grace = policy.get("grace_period")
+    if grace is None:
+        return None
+    if not isinstance(grace, Mapping):
+        raise PlanError(
+            f"kill_policy.grace_period is {grace!r}; expected an object like "
+            '{"nanoseconds": 5000000000}'
+        )
+    nanoseconds = grace.get("nanoseconds")
     if nanoseconds is None:
         return None
-    try:
-        return max(0.0, int(nanoseconds) / 1e9)
-    except (TypeError, ValueError):
+    # Protobuf JSON writes int64 as a number or as a string of digits.
+    if isinstance(nanoseconds, int) and not isinstance(nanoseconds, bool):
+        amount = nanoseconds
+    elif isinstance(nanoseconds, str) and _INTEGER.fullmatch(nanoseconds):
+        amount = int(nanoseconds)
+    else:
         raise PlanError(
             f"kill_policy.grace_period.nanoseconds is {nanoseconds!r}; expected an integer"
-        ) from None
+        )
+    return max(0.0, amount / 1e9)

@@ -125,6 +125,10 @@ class TaskSupervisor:
             logger.error("task %s cannot run: %s", task_id, error)
             self._send(task_id, TASK_ERROR, str(error))
             return
+        except Exception as error:  # a defect here must cost this task only
+            logger.exception("task %s could not be planned", task_id)
+            self._send(task_id, TASK_ERROR, f"executor error while reading the task: {error!r}")
+            return
         directory = self._environment.tasks_dir / task_id
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,11 @@ def test_malformed_data_fails_that_task_only(framework: Framework, demo_app: App
         name: framework.raw_task(demo_app, task_id_for("tests.bad", n, framework.agent_id), data)
         for n, (name, data) in enumerate(broken.items())
     }
+    bad_policy = framework.raw_task(
+        demo_app, task_id_for("tests.bad", len(broken), framework.agent_id), _b64(good)
+    )
+    bad_policy["kill_policy"] = {"grace_period": "5secs"}
+    bad_tasks["bad kill policy"] = bad_policy
     daemon_id, *bad_ids = framework.launch(daemon, *bad_tasks.values())
 
     expected = {
@@ -44,8 +49,9 @@ def test_malformed_data_fails_that_task_only(framework: Framework, demo_app: App
         "version 2": "task data version 2 is not supported",
         "no command line": "job.command_line is required for a script job",
         "bad cron": "job.cron '61 * * * * ?'",
+        "bad kill policy": "kill_policy.grace_period is '5secs'",
     }
-    for name, task_id in zip(broken, bad_ids, strict=True):
+    for name, task_id in zip(bad_tasks, bad_ids, strict=True):
         updates = framework.wait_terminal(task_id)
         assert [u.state for u in updates] == ["TASK_ERROR"], name
         assert expected[name] in updates[0].message, name

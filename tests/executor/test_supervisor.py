@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from controller.executor import supervising
 from controller.executor.environment import ExecutorEnvironment
 from controller.executor.messages import Trigger
+from controller.executor.plans import TaskPlan
 from controller.executor.reporting import TaskUpdate
 from controller.executor.supervising import TaskSupervisor
 from controller.resources import ExecutionType, JobKind
@@ -164,3 +166,25 @@ async def test_repeated_kills_report_killed_only_once_the_job_is_gone(
     assert states(updates, task_id)[-1] == ("TASK_KILLED", "killed")
     assert alive_when_reported == [False]
     assert tasks.task_ids == []
+
+
+async def test_an_unexpected_planning_failure_fails_that_task_only(
+    app_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    updates: list[TaskUpdate] = []
+    tasks = supervisor(app_root, updates)
+    real_plan = supervising.plan_task
+
+    def plan(task_info: dict[str, Any]) -> TaskPlan:
+        if task_info["task_id"]["value"] == "tests.broken@-@0":
+            raise KeyError("surprise")
+        return real_plan(task_info)
+
+    monkeypatch.setattr(supervising, "plan_task", plan)
+    tasks.launch(task_info("tests.broken@-@0", kind=JobKind.SCRIPT, command_line="bin/hello.sh"))
+    tasks.launch(task_info("tests.fine@-@0", kind=JobKind.SCRIPT, command_line="bin/hello.sh"))
+    assert states(updates, "tests.broken@-@0") == [
+        ("TASK_ERROR", "executor error while reading the task: KeyError('surprise')")
+    ]
+    await until(lambda: len(states(updates, "tests.fine@-@0")) == 2, "the other task's end")
+    assert states(updates, "tests.fine@-@0")[-1] == ("TASK_FINISHED", "exit status 0")

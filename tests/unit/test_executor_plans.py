@@ -133,7 +133,17 @@ def test_a_transient_task_needs_no_valid_cron() -> None:
     )
 
 
-def test_a_bad_kill_policy_is_named() -> None:
-    info = task_info(payload().encode_base64(), kill_policy={"grace_period": {"nanoseconds": "x"}})
-    with pytest.raises(PlanError, match=r"kill_policy\.grace_period\.nanoseconds"):
+@pytest.mark.parametrize(
+    ("kill_policy", "fragment"),
+    [
+        ({"grace_period": {"nanoseconds": "x"}}, r"kill_policy\.grace_period\.nanoseconds"),
+        ({"grace_period": {"nanoseconds": 1.5}}, r"kill_policy\.grace_period\.nanoseconds"),
+        ({"grace_period": "5secs"}, r"kill_policy\.grace_period is '5secs'"),
+        ("5secs", r"kill_policy is '5secs'"),
+        ([], r"kill_policy is \[\]"),
+    ],
+)
+def test_a_bad_kill_policy_is_named(kill_policy: Any, fragment: str) -> None:
+    info = task_info(payload().encode_base64(), kill_policy=kill_policy)
+    with pytest.raises(PlanError, match=fragment):
         plan_task(info)
