@@ -34,11 +34,19 @@ from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
 from controller.endpoints import Endpoints, Health
-from controller.handlers import APPS, JOBS, USER_AGENT, OperatorMemo, register_handlers
+from controller.handlers import (
+    APPS,
+    EVENT_COMPONENT,
+    JOBS,
+    USER_AGENT,
+    OperatorMemo,
+    register_handlers,
+)
 from controller.mesos.service import SchedulingService
 from controller.operations import RuntimeEvent
 from controller.reconcilers.handling import Reconciliation, Timing
 from controller.reconcilers.kubeapi import ApiError, KubeApi
+from controller.reconcilers.recording import EventPolicy, EventRecorder
 from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
 from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
@@ -140,18 +148,30 @@ class LeaderTerm:
                     return
         if self._stop.is_set():
             return
-        status = self._settings.status
+        status, kube = self._settings.status, self._settings.kubernetes
+        leading = self._leading()
         reconciliation = Reconciliation(
             ops=self._service,
             timing=Timing(
                 refresh_interval=status.refresh_interval, min_interval=status.min_interval
             ),
+            leading=leading,
         )
-        kube = self._settings.kubernetes
+
+        def credentials() -> kopf.ConnectionInfo:
+            return kubernetes_credentials(kube)
+
+        api = KubeApi(credentials, user_agent=f"{USER_AGENT} ({self._settings.identity})")
+        recorder = EventRecorder(
+            api,
+            component=EVENT_COMPONENT,
+            instance=self._settings.identity,
+            leading=leading,
+            policy=EventPolicy(pace=status.refresh_interval),
+        )
         memo = OperatorMemo(
-            reconciliation=reconciliation, credentials=lambda: kubernetes_credentials(kube)
+            reconciliation=reconciliation, credentials=credentials, recorder=recorder
         )
-        api = KubeApi(memo.credentials, user_agent=f"{USER_AGENT} ({self._settings.identity})")
         sweep = OrphanSweep(
             ops=self._service,
             reconciliation=reconciliation,
@@ -165,6 +185,7 @@ class LeaderTerm:
         helpers = [
             asyncio.create_task(self._pump(reconciliation), name="runtime events"),
             asyncio.create_task(sweep.run(self._stop), name="orphan sweep"),
+            asyncio.create_task(recorder.run(self._stop), name="event recorder"),
         ]
         try:
             await kopf.operator(
@@ -182,6 +203,15 @@ class LeaderTerm:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await api.close()
+
+    def _leading(self) -> Callable[[], bool]:
+        """Whether the election's current term is still the one this term started in."""
+        election, term = self._election, self._election.term
+
+        def leading() -> bool:
+            return term is not None and election.term is term
+
+        return leading
 
     async def _pump(self, reconciliation: Reconciliation) -> None:
         while True:

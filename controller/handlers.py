@@ -2,7 +2,8 @@
 
 `register_handlers` puts every handler into an explicit `kopf.OperatorRegistry` (never
 kopf's global one). Each handler turns kopf's kwargs into an `ObjectView` and hands it
-to the term's `Reconciliation` (in the memo), then writes the status patch it returns.
+to the term's `Reconciliation` (in the memo), then writes the status patch it returns;
+Events go through the term's `EventRecorder` (kopf's own event posting is off).
 All kopf settings are made in the one startup handler; credentials come from the
 memo's `credentials` callable (the controller builds it from its settings).
 
@@ -18,7 +19,6 @@ controller.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ import kopf
 from controller import resources
 from controller.reconcilers import apps, jobs
 from controller.reconcilers.handling import ObjectView, Post, Reconciliation, Report, Timing
+from controller.reconcilers.recording import EventRecorder, ObjectRef, object_ref
 from controller.reconcilers.status import AppAvailability
 
 GROUP, VERSION = resources.GROUP, resources.VERSION
@@ -64,6 +65,7 @@ class OperatorMemo:
 
     reconciliation: Reconciliation
     credentials: Callable[[], kopf.ConnectionInfo]
+    recorder: EventRecorder
     indexes: Indexes = field(default_factory=Indexes)
 
 
@@ -80,9 +82,15 @@ def view(body: kopf.Body) -> ObjectView:
     )
 
 
-def poster(body: kopf.Body) -> Post:
+def reference(body: kopf.Body) -> ObjectRef:
+    return object_ref(str(body.get("apiVersion", "")), str(body.get("kind", "")), body.metadata)
+
+
+def poster(recorder: EventRecorder, body: kopf.Body) -> Post:
+    ref = reference(body)
+
     def post(*, warning: bool, reason: str, message: str) -> None:
-        kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
+        recorder.post(ref, warning=warning, reason=reason, message=message)
 
     return post
 
@@ -128,9 +136,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         )
         # ZooKeeper's election is the only fencing authority: no kopf peering.
         settings.peering.standalone = True
-        settings.posting.reporting_component = EVENT_COMPONENT
-        # Only warnings and errors of kopf itself become Events; ours are posted explicitly.
-        settings.posting.level = logging.WARNING
+        # Events are posted by the controller's recorder only (aggregated, leader-gated);
+        # kopf's own handler failures stay in the log, where retries cannot spam objects.
+        settings.posting.enabled = False
         # Stopping is always requested through the stop flag; never kill the process.
         settings.process.ultimate_exiting_timeout = None
         # Renew watches now and then: a connection that silently died is noticed.
@@ -166,12 +174,16 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
     ) -> None:
         await memo.reconciliation.app_changed(
-            view(body), jobs_of(kw["jobs_by_app"], body), poster(body), status_writer(patch)
+            view(body),
+            jobs_of(kw["jobs_by_app"], body),
+            poster(memo.recorder, body),
+            status_writer(patch),
         )
 
     @kopf.on.delete(GROUP, VERSION, APPS, registry=registry, id="app-delete")
     async def app_deleted(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
         await memo.reconciliation.app_deleted(view(body), jobs_of(kw["jobs_by_app"], body))
+        memo.recorder.book.forget(reference(body).uid)
 
     @kopf.timer(
         GROUP, VERSION, APPS, registry=registry, id="app-refresh", interval=timing.min_interval
@@ -190,12 +202,16 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
     ) -> None:
         await memo.reconciliation.job_changed(
-            view(body), app_lookup(kw["app_index"]), poster(body), status_writer(patch)
+            view(body),
+            app_lookup(kw["app_index"]),
+            poster(memo.recorder, body),
+            status_writer(patch),
         )
 
     @kopf.on.delete(GROUP, VERSION, JOBS, registry=registry, id="job-delete")
     async def job_deleted(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
         await memo.reconciliation.job_deleted(view(body))
+        memo.recorder.book.forget(reference(body).uid)
 
     @kopf.timer(
         GROUP, VERSION, JOBS, registry=registry, id="job-refresh", interval=timing.min_interval
@@ -204,6 +220,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
     ) -> None:
         status = await memo.reconciliation.job_refresh(
-            lambda: view(body), app_lookup(kw["app_index"]), poster(body), kw["stopped"].wait()
+            lambda: view(body),
+            app_lookup(kw["app_index"]),
+            poster(memo.recorder, body),
+            kw["stopped"].wait(),
         )
         write_status(patch, status)

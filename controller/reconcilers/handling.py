@@ -55,8 +55,6 @@ class Timing:
     """The longest a status goes without a refresh (and drift without repair)."""
     min_interval: float = 1.0
     """The shortest gap between two refreshes of one object: bounds status writes."""
-    events_per_refresh: int = 20
-    """Runtime events posted per job per refresh; more are summarised in one event."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +84,8 @@ class Reconciliation:
 
     ops: SchedulingOperations
     timing: Timing = field(default_factory=Timing)
+    leading: Callable[[], bool] = field(default=lambda: True)
+    """Whether this term still leads: once it does not, no status is written."""
     mailboxes: Mailboxes = field(default_factory=Mailboxes)
     triggers: dict[str, str] = field(default_factory=dict)
     _applied: dict[str, float] = field(default_factory=dict)
@@ -160,7 +160,7 @@ class Reconciliation:
             desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
             await _retryable(apps.apply_app(self.ops, desired))
             self._applied[slot] = time.monotonic()
-            report(apps.refresh_app_status(self.ops, desired, app.status))
+            report(self._app_status(desired, app.status))
         self._reapply_jobs(app.namespace, app_jobs)
         if desired.problems:
             message = "; ".join(desired.problems)
@@ -184,7 +184,7 @@ class Reconciliation:
                     self._applied[slot] = time.monotonic()
                 except SchedulingError as error:
                     log.warning("app %s: re-applying its desired state failed: %s", app.key, error)
-            return apps.refresh_app_status(self.ops, desired, app.status)
+            return self._app_status(desired, app.status)
 
     async def app_deleted(self, app: ObjectView, app_jobs: Iterable[str]) -> None:
         slot = app_slot(app.key)
@@ -247,7 +247,18 @@ class Reconciliation:
             )
         self.triggers[job.key] = decision.value
 
+    def _app_status(
+        self, desired: apps.DesiredApp, current: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        if not self.leading():
+            return None
+        return apps.refresh_app_status(self.ops, desired, current)
+
     def _job_status(self, job: ObjectView, desired: jobs.DesiredJob) -> dict[str, Any] | None:
+        """The status patch, None when nothing changed — or when this term no longer
+        leads: a core that stopped would describe every job as unscheduled."""
+        if not self.leading():
+            return None
         patch, self._counted[job.key] = jobs.refresh_job_status(
             self.ops,
             desired,
@@ -258,16 +269,10 @@ class Reconciliation:
         return patch
 
     def _post_runtime_events(self, events: list[RuntimeEvent], post: Post) -> None:
-        loud = [e for e in events if e.kind not in _QUIET_EVENTS]
-        limit = self.timing.events_per_refresh
-        for event in loud[:limit]:
-            post(warning=event.warning, reason=event.kind.value, message=event.message)
-        if len(loud) > limit:
-            post(
-                warning=False,
-                reason="EventsSummarised",
-                message=f"{len(loud) - limit} more runtime events since the last refresh",
-            )
+        """The recorder aggregates repeats, so every event is handed on."""
+        for event in events:
+            if event.kind not in _QUIET_EVENTS:
+                post(warning=event.warning, reason=event.kind.value, message=event.message)
 
 
 def job_slot(key: str) -> str:

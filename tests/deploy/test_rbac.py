@@ -46,7 +46,8 @@ def handled_resources() -> dict[str, tuple[bool, bool]]:
 def required(watched: list[str]) -> set[Access]:
     """What kopf does for these handlers: lists and watches each resource, patches the
     ones it handles changes of (and their status subresource), posts Events where the
-    objects are, and lists/watches CRDs (always) and namespaces (when not cluster-wide)."""
+    objects are (and patches their counts), and lists/watches CRDs (always) and
+    namespaces (when not cluster-wide)."""
     scopes: list[str | None] = list(watched) or [None]
     needed = {Access("list", "apiextensions.k8s.io", "customresourcedefinitions")}
     needed.add(Access("watch", "apiextensions.k8s.io", "customresourcedefinitions"))
@@ -54,6 +55,7 @@ def required(watched: list[str]) -> set[Access]:
         needed |= {Access("list", "", "namespaces"), Access("watch", "", "namespaces")}
     for scope in scopes:
         needed.add(Access("create", "", "events", scope))
+        needed.add(Access("patch", "", "events", scope))
         for plural, (patched, status) in handled_resources().items():
             needed |= {Access(v, "cloudjob.io", plural, scope) for v in ("list", "watch")}
             if patched:

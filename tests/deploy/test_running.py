@@ -26,6 +26,7 @@ from typing import Any
 import helm_python
 import pytest
 
+from controller.handlers import USER_AGENT
 from devcluster.zookeeper import free_port
 from tests.deploy.chart import PROJECT, Rendered, image_command, merged, render, values_file
 from tests.deploy.rbac import Access, access_of, allowed, discovery, grants
@@ -147,13 +148,16 @@ def handle_objects(stack: Stack) -> None:
 
 
 def controller_requests(stack: Stack) -> list[tuple[str, str, dict[str, str]]]:
-    """(method, path, query) of every request the controller (kopf) made."""
+    """(method, path, query) of every request the controller (kopf, and its own client
+    for Events and reads kopf does not make) made."""
     seen = []
     for request in list(stack.api.handler):
         agent = request.headers.get("User-Agent", "")
         if agent.startswith("Python-urllib"):
             continue  # the test's own client
-        assert agent.startswith("kopf/"), f"unexpected client {agent}: {request.url}"
+        assert agent.startswith(("kopf/", f"{USER_AGENT} (")), (
+            f"unexpected client {agent}: {request.url}"
+        )
         seen.append((str(request.method.value).upper(), request.url.path, dict(request.params)))
     return seen
 

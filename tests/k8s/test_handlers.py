@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kazoo.exceptions import NotEmptyError
+
 from tests.e2e.stack import NAMESPACE, Stack, holds, wait_for
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
@@ -193,14 +195,25 @@ def test_runs_show_in_status_and_as_events(stack: Stack) -> None:
     assert "InvalidSpec" not in seen
 
 
+def wipe(stack: Stack, node: str) -> None:
+    """Delete a subtree the controller keeps writing to (a write may land mid-way)."""
+    for _ in range(20):
+        try:
+            stack.zk.delete(f"/{stack.zk_namespace}/{node}", recursive=True)
+            return
+        except NotEmptyError:
+            continue
+    raise AssertionError(f"could not wipe /{node}")
+
+
 def test_state_wiped_from_zookeeper_is_restored_from_the_resources(stack: Stack) -> None:
     stack.start_controller()
     stack.script_app_object()
     stack.script_job("report", "*/1 * * * * ?")
     wait_for(lambda: stack.runs.of("report"), lambda r: len(r) >= 3, what="first runs")
 
-    stack.zk.delete(f"/{stack.zk_namespace}/config", recursive=True)
-    stack.zk.delete(f"/{stack.zk_namespace}/state", recursive=True)
+    for node in ("config", "state"):
+        wipe(stack, node)
     wait_for(
         lambda: (stack.zk_children("config/app"), stack.zk_children("config/job")),
         lambda found: found == ([f"{NAMESPACE}.scripts"], [JOB_KEY]),

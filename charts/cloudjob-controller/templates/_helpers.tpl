@@ -101,8 +101,8 @@ exponent form.
 - apiGroups: [cloudjob.io]
   resources: [cloudapps/status, cloudjobs/status]
   verbs: [patch]
-# kopf.event posts new core Events; it never updates them.
+# The controller's event recorder posts core Events and patches their count on repeats.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 {{- end }}
