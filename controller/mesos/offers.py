@@ -5,7 +5,8 @@ hold bound; what is not used by then is declined with a refuse filter so that ot
 frameworks get the resources (the original held offers practically forever, #396).
 When no work is pending the pool declines everything and asks for SUPPRESS; when work
 arrives while suppressed, or while refuse filters from earlier declines may still hide
-agents, it asks for REVIVE. The launcher applies the answers through the driver.
+agents, it asks for REVIVE. After a (re-)subscription it does not know what the master
+still applies of an earlier SUPPRESS, so its first answer is REVIVE or SUPPRESS. The launcher applies the answers through the driver.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ class OfferPool:
     busy_refuse_seconds: float
     idle_refuse_seconds: float
     offers: dict[str, HeldOffer] = field(default_factory=dict)
-    suppressed: bool = False
+    # None: unknown. After a (re-)subscription the master may still apply an earlier
+    # term's SUPPRESS (or not), so the first settle states it again either way.
+    suppressed: bool | None = None
     # A decline since the last REVIVE may have left refuse filters on some agents.
     filters_possible: bool = False
 
@@ -94,9 +97,10 @@ class OfferPool:
         return gone
 
     def clear(self) -> None:
-        """Forget every offer: after a disconnect the master has rescinded them all."""
+        """Forget every offer (after a disconnect the master has rescinded them all) and
+        what the master is told: the next settle sends REVIVE or SUPPRESS."""
         self.offers.clear()
-        self.suppressed = False
+        self.suppressed = None
         self.filters_possible = False
 
     def agents(
@@ -150,7 +154,7 @@ class OfferPool:
             actions = PoolActions(
                 decline=self._remove(list(self.offers.values())),
                 refuse_seconds=self.idle_refuse_seconds,
-                suppress=not self.suppressed,
+                suppress=self.suppressed is not True,
             )
             if actions.decline:
                 self.filters_possible = True
@@ -160,7 +164,7 @@ class OfferPool:
         actions = PoolActions(
             decline=self._remove(expired), refuse_seconds=self.busy_refuse_seconds
         )
-        if self.suppressed or (new_work and self.filters_possible):
+        if self.suppressed is not False or (new_work and self.filters_possible):
             actions.revive = True
             self.suppressed = False
             self.filters_possible = False

@@ -13,7 +13,7 @@ from kazoo.client import KazooClient
 from controller.mesos.driver import MesosCallError
 from controller.mesos.tasks import TaskId
 from controller.state import Layout
-from controller.state.records import LaunchSource
+from controller.state.records import FailoverEntry, LaunchSource
 from devcluster.mesos import AgentSpec
 from devcluster.zookeeper import ZooKeeperServer
 from tests.integration.framework_harness import (
@@ -234,7 +234,10 @@ async def test_a_framework_the_master_removed_is_registered_anew_and_its_work_re
             await subscribed(second)
             new_id = framework_state(cluster)["id"]
             assert new_id != old_id
-            assert second.service.engine.store.framework_id() == new_id
+            await eventually(
+                lambda: second.service.engine.store.framework_id() == new_id,
+                what="the new framework id to be stored",
+            )
             await eventually(
                 lambda: [
                     t for t in framework_state(cluster)["tasks"] if t["state"] == "TASK_RUNNING"
@@ -244,5 +247,52 @@ async def test_a_framework_the_master_removed_is_registered_anew_and_its_work_re
             )
             assert second.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
             await second.service.unschedule(daemon.key)
+    finally:
+        cluster.stop()
+
+
+async def test_a_new_leader_launches_nothing_of_a_job_until_reconciliation_accounted_for_it(
+    zookeeper: ZooKeeperServer, zk_namespace: str, zk_client: KazooClient, tmp_path: Path
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address)
+    out = tmp_path / "out"
+    job = script_job("held", out, cron=NEVER, shards=2, seconds=60)  # failover off
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
+            await subscribed(first)
+            await first.service.put_app(app_definition(build_app(tmp_path)))
+            await first.service.schedule(job)
+            (out / "fail-next").touch()  # one of the two shards exits 3 at once
+            await first.service.trigger(job.key)
+            await eventually(
+                lambda: (
+                    len(runs(out)) == 2
+                    and first.service.engine.store.failover() == {}
+                    and len(first.service.job_runtime(job.key).active_shards) == 1
+                ),
+                what="one shard running, the other failed",
+            )
+            (alive,) = first.service.job_runtime(job.key).active_shards
+        # While no controller runs, the failed shard is queued for failover.
+        failed_shard = 1 - alive.shard
+        entry = FailoverEntry(job.key, failed_shard, "earlier-task")
+        path = Layout(zk_namespace).failover_task(job.key, failed_shard)
+        await asyncio.to_thread(zk_client.create, path, entry.encode(), makepath=True)
+        # Answers about the running shard come late: the new leader has to wait for them.
+        await asyncio.to_thread(cluster.delay_status_updates, 2.0)
+
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
+            await subscribed(second)
+            while second.service.engine.reconciling:
+                assert second.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 0
+                await asyncio.sleep(0.05)
+            await eventually(
+                lambda: second.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1,
+                what="the failed-over shard to launch once the job is accounted for",
+            )
+            await eventually(lambda: len(runs(out)) == 3, what="the failed-over run")
+            assert Counter(r.shard for r in runs(out))[failed_shard] == 2
+            assert second.metric("cloudjob_tasks_launched_total", source="READY") == 0
     finally:
         cluster.stop()

@@ -53,6 +53,7 @@ def test_offers_of_one_agent_are_merged_and_taken_together() -> None:
 def test_unused_offers_are_declined_at_the_hold_bound() -> None:
     p = pool()
     p.add(HeldOffer.from_mesos(mesos_offer("old", "a1"), now=0))
+    assert p.settle(0, has_work=True, new_work=False).revive  # a subscription's first
     p.add(HeldOffer.from_mesos(mesos_offer("new", "a2"), now=6))
     assert p.next_expiry() == 10
     early = p.settle(9.9, has_work=True, new_work=False)
@@ -104,9 +105,18 @@ def test_rescind_and_agent_loss_forget_offers() -> None:
     assert p.next_expiry() is None
 
 
-def test_clear_after_disconnect_resets_suppression() -> None:
-    p = pool()
-    p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1"), 0))
-    p.settle(0, has_work=False, new_work=False)
-    p.clear()
-    assert p.offers == {} and not p.suppressed
+def test_after_a_subscription_suppression_is_unknown_so_work_revives_and_idle_suppresses() -> None:
+    # A new leader or a re-subscription cannot know what the master still applies from
+    # an earlier SUPPRESS or decline: the first settle says it again either way.
+    for earlier in (True, False):
+        p = pool()
+        p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1"), 0))
+        p.settle(0, has_work=not earlier, new_work=False)
+        p.clear()
+        assert p.offers == {}
+        assert p.settle(1, has_work=True, new_work=False).revive
+        assert not p.settle(2, has_work=True, new_work=False).revive
+        p.clear()
+        assert p.settle(3, has_work=False, new_work=False).suppress
+        assert not p.settle(4, has_work=False, new_work=False).suppress
+    assert pool().settle(0, has_work=True, new_work=False).revive
