@@ -35,13 +35,16 @@ from devcluster.mesos.protocol import (
     REASON_COMMAND_EXECUTOR_FAILED,
     REASON_CONTAINER_LAUNCH_FAILED,
     REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+    REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
     REASON_EXECUTOR_TERMINATED,
+    REASON_RECONCILIATION,
     REASON_TASK_KILLED_DURING_LAUNCH,
     SOURCE_AGENT,
     SOURCE_EXECUTOR,
     TASK_DROPPED,
     TASK_FAILED,
     TASK_FINISHED,
+    TASK_GONE,
     TASK_KILLED,
     TASK_KILLING,
     TASK_LOST,
@@ -141,6 +144,7 @@ class Agent:
         self.running = False
         self.registered = False
         self.shut_down = False
+        self.down = False
         self.port = 0
         self.frameworks: dict[str, AgentFramework] = {}
         self._loop = asyncio.get_running_loop()
@@ -162,6 +166,13 @@ class Agent:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        await self._listen(0)
+        self.running = True
+        self.network.agents[self.agent_id] = self
+        self._watchdog = self._loop.create_task(self._watch_master())
+        (self.work_dir / "slaves" / self.agent_id).mkdir(parents=True, exist_ok=True)
+
+    async def _listen(self, port: int) -> None:
         app = web.Application()
         app.router.add_route("*", "/api/v1/executor", self._handle_executor)
         app.router.add_get("/state", self._handle_state)
@@ -169,15 +180,61 @@ class Agent:
         app.router.add_get("/version", self._handle_version)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
         await site.start()
         server = site._server
         assert server is not None and isinstance(server, asyncio.base_events.Server)
         self.port = int(server.sockets[0].getsockname()[1])
-        self.running = True
-        self.network.agents[self.agent_id] = self
-        self._watchdog = self._loop.create_task(self._watch_master())
-        (self.work_dir / "slaves" / self.agent_id).mkdir(parents=True, exist_ok=True)
+
+    async def go_down(self) -> None:
+        """The agent process stops (its containers run on); see `come_back`.
+
+        Every executor connection drops, and what the agent knew of frameworks
+        without checkpointing is lost. The caller keeps the agent off the
+        network until it is back.
+        """
+        self.down = True
+        for framework in self.frameworks.values():
+            if not framework.info.get("checkpoint"):
+                framework.terminating = True
+                self._updates.forget_framework(framework.framework_id)
+            for executor in framework.executors.values():
+                if executor.stream is not None:
+                    executor.stream.abort()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def come_back(self) -> None:
+        """The agent process starts again on the same port and recovers (`Slave::recover`).
+
+        The containers of frameworks without checkpointing are orphans and are
+        destroyed; executors of checkpointing frameworks get
+        `executor_reregistration_timeout` to subscribe again, and those that do
+        not are destroyed, their tasks TASK_GONE (`Slave::reregisterExecutorTimeout`).
+        Command tasks (run by the agent itself here) carry on.
+        """
+        await self._listen(self.port)
+        self.down = False
+        for framework in list(self.frameworks.values()):
+            for executor in list(framework.executors.values()):
+                if framework.terminating:
+                    self._destroy_orphan(executor)
+                elif not executor.is_command and executor.state == RUNNING:
+                    executor.state = REGISTERING
+                    executor.registration_timer = self._loop.call_later(
+                        self.config.executor_reregistration_timeout,
+                        self._reregistration_timed_out,
+                        executor,
+                    )
+
+    def _destroy_orphan(self, executor: Executor) -> None:
+        if executor.state == TERMINATED:
+            return
+        executor.state = TERMINATING
+        if executor.child is not None and executor.child.running:
+            executor.child.kill()
+        else:
+            self._executor_terminated(executor, None)
 
     def registration(self) -> asyncio.Future[None]:
         """Resolves once the agent is registered with the current master."""
@@ -413,6 +470,26 @@ class Agent:
             executor.terminated.pop(task_id, None)
             self._maybe_remove_executor(framework, executor)
 
+    def reconcile_unknown_tasks(self, framework_info: JSON, task_ids: list[str]) -> None:
+        """The master re-registered us and lists tasks we did not report (`Slave::reregistered`):
+        each one still unknown here is over (its launch was lost)."""
+        framework_id = value(framework_info.get("id")) or ""
+        partition_aware = "PARTITION_AWARE" in _capabilities(framework_info)
+        for task_id in task_ids:
+            known = self._task_state(framework_id, task_id) is not None
+            if known or self._updates.has_pending(framework_id, task_id):
+                continue
+            status = make_status(
+                task_id=task_id,
+                state=TASK_DROPPED if partition_aware else TASK_LOST,
+                source=SOURCE_AGENT,
+                agent_id=self.agent_id,
+                reason=REASON_RECONCILIATION,
+                message="Reconciliation: task unknown to the agent",
+                with_uuid=True,
+            )
+            self._updates.add(framework_id, status)
+
     def framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
         framework = self.frameworks.get(framework_id)
         executor = framework.executors.get(executor_id) if framework else None
@@ -538,6 +615,21 @@ class Agent:
             REASON_EXECUTOR_REGISTRATION_TIMEOUT,
             "Executor did not register within "
             + format_duration(self.config.executor_registration_timeout),
+        )
+        executor.state = TERMINATING
+        if executor.child is not None and executor.child.running:
+            executor.child.kill()
+        else:
+            self._executor_terminated(executor, None)
+
+    def _reregistration_timed_out(self, executor: Executor) -> None:
+        if executor.state != REGISTERING:
+            return
+        executor.pending_termination = (
+            TASK_GONE,
+            REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
+            "Executor did not reregister within "
+            + format_duration(self.config.executor_reregistration_timeout),
         )
         executor.state = TERMINATING
         if executor.child is not None and executor.child.running:

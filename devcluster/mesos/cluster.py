@@ -65,6 +65,8 @@ class LocalMesos:
         *,
         port: int = 0,
         executor_shutdown_grace_period: float = 5.0,
+        executor_reregistration_timeout: float = 2.0,
+        recovery_timeout: float = 900.0,
         agent_ping_timeout: float = 15.0,
         max_agent_ping_timeouts: int = 5,
         agent_reregister_timeout: float = 600.0,
@@ -79,6 +81,8 @@ class LocalMesos:
             default_refuse_seconds=default_refuse_seconds,
             executor_registration_timeout=executor_registration_timeout,
             executor_shutdown_grace_period=executor_shutdown_grace_period,
+            executor_reregistration_timeout=executor_reregistration_timeout,
+            recovery_timeout=recovery_timeout,
             agent_ping_timeout=agent_ping_timeout,
             max_agent_ping_timeouts=max_agent_ping_timeouts,
             agent_reregister_timeout=agent_reregister_timeout,
@@ -276,6 +280,50 @@ class LocalMesos:
             self.master.agent_exited(agent_id)
 
         self._run(kill)
+
+    def restart_agent(self, agent_id: str, downtime: float = 0.0, timeout: float = 60.0) -> None:
+        """The agent process restarts: `bring_agent_down`, `downtime` seconds, then
+        `bring_agent_up` (which returns once the agent re-registered)."""
+        if downtime < 0:
+            raise ValueError(f"downtime must be >= 0 seconds, got {downtime}")
+        self.bring_agent_down(agent_id)
+        threading.Event().wait(downtime)
+        self.bring_agent_up(agent_id, timeout)
+
+    def bring_agent_down(self, agent_id: str) -> None:
+        """The agent process stops (not its host: tasks and executors run on).
+
+        Executor connections drop and the master sees the agent disconnect:
+        tasks of frameworks without checkpointing become TASK_LOST. After
+        `agent_ping_timeout` x `max_agent_ping_timeouts` the master marks the
+        agent unreachable, as for a partition.
+        """
+
+        async def down() -> None:
+            agent = self._live_agent(agent_id)
+            if agent.down:
+                raise RuntimeError(f"agent {agent_id} is down already")
+            self.network.partitioned.add(agent_id)
+            self.master.agent_exited(agent_id)
+            await agent.go_down()
+
+        self._run(down)
+
+    def bring_agent_up(self, agent_id: str, timeout: float = 60.0) -> None:
+        """The agent process starts again on its port, recovers (see Agent.come_back)
+        and re-registers; returns once the master has it back."""
+
+        async def up() -> None:
+            agent = self._live_agent(agent_id)
+            if not agent.down:
+                raise RuntimeError(f"agent {agent_id} is not down")
+            await agent.come_back()
+            self.network.partitioned.discard(agent_id)
+            agent.registered = False
+            agent.register()
+            await asyncio.wait_for(agent.registration(), timeout)
+
+        self._run(up, timeout + 5)
 
     def partition_agent(self, agent_id: str) -> None:
         """Cut the agent off from the master; its tasks keep running."""

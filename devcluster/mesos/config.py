@@ -55,6 +55,7 @@ class EmulatorConfig:
     offer_refresh: float = 1.0
     default_refuse_seconds: float = 5.0
     executor_registration_timeout: float = 60.0
+    executor_reregistration_timeout: float = 2.0
     executor_shutdown_grace_period: float = 5.0
     agent_ping_timeout: float = 15.0
     max_agent_ping_timeouts: int = 5

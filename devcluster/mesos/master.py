@@ -162,6 +162,8 @@ class AgentRecord:
     tasks: dict[str, dict[str, MasterTask]] = field(default_factory=dict)
     executors: dict[str, dict[str, JSON]] = field(default_factory=dict)
     offers: set[str] = field(default_factory=set)
+    # KILLs sent to the agent, resent when it re-registers (it may have missed them).
+    killed_tasks: set[tuple[str, str]] = field(default_factory=set)
     missed_pings: int = 0
     pong: bool = True
     reregistered_time: float | None = None
@@ -815,20 +817,25 @@ class Master:
     def _kill(self, framework: Framework, call: JSON) -> None:
         kill = call["kill"]
         task_id = value(kill["task_id"]) or ""
+        agent_id = value(kill.get("agent_id"))
         task = framework.tasks.get(task_id)
         if task is None:
-            agent_id = value(kill.get("agent_id"))
             for status in reconcile(
                 [(task_id, agent_id)], self._view(framework), framework.partition_aware
             ):
                 self._forward(framework, status)
             return
         agent = self.agents.get(task.agent_id)
-        if agent is None or not agent.connected:
+        if agent is None:
             return
-        framework_id = framework.framework_id
-        policy = kill.get("kill_policy")
-        self.network.to_agent(agent.agent_id, lambda a: a.kill_task(framework_id, task_id, policy))
+        if agent_id is not None and agent_id != task.agent_id:
+            log.warning(
+                "not killing task %s: it runs on agent %s, not %s", task_id, task.agent_id, agent_id
+            )
+            return
+        agent.killed_tasks.add((framework.framework_id, task_id))
+        if agent.connected:
+            self._kill_on(agent.agent_id, framework.framework_id, task_id, kill.get("kill_policy"))
 
     def _shutdown_executor(self, framework: Framework, call: JSON) -> None:
         shutdown = call["shutdown"]
@@ -903,6 +910,7 @@ class Master:
         agent = self.agents.get(task.agent_id)
         if agent is not None:
             agent.tasks.get(framework.framework_id, {}).pop(task.task_id, None)
+            agent.killed_tasks.discard((framework.framework_id, task.task_id))
         framework.completed_tasks.append(task)
 
     # --------------------------------------------------------- agent messages
@@ -918,6 +926,7 @@ class Master:
             existing.active = True
             existing.missed_pings = 0
             existing.pong = True
+            self._reconcile_known_agent(existing, report)
             self.network.to_agent(agent_id, lambda a: a.on_registered())
             self._allocate_soon()
             return
@@ -988,6 +997,55 @@ class Master:
                 )
         self.network.to_agent(agent_id, lambda a: a.on_registered())
         self._allocate_soon()
+
+    def _reconcile_known_agent(self, agent: AgentRecord, report: JSON) -> None:
+        """A known agent re-registered (after a disconnection or a restart);
+        `Master::reconcileKnownSlave`. Tasks it did not report are reconciled
+        through it (it answers TASK_DROPPED/TASK_LOST for those it does not
+        know), executors it did not report are removed (their resources
+        released), and KILLs it may have missed are sent again."""
+        agent_id = agent.agent_id
+        reported = {
+            (str(t["framework_id"]), value(t["info"].get("task_id")) or ""): str(t["state"])
+            for t in report["tasks"]
+        }
+        for framework_id, tasks in agent.tasks.items():
+            framework = self.frameworks.get(framework_id)
+            missing = [task_id for task_id in tasks if (framework_id, task_id) not in reported]
+            if framework is not None and missing:
+                self._reconcile_through_agent(agent_id, framework.info, missing)
+        executors = {
+            (value(e.get("framework_id")) or "", value(e.get("executor_id")) or "")
+            for e in report["executors"]
+        }
+        for framework_id, known in agent.executors.items():
+            for executor_id in [e for e in known if (framework_id, e) not in executors]:
+                log.warning(
+                    "executor %s of framework %s is unknown to re-registered agent %s",
+                    executor_id,
+                    framework_id,
+                    agent_id,
+                )
+                del known[executor_id]
+                framework = self.frameworks.get(framework_id)
+                if framework is not None:
+                    framework.executors.get(agent_id, {}).pop(executor_id, None)
+        for framework_id, task_id in sorted(agent.killed_tasks):
+            state = reported.get((framework_id, task_id))
+            if state is not None and not is_terminal(state):
+                self._kill_on(agent_id, framework_id, task_id, None)
+
+    def _reconcile_through_agent(
+        self, agent_id: str, framework_info: JSON, task_ids: list[str]
+    ) -> None:
+        self.network.to_agent(
+            agent_id, lambda a: a.reconcile_unknown_tasks(framework_info, task_ids)
+        )
+
+    def _kill_on(
+        self, agent_id: str, framework_id: str, task_id: str, kill_policy: JSON | None
+    ) -> None:
+        self.network.to_agent(agent_id, lambda a: a.kill_task(framework_id, task_id, kill_policy))
 
     def pong(self, agent_id: str) -> None:
         agent = self.agents.get(agent_id)

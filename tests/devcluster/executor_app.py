@@ -63,7 +63,11 @@ class TestExecutor(Executor):  # type: ignore[misc]
                 if k.startswith("MESOS_") or k.startswith("TEST_")
             },
             cwd=os.getcwd(),
+            pid=os.getpid(),
         )
+
+    def reregistered(self, driver: Any, agent_info: Any) -> None:
+        record("reregistered", agent_id=agent_info["id"]["value"])
 
     def launchTask(self, driver: Any, task: Any) -> None:
         task_id = task["task_id"]
