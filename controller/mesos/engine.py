@@ -92,6 +92,8 @@ log = logging.getLogger(__name__)
 
 # The master's ERROR message for a framework id it removed (src/master/master.cpp).
 REMOVED_FRAMEWORK = "Framework has been removed"
+# Status updates decided and persisted together at most (one transaction: ~1 op each).
+STATUS_BATCH_LIMIT = 500
 # Mesos's default, for a master that does not say (heartbeat_interval_seconds).
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 
@@ -127,6 +129,22 @@ class EngineInputs:
     layout: Layout
     zk_auth: str | None
     queue_limit: int
+
+
+@dataclass
+class _TrackBatch:
+    """Status decisions that only track task states, waiting to be persisted together."""
+
+    # task id → state to write
+    writes: dict[str, str] = field(default_factory=dict)
+    # task id → what memory held before the batch (restored if the write fails)
+    previous: dict[str, TrackedTask | None] = field(default_factory=dict)
+    pending: list[tuple[dict[str, Any], StatusUpdate, Decision]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.writes.clear()
+        self.previous.clear()
+        self.pending.clear()
 
 
 @dataclass
@@ -259,19 +277,45 @@ class FrameworkEngine:
 
     async def _process_inbox(self) -> None:
         while True:
-            event = await self._inbox.get()
+            event: DriverEvent | None = await self._inbox.get()
             self._last_event = time.monotonic()
+            while event is not None:
+                following: DriverEvent | None = None
+                try:
+                    if isinstance(event, StatusReceived):
+                        batch, following = await self._status_batch(event)
+                        await self._on_statuses(batch)
+                    else:
+                        await self._handle(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("handling %s failed", type(event).__name__)
+                event = following
+
+    async def _status_batch(
+        self, first: StatusReceived
+    ) -> tuple[list[dict[str, Any]], DriverEvent | None]:
+        """The status updates waiting right behind `first` (after the batching window),
+        and the next other event, which is handled after them so order is kept."""
+        if self.settings.status_batch_seconds > 0:
+            await asyncio.sleep(self.settings.status_batch_seconds)
+        batch = [first.status]
+        while len(batch) < STATUS_BATCH_LIMIT:
             try:
-                await self._handle(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("handling %s failed", type(event).__name__)
+                event = self._inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            self._last_event = time.monotonic()
+            if not isinstance(event, StatusReceived):
+                return batch, event
+            batch.append(event.status)
+        return batch, None
 
     async def _handle(self, event: DriverEvent) -> None:
         match event:
             case StatusReceived(status=status):
-                await self._on_status(status)
+                await self._on_statuses([status])
             case OffersReceived(offers=offers):
                 self._on_offers(offers)
             case OfferRescinded(offer_id=offer_id):
@@ -365,25 +409,89 @@ class FrameworkEngine:
         self._wake.set()
 
     # ------------------------------------------------------------------ status updates
-    async def _on_status(self, status: dict[str, Any]) -> None:
-        update = StatusUpdate.from_mesos(status)
-        self.metrics.task_states.labels(update.state or "unknown").inc()
-        self._learn_executor(update)
+    async def _on_statuses(self, raw: list[dict[str, Any]]) -> None:
+        """Decide every update in order; persist the state-tracking ones together (one
+        transaction), each terminal one on its own; acknowledge what is durable."""
+        received = [(status, StatusUpdate.from_mesos(status)) for status in raw]
+        for _, update in received:
+            self.metrics.task_states.labels(update.state or "unknown").inc()
+            self._learn_executor(update)
+        acks: list[dict[str, Any]] = []
+        async with self._lock:
+            batch = _TrackBatch()
+            for status, update in received:
+                decision = statuses.decide(update, self._knowledge(update.task_id))
+                if not decision.of(RemoveRunning):
+                    self._stage(batch, status, update, decision)
+                    continue
+                # Its transaction reads the running entries: the batch goes first.
+                if not await self._flush(batch, acks) or not await self._apply(decision):
+                    break
+                self._done(status, update, decision, acks)
+            else:
+                await self._flush(batch, acks)
+        for status in acks:
+            try:
+                await self.driver.acknowledge(status)
+            except MesosCallError as error:
+                log.warning("acknowledging an update failed (Mesos will resend it): %s", error)
+
+    def _stage(
+        self, batch: _TrackBatch, status: dict[str, Any], update: StatusUpdate, decision: Decision
+    ) -> None:
+        """Take a decision that only tracks task states: memory now, ZooKeeper at flush."""
+        for track in decision.of(Track):
+            key = track.task.task_id.value
+            if key not in batch.previous:
+                batch.previous[key] = self._tracked.get(key)
+            recorded = self.store.running_task(key)
+            if recorded is not None and track.task.state != batch.writes.get(
+                key, recorded.state
+            ):
+                batch.writes[key] = track.task.state
+            self._tracked[key] = track.task
+        batch.pending.append((status, update, decision))
+
+    async def _flush(self, batch: _TrackBatch, acks: list[dict[str, Any]]) -> bool:
+        """Persist the staged task states in one transaction, then act on their decisions.
+        On failure memory is restored and nothing staged is acknowledged (Mesos resends)."""
+        try:
+            if batch.writes:
+                await asyncio.to_thread(self.store.update_task_states, dict(batch.writes))
+        except StateError as error:
+            log.warning("%d status update(s) not applied: %s", len(batch.pending), error)
+            for key, previous in batch.previous.items():
+                if previous is None:
+                    self._tracked.pop(key, None)
+                else:
+                    self._tracked[key] = previous
+            batch.clear()
+            return False
+        for status, update, decision in batch.pending:
+            if any(t.task.state in ADRIFT_STATES for t in decision.of(Track)):
+                self._schedule_adrift_check()
+            await self._act(decision)
+            self._done(status, update, decision, acks)
+        if batch.pending:
+            self._update_gauges()
+        batch.clear()
+        return True
+
+    def _done(
+        self,
+        status: dict[str, Any],
+        update: StatusUpdate,
+        decision: Decision,
+        acks: list[dict[str, Any]],
+    ) -> None:
+        """The update is applied: it answers reconciliation, and may be acknowledged."""
         run = self._reconciliation
         if run is not None:
             run.observe(update.task_id)
             if run.settled:
                 self._answered.set()
-        async with self._lock:
-            decision = statuses.decide(update, self._knowledge(update.task_id))
-            durable = await self._apply(decision)
-        if durable and decision.acknowledge:
-            try:
-                await self.driver.acknowledge(status)
-            except MesosCallError as error:
-                log.warning(
-                    "acknowledging %s failed (Mesos will resend): %s", update.task_id, error
-                )
+        if decision.acknowledge:
+            acks.append(status)
 
     def _learn_executor(self, update: StatusUpdate) -> None:
         """A live task's update names its executor: one STOP must reach on app removal."""
@@ -444,6 +552,12 @@ class FrameworkEngine:
         except StateError as error:
             log.warning("status not applied (Mesos will resend it): %s", error)
             return False
+        await self._act(decision, drop_failover_event=drop_failover_event)
+        self._update_gauges()
+        return True
+
+    async def _act(self, decision: Decision, *, drop_failover_event: bool = False) -> None:
+        """The side effects of a decision whose state change is durable."""
         for action in decision.actions:
             if isinstance(action, Kill):
                 await self._kill(action.task_id, action.agent_id, why="status")
@@ -453,8 +567,6 @@ class FrameworkEngine:
                 if drop_failover_event and action.event.kind is EventKind.FAILOVER:
                     continue
                 self._emit(action.event)
-        self._update_gauges()
-        return True
 
     async def _track(self, task: TrackedTask) -> None:
         key = task.task_id.value
@@ -462,7 +574,7 @@ class FrameworkEngine:
         if recorded is not None and recorded.state != task.state:
             await asyncio.to_thread(self.store.update_task_state, key, task.state)
         self._tracked[key] = task
-        if task.state in ADRIFT_STATES and self.settings.unreachable_grace_seconds > 0:
+        if task.state in ADRIFT_STATES:
             self._schedule_adrift_check()
 
     def _forget_task(self, task_id: str) -> None:
@@ -497,6 +609,8 @@ class FrameworkEngine:
 
     def _schedule_adrift_check(self) -> None:
         if self._timers.adrift is not None or self._closed:
+            return
+        if self.settings.unreachable_grace_seconds <= 0:
             return
         delay = max(1.0, self.settings.unreachable_grace_seconds / 4)
 

@@ -6,7 +6,8 @@ frameworks get the resources (the original held offers practically forever, #396
 When no work is pending the pool declines everything and asks for SUPPRESS; when work
 arrives while suppressed, or while refuse filters from earlier declines may still hide
 agents, it asks for REVIVE. After a (re-)subscription it does not know what the master
-still applies of an earlier SUPPRESS, so its first answer is REVIVE or SUPPRESS. The launcher applies the answers through the driver.
+still applies of an earlier SUPPRESS, so its first answer is REVIVE or SUPPRESS. The
+launcher applies the answers through the driver.
 """
 
 from __future__ import annotations

@@ -36,6 +36,13 @@ class FrameworkSettings(BaseSettings):
     launch_batch_seconds: float = Field(
         default=0.2, ge=0, description="how long a launch cycle waits to batch more changes"
     )
+    status_batch_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description="how long status updates are collected to be persisted together "
+        "(0: only those already waiting)",
+    )
     offer_hold_seconds: float = Field(
         default=10.0, gt=0, description="the longest an unused offer is held before declining"
     )

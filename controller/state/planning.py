@@ -117,6 +117,13 @@ def remove_running(view: View, layout: Layout, job_key: str, tasks: Sequence[Run
     return Plan(ops, apply)
 
 
+def task_state(view: View, layout: Layout, task: RunningTask, state: str) -> Plan:
+    """Record a running task's new Mesos state."""
+    updated = task.with_state(state)
+    path = layout.running_task(task.job_key, task.shard)
+    return Plan([SetData(path, updated.encode())], lambda: view.index_running(updated))
+
+
 def add_running(view: View, layout: Layout, job_key: str, tasks: Sequence[RunningTask]) -> Plan:
     ops: list[Op] = []
     if job_key not in view.running_parents:

@@ -458,16 +458,21 @@ class StateStore:
         """Persist a running task's new Mesos state (no write when unchanged); None for
         a task that is not recorded."""
         with self._write_lock:
-            view = self._view
-            task = view.by_task.get(task_id)
-            if task is None or task.state == state:
-                return task
-            updated = task.with_state(state)
-            path = self.layout.running_task(task.job_key, task.shard)
-            self._commit(
-                [Plan([SetData(path, updated.encode())], lambda: view.index_running(updated))]
-            )
-            return updated
+            self.update_task_states({task_id: state})
+            return self._view.by_task.get(task_id)
+
+    def update_task_states(self, states: Mapping[str, str]) -> int:
+        """Persist the new Mesos state of many running tasks in one transaction (task id
+        → state; unrecorded and unchanged tasks are skipped); returns how many changed."""
+        with self._write_lock:
+            view, plans = self._view, list[Plan]()
+            for task_id, state in states.items():
+                task = view.by_task.get(task_id)
+                if task is None or task.state == state:
+                    continue
+                plans.append(planning.task_state(view, self.layout, task, state))
+            self._commit(plans)
+            return len(plans)
 
     def record_running(self, task: RunningTask) -> bool:
         """Adopt a task found running (e.g. by reconciliation) that is not recorded;

@@ -167,3 +167,38 @@ async def test_duplicated_and_reordered_updates_change_nothing_twice(
         assert len(runs(out)) == 7, "6 shard runs and the one failed shard run once more"
         assert fw.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
         assert fw.kinds(job.key).count(EventKind.SUCCEEDED) == 6
+
+
+async def test_status_updates_arriving_together_are_persisted_in_one_transaction(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address, status_batch_seconds=0.5)
+    out = tmp_path / "out"
+    shards = 8
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(app_definition(build_app(tmp_path)))
+            job = script_job("batched", out, cron=NEVER, shards=shards, seconds=60)
+            await fw.service.schedule(job)
+            store = fw.service.engine.store
+            before = store.counts.snapshot()
+            await fw.service.trigger(job.key)
+
+            def all_running() -> bool:
+                tasks = store.running_of(job.key)
+                return len(tasks) == shards and all(t.state == "TASK_RUNNING" for t in tasks)
+
+            await eventually(all_running, what="every shard to be recorded as running")
+            updates = fw.metric("cloudjob_task_states_total", state="TASK_RUNNING") + fw.metric(
+                "cloudjob_task_states_total", state="TASK_STARTING"
+            )
+            assert updates >= shards
+            # One transaction for the trigger, one for the launch, and the updates that
+            # arrived within each batching window together: far fewer than one each.
+            transactions = store.counts.since(before).transactions
+            assert transactions - 2 <= shards // 2, (transactions, updates)
+            await fw.service.unschedule(job.key)
+    finally:
+        cluster.stop()
