@@ -23,6 +23,7 @@ class ConditionType(StrEnum):
     APP_AVAILABLE = "AppAvailable"
     DISABLED = "Disabled"
     CANNOT_PLACE = "CannotPlace"
+    DEGRADED = "Degraded"
 
 
 def find_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:

@@ -1,12 +1,15 @@
 """Reconcile one CloudJob: bring the scheduling core in line with the job's desired state.
 
 `desired_job` (pure) reads a job object's spec and its app's availability into a
-`DesiredJob`; `apply_job` makes the core hold exactly that — a valid job whose app is
-present is scheduled (the core leaves a job of a disabled job or app unscheduled, with
-its definition stored); an invalid job, or one whose app is missing or invalid, is
-unscheduled, so nothing of it stays in ZooKeeper or on Mesos. Both are idempotent:
-running them again with the same desired state changes nothing, which is what lets
-the periodic refresh repair drift (state wiped while the controller runs).
+`DesiredJob`; `apply_job` makes the core hold that — a valid job whose app is present
+is scheduled (the core leaves a job of a disabled job or app unscheduled, with its
+definition stored); a job whose app is missing or invalid is unscheduled. A job whose
+spec is invalid is never written: nothing of it reaches ZooKeeper or Mesos, and if
+the core holds a valid definition from before the bad edit, that one stays (reported
+as Degraded) until the spec is fixed — only `spec.disabled: true` is honoured on it.
+Both are idempotent: running them again with the same desired state changes nothing,
+which is what lets the periodic refresh repair drift (state wiped while the controller
+runs).
 
 `trigger_decision` (pure) says whether the `cloudjob.io/trigger` annotation asks for a
 run that has not been carried out yet; `refresh_job_status` builds the status from the
@@ -16,14 +19,14 @@ core's `job_runtime`. Called by `controller.handlers` only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from controller import naming
 from controller.definitions import JobDefinition
-from controller.operations import SchedulingOperations
+from controller.operations import SchedulingError, SchedulingOperations
 from controller.reconcilers.specs import InvalidSpec, parse_job
 from controller.reconcilers.status import (
     AppAvailability,
@@ -50,10 +53,17 @@ class DesiredJob:
     @property
     def holdable(self) -> bool:
         """Whether the core should hold the job at all (scheduled, or stored as disabled)."""
-        return self.definition is not None and self.facts.app in (
-            AppAvailability.AVAILABLE,
-            AppAvailability.DISABLED,
-        )
+        return self.definition is not None and self._app_present
+
+    @property
+    def keeps_last_valid(self) -> bool:
+        """The spec is invalid but its app is there: whatever valid definition the core
+        holds stays as it is (a typo in an edit does not stop a running job)."""
+        return self.definition is None and self._app_present
+
+    @property
+    def _app_present(self) -> bool:
+        return self.facts.app in (AppAvailability.AVAILABLE, AppAvailability.DISABLED)
 
 
 def desired_job(
@@ -78,18 +88,33 @@ def desired_job(
         problems=problems,
         app_name=app_name,
         app=app,
-        disabled=bool(definition and definition.spec.disabled),
+        disabled=bool(definition.spec.disabled if definition else spec.get("disabled") is True),
         daemon=bool(definition and definition.is_daemon),
     )
     return DesiredJob(key=key, facts=facts, definition=definition)
 
 
 async def apply_job(ops: SchedulingOperations, desired: DesiredJob) -> None:
+    """Schedule a valid job; leave the last valid definition of an invalid one alone (only
+    `spec.disabled: true` is honoured, so that it can be stopped); unschedule the rest."""
     if desired.holdable:
         assert desired.definition is not None
         await ops.schedule(desired.definition)
+    elif desired.keeps_last_valid:
+        if desired.facts.disabled and desired.key in ops.job_keys():
+            await ops.disable_job(desired.key)
     else:
         await ops.unschedule(desired.key)
+
+
+def holds_last_valid(ops: SchedulingOperations, desired: DesiredJob) -> bool:
+    """Whether the core holds a definition of this invalid job (its last valid one)."""
+    if not desired.keeps_last_valid:
+        return False
+    try:
+        return desired.key in ops.job_keys()
+    except SchedulingError:
+        return False
 
 
 class TriggerVerdict(StrEnum):
@@ -139,8 +164,9 @@ def refresh_job_status(
     """The status patch that makes the job's status match the core's view (None: no
     change), and the run counters to pass back as `baseline` next time."""
     previous = parse_job_status(current)
-    runtime = ops.job_runtime(desired.key) if desired.holdable else None
+    facts = replace(desired.facts, held=holds_last_valid(ops, desired))
+    runtime = ops.job_runtime(desired.key) if desired.holdable or facts.held else None
     counted = count_runs(previous, runtime, baseline)
-    wanted = job_status(previous, desired.facts, runtime, now or datetime.now(UTC), counted)
+    wanted = job_status(previous, facts, runtime, now or datetime.now(UTC), counted)
     wanted = wanted.model_copy(update={"last_trigger": last_trigger or previous.last_trigger})
     return status_patch(current, wanted), counted

@@ -39,9 +39,7 @@ class ApiError(RuntimeError):
 class KubeApi:
     """See the module docstring. `credentials` is called for each new session."""
 
-    def __init__(
-        self, credentials: Callable[[], kopf.ConnectionInfo], *, user_agent: str
-    ) -> None:
+    def __init__(self, credentials: Callable[[], kopf.ConnectionInfo], *, user_agent: str) -> None:
         self._credentials = credentials
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None

@@ -225,9 +225,7 @@ class EventRecorder:
             waker = asyncio.ensure_future(self._wake.wait())
             stopping = asyncio.ensure_future(stop.wait())
             try:
-                await asyncio.wait(
-                    {waker, stopping}, timeout=later, return_when="FIRST_COMPLETED"
-                )
+                await asyncio.wait({waker, stopping}, timeout=later, return_when="FIRST_COMPLETED")
             finally:
                 waker.cancel()
                 stopping.cancel()

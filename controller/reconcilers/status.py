@@ -66,6 +66,8 @@ class JobFacts:
     app: AppAvailability = AppAvailability.AVAILABLE
     disabled: bool = False
     daemon: bool = False
+    held: bool = False
+    """The spec is invalid but the scheduler still holds the job's last valid definition."""
 
 
 def _second(moment: datetime) -> datetime:
@@ -135,6 +137,10 @@ def _app_condition(facts: JobFacts) -> tuple[ConditionStatus, str, str]:
 def _scheduled_condition(
     facts: JobFacts, state: JobState, runtime: JobRuntime | None
 ) -> tuple[ConditionStatus, str, str]:
+    if state is JobState.INVALID and facts.held and runtime is not None and runtime.scheduled:
+        return TRUE, "LastValidSpec", "the last valid definition stays scheduled; see Degraded"
+    if state is JobState.INVALID and facts.held and facts.disabled:
+        return FALSE, "JobDisabled", "the last valid definition is kept, disabled"
     if state is JobState.INVALID:
         return FALSE, "InvalidSpec", "the spec is invalid; see the Ready condition"
     if state is JobState.APP_MISSING:
@@ -214,7 +220,8 @@ def job_status(
 
     ready = state in (JobState.SCHEDULED, JobState.RUNNING, JobState.PENDING)
     if facts.problems:
-        put(ConditionType.READY, (FALSE, "InvalidSpec", "; ".join(facts.problems)))
+        kept = "; the last valid definition is kept (see Degraded)" if facts.held else ""
+        put(ConditionType.READY, (FALSE, "InvalidSpec", "; ".join(facts.problems) + kept))
     else:
         put(
             ConditionType.READY,
@@ -229,12 +236,14 @@ def job_status(
     else:
         put(ConditionType.DISABLED, (FALSE, "Enabled", "neither the job nor its app is disabled"))
     unplaceable = runtime.unplaceable_reason if runtime else None
-    if state is JobState.CANNOT_PLACE and unplaceable:
+    if unplaceable and (state is JobState.CANNOT_PLACE or facts.held):
         put(ConditionType.CANNOT_PLACE, (TRUE, "InsufficientResources", unplaceable))
     else:
         put(ConditionType.CANNOT_PLACE, (FALSE, "Placeable", "no work is waiting for resources"))
+    put(ConditionType.DEGRADED, _degraded(facts))
 
-    live = runtime if runtime is not None and state not in _NOT_HELD else None
+    held = state not in _NOT_HELD or (state is JobState.INVALID and facts.held)
+    live = runtime if runtime is not None and held else None
     if counted is None:
         counted = Counted(previous.succeeded, previous.failed, 0, 0)
     return CloudJobStatus(
@@ -255,6 +264,18 @@ def job_status(
 
 
 _NOT_HELD = (JobState.INVALID, JobState.APP_MISSING, JobState.APP_INVALID)
+
+
+def _degraded(facts: JobFacts) -> tuple[ConditionStatus, str, str]:
+    if facts.problems and facts.held:
+        return (
+            TRUE,
+            "InvalidSpec",
+            "the spec is invalid, so the scheduler keeps the last valid definition "
+            "(set spec.disabled to true to stop it, or fix the spec to apply it): "
+            + "; ".join(facts.problems),
+        )
+    return FALSE, "AsSpecified", "the scheduler holds nothing but what the spec says"
 
 
 def _ready_message(state: JobState, runtime: JobRuntime | None) -> str:

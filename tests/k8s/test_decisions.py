@@ -12,11 +12,14 @@ from controller.reconcilers.jobs import (
     TRIGGER_ANNOTATION,
     DesiredJob,
     TriggerVerdict,
+    apply_job,
     desired_job,
+    holds_last_valid,
     trigger_decision,
 )
 from controller.reconcilers.mailboxes import Mailboxes
 from controller.reconcilers.status import AppAvailability
+from tests.k8s.core import MemoryCore
 
 SPEC: dict[str, Any] = {
     "appName": "demo",
@@ -121,3 +124,26 @@ def test_a_reapply_request_is_taken_once_and_forgotten_with_the_object() -> None
     boxes.request_reapply("k")
     boxes.forget("k")
     assert not boxes.take_reapply("k")
+
+
+async def test_an_invalid_spec_leaves_the_core_alone_but_for_a_disable() -> None:
+    core = MemoryCore()
+    await apply_job(core, desired(cron="0 0 25 * * ?"))
+    assert core.calls == []
+
+    await apply_job(core, desired())
+    held = desired(cron="0 0 25 * * ?")
+    assert held.keeps_last_valid
+    assert holds_last_valid(core, held)
+    await apply_job(core, held)
+    assert core.calls == [("schedule", "team-a.report")]
+    await apply_job(core, desired(cron="0 0 25 * * ?", disabled=True))
+    assert core.calls[-1] == ("disable_job", "team-a.report")
+
+
+async def test_a_job_without_its_app_is_unscheduled_even_with_an_invalid_spec() -> None:
+    core = MemoryCore()
+    await apply_job(core, desired())
+    await apply_job(core, desired(AppAvailability.MISSING, cron="0 0 25 * * ?"))
+    assert core.calls[-1] == ("unschedule", "team-a.report")
+    assert not holds_last_valid(core, desired(AppAvailability.MISSING, cron="0 0 25 * * ?"))

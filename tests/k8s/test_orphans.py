@@ -93,8 +93,13 @@ def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_job
     )
     holds(
         lambda: (stack.zk_children("config/job"), stack.zk_children("config/app")),
-        lambda held: held
-        == ([f"{NAMESPACE}.report", "team-b.report"], [f"{NAMESPACE}.scripts", "team-b.scripts"]),
+        lambda held: (
+            held
+            == (
+                [f"{NAMESPACE}.report", "team-b.report"],
+                [f"{NAMESPACE}.scripts", "team-b.scripts"],
+            )
+        ),
         seconds=3,
         what="the watched namespace's live job and the unwatched namespace's job kept",
     )

@@ -230,3 +230,27 @@ def test_counters_hold_without_a_runtime_and_rebase_when_the_core_restarts_count
     restarted = count_runs(shown, runtime(succeeded=1, failed=0), baseline)
     assert (restarted.succeeded, restarted.failed) == (44, 2)
     assert count_runs(shown, runtime(succeeded=3), restarted).succeeded == 46
+
+
+def test_an_invalid_spec_over_a_kept_definition_is_degraded_and_shows_what_runs() -> None:
+    facts = JobFacts(
+        namespace="team-a", generation=3, app_name="demo", problems=("spec.cron: bad",), held=True
+    )
+    live = runtime(active_shards=(shard(0),), next_fire_time=T0 + timedelta(seconds=9))
+    status = job_status(CloudJobStatus(), facts, live, T0)
+    assert status.state == JobState.INVALID
+    ready = condition(status, "Ready")
+    assert ready[:2] == (ConditionStatus.FALSE, "InvalidSpec")
+    assert ready[2].startswith("spec.cron: bad")
+    assert condition(status, "Scheduled")[:2] == (ConditionStatus.TRUE, "LastValidSpec")
+    degraded = condition(status, "Degraded")
+    assert degraded[:2] == (ConditionStatus.TRUE, "InvalidSpec")
+    assert "spec.cron: bad" in degraded[2]
+    assert [s.shard for s in status.active_shards] == [0]
+    assert status.next_schedule_time is not None
+
+    fixed = job_status(status, FACTS, live, T0 + timedelta(seconds=30))
+    assert condition(fixed, "Degraded")[:2] == (ConditionStatus.FALSE, "AsSpecified")
+    assert find_condition(fixed.conditions, "Degraded").last_transition_time == (  # type: ignore[union-attr]
+        T0 + timedelta(seconds=30)
+    ).replace(microsecond=0)
