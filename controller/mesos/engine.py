@@ -1016,6 +1016,7 @@ class FrameworkEngine:
         async with self._lock:
             for job in self.store.jobs_of_app(app_key):
                 self.producer.deregister(job.key)
+                self.stats.pop(job.key, None)
             dropped = await asyncio.to_thread(self.store.remove_app, app_key)
             await self._kill_dropped(dropped, why="app removed")
         executors = {k: e.agent_id for k, e in self._executors.items() if e.app_key == app_key}
@@ -1069,6 +1070,7 @@ class FrameworkEngine:
     async def unschedule(self, job_key: str) -> None:
         async with self._lock:
             self.producer.deregister(job_key)
+            self.stats.pop(job_key, None)  # a job of that name later starts afresh
             if self.store.job(job_key) is None:
                 return
             dropped = await asyncio.to_thread(self.store.remove_job, job_key)

@@ -202,3 +202,24 @@ async def test_status_updates_arriving_together_are_persisted_in_one_transaction
             await fw.service.unschedule(job.key)
     finally:
         cluster.stop()
+
+
+async def test_a_deleted_job_leaves_no_statistics_behind(
+    zookeeper: ZooKeeperServer, zk_namespace: str, two_agents: LocalMesos, tmp_path: Path
+) -> None:
+    settings = framework_settings(two_agents.master_address)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        for name in ("kept", "churned"):
+            job = script_job(name, tmp_path / name, cron=NEVER, shards=1)
+            await fw.service.schedule(job)
+            await fw.service.trigger(job.key)
+        for key in ("ns.kept", "ns.churned"):
+            await eventually(lambda k=key: fw.service.job_runtime(k).succeeded == 1)
+        # Jobs come and go by the thousand: what is known of a deleted one is dropped,
+        # and a new job of the same name starts from nothing.
+        await fw.service.unschedule("ns.churned")
+        assert fw.service.job_runtime("ns.churned").succeeded == 0
+        assert fw.service.job_runtime("ns.churned").last_fire_time is None
+        assert fw.service.job_runtime("ns.kept").succeeded == 1
