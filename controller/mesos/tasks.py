@@ -6,9 +6,9 @@ executor of an app on an agent is `<app>@-@<agent id>`. Job and app keys never c
 the delimiter (`controller.naming` validates them), so ids parse back unambiguously.
 
 `build_task_info` produces the Mesos v1 JSON shape that an ACCEPT's LAUNCH operation
-carries. Transient script jobs run under the Mesos command executor without a shell:
-the command line is split into argv and the sharding context JSON is appended as one
-more argument, so nothing in a job's parameters can reach a shell. Every other job
+carries. Transient script jobs run under the Mesos command executor with the argv of
+`controller.commandline.script_argv`: the sharding context JSON is always one argument
+no shell parses, so nothing in a job's parameters can reach a shell. Every other job
 runs under its app's executor (one per app per agent). Used by the launcher, the status
 handling and reconciliation.
 """
