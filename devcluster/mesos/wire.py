@@ -337,7 +337,7 @@ EXECUTOR_CALL: Schema = {
     "type": ("enum", frozenset({"UNKNOWN", "SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"})),
     "subscribe": {
         "unacknowledged_tasks": [TASK_INFO],
-        "unacknowledged_updates": [{"!framework_id": ID, "!status": TASK_STATUS}],
+        "unacknowledged_updates": [{"!status": TASK_STATUS}],
     },
     "update": {"!status": TASK_STATUS},
     "message": {"!data": "bytes"},

@@ -490,3 +490,49 @@ def test_executor_protocol_over_raw_http(
         assert stream.next_events() == [{"type": "SHUTDOWN"}]
     finally:
         stream.close()
+
+
+def test_executor_resubscribes_with_its_unacknowledged_updates(
+    make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
+) -> None:
+    """A re-SUBSCRIBE carries what the agent may have missed, as `Call.Update`s."""
+    cluster = make_cluster(executor_registration_timeout=30.0)
+    fw = make_framework(cluster)
+    fw.wait_subscribed()
+    agent = cluster.agents[0]
+    offer = fw.next_offer()
+    placeholder = executor_info(command={"value": "sleep 60"})
+    fw.launch(offer, [executor_task("e1", agent.agent_id, {"mode": "run"}, placeholder)])
+    ids = {"framework_id": {"value": fw.framework_id}, "executor_id": {"value": "ex1"}}
+
+    def subscribe(updates: list[dict[str, Any]]) -> RawSubscription | None:
+        call = {
+            **ids,
+            "type": "SUBSCRIBE",
+            "subscribe": {"unacknowledged_tasks": [], "unacknowledged_updates": updates},
+        }
+        stream = RawSubscription(cluster, call, agent.endpoint, "/api/v1/executor")
+        if stream.status == 200:
+            return stream
+        stream.close()
+        return None
+
+    first = wait_until(lambda: subscribe([]), "the agent to know the executor")
+    first.close()  # the connection drops before the update got through
+    status_uuid = base64.b64encode(uuid.uuid4().bytes).decode()
+    status = {
+        "task_id": {"value": "e1"},
+        "state": "TASK_RUNNING",
+        "source": "SOURCE_EXECUTOR",
+        "uuid": status_uuid,
+    }
+    again = subscribe([{"status": status}])
+    assert again is not None
+    try:
+        events = again.next_events()
+        while len(events) < 2:
+            events += again.next_events()
+        assert [e["type"] for e in events] == ["SUBSCRIBED", "ACKNOWLEDGED"]
+        assert fw.wait_state("e1", "TASK_RUNNING")["uuid"] == status_uuid
+    finally:
+        again.close()
