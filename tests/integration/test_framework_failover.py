@@ -44,6 +44,14 @@ async def test_a_failed_shard_fails_over_and_runs_again_once(
             await fw.service.trigger(job.key)
 
             await eventually(lambda: len(finished(out)) == 2, what="both shards to succeed")
+            # The files are written before the process exits: wait for its update too.
+            await eventually(
+                lambda: (
+                    fw.service.job_runtime(job.key).succeeded == 2
+                    and EventKind.SUCCEEDED in fw.kinds(job.key)
+                ),
+                what="the finished updates",
+            )
             all_runs = runs(out)
             assert len(all_runs) == 3, "two shards, one of them once more"
             failed = [r for r in all_runs if r.ended is None]
