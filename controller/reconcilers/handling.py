@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import kopf
@@ -90,6 +91,7 @@ class Reconciliation:
     triggers: dict[str, str] = field(default_factory=dict)
     _applied: dict[str, float] = field(default_factory=dict)
     _counted: dict[str, Counted] = field(default_factory=dict)
+    _triggered_at: dict[str, datetime] = field(default_factory=dict)
 
     # CloudJob
     async def job_changed(
@@ -149,6 +151,7 @@ class Reconciliation:
             self.mailboxes.forget(slot)
             self.triggers.pop(job.key, None)
             self._counted.pop(job.key, None)
+            self._triggered_at.pop(job.key, None)
             self._applied.pop(slot, None)
 
     # CloudApp
@@ -209,6 +212,7 @@ class Reconciliation:
                 await self.ops.unschedule(key)
                 self.triggers.pop(key, None)
                 self._counted.pop(key, None)
+                self._triggered_at.pop(key, None)
             else:
                 await self.ops.remove_app(key)
             self.mailboxes.forget(slot)
@@ -238,6 +242,7 @@ class Reconciliation:
             return
         if decision.verdict is jobs.TriggerVerdict.RUN:
             await _retryable(self.ops.trigger(job.key))
+            self._triggered_at[job.key] = datetime.now(UTC)
             post(warning=False, reason="Triggered", message=f"one run requested ({decision.value})")
         else:
             post(
@@ -265,6 +270,7 @@ class Reconciliation:
             job.status,
             last_trigger=self.triggers.get(job.key),
             baseline=self._counted.get(job.key),
+            triggered=self._triggered_at.get(job.key),
         )
         return patch
 

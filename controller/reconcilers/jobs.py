@@ -159,6 +159,7 @@ def refresh_job_status(
     *,
     last_trigger: str | None,
     baseline: Counted | None,
+    triggered: datetime | None = None,
     now: datetime | None = None,
 ) -> tuple[dict[str, Any] | None, Counted]:
     """The status patch that makes the job's status match the core's view (None: no
@@ -167,6 +168,8 @@ def refresh_job_status(
     facts = replace(desired.facts, held=holds_last_valid(ops, desired))
     runtime = ops.job_runtime(desired.key) if desired.holdable or facts.held else None
     counted = count_runs(previous, runtime, baseline)
-    wanted = job_status(previous, facts, runtime, now or datetime.now(UTC), counted)
+    wanted = job_status(
+        previous, facts, runtime, now or datetime.now(UTC), counted, triggered=triggered
+    )
     wanted = wanted.model_copy(update={"last_trigger": last_trigger or previous.last_trigger})
     return status_patch(current, wanted), counted

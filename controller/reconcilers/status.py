@@ -195,8 +195,12 @@ def job_status(
     runtime: JobRuntime | None,
     now: datetime,
     counted: Counted | None = None,
+    triggered: datetime | None = None,
 ) -> CloudJobStatus:
     """The status a job should show now; counters and past times survive a missing runtime.
+
+    `lastScheduleTime` is the latest of the core's last cron fire, `triggered` (when this
+    controller last put a triggered run in the ready queue) and what status showed.
 
     `counted` (from `count_runs`) gives the counters; without it they stay as they were.
     """
@@ -250,8 +254,8 @@ def job_status(
         observed_generation=gen,
         conditions=list(conditions),
         state=state.value,
-        last_schedule_time=whole_seconds(
-            (live.last_fire_time if live else None) or previous.last_schedule_time
+        last_schedule_time=_latest(
+            live.last_fire_time if live else None, triggered, previous.last_schedule_time
         ),
         next_schedule_time=whole_seconds(live.next_fire_time) if live else None,
         last_successful_time=whole_seconds(
@@ -264,6 +268,11 @@ def job_status(
 
 
 _NOT_HELD = (JobState.INVALID, JobState.APP_MISSING, JobState.APP_INVALID)
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [_second(m) for m in moments if m is not None]
+    return max(known) if known else None
 
 
 def _degraded(facts: JobFacts) -> tuple[ConditionStatus, str, str]:

@@ -254,3 +254,13 @@ def test_an_invalid_spec_over_a_kept_definition_is_degraded_and_shows_what_runs(
     assert find_condition(fixed.conditions, "Degraded").last_transition_time == (  # type: ignore[union-attr]
         T0 + timedelta(seconds=30)
     ).replace(microsecond=0)
+
+
+def test_last_schedule_time_is_the_latest_of_fire_trigger_and_what_status_showed() -> None:
+    fired, triggered = T0, T0 + timedelta(seconds=40)
+    status = job_status(CloudJobStatus(), FACTS, runtime(last_fire_time=fired), T0, None, triggered)
+    assert status.last_schedule_time == triggered.replace(microsecond=0)
+    later = job_status(status, FACTS, runtime(last_fire_time=fired), T0)
+    assert later.last_schedule_time == triggered.replace(microsecond=0)
+    refired = job_status(later, FACTS, runtime(last_fire_time=T0 + timedelta(minutes=5)), T0)
+    assert refired.last_schedule_time == (T0 + timedelta(minutes=5)).replace(microsecond=0)
