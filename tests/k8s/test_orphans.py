@@ -105,3 +105,10 @@ def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_job
     )
     assert metric(second, REMOVED, kind="CloudJob") == 1
     assert metric(second, REMOVED, kind="CloudApp") == 1
+    # kopf's index knows the live objects: only the orphans were looked up on the server.
+    looked_up = {
+        request.url.path.split("/")[-2]
+        for request in list(stack.api.handler)
+        if "metadata.name=" in str(request.params.get("fieldSelector", ""))
+    }
+    assert looked_up == {"team-a"}, looked_up
