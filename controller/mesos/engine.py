@@ -424,12 +424,13 @@ class FrameworkEngine:
                 if not decision.of(RemoveRunning):
                     self._stage(batch, status, update, decision)
                     continue
-                # Its transaction reads the running entries: the batch goes first.
-                if not await self._flush(batch, acks) or not await self._apply(decision):
-                    break
-                self._done(status, update, decision, acks)
-            else:
+                # Its transaction reads the running entries: the batch goes first. An
+                # update that fails is not acknowledged (Mesos resends it); the ones
+                # after it go on, as reordered updates would.
                 await self._flush(batch, acks)
+                if await self._apply(decision):
+                    self._done(status, update, decision, acks)
+            await self._flush(batch, acks)
         for status in acks:
             try:
                 await self.driver.acknowledge(status)
@@ -455,6 +456,8 @@ class FrameworkEngine:
     async def _flush(self, batch: _TrackBatch, acks: list[dict[str, Any]]) -> bool:
         """Persist the staged task states in one transaction, then act on their decisions.
         On failure memory is restored and nothing staged is acknowledged (Mesos resends)."""
+        if not batch.pending:
+            return True
         try:
             if batch.writes:
                 await asyncio.to_thread(self.store.update_task_states, dict(batch.writes))

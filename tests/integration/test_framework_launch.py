@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
 
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
+from controller.state import Layout
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
 from tests.integration.framework_harness import (
@@ -223,3 +225,46 @@ async def test_a_deleted_job_leaves_no_statistics_behind(
         assert fw.service.job_runtime("ns.churned").succeeded == 0
         assert fw.service.job_runtime("ns.churned").last_fire_time is None
         assert fw.service.job_runtime("ns.kept").succeeded == 1
+
+
+async def test_a_batch_of_updates_that_cannot_be_persisted_is_not_acknowledged_and_retried(
+    zookeeper: ZooKeeperServer, zk_namespace: str, zk_client: KazooClient, tmp_path: Path
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address, status_batch_seconds=0.5)
+    out = tmp_path / "out"
+    try:
+        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+            await subscribed(fw)
+            await fw.service.put_app(app_definition(build_app(tmp_path)))
+            job = script_job("refused", out, cron=NEVER, shards=3, seconds=60)
+            await fw.service.schedule(job)
+            store = fw.service.engine.store
+            real_update = store.update_task_states
+            vanished: list[str] = []
+
+            def lose_one_record_first(states: Mapping[str, str]) -> int:
+                running = [t for t, s in states.items() if s == "TASK_RUNNING"]
+                if not vanished and len(running) >= 2:
+                    # Someone deletes one running entry behind the leader's back: the
+                    # transaction of this batch of RUNNING updates is refused.
+                    task = store.running_task(running[0])
+                    assert task is not None
+                    zk_client.delete(Layout(zk_namespace).running_task(task.job_key, task.shard))
+                    vanished.append(task.task_id)
+                return real_update(states)
+
+            store.update_task_states = lose_one_record_first  # type: ignore[method-assign]
+            await fw.service.trigger(job.key)
+
+            def others_running() -> bool:
+                tasks = store.running_of(job.key)
+                return len(tasks) == 2 and all(t.state == "TASK_RUNNING" for t in tasks)
+
+            # Nothing of the refused batch was acknowledged: Mesos resends those updates
+            # and they are persisted then, not taken for duplicates already handled.
+            await eventually(others_running, what="the other shards' states to be persisted")
+            assert vanished and vanished[0] not in store.running()
+            await fw.service.unschedule(job.key)
+    finally:
+        cluster.stop()
