@@ -12,7 +12,7 @@ timing and sends the RECONCILE calls.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from controller.mesos.tasks import TaskId, TaskIdError
 
@@ -29,7 +29,6 @@ class ReconciliationRun:
     rounds: int = 0
     implicit_sent: bool = False
     gate_launches: bool = False
-    heard: set[str] = field(default_factory=set)
 
     @classmethod
     def start(
@@ -43,7 +42,6 @@ class ReconciliationRun:
 
     def observe(self, task_id: str) -> None:
         """Any update about a task (agent or master) answers for it."""
-        self.heard.add(task_id)
         self.remaining.pop(task_id, None)
 
     def forget(self, task_id: str) -> None:

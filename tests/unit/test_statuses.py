@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -326,6 +327,16 @@ def test_reconciliation_asks_until_every_task_answered() -> None:
     assert run.next_round() == [(b.value, "ag2")]
     run.forget(b.value)
     assert run.settled and run.next_round() == [] and run.rounds == 2
+
+
+def test_a_long_run_keeps_nothing_of_the_updates_it_sees() -> None:
+    # A run lasts as long as some agent does not answer; meanwhile every update of
+    # every task passes through it.
+    run = ReconciliationRun.start({"ns.a@-@0@-@READY@-@ag@-@1": "ag"}, gate_launches=True)
+    before = copy.deepcopy(vars(run))
+    for n in range(1000):
+        run.observe(f"ns.b@-@0@-@READY@-@ag@-@{n}")
+    assert vars(run) == before
 
 
 def test_periodic_reconciliation_does_not_gate_launches() -> None:
