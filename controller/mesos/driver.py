@@ -398,15 +398,10 @@ class MesosDriver:
             entries.append(entry)
         await self._call("RECONCILE", {"reconcile": {"tasks": entries}})
 
-    async def executors(self) -> list[tuple[str, str]]:
-        """(executor id, agent id) of every executor of this framework the master runs,
-        from the state endpoint of the master this driver is subscribed to. Unlike
+    async def executors(self, master: str, framework_id: str) -> list[tuple[str, str]]:
+        """(executor id, agent id) of every executor of the framework that `master`
+        ("host:port", the one subscribed to) runs, from its state endpoint. Unlike
         offers' `executor_ids`, this also covers agents with nothing left to offer."""
-        driver = self._holder.pymesos
-        master = driver.master if driver is not None else None
-        framework_id = driver.framework_id if driver is not None else None
-        if not master or not framework_id or not driver.connected:
-            raise MesosCallError("master state: not subscribed to a Mesos master")
         settings = self._settings
         auth = None
         if settings.principal and settings.secret:
@@ -423,7 +418,7 @@ class MesosDriver:
             raise MesosCallError(f"master state from {master} failed: {error!r}") from error
         if not isinstance(state, Mapping):
             raise MesosCallError(f"master state from {master} is not a JSON object")
-        return framework_executors(state, str(framework_id))
+        return framework_executors(state, framework_id)
 
     async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None:
         await self._call(

@@ -195,6 +195,8 @@ class FrameworkEngine:
         self._executors: dict[str, _Executor] = {}
         self._unplaced_since: dict[str, float] = {}
         self._subscribed = False
+        # "host:port" of the master subscribed to (its state endpoint), None when not.
+        self._master: str | None = None
         self._subscriptions = 0
         self._last_event = time.monotonic()
         self._reconciliation: ReconciliationRun | None = None
@@ -327,6 +329,7 @@ class FrameworkEngine:
             case Disconnected():
                 log.warning("disconnected from the Mesos master; pymesos reconnects")
                 self._subscribed = False
+                self._master = None
                 self.pool.clear()
                 self.metrics.subscribed.set(0)
                 self.metrics.offers_held.set(0)
@@ -350,6 +353,7 @@ class FrameworkEngine:
         self._subscriptions += 1
         first = self._subscriptions == 1
         self._subscribed = True
+        self._master = event.master
         self.pool.clear()
         self.metrics.subscribed.set(1)
         self.metrics.subscriptions.labels("first" if first else "again").inc()
@@ -1026,7 +1030,10 @@ class FrameworkEngine:
         try:
             # The master knows executors this term never heard of: idle ones a previous
             # leader started, on agents whose offers are suppressed or used up.
-            for key, agent_id in await self.driver.executors():
+            master, framework_id = self._master, self.store.framework_id()
+            if master is None or framework_id is None:
+                raise MesosCallError("not subscribed to a Mesos master")
+            for key, agent_id in await self.driver.executors(master, framework_id):
                 if _app_of(key) == app_key:
                     executors.setdefault(key, agent_id)
         except MesosCallError as error:
