@@ -450,9 +450,7 @@ class FrameworkEngine:
             if key not in batch.previous:
                 batch.previous[key] = self._tracked.get(key)
             recorded = self.store.running_task(key)
-            if recorded is not None and track.task.state != batch.writes.get(
-                key, recorded.state
-            ):
+            if recorded is not None and track.task.state != batch.writes.get(key, recorded.state):
                 batch.writes[key] = track.task.state
             self._tracked[key] = track.task
         batch.pending.append((status, update, decision))

@@ -237,9 +237,7 @@ async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
             await first.service.put_app(demo_app_definition(tarball, name="other"))
             await first.service.schedule(batch)
             await first.service.trigger(batch.key)
-            await eventually(
-                lambda: first.service.job_runtime(batch.key).succeeded == 1, within=60
-            )
+            await eventually(lambda: first.service.job_runtime(batch.key).succeeded == 1, within=60)
             await first.service.schedule(resident)
             await eventually(lambda: running_daemon(first, resident.key), within=60)
 
@@ -253,8 +251,10 @@ async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
             assert second.metric("cloudjob_offers_received_total") == 0
             await second.service.remove_app("ns.demo")
             await eventually(
-                lambda: {e["executor_id"] for e in framework_state(cluster)["executors"]}
-                == executors - {idle},
+                lambda: (
+                    {e["executor_id"] for e in framework_state(cluster)["executors"]}
+                    == executors - {idle}
+                ),
                 within=30,
                 what="the idle executor to stop",
             )
