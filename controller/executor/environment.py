@@ -10,6 +10,10 @@ once by the entry point (`controller.executor.__main__`); pure.
 - `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (a Mesos duration, default `5secs`): the
   time the agent gives the executor to shut down; also the SIGTERM→SIGKILL grace
   of a killed job whose TaskInfo has no kill policy.
+- `MESOS_CHECKPOINT`: `1` when the framework checkpoints, as Mesos's executor
+  library reads it (pymesos's driver counts any non-empty value, `0` too):
+  with checkpointing a lost agent connection is retried, without it the
+  executor shuts down at once.
 - `MESOS_RECOVERY_TIMEOUT` (default `15mins`): with checkpointing, how long the
   executor waits for a restarting agent before it shuts down.
 - `CLOUDJOB_EXECUTOR_WORKERS` (default 16): how many job processes may run at
@@ -53,6 +57,7 @@ class ExecutorEnvironment:
     recovery_seconds: float
     workers: int
     log_level: str
+    checkpoint: bool = False
 
     @property
     def tasks_dir(self) -> Path:
@@ -106,4 +111,5 @@ def read_environment(environ: Mapping[str, str], cwd: Path) -> ExecutorEnvironme
         recovery_seconds=recovery,
         workers=workers,
         log_level=log_level,
+        checkpoint=environ.get("MESOS_CHECKPOINT") == "1",
     )

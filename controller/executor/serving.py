@@ -14,11 +14,14 @@ How it ends:
 
 - framework message `STOP`, or SIGTERM: kill every task (TASK_KILLED each), wait
   (bounded) until the agent acknowledged every update, stop the driver; exit 0.
-- agent SHUTDOWN, or the agent connection closes without checkpointing (pymesos
-  then calls `shutdown` and aborts the driver, and SIGKILLs the process group
-  after the grace period): kill every job within half the grace period; exit 0.
-- with checkpointing, a lost agent connection is retried by pymesos; if the agent
-  does not come back within the recovery timeout, shut down as above.
+- agent SHUTDOWN, or the agent connection closes without checkpointing: kill
+  every job within half the grace period; exit 0. (On SHUTDOWN, and on a lost
+  connection when MESOS_CHECKPOINT is unset, pymesos also aborts the driver and
+  SIGKILLs the process group after the grace period; with MESOS_CHECKPOINT=0,
+  which Mesos sets without checkpointing, pymesos would retry for a day.)
+- with checkpointing (MESOS_CHECKPOINT=1), a lost agent connection is retried by
+  pymesos; if the agent does not come back within the recovery timeout, shut
+  down as above.
 - the driver's IO thread dies (pymesos interrupts the main thread): kill every
   job; exit 1.
 """
@@ -110,8 +113,11 @@ class ExecutorService:
         self._call(self._cancel_recovery)
 
     def disconnected(self) -> None:
-        if self._driver.checkpoint:
+        if self._environment.checkpoint:
             self._call(self._start_recovery)
+        else:
+            logger.warning("lost the agent, and the framework does not checkpoint; shutting down")
+            self.agent_shutdown()
 
     def agent_shutdown(self) -> None:
         self._submit(self._shutdown(grace=self._environment.grace_seconds / 2, drain=False))

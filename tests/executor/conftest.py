@@ -383,8 +383,7 @@ def _scalar(name: str, amount: float) -> dict[str, Any]:
     return {"name": name, "type": "SCALAR", "scalar": {"value": amount}}
 
 
-@pytest.fixture
-def framework(local_mesos: LocalMesos) -> Iterator[Framework]:
+def start_framework(cluster: LocalMesos, checkpoint: bool = True) -> Framework:
     scheduler = RecordingScheduler()
     driver = MesosSchedulerDriver(
         scheduler,
@@ -392,15 +391,21 @@ def framework(local_mesos: LocalMesos) -> Iterator[Framework]:
             "user": "",
             "name": f"executor-tests-{next(_task_numbers)}",
             "failover_timeout": 7 * 24 * 3600.0,
-            "checkpoint": True,
+            "checkpoint": checkpoint,
             "capabilities": [{"type": "PARTITION_AWARE"}],
         },
-        local_mesos.master_address,
+        cluster.master_address,
         use_addict=False,
         implicit_acknowledgements=False,
     )
-    harness = Framework(cluster=local_mesos, scheduler=scheduler, driver=driver)
+    harness = Framework(cluster=cluster, scheduler=scheduler, driver=driver)
     harness.start()
+    return harness
+
+
+@pytest.fixture
+def framework(local_mesos: LocalMesos) -> Iterator[Framework]:
+    harness = start_framework(local_mesos)
     yield harness
     harness.tear_down()
 

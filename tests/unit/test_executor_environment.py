@@ -26,6 +26,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert environment.recovery_seconds == 900.0
     assert environment.workers == 16
     assert environment.log_level == "INFO"
+    assert not environment.checkpoint
 
 
 def test_values_from_the_agent_and_the_bootstrap_script(tmp_path: Path) -> None:
@@ -37,6 +38,7 @@ def test_values_from_the_agent_and_the_bootstrap_script(tmp_path: Path) -> None:
             "MESOS_RECOVERY_TIMEOUT": "1mins",
             "CLOUDJOB_EXECUTOR_WORKERS": "2",
             "CLOUDJOB_EXECUTOR_LOG_LEVEL": "debug",
+            "MESOS_CHECKPOINT": "1",
         },
         tmp_path,
     )
@@ -46,6 +48,12 @@ def test_values_from_the_agent_and_the_bootstrap_script(tmp_path: Path) -> None:
     assert environment.recovery_seconds == 60.0
     assert environment.workers == 2
     assert environment.log_level == "DEBUG"
+    assert environment.checkpoint
+
+
+def test_checkpoint_zero_is_off(tmp_path: Path) -> None:
+    # Mesos sets "0" for frameworks without checkpointing; pymesos would read it as on.
+    assert not read_environment({"MESOS_CHECKPOINT": "0"}, tmp_path).checkpoint
 
 
 @pytest.mark.parametrize(
