@@ -112,7 +112,7 @@ def validate_id(value: str) -> str | None:
     """The error Mesos gives for a bad Task/Executor/Agent/Framework ID, or None."""
     if value == "":
         return "ID must not be empty"
-    if len(value) > MAX_ID_LENGTH:
+    if len(value.encode()) > MAX_ID_LENGTH:  # std::string length: bytes, not characters
         return f"ID must not be greater than {MAX_ID_LENGTH} characters"
     if value in (".", ".."):
         return f"'{value}' is disallowed"

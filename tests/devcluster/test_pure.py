@@ -64,6 +64,8 @@ def test_id_rules() -> None:
     assert validate_id("") == "ID must not be empty"
     assert validate_id("a" * 255) is None
     assert validate_id("a" * 256) == "ID must not be greater than 255 characters"
+    assert validate_id("é" * 127) is None  # 254 bytes
+    assert validate_id("é" * 128) == "ID must not be greater than 255 characters"  # 256 bytes
     assert validate_id("..") == "'..' is disallowed"
     assert validate_id("a\\b") == "'a\\b' contains invalid characters"
     assert validate_id("tab\there") is not None
