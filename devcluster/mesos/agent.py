@@ -395,12 +395,23 @@ class Agent:
         executor.stream.send({"type": "LAUNCH", "launch": {"task": task_info}})
 
     def kill_task(self, framework_id: str, task_id: str, kill_policy: JSON | None) -> None:
+        """`Slave::killTask` / `Slave::kill`."""
         framework = self.frameworks.get(framework_id)
         if framework is None or framework.terminating:
             return
         for executor in framework.executors.values():
-            if task_id in executor.queued:
-                task = executor.queued.pop(task_id)
+            if task_id in executor.terminated or (
+                executor.state in (TERMINATING, TERMINATED) and task_id in executor.launched
+            ):
+                return  # over or ending already: its terminal update is on its way
+            if task_id in executor.queued or (
+                task_id in executor.launched
+                and not executor.is_command
+                and executor.state == REGISTERING
+            ):
+                # Not (or no longer) in the hands of a subscribed executor.
+                queued = task_id in executor.queued
+                task = executor.queued.get(task_id) or executor.launched[task_id]
                 self._terminal(
                     executor,
                     task,
@@ -415,7 +426,7 @@ class Agent:
                         with_uuid=True,
                     ),
                 )
-                if executor.is_command or not executor.live_tasks():
+                if queued and (executor.is_command or not executor.live_tasks()):
                     self._shutdown_executor(executor)
                 return
             if task_id in executor.launched:
@@ -1037,6 +1048,9 @@ class Agent:
             )
 
     # ------------------------------------------------------------ fault hooks
+
+    def pending_updates(self) -> dict[tuple[str, str], list[str]]:
+        return self._updates.pending()
 
     def crash_executor(self, executor_id: str) -> bool:
         for framework in self.frameworks.values():

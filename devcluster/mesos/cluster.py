@@ -465,6 +465,16 @@ class LocalMesos:
 
         return self._call(rescind)
 
+    def pending_status_updates(self, agent_id: str) -> dict[str, list[str]]:
+        """Per task id, the states of the agent's status updates that the framework
+        has not acknowledged yet, oldest first (the first one is being sent)."""
+
+        def pending() -> dict[str, list[str]]:
+            updates = self._live_agent(agent_id).pending_updates()
+            return {task_id: states for (_, task_id), states in sorted(updates.items())}
+
+        return self._call(pending)
+
     def outstanding_offers(self) -> list[str]:
         return self._call(lambda: sorted(self.master.offers))
 

@@ -73,6 +73,14 @@ class StatusUpdateManager:
             return None
         return str(stream.pending[0]["state"])
 
+    def pending(self) -> dict[tuple[str, str], list[str]]:
+        """The states of the updates not yet acknowledged, per (framework, task)."""
+        return {
+            key: [str(status["state"]) for status in stream.pending]
+            for key, stream in self._streams.items()
+            if stream.pending
+        }
+
     def has_pending(self, framework_id: str, task_id: str) -> bool:
         stream = self._streams.get((framework_id, task_id))
         return stream is not None and bool(stream.pending)

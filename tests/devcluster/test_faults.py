@@ -340,6 +340,25 @@ def test_status_updates_are_retried_until_acknowledged(
     fw.ack(fw.wait_state("t1", "TASK_FINISHED"))
 
 
+def test_kill_of_a_finished_task_is_ignored(
+    cluster: LocalMesos, make_framework: Callable[..., Framework]
+) -> None:
+    fw = make_framework(cluster, auto_ack=False)
+    fw.wait_subscribed()
+    offer = fw.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    fw.launch(offer, [command_task("t1", agent_id, "true")])
+    fw.ack(fw.wait_state("t1", "TASK_STARTING"))
+    fw.ack(fw.wait_state("t1", "TASK_RUNNING"))
+    finished = fw.wait_state("t1", "TASK_FINISHED")
+    fw.driver.killTask({"value": "t1"})  # crosses the finish: not acknowledged yet
+    # The master passed the kill on before answering; the agent has handled it by now.
+    assert cluster.pending_status_updates(agent_id) == {"t1": ["TASK_FINISHED"]}
+    fw.ack(finished)
+    wait_until(lambda: cluster.pending_status_updates(agent_id) == {}, "the stream to close")
+    assert fw.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+
+
 def test_bad_acknowledgement_gets_400_through_pymesos(framework: Framework) -> None:
     offer = framework.next_offer()
     framework.launch(offer, [command_task("t1", offer["agent_id"]["value"], "true")])

@@ -205,3 +205,26 @@ def test_kill_naming_another_agent_is_ignored(cluster: LocalMesos, framework: Fr
     assert cluster.run_on_loop(lambda: set(cluster.master.agents[agent_id].killed_tasks)) == set()
     kill(agent_id)
     framework.wait_state("t1", "TASK_KILLED")
+
+
+def test_kill_of_a_task_awaiting_its_resubscribing_executor(
+    make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
+) -> None:
+    cluster = make_cluster(executor_reregistration_timeout=30.0, **PATIENT)
+    fw = make_framework(cluster, framework_info(checkpoint=True))
+    fw.wait_subscribed()
+    offer = fw.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    fw.launch(offer, [executor_task("e1", agent_id, {"mode": "run"})])
+    fw.wait_state("e1", "TASK_RUNNING")
+    pid = executor_pid(fw)
+    os.kill(pid, signal.SIGSTOP)  # it will not subscribe again before the kill
+    try:
+        cluster.restart_agent(agent_id)
+        fw.driver.killTask({"value": "e1"})
+        killed = fw.wait_state("e1", "TASK_KILLED")
+        assert killed["reason"] == "REASON_TASK_KILLED_DURING_LAUNCH"
+        assert killed["source"] == "SOURCE_AGENT"
+        assert killed["message"] == "Killed before delivery to the executor"
+    finally:
+        os.kill(pid, signal.SIGKILL)
