@@ -175,6 +175,7 @@ def failover(
         entry_exists=shard in view.failover.get(job_key, {}),
         shard_running=shard in running_shards,
         relaunch=relaunch,
+        shard=shard,
     )
     if outcome is not FailoverOutcome.RECORDED:
         log.info("failover of %s not recorded: %s", failed.task_id, outcome.value)

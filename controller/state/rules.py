@@ -18,7 +18,8 @@ Ready queue (one entry per job, a count of pending runs plus their fire times):
 
 Failover queue (one entry per shard): a failed task's shard is recorded when the job
 config exists, neither job nor app is disabled, the job has failover on or is DAEMON,
-no entry for that shard exists and the shard is not running. A task Mesos never ran
+the job still has that shard, no entry for that shard exists and the shard is not
+running. A task Mesos never ran
 (its launch was dropped or is unknown to the master) is a relaunch: its shard is
 recorded whatever the job's failover flag, the other conditions still apply.
 """
@@ -143,6 +144,7 @@ class FailoverOutcome(StrEnum):
     ALREADY_RECORDED = "already-recorded"
     SHARD_RUNNING = "shard-running"
     QUEUE_FULL = "queue-full"
+    SHARD_GONE = "shard-gone"
 
 
 def failover_decision(
@@ -153,13 +155,17 @@ def failover_decision(
     entry_exists: bool,
     shard_running: bool,
     relaunch: bool = False,
+    shard: int | None = None,
 ) -> FailoverOutcome:
     """Whether a failed shard of `job` goes to the failover queue (queue room aside).
 
     `relaunch`: the task never ran (Mesos dropped the launch or does not know it), so
-    its shard is queued again whatever the job's failover flag."""
+    its shard is queued again whatever the job's failover flag. `shard` beyond the
+    job's sharding count (it went down since the run started) never fails over."""
     if job is None:
         return FailoverOutcome.NO_CONFIG
+    if shard is not None and shard >= job.spec.sharding_total_count:
+        return FailoverOutcome.SHARD_GONE
     if job_disabled:
         return FailoverOutcome.JOB_DISABLED
     if app_disabled:

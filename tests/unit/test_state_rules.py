@@ -224,6 +224,16 @@ def test_a_relaunch_ignores_the_failover_flag_but_no_other_rule() -> None:
     assert decide(off, relaunch=True, shard_running=True) is FailoverOutcome.SHARD_RUNNING
 
 
+def test_no_failover_for_a_shard_the_job_no_longer_has() -> None:
+    # The run started with more shards than the job has now.
+    two = job(failover=True, shardingTotalCount=2)
+    flags = {"job_disabled": False, "app_disabled": False, "entry_exists": False}
+    decided = [rules.failover_decision(two, shard_running=False, shard=s, **flags) for s in (1, 2)]
+    assert decided == [FailoverOutcome.RECORDED, FailoverOutcome.SHARD_GONE]
+    relaunch = rules.failover_decision(two, shard_running=False, shard=2, relaunch=True, **flags)
+    assert relaunch is FailoverOutcome.SHARD_GONE
+
+
 def test_failover_needs_the_job_config() -> None:
     assert decide(None) is FailoverOutcome.NO_CONFIG
 
