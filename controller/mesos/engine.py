@@ -23,6 +23,7 @@ user; it maps the scheduling operations onto the engine's methods.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -1109,7 +1110,9 @@ class FrameworkEngine:
             raise SchedulingError(f"job '{job_key}' or its app is disabled; enable it first")
         if not job.is_daemon:
             async with self._lock:
-                await asyncio.to_thread(self.store.add_ready, job_key, _now())
+                await asyncio.to_thread(
+                    functools.partial(self.store.add_ready, job_key, _now(), triggered=True)
+                )
             self._changed()
             return
         executors = {

@@ -76,6 +76,7 @@ def ready_change(
     entries: int,
     job_running: bool,
     limit: int,
+    triggered: bool = False,
 ) -> ReadyChange:
     """The rules' verdict on one fire (or daemon schedule) of a stored job."""
     job = view.jobs[job_key]
@@ -87,6 +88,7 @@ def ready_change(
             fire_time,
             disabled=view.is_disabled(job),
             job_running=job_running,
+            triggered=triggered,
         ),
         entries,
         limit,

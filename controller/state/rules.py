@@ -71,11 +71,13 @@ def after_fire(
     *,
     disabled: bool,
     job_running: bool,
+    triggered: bool = False,
 ) -> ReadyChange:
     """The ready entry of `job` after one fire (transient) or one schedule (daemon).
 
     `disabled` is true when the job or its app is disabled; `job_running` when any
-    task of the job is recorded as running.
+    task of the job is recorded as running. A `triggered` fire of a transient job asks
+    for one run more than is pending, so it accumulates whatever the misfire flag.
     """
     if disabled:
         return ReadyChange(ReadyOutcome.SKIPPED_DISABLED, current)
@@ -88,7 +90,7 @@ def after_fire(
         return ReadyChange(ReadyOutcome.ADDED, ReadyEntry(count=1, fires=fires))
     if current is None:
         return ReadyChange(ReadyOutcome.ADDED, ReadyEntry(count=1, fires=fires))
-    if job.spec.misfire:
+    if job.spec.misfire or triggered:
         # fires are positional (the oldest pending runs): append only while all are recorded
         all_recorded = len(current.fires) == current.count < MAX_FIRES
         kept = current.fires + fires if all_recorded else current.fires

@@ -354,18 +354,25 @@ class StateStore:
         self._set_job_flag(job_key, False)
 
     # ------------------------------------------------------------------ ready queue
-    def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
+    def add_ready(
+        self, job_key: str, fire_time: datetime | None = None, *, triggered: bool = False
+    ) -> ReadyChange:
         """One fire of a transient job, or the scheduling of a daemon job (SPEC §3).
+        A `triggered` fire (an explicit request for one more run) always adds a run.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would
         need a new entry in a full queue (logged); a disabled job is skipped."""
-        change = self.fire([job_key], fire_time)[job_key]
+        change = self.fire([job_key], fire_time, triggered=triggered)[job_key]
         if change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL:
             raise QueueFull(change.message)
         return change
 
     def fire(
-        self, job_keys: Iterable[str], fire_time: datetime | None = None
+        self,
+        job_keys: Iterable[str],
+        fire_time: datetime | None = None,
+        *,
+        triggered: bool = False,
     ) -> dict[str, ReadyChange]:
         """`add_ready` for many jobs at once (a cron shared by thousands of jobs) in as
         few transactions as the size bounds allow. Unknown jobs raise UnknownDefinition
@@ -387,6 +394,7 @@ class StateStore:
                     entries=entries,
                     job_running=bool(view.running.get(key)),
                     limit=self.queue_limit,
+                    triggered=triggered,
                 )
                 entries += change.creates_entry
                 results[key] = change

@@ -154,6 +154,16 @@ def test_misfire_on_accumulates_in_zookeeper(
     assert [datetime.fromisoformat(f) for f in stored["fires"]] == [fire(0), fire(1), fire(2)]
 
 
+def test_a_trigger_adds_a_run_to_a_pending_one_with_misfire_off(
+    store: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
+    j = job(misfire=False)
+    store.put_job(j)
+    store.add_ready(j.key, fire(0))
+    assert store.add_ready(j.key, fire(1), triggered=True).outcome is ReadyOutcome.ACCUMULATED
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 2
+
+
 def test_misfire_off_sets_to_one_and_config_update_resets(
     store: StateStore, zk_client: KazooClient, layout: Layout
 ) -> None:

@@ -85,6 +85,15 @@ def test_misfire_off_sets_the_count_to_one_keeping_the_newest_fire() -> None:
     assert not change.creates_entry
 
 
+def test_a_trigger_adds_a_run_even_with_misfire_off() -> None:
+    j = job(misfire=False)
+    change = rules.after_fire(
+        j, ReadyEntry(1, (fire(0),)), fire(1), disabled=False, job_running=False, triggered=True
+    )
+    assert change.outcome is ReadyOutcome.ACCUMULATED
+    assert change.entry == ReadyEntry(2, (fire(0), fire(1)))
+
+
 def test_accumulated_fire_times_are_bounded_and_stay_the_oldest() -> None:
     j = job(misfire=True)
     entry = None
