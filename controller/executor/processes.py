@@ -1,7 +1,9 @@
 """Run one job process to its end; cancelling the run kills the process.
 
-Each run is a process in a process group of its own (so its children go with it),
-with stdout and stderr appended to the task's files. Cancelling `run_process`
+Each run is a process in a process group of its own, with stdout and stderr
+appended to the task's files. A run is its process group: when it ends, whatever
+the job left running in the group is killed, so a finished run leaves nothing
+behind and two runs of a daemon task never overlap. Cancelling `run_process`
 sends SIGTERM to the group, waits the grace period, then sends SIGKILL, and only
 then lets the cancellation through — a killed task is reported only once its job
 is gone, however often it is cancelled meanwhile (a repeated KILL, then a STOP).
@@ -64,7 +66,9 @@ async def run_process(spec: ProcessSpec, grace: Callable[[], float]) -> ProcessR
         returncode = await process.wait()
     except asyncio.CancelledError:
         await finish_despite_cancellation(asyncio.ensure_future(_terminate(process, grace())))
+        _end_group(process.pid)
         raise
+    _end_group(process.pid)
     return ProcessResult(returncode=returncode, stderr_tail=_tail(spec.stderr, stderr_start))
 
 
@@ -86,6 +90,16 @@ async def _terminate(process: asyncio.subprocess.Process, grace: float) -> None:
         )
         _signal_group(process.pid, signal.SIGKILL)
         await process.wait()
+
+
+def _end_group(pgid: int) -> None:
+    # Safe although the leader is reaped: pids are handed out in sequence, so the
+    # group's id cannot name another group until pid_max more processes started.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    logger.info("job process group %d had processes left; killed them", pgid)
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -108,3 +108,39 @@ async def test_a_repeated_cancellation_still_waits_for_the_process(tmp_path: Pat
     with pytest.raises(asyncio.CancelledError):
         await run
     assert not alive(pid)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs; a zombie waiting for its reaper has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def wait_ended(pid: int) -> None:
+    for _ in range(500):
+        if not running(pid):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"process {pid} still runs")
+
+
+async def test_what_a_finished_run_left_running_is_killed(tmp_path: Path) -> None:
+    script = f"(trap '' TERM; exec sleep 60) & echo $! > {tmp_path}/child"
+    result = await run_process(spec(tmp_path, "/bin/sh", "-c", script), lambda: 1.0)
+    assert result.returncode == 0
+    await wait_ended(int((tmp_path / "child").read_text()))
+
+
+async def test_a_killed_runs_member_that_ignores_sigterm_is_killed_too(tmp_path: Path) -> None:
+    # The leader ends on SIGTERM at once; its child ignores it.
+    script = f"(trap '' TERM; exec sleep 60) & echo $! > {tmp_path}/child; wait"
+    run = asyncio.create_task(run_process(spec(tmp_path, "/bin/sh", "-c", script), lambda: 5.0))
+    await wait_for_file(tmp_path / "child")
+    child = int((tmp_path / "child").read_text())
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await wait_ended(child)
