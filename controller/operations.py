@@ -59,6 +59,15 @@ class ExecutorRuntime:
     tasks: int
 
 
+class TriggerResult(StrEnum):
+    """What `SchedulingOperations.trigger` did with a token."""
+
+    RAN = "Ran"
+    """The token was new: its one run was requested now."""
+    ALREADY_HANDLED = "AlreadyHandled"
+    """The core had handled this token before (perhaps under an earlier leader): nothing ran."""
+
+
 class EventKind(StrEnum):
     FIRED = "Fired"
     LAUNCHED = "Launched"
@@ -109,8 +118,11 @@ class SchedulingOperations(Protocol):
 
     async def enable_job(self, job_key: str) -> None: ...
 
-    async def trigger(self, job_key: str) -> None:
-        """One extra run now: transient → one ready entry; daemon → a message to its executors."""
+    async def trigger(self, job_key: str, token: str) -> TriggerResult:
+        """One extra run now, at most once per `token` (the trigger annotation's value):
+        transient → one more ready run; daemon → a message to its executors. The core
+        records the last handled token with the run it causes, so a token it has seen
+        before runs nothing (ALREADY_HANDLED) whichever leader handled it."""
 
     def job_runtime(self, job_key: str) -> JobRuntime: ...
 

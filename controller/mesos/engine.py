@@ -23,7 +23,6 @@ user; it maps the scheduling operations onto the engine's methods.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -73,7 +72,7 @@ from controller.mesos.statuses import (
 )
 from controller.mesos.tasks import MetaInfo, TaskId, TaskIdError, executor_id, parse_executor_id
 from controller.metrics import FrameworkMetrics
-from controller.operations import EventKind, RuntimeEvent, SchedulingError
+from controller.operations import EventKind, RuntimeEvent, SchedulingError, TriggerResult
 from controller.producer import TimerKey, TransientProducer
 from controller.state import (
     Change,
@@ -87,7 +86,7 @@ from controller.state import (
     StateUnavailable,
 )
 from controller.state.election import Fence
-from controller.state.rules import FailoverOutcome, ReadyOutcome
+from controller.state.rules import FailoverOutcome, ReadyOutcome, TriggerOutcome
 
 log = logging.getLogger(__name__)
 
@@ -1102,19 +1101,26 @@ class FrameworkEngine:
                 await self._schedule_locked(job)
         self._changed()
 
-    async def trigger(self, job_key: str) -> None:
+    async def trigger(self, job_key: str, token: str) -> TriggerResult:
+        """One extra run per new `token`, recorded in ZooKeeper with the run it causes.
+
+        Transient: the token and one more ready run are one fenced transaction, so a
+        token runs once whichever leader sees it later. Daemon: the token is recorded
+        (fenced) before the executors are told, so a leader that dies in between leaves
+        at most a missed run, never a doubled one; until a task of the job runs nothing
+        is recorded and the caller retries."""
         job = self.store.job(job_key)
         if job is None:
             raise SchedulingError(f"job '{job_key}' is not scheduled; apply it first")
-        if self.store.is_disabled(job_key):
-            raise SchedulingError(f"job '{job_key}' or its app is disabled; enable it first")
         if not job.is_daemon:
             async with self._lock:
-                await asyncio.to_thread(
-                    functools.partial(self.store.add_ready, job_key, _now(), triggered=True)
-                )
+                record = await asyncio.to_thread(self.store.record_trigger, job_key, token, _now())
             self._changed()
-            return
+            return self._trigger_result(job_key, record.outcome)
+        if self.store.last_trigger(job_key) == token:
+            return TriggerResult.ALREADY_HANDLED
+        if self.store.is_disabled(job_key):
+            return self._trigger_result(job_key, TriggerOutcome.REFUSED_DISABLED)
         executors = {
             (t.agent_id, t.executor_id) for t in self.store.running_of(job_key) if t.executor_id
         }
@@ -1122,12 +1128,38 @@ class FrameworkEngine:
             raise SchedulingError(
                 f"daemon job '{job_key}' has no running task to trigger yet; retry once launched"
             )
+        if not self.driver.connected:
+            raise SchedulingError(
+                f"trigger of '{job_key}' not sent: not subscribed to a Mesos master; retry later"
+            )
+        async with self._lock:
+            record = await asyncio.to_thread(self.store.record_trigger, job_key, token)
+        result = self._trigger_result(job_key, record.outcome)
+        if result is TriggerResult.ALREADY_HANDLED:
+            return result
         data = encode_base64(Trigger(job_name=job_key))
+        missed = []
         for agent_id, executor in sorted(executors):
             try:
                 await self.driver.message(agent_id, executor, data)
             except MesosCallError as error:
-                raise SchedulingError(f"trigger of '{job_key}' not delivered: {error}") from error
+                missed.append(f"{executor}: {error}")
+        if missed:
+            # Not sent again: the token is recorded, and a message that did arrive must not
+            # run twice.
+            raise SchedulingError(
+                f"trigger {token!r} of '{job_key}' not delivered to {'; '.join(missed)} — "
+                "those executors miss this run; set a new trigger value to run again"
+            )
+        return result
+
+    @staticmethod
+    def _trigger_result(job_key: str, outcome: TriggerOutcome) -> TriggerResult:
+        if outcome is TriggerOutcome.REFUSED_DISABLED:
+            raise SchedulingError(f"job '{job_key}' or its app is disabled; enable it first")
+        if outcome is TriggerOutcome.ALREADY_HANDLED:
+            return TriggerResult.ALREADY_HANDLED
+        return TriggerResult.RAN
 
     async def _schedule_locked(self, job: JobDefinition) -> None:
         """SPEC §4 schedule: transient → the producer; daemon → ready (unless running)."""

@@ -28,7 +28,13 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.mesos.engine import EngineInputs, FrameworkEngine, JobStats
 from controller.mesos.settings import FrameworkSettings
 from controller.metrics import FrameworkMetrics
-from controller.operations import ExecutorRuntime, JobRuntime, RuntimeEvent, ShardRuntime
+from controller.operations import (
+    ExecutorRuntime,
+    JobRuntime,
+    RuntimeEvent,
+    ShardRuntime,
+    TriggerResult,
+)
 from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader
 from controller.state.election import Fence
 
@@ -136,8 +142,8 @@ class SchedulingService:
     async def enable_job(self, job_key: str) -> None:
         await self.engine.enable_job(job_key)
 
-    async def trigger(self, job_key: str) -> None:
-        await self.engine.trigger(job_key)
+    async def trigger(self, job_key: str, token: str) -> TriggerResult:
+        return await self.engine.trigger(job_key, token)
 
     # ------------------------------------------------------------------ runtime facts
     def job_runtime(self, job_key: str) -> JobRuntime:

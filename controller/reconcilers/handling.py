@@ -10,8 +10,9 @@ retry later) and through the `Post` callable the handler gives it.
 Refreshes are level-triggered: each one re-reads the object and its app, re-applies
 the desired state when due (at least every `Timing.reapply_interval`, or at once when
 something it depends on changed), posts the job's pending runtime events and writes
-status only when it differs. A trigger value is acted on once per term here and once
-ever through `status.lastTrigger`.
+status only when it differs. Whether a trigger value has run is the scheduling core's
+answer (it records the value with the run, in ZooKeeper); `status.lastTrigger` shows
+the value handled, and spares asking the core again about it.
 """
 
 from __future__ import annotations
@@ -21,17 +22,24 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import kopf
 
 from controller import naming
-from controller.operations import EventKind, RuntimeEvent, SchedulingError, SchedulingOperations
+from controller.operations import (
+    EventKind,
+    RuntimeEvent,
+    SchedulingError,
+    SchedulingOperations,
+    TriggerResult,
+)
 from controller.reconcilers import apps, jobs
 from controller.reconcilers.mailboxes import Mailboxes
 from controller.reconcilers.status import AppAvailability, Counted
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RETRY_DELAY = 2.0
 # Task state changes only move the status; every other runtime event is also a Kubernetes Event.
@@ -236,14 +244,27 @@ class Reconciliation:
             self.mailboxes.request_reapply(job_slot(naming.object_key(namespace, name)))
 
     async def _trigger(self, job: ObjectView, desired: jobs.DesiredJob, post: Post) -> None:
+        # A value in status was handled (status is written after the core answered); any
+        # other value goes to the core, which alone knows whether it already ran.
         handled = self.triggers.get(job.key) or job.status.get("lastTrigger")
         decision = jobs.trigger_decision(job.annotations, handled, desired)
         if decision.verdict is jobs.TriggerVerdict.NONE or decision.value is None:
             return
         if decision.verdict is jobs.TriggerVerdict.RUN:
-            await _retryable(self.ops.trigger(job.key))
-            self._triggered_at[job.key] = datetime.now(UTC)
-            post(warning=False, reason="Triggered", message=f"one run requested ({decision.value})")
+            result = await _retryable(self.ops.trigger(job.key, decision.value))
+            if result is TriggerResult.RAN:
+                self._triggered_at[job.key] = datetime.now(UTC)
+                post(
+                    warning=False,
+                    reason="Triggered",
+                    message=f"one run requested ({decision.value})",
+                )
+            else:
+                log.info(
+                    "job %s: trigger %r already ran (handled before status recorded it)",
+                    job.key,
+                    decision.value,
+                )
         else:
             post(
                 warning=True,
@@ -289,10 +310,10 @@ def app_slot(key: str) -> str:
     return f"CloudApp/{key}"
 
 
-async def _retryable(step: Awaitable[None]) -> None:
+async def _retryable(step: Awaitable[_T]) -> _T:
     """Run one call into the core; its 'retry later' becomes kopf's TemporaryError."""
     try:
-        await step
+        return await step
     except SchedulingError as error:
         raise kopf.TemporaryError(
             f"the scheduler asked to retry: {error}", delay=RETRY_DELAY

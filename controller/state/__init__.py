@@ -42,6 +42,7 @@ from controller.state.rules import (
     FailoverOutcome,
     ReadyChange,
     ReadyOutcome,
+    TriggerOutcome,
 )
 from controller.state.store import (
     Change,
@@ -51,6 +52,7 @@ from controller.state.store import (
     PartialLaunch,
     StateStore,
     Termination,
+    TriggerRecord,
 )
 
 __all__ = [
@@ -82,6 +84,8 @@ __all__ = [
     "StateUnavailable",
     "Term",
     "Termination",
+    "TriggerOutcome",
+    "TriggerRecord",
     "UnknownDefinition",
     "digest_acl",
     "meta_info",

@@ -8,6 +8,7 @@ tree below `/<namespace>` is defined in one place (documented in docs/state.md):
     state/ready/<jobKey>                      ReadyEntry JSON (pending runs and their fire times)
     state/running/<jobKey>/<metaInfo>         RunningTask JSON (every launched task)
     state/failover/<jobKey>/<metaInfo>        FailoverEntry JSON (the failed task id)
+    state/trigger/<jobKey>                    the last trigger token handled (text)
     state/disable/job/<jobKey>                present = job disabled
     state/disable/app/<appKey>                present = app disabled
     ha/framework_id                           the Mesos framework id (text)
@@ -108,6 +109,13 @@ class Layout:
         return f"{self.failover_job(job_key)}/{meta_info(job_key, shard)}"
 
     @property
+    def trigger_root(self) -> str:
+        return f"{self.root}/state/trigger"
+
+    def trigger(self, job_key: str) -> str:
+        return f"{self.trigger_root}/{_segment('job key', job_key)}"
+
+    @property
     def disabled_jobs(self) -> str:
         return f"{self.root}/state/disable/job"
 
@@ -142,6 +150,7 @@ class Layout:
             self.ready_root,
             self.running_root,
             self.failover_root,
+            self.trigger_root,
             self.disabled_jobs,
             self.disabled_apps,
             self.election,

@@ -2,8 +2,8 @@
 
 `read_view` fetches the whole tree in four pipelined round trips (whatever the
 number of jobs); `build_view` (pure) decodes it. Entries that belong to no stored
-job — ready, running and failover entries, disabled-job flags, and disabled-app
-flags of absent apps — are returned as `stale` paths (children before parents) for
+job — ready, running and failover entries, trigger tokens, disabled-job flags, and
+disabled-app flags of absent apps — are returned as `stale` paths (children before parents) for
 the store to delete; ready entries of disabled jobs are stale too, since a disabled
 job never holds pending runs, and so are failover entries of shards beyond the job's
 sharding count. Config nodes that do not decode are reported as
@@ -21,7 +21,13 @@ from typing import TypeVar
 from controller.definitions import AppDefinition, JobDefinition
 from controller.state.gateway import ZkGateway
 from controller.state.layout import Layout, parse_meta_info
-from controller.state.records import FailoverEntry, ReadyEntry, RecordError, RunningTask
+from controller.state.records import (
+    FailoverEntry,
+    ReadyEntry,
+    RecordError,
+    RunningTask,
+    decode_trigger,
+)
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ def read_view(zk: ZkGateway, layout: Layout, loaded_at: datetime) -> Loaded:
             layout.ready_root,
             layout.running_root,
             layout.failover_root,
+            layout.trigger_root,
             layout.disabled_jobs,
             layout.disabled_apps,
         ]
@@ -56,6 +63,7 @@ def read_view(zk: ZkGateway, layout: Layout, loaded_at: datetime) -> Loaded:
         [layout.app(k) for k in roots.get(layout.apps, [])]
         + [layout.job(k) for k in roots.get(layout.jobs, [])]
         + [layout.ready(k) for k in roots.get(layout.ready_root, [])]
+        + [layout.trigger(k) for k in roots.get(layout.trigger_root, [])]
         + [layout.framework_id]
     )
     parents = [layout.running_job(k) for k in roots.get(layout.running_root, [])] + [
@@ -98,6 +106,8 @@ def build_view(
             loaded.stale.append(layout.disabled_app(key))
     for key in roots.get(layout.ready_root, []):
         _ready(loaded, layout, key, data.get(layout.ready(key)))
+    for key in roots.get(layout.trigger_root, []):
+        _trigger(loaded, layout, key, data.get(layout.trigger(key)))
     for key in roots.get(layout.running_root, []):
         _children(
             loaded,
@@ -157,6 +167,20 @@ def _ready(loaded: Loaded, layout: Layout, key: str, node: tuple[bytes, int] | N
         loaded.stale.append(path)
         return
     view.ready[key] = (entry, node[1])
+
+
+def _trigger(loaded: Loaded, layout: Layout, key: str, node: tuple[bytes, int] | None) -> None:
+    if node is None:
+        return
+    path = layout.trigger(key)
+    if key not in loaded.view.jobs:
+        loaded.stale.append(path)
+        return
+    try:
+        loaded.view.triggers[key] = (decode_trigger(node[0]), node[1])
+    except RecordError as exc:
+        log.warning("dropping %s: %s", path, exc)
+        loaded.stale.append(path)
 
 
 def _children(

@@ -17,7 +17,13 @@ from datetime import datetime
 from controller.state import rules
 from controller.state.gateway import Create, Delete, Op, SetData
 from controller.state.layout import Layout
-from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
+from controller.state.records import (
+    FailoverEntry,
+    LaunchSource,
+    ReadyEntry,
+    RunningTask,
+    encode_trigger,
+)
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome
 from controller.state.view import View
 
@@ -97,6 +103,28 @@ def ready_change(
     if change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL:
         log.warning("%s", change.message)
     return change
+
+
+def trigger(view: View, layout: Layout, job_key: str, token: str | None) -> Plan:
+    """Make `token` the last handled trigger token of `job_key` (None = forget it);
+    compare-and-set on the version the view knows."""
+    path = layout.trigger(job_key)
+    current = view.triggers.get(job_key)
+    if (current is None and token is None) or (current is not None and current[0] == token):
+        return Plan()
+    version = -1 if current is None else current[1]
+
+    def apply() -> None:
+        if token is None:
+            view.triggers.pop(job_key, None)
+        else:
+            view.triggers[job_key] = (token, version + 1)
+
+    if token is None:
+        return Plan([Delete(path, version)], apply)
+    if current is None:
+        return Plan([Create(path, encode_trigger(token))], apply)
+    return Plan([SetData(path, encode_trigger(token), version)], apply)
 
 
 def remove_running(view: View, layout: Layout, job_key: str, tasks: Sequence[RunningTask]) -> Plan:
@@ -230,6 +258,7 @@ def remove_job(view: View, layout: Layout, job_key: str) -> tuple[Plan, tuple[Ru
         remove_running(view, layout, job_key, running)
         + remove_failover(view, layout, job_key, list(view.failover.get(job_key, {})))
         + ready(view, layout, job_key, None)
+        + trigger(view, layout, job_key, None)
     )
     if job_key in view.disabled_jobs:
         plan += Plan(

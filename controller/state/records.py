@@ -205,6 +205,21 @@ class FailoverEntry:
         )
 
 
+def encode_trigger(token: str) -> bytes:
+    """The data of `state/trigger/<jobKey>`: the last handled token as UTF-8 text."""
+    return token.encode()
+
+
+def decode_trigger(raw: bytes) -> str:
+    try:
+        token = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"trigger token is not UTF-8 text: {raw[:80]!r}") from exc
+    if not token:
+        raise RecordError("trigger token is empty")
+    return token
+
+
 def _field(task_id: str, index: int) -> str:
     parts = task_id.split(naming.DELIMITER)
     return parts[index] if len(parts) > index else ""

@@ -22,6 +22,9 @@ the job still has that shard, no entry for that shard exists and the shard is no
 running. A task Mesos never ran
 (its launch was dropped or is unknown to the master) is a relaunch: its shard is
 recorded whatever the job's failover flag, the other conditions still apply.
+
+Triggers: each job remembers the last trigger token it handled; a token equal to it
+has already run (nothing happens), any other runs once unless the job is disabled.
 """
 
 from __future__ import annotations
@@ -135,6 +138,27 @@ def within_limit(change: ReadyChange, entries: int, limit: int, job_key: str) ->
     if refusal is None:
         return change
     return ReadyChange(ReadyOutcome.REFUSED_QUEUE_FULL, None, refusal)
+
+
+class TriggerOutcome(StrEnum):
+    RUN = "run"
+    ALREADY_HANDLED = "already-handled"
+    REFUSED_DISABLED = "refused-disabled"
+
+
+def trigger_verdict(handled: str | None, token: str, *, disabled: bool) -> TriggerOutcome:
+    """Whether trigger `token` runs, given the last token the job handled (None: none).
+
+    Raises ValueError for an empty token."""
+    if not token:
+        raise ValueError(
+            "trigger token must be a non-empty string (the cloudjob.io/trigger annotation value)"
+        )
+    if token == handled:
+        return TriggerOutcome.ALREADY_HANDLED
+    if disabled:
+        return TriggerOutcome.REFUSED_DISABLED
+    return TriggerOutcome.RUN
 
 
 class FailoverOutcome(StrEnum):

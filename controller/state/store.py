@@ -63,7 +63,7 @@ from controller.state.layout import Layout, parse_meta_info
 from controller.state.loading import read_view
 from controller.state.planning import Plan
 from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
-from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome
+from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome, TriggerOutcome
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,16 @@ class Termination:
     task: RunningTask | None
     failover: FailoverOutcome | None = None
     ready: ReadyOutcome | None = None
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """What `record_trigger` did: RUN means the token is now recorded (for a transient
+    job, with its run added to the ready queue in the same transaction, `ready`);
+    otherwise nothing was written."""
+
+    outcome: TriggerOutcome
+    ready: ReadyChange | None = None
 
 
 class PartialLaunch(StateUnavailable):
@@ -264,6 +274,12 @@ class StateStore:
         with self._view_lock:
             return self._view.framework_id
 
+    def last_trigger(self, job_key: str) -> str | None:
+        """The last trigger token the job handled (None: none since it was stored)."""
+        with self._view_lock:
+            handled = self._view.triggers.get(job_key)
+            return handled[0] if handled else None
+
     # ------------------------------------------------------------------ definitions
     def put_app(self, app: AppDefinition) -> Change:
         """Store `app` and set its disabled flag from `spec.disabled`; disabling drops
@@ -340,7 +356,8 @@ class StateStore:
 
     def remove_job(self, job_key: str) -> tuple[RunningTask, ...]:
         """Deregister: delete the job's config, disabled flag, ready, running and
-        failover entries; returns the running tasks dropped (the caller kills them)."""
+        failover entries and its last trigger token; returns the running tasks dropped
+        (the caller kills them)."""
         with self._write_lock:
             plan, dropped = planning.remove_job(self._view, self.layout, job_key)
             self._commit([plan])
@@ -354,25 +371,19 @@ class StateStore:
         self._set_job_flag(job_key, False)
 
     # ------------------------------------------------------------------ ready queue
-    def add_ready(
-        self, job_key: str, fire_time: datetime | None = None, *, triggered: bool = False
-    ) -> ReadyChange:
-        """One fire of a transient job, or the scheduling of a daemon job (SPEC §3).
-        A `triggered` fire (an explicit request for one more run) always adds a run.
+    def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
+        """One fire of a transient job, or the scheduling of a daemon job (SPEC §3); a
+        trigger's run is added by `record_trigger`.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would
         need a new entry in a full queue (logged); a disabled job is skipped."""
-        change = self.fire([job_key], fire_time, triggered=triggered)[job_key]
+        change = self.fire([job_key], fire_time)[job_key]
         if change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL:
             raise QueueFull(change.message)
         return change
 
     def fire(
-        self,
-        job_keys: Iterable[str],
-        fire_time: datetime | None = None,
-        *,
-        triggered: bool = False,
+        self, job_keys: Iterable[str], fire_time: datetime | None = None
     ) -> dict[str, ReadyChange]:
         """`add_ready` for many jobs at once (a cron shared by thousands of jobs) in as
         few transactions as the size bounds allow. Unknown jobs raise UnknownDefinition
@@ -394,7 +405,6 @@ class StateStore:
                     entries=entries,
                     job_running=bool(view.running.get(key)),
                     limit=self.queue_limit,
-                    triggered=triggered,
                 )
                 entries += change.creates_entry
                 results[key] = change
@@ -402,6 +412,47 @@ class StateStore:
                     plans.append(planning.ready(view, self.layout, key, change.entry))
             self._commit(plans)
             return results
+
+    def record_trigger(
+        self, job_key: str, token: str, fire_time: datetime | None = None
+    ) -> TriggerRecord:
+        """Handle trigger `token` of a stored job at most once: unless it is the job's
+        last handled token (ALREADY_HANDLED) or the job is disabled (REFUSED_DISABLED),
+        record it as handled — for a transient job together with one more ready run
+        (a triggered fire: +1 whatever the misfire flag), in one fenced transaction; for
+        a daemon job alone (the caller then tells its executors).
+
+        Raises UnknownDefinition for an unknown job, ValueError for an empty token and
+        QueueFull (nothing recorded) when the run would need a new entry in a full
+        ready queue."""
+        with self._write_lock:
+            view, layout = self._view, self.layout
+            job = view.jobs.get(job_key)
+            if job is None:
+                raise UnknownDefinition(f"job '{job_key}' is not stored")
+            handled = view.triggers.get(job_key)
+            verdict = rules.trigger_verdict(
+                handled[0] if handled else None, token, disabled=view.is_disabled(job)
+            )
+            if verdict is not TriggerOutcome.RUN:
+                return TriggerRecord(verdict)
+            plan = planning.trigger(view, layout, job_key, token)
+            change = None
+            if not job.is_daemon:
+                change = planning.ready_change(
+                    view,
+                    job_key,
+                    fire_time,
+                    entries=len(view.ready),
+                    job_running=bool(view.running.get(job_key)),
+                    limit=self.queue_limit,
+                    triggered=True,
+                )
+                if change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL:
+                    raise QueueFull(change.message)
+                plan = planning.ready(view, layout, job_key, change.entry) + plan
+            self._commit([plan])
+            return TriggerRecord(verdict, change)
 
     def remove_ready(self, job_key: str) -> None:
         """Drop the job's ready entry (all its pending runs)."""

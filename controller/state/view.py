@@ -28,6 +28,8 @@ class View:
     by_task: dict[str, RunningTask] = field(default_factory=dict)
     failover: dict[str, dict[int, FailoverEntry]] = field(default_factory=dict)
     failover_parents: set[str] = field(default_factory=set)
+    triggers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """job key → (last handled trigger token, znode version)"""
     framework_id: str | None = None
 
     def is_disabled(self, job: JobDefinition) -> bool:

@@ -41,7 +41,7 @@ async def test_a_failed_shard_fails_over_and_runs_again_once(
             job = script_job("flaky", out, cron=NEVER, shards=2, failover=True)
             await fw.service.schedule(job)
             (out / "fail-next").touch()
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             await eventually(lambda: len(finished(out)) == 2, what="both shards to succeed")
             # The files are written before the process exits: wait for its update too.
@@ -82,7 +82,7 @@ async def test_a_failed_shard_without_failover_is_not_run_again(
             job = script_job("once", out, cron=NEVER, shards=1)
             await fw.service.schedule(job)
             (out / "fail-next").touch()
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
             await eventually(lambda: fw.service.job_runtime(job.key).failed == 1)
             await asyncio.sleep(1.0)
             assert len(runs(out)) == 1
@@ -107,7 +107,7 @@ async def test_a_lost_agent_fails_its_shard_over_to_another_agent_once(
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("long", out, cron=NEVER, shards=1, seconds=60, failover=True)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
             first = await eventually(lambda: runs(out), what="the shard to start")
             doomed = TaskId.parse(first[0].task_id).agent_id
 
@@ -146,7 +146,7 @@ async def test_a_lost_shard_found_again_after_its_failover_is_killed_so_one_copy
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("long", out, cron=NEVER, shards=1, seconds=60, failover=True)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
             first = (await eventually(lambda: runs(out), what="the shard to start"))[0]
             cut = TaskId.parse(first.task_id).agent_id
 

@@ -155,9 +155,9 @@ async def test_duplicated_and_reordered_updates_change_nothing_twice(
         job = script_job("noisy", out, cron=NEVER, shards=3, failover=True)
         await fw.service.schedule(job)
         (out / "fail-next").touch()
-        for _ in range(2):
+        for n in range(2):
             before = len(runs(out))
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, f"run-{n}")
             await eventually(lambda start=before: len(runs(out)) >= start + 3, what="a run")
             await eventually(lambda: not fw.service.job_runtime(job.key).active_shards)
         await eventually(
@@ -186,7 +186,7 @@ async def test_status_updates_arriving_together_are_persisted_in_one_transaction
             await fw.service.schedule(job)
             store = fw.service.engine.store
             before = store.counts.snapshot()
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             def all_running() -> bool:
                 tasks = store.running_of(job.key)
@@ -216,7 +216,7 @@ async def test_a_deleted_job_leaves_no_statistics_behind(
         for name in ("kept", "churned"):
             job = script_job(name, tmp_path / name, cron=NEVER, shards=1)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
         for key in ("ns.kept", "ns.churned"):
             await eventually(lambda k=key: fw.service.job_runtime(k).succeeded == 1)
         # Jobs come and go by the thousand: what is known of a deleted one is dropped,
@@ -255,7 +255,7 @@ async def test_a_batch_of_updates_that_cannot_be_persisted_is_not_acknowledged_a
                 return real_update(states)
 
             store.update_task_states = lose_one_record_first  # type: ignore[method-assign]
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             def others_running() -> bool:
                 tasks = store.running_of(job.key)

@@ -44,7 +44,7 @@ async def test_the_pool_suppresses_when_idle_and_revives_when_work_arrives(
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("work", out, cron=NEVER, shards=2)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
             await eventually(lambda: len(finished(out)) == 2, what="the run after REVIVE")
             assert fw.metric("cloudjob_offer_revives_total") >= 1
 
@@ -69,7 +69,7 @@ async def test_offers_are_never_held_past_the_bound_while_work_waits(
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("huge", tmp_path / "out", cron=NEVER, shards=1, cpuCount=8.0)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             first_seen: dict[str, float] = {}
             longest = 0.0
@@ -102,7 +102,7 @@ async def test_rescinded_offers_are_forgotten_and_work_still_launches(
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("rescinded", out, cron=NEVER, shards=1)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
             await eventually(lambda: cluster.outstanding_offers(), what="an offer")
             await asyncio.to_thread(cluster.rescind_all_offers)
             await eventually(lambda: len(finished(out)) == 1, what="the run on a later offer")

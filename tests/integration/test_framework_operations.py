@@ -11,11 +11,12 @@ import pytest
 
 from controller.mesos.driver import Heartbeat, MesosDriver, Subscribed
 from controller.mesos.tasks import TaskId
-from controller.operations import SchedulingError
+from controller.operations import SchedulingError, TriggerResult
 from controller.producer import TimerKey
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
 from tests.integration.framework_harness import (
+    NEVER,
     Framework,
     app_definition,
     build_app,
@@ -53,7 +54,7 @@ def cluster() -> Iterator[LocalMesos]:
     started.stop()
 
 
-async def test_triggering_a_daemon_runs_it_once_now(
+async def test_triggering_a_daemon_runs_it_once_per_token(
     zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
 ) -> None:
     settings = framework_settings(cluster.master_address)
@@ -63,16 +64,56 @@ async def test_triggering_a_daemon_runs_it_once_now(
         job = python_job("resident", executionType="DAEMON")  # its cron never fires
         await fw.service.schedule(job)
         with pytest.raises(SchedulingError, match="no running task"):
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "early")
+        assert fw.service.engine.store.last_trigger(job.key) is None, "retried later, not lost"
         await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
         assert fw.service.job_runtime(job.key).succeeded == 0
 
-        await fw.service.trigger(job.key)
+        assert await fw.service.trigger(job.key, "early") is TriggerResult.RAN
         await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 1, within=30)
-        await fw.service.trigger(job.key)
+        assert await fw.service.trigger(job.key, "early") is TriggerResult.ALREADY_HANDLED
+        assert await fw.service.trigger(job.key, "second") is TriggerResult.RAN
         await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 2, within=30)
+        await asyncio.sleep(1.0)
+        assert fw.service.job_runtime(job.key).succeeded == 2, "each token ran once"
         executors = fw.service.app_executors("ns.demo")
         assert len(executors) == 1 and executors[0].tasks == 1
+
+
+async def test_a_trigger_a_leader_ran_is_not_run_again_by_the_next_leader(
+    zookeeper: ZooKeeperServer, zk_namespace: str, cluster: LocalMesos, tmp_path: Path
+) -> None:
+    # The first leader runs each token and stops before anyone records it elsewhere (as
+    # the Kubernetes side's status): the next leader, asked for the same tokens, runs none.
+    settings = framework_settings(cluster.master_address)
+    out = tmp_path / "out"
+    tarball = build_demo_app(tmp_path)
+    batch = script_job("batch", out, cron=NEVER, shards=2)
+    resident = python_job("resident", executionType="DAEMON")
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
+        await subscribed(first)
+        await first.service.put_app(app_definition(build_app(tmp_path)))
+        await first.service.put_app(demo_app_definition(tarball))
+        await first.service.schedule(batch)
+        await first.service.schedule(resident)
+        await eventually(lambda: running_daemon(first, resident.key), within=60)
+        assert await first.service.trigger(batch.key, "t1") is TriggerResult.RAN
+        assert await first.service.trigger(resident.key, "t1") is TriggerResult.RAN
+        await eventually(lambda: len(finished(out)) == 2, within=60, what="the batch run")
+        await eventually(lambda: first.service.job_runtime(resident.key).succeeded == 1)
+
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
+        await subscribed(second)
+        await eventually(lambda: running_daemon(second, resident.key), within=60)
+        assert await second.service.trigger(batch.key, "t1") is TriggerResult.ALREADY_HANDLED
+        assert await second.service.trigger(resident.key, "t1") is TriggerResult.ALREADY_HANDLED
+        assert second.service.job_runtime(batch.key).pending_runs == 0
+        await asyncio.sleep(2.0)
+        assert len(runs(out)) == 2, "the batch ran once"
+        assert second.service.job_runtime(resident.key).succeeded == 0, "the daemon ran once"
+
+        assert await second.service.trigger(batch.key, "t2") is TriggerResult.RAN
+        await eventually(lambda: len(finished(out)) == 4, within=60, what="the next token's run")
 
 
 async def test_disable_and_enable_a_transient_job(
@@ -195,9 +236,11 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
 
             proxy.blackhole()  # only kazoo's timeouts tell: SUSPENDED, not leading
             await eventually(lambda: not fw.election.is_leading, what="SUSPENDED")
-            # The engine is still up (nobody has stopped it yet), but no call reaches Mesos.
-            with pytest.raises(SchedulingError, match="not delivered"):
-                await fw.service.trigger(job.key)
+            # The engine is still up (nobody has stopped it yet), but no call reaches Mesos,
+            # and the trigger is not recorded (it is retried under the next leader).
+            with pytest.raises(SchedulingError, match="does not lead"):
+                await fw.service.trigger(job.key, "1")
+            assert fw.service.engine.store.last_trigger(job.key) is None
 
             # Another leader subscribes with the framework id: this process must not
             # subscribe again and fail it over back (nobody has stopped this engine).
@@ -236,7 +279,7 @@ async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
             await first.service.put_app(demo_app_definition(tarball))
             await first.service.put_app(demo_app_definition(tarball, name="other"))
             await first.service.schedule(batch)
-            await first.service.trigger(batch.key)
+            await first.service.trigger(batch.key, "1")
             await eventually(lambda: first.service.job_runtime(batch.key).succeeded == 1, within=60)
             await first.service.schedule(resident)
             await eventually(lambda: running_daemon(first, resident.key), within=60)

@@ -50,7 +50,7 @@ async def test_a_new_controller_takes_over_running_tasks_without_relaunching(
             await first.service.put_app(app_definition(build_app(tmp_path)))
             await first.service.schedule(daemon)
             await first.service.schedule(transient)
-            await first.service.trigger(transient.key)
+            await first.service.trigger(transient.key, "1")
 
             def daemon_tasks() -> list[str] | None:
                 shards = first.service.job_runtime(daemon.key).active_shards
@@ -106,7 +106,7 @@ async def test_a_dropped_launch_is_found_by_reconciliation_and_run_once(
             job = script_job("dropped", out, cron=NEVER, shards=2)  # failover off
             await fw.service.schedule(job)
             await asyncio.to_thread(cluster.drop_next_launch, f"{job.key}@-@1@-@")
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             done = await eventually(
                 lambda: len(finished(out)) == 2 and finished(out),
@@ -135,7 +135,7 @@ async def test_a_task_mesos_runs_but_the_controller_does_not_know_is_killed(
             await subscribed(first)
             await first.service.put_app(app_definition(build_app(tmp_path)))
             await first.service.schedule(job)
-            await first.service.trigger(job.key)
+            await first.service.trigger(job.key, "1")
             started = await eventually(lambda: runs(out), what="the task to start")
             orphan = started[0].task_id
 
@@ -184,7 +184,7 @@ async def test_an_accept_that_fails_after_the_launch_was_recorded_is_reconciled_
                 await real_accept(offer_ids, tasks, refuse)
 
             driver.accept = accept_lost_on_the_way  # type: ignore[method-assign]
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             done = await eventually(
                 lambda: len(finished(out)) == 2 and finished(out),
@@ -264,7 +264,7 @@ async def test_a_new_leader_launches_nothing_of_a_job_until_reconciliation_accou
             await first.service.put_app(app_definition(build_app(tmp_path)))
             await first.service.schedule(job)
             (out / "fail-next").touch()  # one of the two shards exits 3 at once
-            await first.service.trigger(job.key)
+            await first.service.trigger(job.key, "1")
             await eventually(
                 lambda: (
                     len(runs(out)) == 2

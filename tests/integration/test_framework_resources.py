@@ -40,7 +40,7 @@ async def test_a_job_that_does_not_fit_waits_with_a_reason_and_runs_when_an_agen
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("wide", out, cron=NEVER, shards=3)  # 3 x 0.5 cpus > 1.2
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             reason = await eventually(
                 lambda: fw.service.job_runtime(job.key).unplaceable_reason,
@@ -82,7 +82,7 @@ async def test_the_app_executor_is_counted_once_per_agent(
             await fw.service.put_app(demo_app_definition(demo, cpuCount=1.0, memoryMB=128))
             job = python_job("simple", shards=2)
             await fw.service.schedule(job)
-            await fw.service.trigger(job.key)
+            await fw.service.trigger(job.key, "1")
 
             reason = await eventually(
                 lambda: fw.service.job_runtime(job.key).unplaceable_reason,

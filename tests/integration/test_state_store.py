@@ -29,6 +29,7 @@ from controller.state import (
     StateStore,
     StateUnavailable,
     Term,
+    TriggerOutcome,
     UnknownDefinition,
     open_client,
 )
@@ -160,8 +161,93 @@ def test_a_trigger_adds_a_run_to_a_pending_one_with_misfire_off(
     j = job(misfire=False)
     store.put_job(j)
     store.add_ready(j.key, fire(0))
-    assert store.add_ready(j.key, fire(1), triggered=True).outcome is ReadyOutcome.ACCUMULATED
+    record = store.record_trigger(j.key, "t1", fire(1))
+    assert record.ready is not None and record.ready.outcome is ReadyOutcome.ACCUMULATED
     assert node_json(zk_client, layout.ready(j.key))["count"] == 2
+
+
+# ---------------------------------------------------------------- triggers
+def test_a_trigger_token_runs_once_with_its_ready_run_in_one_transaction(
+    store: StateStore, zk_client: KazooClient, election: LeaderElection, layout: Layout
+) -> None:
+    j = job(misfire=False)
+    store.put_job(j)
+
+    before = store.counts.snapshot()
+    first = store.record_trigger(j.key, "t1", fire(0))
+    sent = store.counts.since(before)
+    assert first.outcome is TriggerOutcome.RUN
+    assert first.ready is not None and first.ready.outcome is ReadyOutcome.ADDED
+    # check(fence) + the ready entry + the token: one request, one transaction
+    assert (sent.requests, sent.transactions, sent.transaction_ops) == (1, 1, 3)
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 1
+    assert zk_client.get(layout.trigger(j.key))[0] == b"t1"
+
+    before = store.counts.snapshot()
+    assert store.record_trigger(j.key, "t1", fire(1)).outcome is TriggerOutcome.ALREADY_HANDLED
+    assert store.counts.since(before).requests == 0
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 1, "the same token ran once"
+
+    assert store.record_trigger(j.key, "t2", fire(2)).outcome is TriggerOutcome.RUN
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 2, "a new token runs again"
+    assert zk_client.get(layout.trigger(j.key))[0] == b"t2"
+
+    # A new leader reads the handled token back: the same value does not run again.
+    again = new_store(zk_client, election, layout)
+    assert again.last_trigger(j.key) == "t2"
+    assert again.record_trigger(j.key, "t2", fire(3)).outcome is TriggerOutcome.ALREADY_HANDLED
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 2
+
+
+def test_a_refused_trigger_transaction_writes_neither_the_token_nor_the_run(
+    store: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
+    j = job()
+    store.put_job(j)
+    store.record_trigger(j.key, "t1", fire(0))
+    # The ready node changes behind the store's back: its compare-and-set fails, and the
+    # token written in the same transaction must not be recorded either.
+    zk_client.set(layout.ready(j.key), ReadyEntry(5).encode())
+    with pytest.raises(StateConflict):
+        store.record_trigger(j.key, "t2", fire(1))
+    assert zk_client.get(layout.trigger(j.key))[0] == b"t1"
+    assert store.last_trigger(j.key) == "t1"
+    assert store.ready()[j.key] == ReadyEntry(5), "the view was re-read"
+    assert store.record_trigger(j.key, "t2", fire(1)).outcome is TriggerOutcome.RUN
+    assert node_json(zk_client, layout.ready(j.key))["count"] == 6
+
+
+def test_a_daemon_trigger_records_only_the_token_and_refusals_record_nothing(
+    zk_client: KazooClient, election: LeaderElection, layout: Layout
+) -> None:
+    store = new_store(zk_client, election, layout, queue_limit=1)
+    store.put_app(app())
+    d, off, other, full = (
+        job("daemon", daemon=True),
+        job("off", disabled=True),
+        job("other"),
+        job("full"),
+    )
+    for j in (d, off, other, full):
+        store.put_job(j)
+    before = store.counts.snapshot()
+    record = store.record_trigger(d.key, "t1")
+    assert (record.outcome, record.ready) == (TriggerOutcome.RUN, None)
+    assert store.counts.since(before).transaction_ops == 2  # check(fence) + the token
+    assert zk_client.get(layout.trigger(d.key))[0] == b"t1"
+    assert zk_client.exists(layout.ready(d.key)) is None
+    assert store.record_trigger(d.key, "t1").outcome is TriggerOutcome.ALREADY_HANDLED
+
+    assert store.record_trigger(off.key, "t1").outcome is TriggerOutcome.REFUSED_DISABLED
+    assert zk_client.exists(layout.trigger(off.key)) is None
+    store.record_trigger(other.key, "t1", fire(0))  # the one ready entry the queue holds
+    with pytest.raises(QueueFull):
+        store.record_trigger(full.key, "t1", fire(0))
+    assert zk_client.exists(layout.trigger(full.key)) is None
+    with pytest.raises(UnknownDefinition):
+        store.record_trigger("ns.nothing", "t1")
+    with pytest.raises(ValueError, match="non-empty"):
+        store.record_trigger(d.key, "")
 
 
 def test_misfire_off_sets_to_one_and_config_update_resets(
@@ -507,6 +593,7 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
         store.add_ready(j.key, fire(1))
         store.commit_launch([task(j, 0), task(j, 1)])
         store.task_terminated(task(j, 1).task_id, FollowUp.FAILOVER)
+        store.record_trigger(j.key, "t1", fire(2))
     zk_client.delete(layout.job(gone.key))  # the config vanishes behind the store's back
     zk_client.create(layout.ready("ns.orphan"), b"3")  # an original-style bare count
     zk_client.create(layout.disabled_job("ns.ghost"), b"ns.ghost")
@@ -519,6 +606,7 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
         layout.running_job(gone.key),
         layout.failover_task(gone.key, 1),
         layout.failover_job(gone.key),
+        layout.trigger(gone.key),
         layout.disabled_job("ns.ghost"),
         layout.ready("ns.orphan"),
     ]
@@ -528,6 +616,7 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
     assert zk_client.exists(layout.running_task(kept.key, 0)) is not None
     assert zk_client.exists(layout.failover_task(kept.key, 1)) is not None
     assert zk_client.exists(layout.ready(kept.key)) is not None
+    assert zk_client.exists(layout.trigger(kept.key)) is not None
 
 
 def test_fewer_shards_drop_the_failover_entries_of_shards_the_job_no_longer_has(
@@ -563,14 +652,22 @@ def test_remove_job_and_app_delete_everything(
     store.commit_launch([task(a, 0)])
     store.task_terminated(task(a, 0).task_id, FollowUp.FAILOVER)
     store.commit_launch([task(b, 0)])
+    store.record_trigger(a.key, "t1")
+    store.record_trigger(b.key, "t1")
     store.disable_job(a.key)
     assert store.remove_job(a.key) == ()
-    for path in (layout.job(a.key), layout.failover_job(a.key), layout.disabled_job(a.key)):
+    for path in (
+        layout.job(a.key),
+        layout.failover_job(a.key),
+        layout.disabled_job(a.key),
+        layout.trigger(a.key),
+    ):
         assert zk_client.exists(path) is None
     dropped = store.remove_app("ns.app")
     assert [t.task_id for t in dropped] == [task(b, 0).task_id]
     assert zk_client.get_children(layout.jobs) == [] and zk_client.get_children(layout.apps) == []
     assert zk_client.get_children(layout.running_root) == []
+    assert zk_client.get_children(layout.trigger_root) == []
 
 
 def test_framework_id_is_written_once(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.definitions import AppDefinition, JobDefinition
-from controller.operations import ExecutorRuntime, JobRuntime, SchedulingError
+from controller.operations import ExecutorRuntime, JobRuntime, SchedulingError, TriggerResult
 
 
 @dataclass
@@ -19,6 +19,7 @@ class MemoryCore:
     apps: dict[str, AppDefinition] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     triggered: list[str] = field(default_factory=list)
+    last_trigger: dict[str, str] = field(default_factory=dict)
     leading: bool = True
 
     def _check(self) -> None:
@@ -52,6 +53,7 @@ class MemoryCore:
         self._check()
         self.calls.append(("unschedule", job_key))
         self.jobs.pop(job_key, None)
+        self.last_trigger.pop(job_key, None)
 
     async def disable_job(self, job_key: str) -> None:
         self._check()
@@ -61,10 +63,14 @@ class MemoryCore:
         self._check()
         self.calls.append(("enable_job", job_key))
 
-    async def trigger(self, job_key: str) -> None:
+    async def trigger(self, job_key: str, token: str) -> TriggerResult:
         self._check()
         self.calls.append(("trigger", job_key))
+        if self.last_trigger.get(job_key) == token:
+            return TriggerResult.ALREADY_HANDLED
+        self.last_trigger[job_key] = token
         self.triggered.append(job_key)
+        return TriggerResult.RAN
 
     def job_runtime(self, job_key: str) -> JobRuntime:
         return JobRuntime(job_key=job_key, scheduled=job_key in self.jobs and self.leading)

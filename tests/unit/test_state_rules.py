@@ -20,8 +20,10 @@ from controller.state.records import (
     ReadyEntry,
     RecordError,
     RunningTask,
+    decode_trigger,
+    encode_trigger,
 )
-from controller.state.rules import FailoverOutcome, ReadyOutcome
+from controller.state.rules import FailoverOutcome, ReadyOutcome, TriggerOutcome
 from controller.state.view import View
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -260,6 +262,50 @@ def test_failover_refusals(flag: str, outcome: FailoverOutcome) -> None:
     assert decide(job(failover=True), **{flag: True}) is outcome
 
 
+# triggers
+def test_a_trigger_token_runs_once_and_a_new_one_runs_again() -> None:
+    assert rules.trigger_verdict(None, "t1", disabled=False) is TriggerOutcome.RUN
+    assert rules.trigger_verdict("t1", "t1", disabled=False) is TriggerOutcome.ALREADY_HANDLED
+    assert rules.trigger_verdict("t1", "t2", disabled=False) is TriggerOutcome.RUN
+
+
+def test_a_handled_token_stays_handled_on_a_disabled_job_and_a_new_one_is_refused() -> None:
+    assert rules.trigger_verdict("t1", "t1", disabled=True) is TriggerOutcome.ALREADY_HANDLED
+    assert rules.trigger_verdict("t1", "t2", disabled=True) is TriggerOutcome.REFUSED_DISABLED
+
+
+def test_an_empty_trigger_token_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="trigger token must be a non-empty string"):
+        rules.trigger_verdict(None, "", disabled=False)
+
+
+def test_trigger_token_round_trip_and_nonsense() -> None:
+    assert decode_trigger(encode_trigger("2026-01-01T00:00:00Z é")) == "2026-01-01T00:00:00Z é"
+    with pytest.raises(RecordError, match="empty"):
+        decode_trigger(b"")
+    with pytest.raises(RecordError, match="UTF-8"):
+        decode_trigger(b"\xff\xfe")
+
+
+def test_trigger_plan_creates_then_sets_versioned_and_is_deleted_with_the_job() -> None:
+    view, lay = View(), Layout("n")
+    j = job()
+    view.jobs[j.key] = j
+    create = planning.trigger(view, lay, j.key, "t1")
+    assert create.ops == [Create("/n/state/trigger/ns.job", b"t1")]
+    assert view.triggers == {}
+    create.apply()
+    assert view.triggers[j.key] == ("t1", 0)
+    assert planning.trigger(view, lay, j.key, "t1").ops == []
+    update = planning.trigger(view, lay, j.key, "t2")
+    assert update.ops == [SetData("/n/state/trigger/ns.job", b"t2", 0)]
+    update.apply()
+    plan, _ = planning.remove_job(view, lay, j.key)
+    assert Delete("/n/state/trigger/ns.job", 1) in plan.ops
+    plan.apply()
+    assert view.triggers == {} and view.jobs == {}
+
+
 # records
 def test_ready_entry_round_trip_and_original_bare_count() -> None:
     entry = ReadyEntry(3, (fire(0), fire(1)))
@@ -312,6 +358,8 @@ def test_layout_paths() -> None:
     assert lay.running_task("ns.job", 3) == "/elastic-job-cloud/state/running/ns.job/ns.job@-@3"
     assert lay.failover_task("ns.job", 0) == ("/elastic-job-cloud/state/failover/ns.job/ns.job@-@0")
     assert lay.framework_id == "/elastic-job-cloud/ha/framework_id"
+    assert lay.trigger("ns.job") == "/elastic-job-cloud/state/trigger/ns.job"
+    assert lay.trigger_root in lay.containers()
     assert Layout("a/b").disabled_app("ns.app") == "/a/b/state/disable/app/ns.app"
 
 
