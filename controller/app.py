@@ -400,9 +400,10 @@ class Controller:
                     term = self._begin(service, election)
                 elif not leading and term is not None:
                     log.warning("leadership lost (%s): stopping", change.result().reason)
+                    # Not the leader from this moment, however long the term takes to end.
+                    self._set(role=Role.STANDBY)
                     await term.end()
                     term = None
-                    self._set(role=Role.STANDBY)
         finally:
             stopping.cancel()
             if term is not None:
