@@ -58,7 +58,7 @@ from devcluster.mesos.protocol import (
     value,
 )
 from devcluster.mesos.status_updates import StatusUpdateManager
-from devcluster.mesos.streams import EventStream
+from devcluster.mesos.streams import SHUTDOWN_TIMEOUT, EventStream
 
 if TYPE_CHECKING:
     from devcluster.mesos.network import Network
@@ -178,7 +178,9 @@ class Agent:
         app.router.add_get("/state", self._handle_state)
         app.router.add_get("/slave(1)/state", self._handle_state)
         app.router.add_get("/version", self._handle_version)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
         await site.start()
@@ -915,7 +917,7 @@ class Agent:
                 wire.check_accept(request.headers.get("Accept"))
             elif kind == "HEARTBEAT":
                 return web.Response(status=202)
-            if not self.running:
+            if not self.running or self.down:
                 raise wire.HttpError(503, "Agent has not finished recovery")
             framework = self.frameworks.get(value(call["framework_id"]) or "")
             if framework is None:

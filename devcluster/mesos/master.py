@@ -57,7 +57,7 @@ from devcluster.mesos.protocol import (
 )
 from devcluster.mesos.reconcile import ClusterView, KnownTask, reconcile
 from devcluster.mesos.resources import Resources
-from devcluster.mesos.streams import EventStream
+from devcluster.mesos.streams import SHUTDOWN_TIMEOUT, EventStream
 from devcluster.mesos.validation import (
     OfferRef,
     TaskContext,
@@ -248,7 +248,9 @@ class Master:
         app.router.add_get("/version", self._handle_version)
         app.router.add_get("/health", self._handle_health)
         app.router.add_get("/master/health", self._handle_health)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
@@ -310,6 +312,8 @@ class Master:
 
     async def _handle_scheduler(self, request: web.Request) -> web.StreamResponse:
         try:
+            if not self.running:
+                raise wire.HttpError(503, "The master is stopping")
             wire.check_method_and_type(request.method, request.headers.get("Content-Type"))
             body = await request.read()
             call = wire.parse_body(body, wire.SCHEDULER_CALL, "Call")

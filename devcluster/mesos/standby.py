@@ -17,6 +17,7 @@ from aiohttp import web
 
 from devcluster.mesos.master import Master
 from devcluster.mesos.protocol import MESOS_VERSION
+from devcluster.mesos.streams import SHUTDOWN_TIMEOUT
 
 
 class StandbyMaster:
@@ -35,7 +36,7 @@ class StandbyMaster:
         app.router.add_route("*", "/redirect", self._redirect_base)
         app.router.add_route("*", "/master/redirect", self._redirect_base)
         app.router.add_get("/version", self._version)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -16,6 +16,10 @@ from devcluster.mesos.protocol import JSON
 from devcluster.mesos.wire import APPLICATION_JSON, encode_record
 
 _END = b""
+# How long a stopping server waits for requests in flight before it cancels them.
+# The emulator's servers stop as crashed processes do; event streams are aborted
+# before, so only a client in the middle of sending a request is cut off.
+SHUTDOWN_TIMEOUT = 0.5
 
 
 class EventStream:

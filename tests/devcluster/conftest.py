@@ -333,7 +333,11 @@ def cluster(make_cluster: Callable[..., LocalMesos]) -> LocalMesos:
 
 
 @pytest.fixture
-def make_framework() -> Iterator[Callable[..., Framework]]:
+def make_framework(
+    make_cluster: Callable[..., LocalMesos],
+) -> Iterator[Callable[..., Framework]]:
+    # Depends on make_cluster so that frameworks stop before their clusters do,
+    # whatever order a test names the fixtures in.
     frameworks: list[Framework] = []
 
     def make(

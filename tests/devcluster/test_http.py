@@ -4,6 +4,7 @@ and the agent's executor API checks."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -536,3 +537,29 @@ def test_executor_resubscribes_with_its_unacknowledged_updates(
         assert fw.wait_state("e1", "TASK_RUNNING")["uuid"] == status_uuid
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("server", ["master", "agent"])
+def test_stop_drops_requests_in_flight(
+    make_cluster: Callable[..., LocalMesos], server: str
+) -> None:
+    """A stopping cluster is a crash: it does not wait for clients to finish requests
+    (a client still sending, or one arriving meanwhile, would hold it for a minute)."""
+    cluster = make_cluster()
+    address = cluster.master_address if server == "master" else cluster.agents[0].endpoint
+    path = "/api/v1/scheduler" if server == "master" else "/api/v1/executor"
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n{".encode()
+        )
+        # The server is reading the body when it is stopped.
+        wait_until(
+            lambda: cluster.run_on_loop(
+                lambda: sum(1 for t in asyncio.all_tasks() if "_handle_request" in repr(t))
+            ),
+            "the request to be in progress",
+        )
+        cluster.stop()
+        assert sock.recv(1024) == b"", "the connection was dropped"

@@ -47,7 +47,10 @@ def make_mesos() -> Iterator[Callable[..., LocalMesos]]:
 
 
 @pytest.fixture
-def make_framework() -> Iterator[Callable[[LocalMesos, bool], Framework]]:
+def make_framework(
+    make_mesos: Callable[..., LocalMesos],
+) -> Iterator[Callable[[LocalMesos, bool], Framework]]:
+    # Depends on make_mesos so that frameworks stop before their clusters do.
     frameworks: list[Framework] = []
 
     def make(cluster: LocalMesos, checkpoint: bool) -> Framework:
