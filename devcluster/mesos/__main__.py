@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_interval=args.heartbeat_interval,
         port=args.port,
     )
+    # Before anything is printed: whoever reads the addresses may stop us at once.
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cluster.start()
     print(f"master: {cluster.master_url}  (pymesos master: {cluster.master_address})", flush=True)
     if cluster.zk_url:
@@ -76,9 +80,6 @@ def main(argv: list[str] | None = None) -> int:
             f"agent:  {agent.agent_id} {agent.hostname} executor API on {agent.endpoint}",
             flush=True,
         )
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()
     cluster.stop()
     return 0
