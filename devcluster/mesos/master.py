@@ -327,7 +327,10 @@ class Master:
                     raise wire.HttpError(
                         400, "Subscribe calls should not include the 'Mesos-Stream-Id' header"
                     )
-                return await self._serve_subscription(request, call["subscribe"]["framework_info"])
+                subscribe = call["subscribe"]
+                return await self._serve_subscription(
+                    request, subscribe["framework_info"], bool(subscribe.get("suppressed_roles"))
+                )
             framework = self.frameworks.get(value(call["framework_id"]) or "")
             if framework is None:
                 raise wire.HttpError(400, "Framework cannot be found")
@@ -370,16 +373,18 @@ class Master:
             "MESSAGE": self._message,
         }
 
-    async def _serve_subscription(self, request: web.Request, info: JSON) -> web.StreamResponse:
+    async def _serve_subscription(
+        self, request: web.Request, info: JSON, suppressed: bool
+    ) -> web.StreamResponse:
         stream = EventStream(with_stream_id=True, chunk_size=self.faults.stream_chunk_size)
-        framework = self._subscribe(stream, info)
+        framework = self._subscribe(stream, info, suppressed)
         try:
             return await stream.serve(request)
         finally:
             if framework is not None:
                 self._stream_closed(framework, stream)
 
-    def _subscribe(self, stream: EventStream, info: JSON) -> Framework | None:
+    def _subscribe(self, stream: EventStream, info: JSON, suppressed: bool) -> Framework | None:
         def refuse(message: str) -> None:
             log.info("refusing subscription of framework '%s': %s", info.get("name"), message)
             stream.send({"type": "ERROR", "error": {"message": message}})
@@ -417,6 +422,9 @@ class Master:
             self._remove_offer(offer_id)
         framework.stream = stream
         framework.active = True
+        # A (re-)subscription states the suppressed roles afresh (Call.Subscribe's
+        # suppressed_roles): an earlier SUPPRESS does not outlive it.
+        framework.suppressed = suppressed
         framework.recovered = False
         framework.unregistered_time = None
         stream.send(

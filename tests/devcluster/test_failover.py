@@ -218,3 +218,20 @@ def test_standby_master_redirects_to_the_leader(
     fw = make_framework(cluster, master=standby)
     fw.wait_subscribed()
     assert fw.driver.master == cluster.master_address, "pymesos followed the redirect"
+
+
+def test_a_resubscription_clears_an_earlier_suppress(
+    cluster: LocalMesos, make_framework: Callable[..., Framework]
+) -> None:
+    first = make_framework(cluster)
+    framework_id = first.wait_subscribed()
+    offer = first.next_offer()
+    first.driver.suppressOffers()
+    first.driver.declineOffer(offer["id"], {"refuse_seconds": 0.05})
+    first.driver.reconcileTasks([{"task_id": {"value": "marker"}}])
+    first.wait_state("marker", "TASK_UNKNOWN")
+    first.stop()
+    second = make_framework(cluster, framework_info(id={"value": framework_id}))
+    second.wait(lambda: second.events("reregistered"), "re-subscription")
+    assert second.framework_id == framework_id
+    second.next_offer()
