@@ -621,29 +621,30 @@ class Agent:
         )
 
     def _registration_timed_out(self, executor: Executor) -> None:
-        if executor.state != REGISTERING:
-            return
-        executor.pending_termination = (
+        self._subscription_timed_out(
+            executor,
             TASK_FAILED,
             REASON_EXECUTOR_REGISTRATION_TIMEOUT,
             "Executor did not register within "
             + format_duration(self.config.executor_registration_timeout),
         )
-        executor.state = TERMINATING
-        if executor.child is not None and executor.child.running:
-            executor.child.kill()
-        else:
-            self._executor_terminated(executor, None)
 
     def _reregistration_timed_out(self, executor: Executor) -> None:
-        if executor.state != REGISTERING:
-            return
-        executor.pending_termination = (
+        self._subscription_timed_out(
+            executor,
             TASK_GONE,
             REASON_EXECUTOR_REREGISTRATION_TIMEOUT,
             "Executor did not reregister within "
             + format_duration(self.config.executor_reregistration_timeout),
         )
+
+    def _subscription_timed_out(
+        self, executor: Executor, state: str, reason: str, message: str
+    ) -> None:
+        """An executor that never (re-)subscribed: its tasks end with `state`, then it goes."""
+        if executor.state != REGISTERING:
+            return
+        executor.pending_termination = (state, reason, message)
         executor.state = TERMINATING
         if executor.child is not None and executor.child.running:
             executor.child.kill()
