@@ -16,7 +16,8 @@ from devcluster.mesos.protocol import JSON, MESOS_VERSION, is_terminal
 from devcluster.mesos.resources import Resources
 
 if TYPE_CHECKING:
-    from devcluster.mesos.master import AgentRecord, Framework, Master, MasterTask
+    from devcluster.mesos.master import Master
+    from devcluster.mesos.master.records import AgentRecord, Framework, MasterTask
 
 
 def _task(task: MasterTask) -> JSON:
