@@ -3,8 +3,8 @@
 A Mesos agent destroys a container when its executor exits, is killed, or the
 agent shuts down, and that kills every process the executor started — also
 job processes in process groups or sessions of their own. The Linux launcher
-does it with cgroups; the POSIX launcher (src/slave/containerizer/mesos/
-launcher.cpp, `PosixLauncher::destroy`) kills the process tree of the
+does it with cgroups; the POSIX launcher (`PosixLauncher::destroy` in the
+Mesos agent) kills the process tree of the
 container's leader together with every process in the same process groups and
 sessions (stout's `os::killtree(pid, SIGKILL, true, true)`). The emulator does
 the latter: each container leader runs in a session of its own, and a

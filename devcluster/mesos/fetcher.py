@@ -1,6 +1,6 @@
 """The Mesos fetcher, emulated: put `CommandInfo.uris` into a sandbox.
 
-Follows docs/fetcher.md: a URI is a local path, a `file://` URL or an
+Follows the Mesos fetcher documentation: a URI is a local path, a `file://` URL or an
 `http(s)://` URL; the file lands in the sandbox under its basename (or
 `output_file`); `executable: true` sets the execute bits and skips
 extraction; otherwise `extract` (default true) unpacks .tar, .tar.gz, .tgz,

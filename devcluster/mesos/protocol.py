@@ -1,7 +1,7 @@
 """Mesos v1 vocabulary shared by the emulated master and agents.
 
-Task states, status-update sources and reasons (include/mesos/v1/mesos.proto,
-`TaskState` and `TaskStatus`), ID validation (src/common/validation.cpp), the
+Task states, status-update sources and reasons (Mesos's v1 mesos.proto,
+`TaskState` and `TaskStatus`), ID validation (as the Mesos master does it), the
 base64 and UUID rules for `bytes` fields, and the builder for `TaskStatus`
 JSON. Everything here is pure; the master, the agents and the conformance
 suite use it.
@@ -91,7 +91,7 @@ REASON_AGENT_REREGISTERED = "REASON_AGENT_REREGISTERED"
 REASON_TASK_INVALID = "REASON_TASK_INVALID"
 REASON_TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
 
-# Linux NAME_MAX, the limit src/common/validation.cpp applies to every ID.
+# Linux NAME_MAX, the limit Mesos applies to every ID.
 MAX_ID_LENGTH = 255
 
 MESOS_VERSION = "1.11.0"

@@ -1,6 +1,7 @@
 """The master's answers to RECONCILE calls (pure).
 
-Follows `Master::reconcile` in src/master/master.cpp and docs/reconciliation.md:
+Follows `Master::reconcile` in the Mesos master and Mesos's reconciliation
+documentation:
 implicit reconciliation (no tasks) answers every task the master knows with
 its latest state; explicit reconciliation answers per task: known -> latest
 state; unknown while its agent (or, without an agent id, any agent) is still

@@ -1,7 +1,7 @@
 """Resource arithmetic for the emulated cluster (pure).
 
 `Resources` holds scalar resources (cpus, mem, disk, gpus, ...) and port
-ranges. It converts from and to the `Resource` JSON of include/mesos/v1/mesos.proto
+ranges. It converts from and to the `Resource` JSON of Mesos's v1 mesos.proto
 (`{"name", "type", "scalar"|"ranges", "role"}`) and to the flat map the master's
 `/state` endpoint shows (`{"cpus": 1.0, "ports": "[31000-31005]"}`). The master
 uses it for offers and task validation, the agents for accounting.

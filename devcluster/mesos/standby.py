@@ -3,8 +3,8 @@
 A Mesos master that is not the leader answers scheduler calls with
 `307 Temporary Redirect` and a protocol-relative `Location:
 //<leader host>:<port>/api/v1/scheduler`, or with `503 "No leader elected"`
-while no leader is known (`Master::Http::redirect` in src/master/http.cpp;
-docs/scheduler-http-api.md, "Master detection"). This one follows whichever
+while no leader is known (`Master::Http::redirect` in the Mesos master; the
+Mesos scheduler HTTP API documentation, "Master detection"). This one follows whichever
 master LocalMesos currently runs. Used by LocalMesos.add_standby_master().
 """
 

@@ -2,7 +2,7 @@
 
 Top-level keys, `frameworks[]` (with `tasks`, `unreachable_tasks`,
 `completed_tasks`, `executors`, `offers`), `slaves[]` and
-`completed_frameworks[]` follow src/master/http.cpp / readonly_handler.cpp;
+`completed_frameworks[]` follow the Mesos master's `/state` handler;
 resources use the flat `{"cpus": .., "ports": "[a-b]"}` form. Used by the
 master's HTTP handler and by LocalMesos.state().
 """

@@ -1,6 +1,6 @@
 """The master's checks of scheduler calls, offers and tasks (pure).
 
-Messages follow src/master/validation.cpp so that frameworks see what a real
+Messages follow the Mesos master's validation so that frameworks see what a real
 master would tell them: `validate_scheduler_call` (the 400 "Failed to validate
 scheduler::Call: ..." cases), `validate_offers` (ACCEPT with bad offers ->
 TASK_DROPPED / TASK_LOST) and `validate_task` (TASK_ERROR with

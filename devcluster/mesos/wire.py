@@ -1,9 +1,9 @@
 """HTTP-level rules of the Mesos v1 scheduler and executor APIs, as pure functions.
 
-RecordIO framing (docs/scheduler-http-api.md, "RecordIO response format"),
-Content-Type / Accept negotiation and the JSON-to-protobuf conversion checks
-the master and agent apply before looking at a call (src/master/http.cpp,
-src/slave/http.cpp, src/master/validation.cpp). Used by the master, the agents
+RecordIO framing (the Mesos scheduler HTTP API documentation, "RecordIO
+response format"), Content-Type / Accept negotiation and the JSON-to-protobuf
+conversion checks the Mesos master and agent apply before looking at a call
+(`Master::Http::scheduler`, `Http::executor`). Used by the master, the agents
 and the conformance suite's raw-HTTP client.
 """
 

@@ -1,8 +1,8 @@
 """Registers the emulated master in ZooKeeper the way a Mesos master does.
 
 A Mesos master contending for leadership creates an ephemeral sequential node
-`<path>/json.info_<seq>` holding its MasterInfo as JSON (see
-docs/high-availability.md); schedulers such as pymesos's MasterDetector watch
+`<path>/json.info_<seq>` holding its MasterInfo as JSON (see Mesos's
+high-availability documentation); schedulers such as pymesos's MasterDetector watch
 the children of `<path>`, pick the lowest sequence number and read `address`
 from its data. Closing the session removes the node, which is what a master
 crash looks like to detectors. Blocking (kazoo); used by LocalMesos from the

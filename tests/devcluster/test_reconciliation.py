@@ -1,6 +1,6 @@
-"""Local Mesos conformance: explicit and implicit reconciliation answers
-(docs/reconciliation.md), including the silence while agents re-register after
-a master failover."""
+"""Local Mesos conformance: explicit and implicit reconciliation answers (as
+Mesos's reconciliation documentation describes them), including the silence
+while agents re-register after a master failover."""
 
 from __future__ import annotations
 
