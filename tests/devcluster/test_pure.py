@@ -1,20 +1,24 @@
 """Unit tests of the emulator's pure parts: RecordIO, content negotiation, IDs,
-resources, task validation, reconciliation answers and container membership."""
+resources, task and executor-call validation, reconciliation answers, command
+lines and container membership."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devcluster.mesos.agent.launching import apply_environment, command_argv
+from devcluster.mesos.agent.serving import validate_executor_call
 from devcluster.mesos.config import AgentSpec, format_duration
 from devcluster.mesos.containers import ProcessEntry, container_members, parse_stat
-from devcluster.mesos.protocol import state_for, uuid_error, validate_id
+from devcluster.mesos.protocol import JSON, new_uuid, state_for, uuid_error, validate_id
 from devcluster.mesos.reconcile import ClusterView, KnownTask, reconcile
 from devcluster.mesos.resources import Resources
 from devcluster.mesos.validation import OfferRef, TaskContext, validate_offers, validate_task
-from devcluster.mesos.wire import RecordIODecoder, accepts, encode_record
+from devcluster.mesos.wire import HttpError, RecordIODecoder, accepts, encode_record
 
 events = st.lists(
     st.dictionaries(
@@ -274,3 +278,77 @@ def test_parse_stat_reads_names_with_spaces_and_parentheses() -> None:
     text = b"4242 (a (weird) name) S 1 4240 4239 0 -1 4194560 97 0 0 0"
     assert parse_stat(4242, text) == entry(4242, 1, 4240, 4239)
     assert parse_stat(7, b"7 (x) Z 1 7 7 0").zombie
+
+
+def test_command_lines_follow_command_info_shell() -> None:
+    assert command_argv({"value": "echo $HOME"}) == (["/bin/sh", "-c", "echo $HOME"], None)
+    assert command_argv({"shell": False, "value": "/bin/printf", "arguments": ["p", "%s"]}) == (
+        ["p", "%s"],
+        "/bin/printf",
+    )
+    assert command_argv({"shell": False, "value": "true"}) == (["true"], "true")
+
+
+def test_only_plain_environment_values_are_set() -> None:
+    env = {"PATH": "/bin", "KEEP": "1"}
+    apply_environment(
+        env,
+        {
+            "environment": {
+                "variables": [
+                    {"name": "PATH", "value": "/opt/bin"},
+                    {"name": "EMPTY"},
+                    {"name": "SECRET", "type": "SECRET", "secret": {}},
+                ]
+            }
+        },
+    )
+    assert env == {"PATH": "/opt/bin", "KEEP": "1", "EMPTY": ""}
+
+
+def _update_call(**status: object) -> JSON:
+    base: JSON = {
+        "task_id": {"value": "t"},
+        "state": "TASK_RUNNING",
+        "source": "SOURCE_EXECUTOR",
+        "uuid": new_uuid(),
+    }
+    return {
+        "type": "UPDATE",
+        "framework_id": {"value": "f"},
+        "executor_id": {"value": "e"},
+        "update": {"status": {**base, **status}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ({}, "Expecting 'type' to be present"),
+        ({"type": "SUBSCRIBE"}, "Expecting 'subscribe' to be present"),
+        ({"type": "MESSAGE"}, "Expecting 'message' to be present"),
+        ({"type": "UPDATE"}, "Expecting 'update' to be present"),
+        (
+            _update_call(executor_id={"value": "other"}),
+            "ExecutorID in Call: e does not match ExecutorID in TaskStatus: other",
+        ),
+        (
+            _update_call(source="SOURCE_AGENT"),
+            "Received Call from executor e of framework f with invalid source, "
+            "expecting 'SOURCE_EXECUTOR'",
+        ),
+        (
+            _update_call(state="TASK_STAGING"),
+            "Received TASK_STAGING from executor e of framework f which is not allowed",
+        ),
+    ],
+)
+def test_malformed_executor_calls_are_refused(call: JSON, message: str) -> None:
+    with pytest.raises(HttpError) as refused:
+        validate_executor_call(call)
+    assert refused.value == HttpError(400, f"Failed to validate Executor::Call: {message}")
+
+
+def test_well_formed_executor_calls_pass() -> None:
+    validate_executor_call(_update_call())
+    validate_executor_call({"type": "HEARTBEAT"})
