@@ -84,11 +84,11 @@ class Master:
 
         books = self.books
         events = EventForwarder(loop, faults)
-        self.allocator = Allocator(books, events, config, loop, self.master_id, running)
-        self.subscriptions = Subscriptions(
+        self._allocator = Allocator(books, events, config, loop, self.master_id, running)
+        self._subscriptions = Subscriptions(
             books,
             events,
-            self.allocator,
+            self._allocator,
             network,
             config,
             faults,
@@ -97,11 +97,11 @@ class Master:
             self.master_info,
             running,
         )
-        self.acceptance = OfferAcceptance(books, events, self.allocator, network, faults)
-        self.reconciler = Reconciler(books, events)
-        self.relay = Relay(books, events, self.reconciler, network)
-        self.registrar = AgentRegistrar(books, events, self.allocator, self.relay, network)
-        self.monitor = AgentMonitor(books, events, self.allocator, network, config, loop)
+        self._acceptance = OfferAcceptance(books, events, self._allocator, network, faults)
+        self._reconciler = Reconciler(books, events)
+        self._relay = Relay(books, events, self._reconciler, network)
+        self._registrar = AgentRegistrar(books, events, self._allocator, self._relay, network)
+        self._monitor = AgentMonitor(books, events, self._allocator, network, config, loop)
 
     # ------------------------------------------------------ what it knows
 
@@ -166,9 +166,9 @@ class Master:
         self.port = int(server.sockets[0].getsockname()[1])
         self.running = True
         self.network.master = self
-        self.monitor.expect_reregistrations()
-        self._tasks.append(self._loop.create_task(self.allocator.run()))
-        self._tasks.append(self._loop.create_task(self.monitor.run()))
+        self._monitor.expect_reregistrations()
+        self._tasks.append(self._loop.create_task(self._allocator.run()))
+        self._tasks.append(self._loop.create_task(self._monitor.run()))
 
     async def stop(self) -> None:
         """Crash: drop every stream and forget all in-memory state."""
@@ -179,7 +179,7 @@ class Master:
             task.cancel()
         for timer in self.books.recovered.values():
             timer.cancel()
-        self.subscriptions.crash()
+        self._subscriptions.crash()
         if self._runner is not None:
             await self._runner.shutdown()
             await self._runner.cleanup()
@@ -222,7 +222,7 @@ class Master:
                         400, "Subscribe calls should not include the 'Mesos-Stream-Id' header"
                     )
                 subscribe = call["subscribe"]
-                return await self.subscriptions.serve(
+                return await self._subscriptions.serve(
                     request, subscribe["framework_info"], bool(subscribe.get("suppressed_roles"))
                 )
             framework = self._subscribed_framework(call, request.headers.get("Mesos-Stream-Id"))
@@ -259,49 +259,49 @@ class Master:
 
     def _call_handlers(self) -> dict[str, Callable[[Framework, JSON], None]]:
         return {
-            "TEARDOWN": self.subscriptions.teardown,
-            "ACCEPT": self.acceptance.accept,
-            "DECLINE": self.allocator.decline,
-            "REVIVE": self.allocator.revive,
-            "SUPPRESS": self.allocator.suppress,
-            "KILL": self.relay.kill,
-            "SHUTDOWN": self.relay.shutdown_executor,
-            "ACKNOWLEDGE": self.relay.acknowledge,
-            "RECONCILE": self.reconciler.reconcile,
-            "MESSAGE": self.relay.message,
+            "TEARDOWN": self._subscriptions.teardown,
+            "ACCEPT": self._acceptance.accept,
+            "DECLINE": self._allocator.decline,
+            "REVIVE": self._allocator.revive,
+            "SUPPRESS": self._allocator.suppress,
+            "KILL": self._relay.kill,
+            "SHUTDOWN": self._relay.shutdown_executor,
+            "ACKNOWLEDGE": self._relay.acknowledge,
+            "RECONCILE": self._reconciler.reconcile,
+            "MESSAGE": self._relay.message,
         }
 
     # ------------------------------------------ messages from agents (Network)
 
     def register_agent(self, report: JSON) -> None:
-        self.registrar.register_agent(report)
+        self._registrar.register_agent(report)
 
     def pong(self, agent_id: str) -> None:
-        self.monitor.pong(agent_id)
+        self._monitor.pong(agent_id)
 
     def status_update(
         self, agent_id: str, framework_id: str, status: JSON, latest_state: str
     ) -> None:
-        self.relay.status_update(agent_id, framework_id, status, latest_state)
+        self._relay.status_update(agent_id, framework_id, status, latest_state)
 
     def executor_message(
         self, agent_id: str, framework_id: str, executor_id: str, data: str
     ) -> None:
-        self.relay.executor_message(agent_id, framework_id, executor_id, data)
+        self._relay.executor_message(agent_id, framework_id, executor_id, data)
 
     def exited_executor(
         self, agent_id: str, framework_id: str, executor_id: str, status: int | None
     ) -> None:
-        self.relay.exited_executor(agent_id, framework_id, executor_id, status)
+        self._relay.exited_executor(agent_id, framework_id, executor_id, status)
 
     # ------------------------------------------- operator and fault injection
 
     def agent_exited(self, agent_id: str) -> None:
         """The agent's socket closed (its process died)."""
-        self.monitor.agent_exited(agent_id)
+        self._monitor.agent_exited(agent_id)
 
     def mark_gone(self, agent_id: str) -> None:
-        self.monitor.mark_gone(agent_id)
+        self._monitor.mark_gone(agent_id)
 
     def rescind_offer(self, offer_id: str) -> bool:
-        return self.allocator.rescind_offer(offer_id)
+        return self._allocator.rescind_offer(offer_id)
