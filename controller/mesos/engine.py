@@ -18,6 +18,12 @@ reacts to the subscription's lifecycle (subscribed, disconnected, removed by the
 master) and carries out the scheduling operations. Every write to the state store is
 serialised by one asyncio lock shared by the parts, so decisions are always taken on
 the view they are applied to.
+
+Longer than the other modules (~570 lines) for a reason: the nine scheduling
+operations (~230 lines) each act on several parts under the one lock — the store, the
+producer, the kill book, the executor registry, the launch cycle — and the engine is
+the one place that holds all of them; splitting them off would mean handing another
+object every part.
 """
 
 from __future__ import annotations

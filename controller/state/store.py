@@ -26,6 +26,10 @@ transaction. `counts` exposes what was sent.
 Built per term by `controller.mesos.service`; used by the parts of the Mesos
 framework's engine (launch cycle, status pipeline, reconciler, producer callbacks) and
 by the scheduling operations the Kubernetes side calls.
+
+One class of ~760 lines for a reason: every write method is the same short recipe
+(plan on the view under the write lock, one fenced commit, apply to memory), and
+they share those locks and the view; the planning itself lives in `planning`.
 """
 
 from __future__ import annotations
@@ -395,7 +399,7 @@ class StateStore:
 
     # ------------------------------------------------------------------ ready queue
     def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
-        """One fire of a transient job, or the scheduling of a daemon job (SPEC §3); a
+        """One fire of a transient job, or the scheduling of a daemon job; a
         trigger's run is added by `record_trigger`.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would
