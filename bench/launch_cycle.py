@@ -141,7 +141,7 @@ async def run(jobs: int, shards: int, agents: int, fires: int) -> None:
                 f"{statistics.median(starts) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
                 f"max {starts[-1] * 1000:.0f} ms"
             )
-        counts = service.engine.store.counts.snapshot()
+        counts = service.view().state.counts.snapshot()
         print(
             f"launch cycles {sample('cloudjob_launch_cycles_total'):.0f}, ACCEPT calls "
             f"{sample('cloudjob_accept_calls_total'):.0f}, tasks launched "

@@ -2,7 +2,8 @@
 
 `FrameworkMetrics` registers its collectors in the `CollectorRegistry` it is given
 (nothing is registered at import time); the entry point passes the registry its HTTP
-endpoint serves, tests pass a fresh one. Updated by `controller.mesos.service`.
+endpoint serves, tests pass a fresh one. Owned by `controller.mesos.service`, updated by
+the parts of each term's engine.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The Mesos framework of the controller.
 
-Pure decisions (`tasks`, `work`, `placement`, `statuses`, `offers`, `reconciliation`) sit
-beside the imperative shell that talks to the master through pymesos (`driver`) and
-orchestrates them (`launcher`, `service`). `service.SchedulingService` is the one object
-the rest of the controller constructs; docs/framework.md describes the design.
+Pure decisions (`states`, `tasks`, `work`, `placement`, `launcher`, `statuses`, `offers`,
+`reconciliation`, `unplaceable`) sit beside the imperative shell: one leadership term's
+`engine` and its parts (`inbox`, `status_updates`, `launch_cycle`, `reconciler`,
+`tracking`, `kills`, `executors`, `unreachable`, `watchdog`), which talk to the master
+through the `calls` seam (pymesos behind it in `driver`). `service.SchedulingService`
+is the one object the rest of the controller constructs; docs/framework.md describes
+the design.
 """

@@ -1,19 +1,21 @@
 """The pymesos edge: scheduler callbacks in, scheduler calls out, nothing decided here.
 
-`MesosDriver` owns one pymesos `MesosSchedulerDriver` at a time. Its callbacks run on
-pymesos's IO thread; each one turns the event into a `DriverEvent` and hands it to the
-asyncio loop with `call_soon_threadsafe` — it never blocks and never lets an exception
-escape (an escaping exception would end pymesos's thread and, without failover, tear
-the framework down). Calls to the master are blocking HTTP requests in pymesos, so they
-run on one dedicated thread, in the order they were made.
+`MesosDriver` implements `calls.MesosConnection` over one pymesos
+`MesosSchedulerDriver` at a time. Its callbacks run on pymesos's IO thread; each one
+turns the event into a `DriverEvent` (a status update parsed into a `StatusUpdate`
+here, once) and hands it to the asyncio loop with `call_soon_threadsafe` — it never
+blocks and never lets an exception escape (an escaping exception would end pymesos's
+thread and, without failover, tear the framework down). Calls to the master are
+blocking HTTP requests in pymesos, so they run on one dedicated thread, in the order
+they were made. The engine builds one per leadership term through `pymesos_factory`.
 
-pymesos pitfalls handled here (MESOS-FACTS.md): `failover_timeout` is always set (a
-week by default, never pymesos's 100 s); acknowledgements are explicit (the service
-acknowledges once ZooKeeper is durable); `stop` always fails over (never TEARDOWN);
-RECONCILE and KILL are sent with agent ids, which pymesos's helpers drop; no call is
-sent once `may_call` says this process no longer leads (ZooKeeper SUSPENDED); a missing
-heartbeat is detected by the service, which calls `restart` (a new driver subscribing
-with the same framework id).
+pymesos pitfalls handled here (docs/framework.md, "pymesos"): `failover_timeout` is
+always set (a week by default, never pymesos's 100 s); acknowledgements are explicit
+(the status pipeline acknowledges once ZooKeeper is durable); `stop` always fails over
+(never TEARDOWN); RECONCILE and KILL are sent with agent ids, which pymesos's helpers
+drop; no call is sent once `may_call` says this process no longer leads (ZooKeeper
+SUSPENDED); a missing heartbeat is detected by the engine's watchdog, which calls
+`restart` (a new driver subscribing with the same framework id).
 """
 
 from __future__ import annotations
@@ -23,95 +25,30 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from controller.mesos.calls import MesosCallError, MesosFactory
+from controller.mesos.events import (
+    AgentLost,
+    Disconnected,
+    DriverEvent,
+    EventSink,
+    ExecutorLost,
+    Heartbeat,
+    JsonObject,
+    MasterError,
+    MessageReceived,
+    OfferRescinded,
+    OffersReceived,
+    StatusReceived,
+    Subscribed,
+)
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.states import Acknowledgement, MalformedStatus, StatusUpdate
 
 log = logging.getLogger(__name__)
-
-JsonObject = dict[str, Any]
-
-
-class MesosCallError(RuntimeError):
-    """A call to the master was not accepted (not subscribed, or an HTTP error)."""
-
-
-# Events (pymesos thread → loop) ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Subscribed:
-    framework_id: str
-    master: str
-    heartbeat_interval: float | None
-    resubscribed: bool
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    pass
-
-
-@dataclass(frozen=True)
-class OffersReceived:
-    offers: tuple[JsonObject, ...]
-
-
-@dataclass(frozen=True)
-class OfferRescinded:
-    offer_id: str
-
-
-@dataclass(frozen=True)
-class StatusReceived:
-    status: JsonObject
-
-
-@dataclass(frozen=True)
-class MessageReceived:
-    agent_id: str
-    executor_id: str
-    data: str
-
-
-@dataclass(frozen=True)
-class AgentLost:
-    agent_id: str
-
-
-@dataclass(frozen=True)
-class ExecutorLost:
-    agent_id: str
-    executor_id: str
-    status: int | None
-
-
-@dataclass(frozen=True)
-class MasterError:
-    message: str
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    pass
-
-
-DriverEvent = (
-    Subscribed
-    | Disconnected
-    | OffersReceived
-    | OfferRescinded
-    | StatusReceived
-    | MessageReceived
-    | AgentLost
-    | ExecutorLost
-    | MasterError
-    | Heartbeat
-)
-EventSink = Callable[[DriverEvent], None]
 
 
 def framework_executors(state: Mapping[str, Any], framework_id: str) -> list[tuple[str, str]]:
@@ -182,7 +119,12 @@ class _Callbacks:
         self._post(OfferRescinded(_value(offer_id)))
 
     def statusUpdate(self, driver: Any, status: JsonObject) -> None:
-        self._post(StatusReceived(dict(status)))
+        try:
+            update = StatusUpdate.from_mesos(status)
+        except (MalformedStatus, TypeError, ValueError) as error:
+            log.warning("ignoring a malformed status update (%s): %.200s", error, status)
+            return
+        self._post(StatusReceived(update))
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
         self._post(MessageReceived(_value(agent_id), _value(executor_id), str(data)))
@@ -265,21 +207,19 @@ class MesosDriver:
         self._holder = _Driver()
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
         self._lock = threading.Lock()
-        self.framework_id: str | None = None
 
     # lifecycle ------------------------------------------------------------------------
     async def start(self, framework_id: str | None) -> None:
-        self.framework_id = framework_id
         # The first pymesos import installs a SIGINT handler, which only the main
         # thread may do: import on the loop's thread, start on a worker.
         driver_class = _driver_class()
-        await asyncio.to_thread(self._start_blocking, driver_class)
+        await asyncio.to_thread(self._start_blocking, driver_class, framework_id)
 
-    def _start_blocking(self, driver_class: type[Any]) -> None:
+    def _start_blocking(self, driver_class: type[Any], framework_id: str | None) -> None:
         settings = self._settings
         driver = driver_class(
             _Callbacks(self._loop, self._sink, self._holder, self._may_call),
-            settings.framework_info(self.framework_id),
+            settings.framework_info(framework_id),
             settings.master,
             use_addict=False,
             implicit_acknowledgements=False,
@@ -376,14 +316,14 @@ class MesosDriver:
             kill["agent_id"] = {"value": agent_id}
         await self._call("KILL", {"kill": kill})
 
-    async def acknowledge(self, status: Mapping[str, Any]) -> None:
+    async def acknowledge(self, ack: Acknowledgement) -> None:
         await self._call(
             "ACKNOWLEDGE",
             {
                 "acknowledge": {
-                    "agent_id": status["agent_id"],
-                    "task_id": status["task_id"],
-                    "uuid": status["uuid"],
+                    "agent_id": {"value": ack.agent_id},
+                    "task_id": {"value": ack.task_id},
+                    "uuid": ack.uuid,
                 }
             },
         )
@@ -431,3 +371,12 @@ class MesosDriver:
                 }
             },
         )
+
+
+def pymesos_factory(settings: FrameworkSettings) -> MesosFactory:
+    """Builds the `MesosDriver` of each term, on the running loop."""
+
+    def build(sink: EventSink, may_call: Callable[[], bool]) -> MesosDriver:
+        return MesosDriver(settings, sink, asyncio.get_running_loop(), may_call=may_call)
+
+    return build

@@ -3,8 +3,8 @@
 Pure (the clock and the id generator are passed in). `plan_launch` turns a snapshot of
 the queues and the held offers into a `LaunchPlan`: for each agent, the offers to
 ACCEPT, the TaskInfos to LAUNCH and the `RunningTask` records the state store commits
-*before* the ACCEPT is sent (SPEC §5.7); plus why the rest waits. The service executes
-the plan: one `commit_launch` transaction, then one ACCEPT per agent.
+*before* the ACCEPT is sent; plus why the rest waits. `launch_cycle.LaunchCycle`
+executes the plan: one `commit_launch` transaction, then one ACCEPT per agent.
 """
 
 from __future__ import annotations

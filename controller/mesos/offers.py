@@ -7,7 +7,7 @@ When no work is pending the pool declines everything and asks for SUPPRESS; when
 arrives while suppressed, or while refuse filters from earlier declines may still hide
 agents, it asks for REVIVE. After a (re-)subscription it does not know what the master
 still applies of an earlier SUPPRESS, so its first answer is REVIVE or SUPPRESS. The
-launcher applies the answers through the driver.
+launch cycle (`launch_cycle.LaunchCycle`, which owns the pool) sends the answers to Mesos.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _scalar(resources: Iterable[Mapping[str, Any]], name: str) -> float:
 
 @dataclass
 class PoolActions:
-    """What the launcher must tell Mesos after `OfferPool.settle`."""
+    """What the launch cycle must tell Mesos after `OfferPool.settle`."""
 
     decline: list[HeldOffer] = field(default_factory=list)
     refuse_seconds: float = 0.0

@@ -1,4 +1,4 @@
-"""Placement: which agent runs each shard of the eligible work (SPEC §5.3-§5.4).
+"""Placement: which agent runs each shard of the eligible work.
 
 Pure and deterministic. Inputs are the work items of one launch cycle (in priority
 order) and the agents' offered resources; the output assigns shards to agents and says,
@@ -14,7 +14,7 @@ in words a user can read, why the rest could not be placed. Rules:
   agent with the fewest tasks of the same job, then the most free resources.
 
 Amounts are compared in thousandths (Mesos scalars have three decimals), so float
-rounding never over-commits an agent. Used by the launcher and bench/placement.py.
+rounding never over-commits an agent. Used by `launcher.plan_launch` and bench/placement.py.
 """
 
 from __future__ import annotations

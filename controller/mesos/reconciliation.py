@@ -1,12 +1,12 @@
-"""Task reconciliation with the master, as decisions (MESOS-FACTS.md, Mesos reconciliation docs).
+"""Task reconciliation with the master, as decisions (docs/framework.md, "Reconciliation").
 
 Pure. A `ReconciliationRun` starts from every task recorded as running; each explicit
 round asks the master about the tasks not heard of since the run started, then backs
 off; when none remain the run ends with one implicit round (which makes the master
 report every task it knows, so orphans surface and `statuses.decide` kills them).
 While a run that follows a leader change is open, the jobs of its remaining tasks are
-"unsettled" and `work.eligible_work` holds their launches back. The service owns the
-timing and sends the RECONCILE calls.
+"unsettled" and `work.eligible_work` holds their launches back. `reconciler.Reconciler`
+owns the timing and sends the RECONCILE calls.
 """
 
 from __future__ import annotations

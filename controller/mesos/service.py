@@ -9,9 +9,13 @@ and its ZooKeeper state. It lives as long as the process; leadership comes and g
     ...                             # operations; `service.events` yields RuntimeEvents
     await service.stop()            # on must_stop / shutdown: Mesos failover, no teardown
 
-`start` builds a `FrameworkEngine` for the term (loads the state, re-registers every
-transient cron, subscribes with the stored framework id); `stop` closes it. Operations
-called while not leading raise `NotLeader` (a `SchedulingError`: retry later).
+What outlives a term is owned here: the metrics, the runtime-event queue and the job
+statistics. `start` builds the term — its `StateStore` over the kazoo client, fenced
+by the election, and a `FrameworkEngine` given the store, the statistics and the Mesos
+factory (pymesos unless the caller passes another) — and starts it; `stop` closes it.
+The operations are the current term's: called while not leading they raise
+`NotLeader` (a `SchedulingError`: retry later), and `job_runtime` answers from the
+statistics alone. `view()` gives read-only access to the running term (`TermView`).
 `RuntimeEvent`s are put on the bounded `events` queue (the oldest is dropped when a
 consumer falls behind, counted in `cloudjob_runtime_events_dropped_total`).
 """
@@ -25,17 +29,16 @@ from kazoo.client import KazooClient
 from prometheus_client import CollectorRegistry
 
 from controller.definitions import AppDefinition, JobDefinition
-from controller.mesos.engine import EngineInputs, FrameworkEngine, JobStats
+from controller.mesos import runtime
+from controller.mesos.calls import MesosFactory
+from controller.mesos.driver import pymesos_factory
+from controller.mesos.engine import FrameworkEngine
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.statistics import JobStatistics
+from controller.mesos.view import TermView
 from controller.metrics import FrameworkMetrics
-from controller.operations import (
-    ExecutorRuntime,
-    JobRuntime,
-    RuntimeEvent,
-    ShardRuntime,
-    TriggerResult,
-)
-from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader
+from controller.operations import ExecutorRuntime, JobRuntime, RuntimeEvent, TriggerResult
+from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader, StateStore
 from controller.state.election import Fence
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class SchedulingService:
         zk_auth: str | None = None,
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
         registry: CollectorRegistry | None = None,
+        connect: MesosFactory | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = FrameworkMetrics(registry if registry is not None else CollectorRegistry())
@@ -61,7 +65,8 @@ class SchedulingService:
         self._layout = layout or Layout()
         self._zk_auth = zk_auth
         self._queue_limit = queue_limit
-        self._stats: dict[str, JobStats] = {}
+        self._connect = connect or pymesos_factory(settings)
+        self._stats = JobStatistics()
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
 
@@ -71,18 +76,21 @@ class SchedulingService:
         async with self._transition:
             if self._engine is not None:
                 return
+            store = StateStore.on_kazoo(
+                self._client,
+                fence,
+                layout=self._layout,
+                auth=self._zk_auth,
+                queue_limit=self._queue_limit,
+            )
             engine = FrameworkEngine(
-                EngineInputs(
-                    client=self._client,
-                    fence=fence,
-                    settings=self.settings,
-                    metrics=self.metrics,
-                    stats=self._stats,
-                    emit=self._emit,
-                    layout=self._layout,
-                    zk_auth=self._zk_auth,
-                    queue_limit=self._queue_limit,
-                )
+                store=store,
+                fence=fence,
+                connect=self._connect,
+                settings=self.settings,
+                metrics=self.metrics,
+                stats=self._stats,
+                emit=self._emit,
             )
             try:
                 await engine.start()
@@ -104,9 +112,11 @@ class SchedulingService:
     def active(self) -> bool:
         return self._engine is not None
 
-    @property
-    def engine(self) -> FrameworkEngine:
-        """The current term's engine; raises NotLeader between terms."""
+    def view(self) -> TermView:
+        """The running term, read-only; raises NotLeader between terms."""
+        return self._term()
+
+    def _term(self) -> FrameworkEngine:
         if self._engine is None:
             raise NotLeader("the scheduling service is not running (not the leader)")
         return self._engine
@@ -118,91 +128,49 @@ class SchedulingService:
         self.events.put_nowait(event)
 
     # ------------------------------------------------------------------ operations
+    # Each is carried out by the current term; between terms `_term` refuses.
     async def put_app(self, app: AppDefinition) -> None:
-        await self.engine.put_app(app)
+        await self._term().put_app(app)
 
     async def remove_app(self, app_key: str) -> None:
-        await self.engine.remove_app(app_key)
+        await self._term().remove_app(app_key)
 
     async def disable_app(self, app_key: str) -> None:
-        await self.engine.disable_app(app_key)
+        await self._term().disable_app(app_key)
 
     async def enable_app(self, app_key: str) -> None:
-        await self.engine.enable_app(app_key)
+        await self._term().enable_app(app_key)
 
     async def schedule(self, job: JobDefinition) -> None:
-        await self.engine.schedule(job)
+        await self._term().schedule(job)
 
     async def unschedule(self, job_key: str) -> None:
-        await self.engine.unschedule(job_key)
+        await self._term().unschedule(job_key)
 
     async def disable_job(self, job_key: str) -> None:
-        await self.engine.disable_job(job_key)
+        await self._term().disable_job(job_key)
 
     async def enable_job(self, job_key: str) -> None:
-        await self.engine.enable_job(job_key)
+        await self._term().enable_job(job_key)
 
     async def trigger(self, job_key: str, token: str) -> TriggerResult:
-        return await self.engine.trigger(job_key, token)
+        return await self._term().trigger(job_key, token)
 
     # ------------------------------------------------------------------ runtime facts
     def job_runtime(self, job_key: str) -> JobRuntime:
-        stats = self._stats.get(job_key, JobStats())
-        engine = self._engine
-        if engine is None:
-            return JobRuntime(
-                job_key=job_key,
-                scheduled=False,
-                last_fire_time=stats.last_fire_time,
-                last_success_time=stats.last_success_time,
-                succeeded=stats.succeeded,
-                failed=stats.failed,
-            )
-        store = engine.store
-        job = store.job(job_key)
-        shards = []
-        for task in sorted(store.running_of(job_key), key=lambda t: t.shard):
-            tracked = engine.tracked(task.task_id)
-            shards.append(
-                ShardRuntime(
-                    shard=task.shard,
-                    task_id=task.task_id,
-                    agent_id=task.agent_id,
-                    hostname=task.hostname,
-                    state=tracked.state if tracked else task.state,
-                    since=tracked.since if tracked else task.launched_at,
-                )
-            )
-        ready = store.ready().get(job_key)
-        scheduled = job is not None and not store.is_disabled(job_key)
-        if scheduled and job is not None and not job.is_daemon:
-            scheduled = engine.producer.is_registered(job_key)
-        return JobRuntime(
-            job_key=job_key,
-            scheduled=scheduled,
-            active_shards=tuple(shards),
-            last_fire_time=stats.last_fire_time,
-            next_fire_time=engine.producer.next_fire(job_key),
-            last_success_time=stats.last_success_time,
-            succeeded=stats.succeeded,
-            failed=stats.failed,
-            pending_runs=ready.count if ready else 0,
-            unplaceable_reason=stats.unplaceable_reason,
-        )
+        if self._engine is None:
+            return runtime.between_terms(job_key, self._stats.of(job_key))
+        return self._engine.job_runtime(job_key)
 
     def job_keys(self) -> frozenset[str]:
         """Keys of every job whose definition the core holds (raises NotLeader between terms)."""
-        return frozenset(self.engine.store.jobs())
+        return frozenset(self._term().state.jobs())
 
     def app_keys(self) -> frozenset[str]:
         """Keys of every app whose definition the core holds (raises NotLeader between terms)."""
-        return frozenset(self.engine.store.apps())
+        return frozenset(self._term().state.apps())
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
-        engine = self._engine
-        if engine is None:
+        if self._engine is None:
             return []
-        return [
-            ExecutorRuntime(agent_id=agent, hostname=host, executor_id=executor, tasks=tasks)
-            for agent, host, executor, tasks in engine.executors_of(app_key)
-        ]
+        return self._engine.app_executors(app_key)

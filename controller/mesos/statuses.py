@@ -1,9 +1,14 @@
-"""The status-update state machine (SPEC §6): one update in, a list of actions out.
+"""The status-update state machine: one update in, a list of actions out.
 
-Pure. The service looks up what it knows of the task (`TaskKnowledge`), calls `decide`,
-applies the state actions to ZooKeeper, and only then acknowledges the update (if it
-carries a uuid). Rules beyond the table of SPEC §6:
+Pure. The status pipeline (`status_updates`) looks up what it knows of the task
+(`TaskKnowledge`), calls `decide`, applies the state actions to ZooKeeper, and only
+then acknowledges the update (if it carries a uuid). The rules (docs/framework.md,
+"Status updates", has the table):
 
+- a terminal state removes the task from running; FINISHED counts a success, KILLED
+  puts a daemon back (ready, or failover beside running shards), any other terminal
+  state counts a failure and fails the shard over when the job asks for it (or is a
+  daemon); RUNNING with a daemon's BEGIN / COMPLETE message marks a run's start / end;
 - side effects (queue changes, counters) happen only for the task recorded as running
   for its shard, and only on a change of its state, so duplicated, retried and
   reordered updates are harmless; a repeated uuid is recognised and only acknowledged;
@@ -20,108 +25,36 @@ carries a uuid). Rules beyond the table of SPEC §6:
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TypeVar
 
 from controller.definitions import JobDefinition
 from controller.executor.messages import BEGIN, COMPLETE, MessageError, RunReport
+from controller.mesos.states import (
+    ADRIFT_STATES,
+    LIVE_STATES,
+    REASON_RECONCILIATION,
+    STARTED_STATES,
+    TERMINAL_STATES,
+    StatusSource,
+    StatusUpdate,
+    TaskState,
+)
 from controller.mesos.tasks import MetaInfo, TaskId, TaskIdError
 from controller.operations import EventKind, RuntimeEvent
 
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_LOST",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
-FAILURE_STATES = frozenset(
-    {
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-        "TASK_FAILED",
-        "TASK_ERROR",
-    }
-)
-ADRIFT_STATES = frozenset({"TASK_UNREACHABLE", "TASK_UNKNOWN"})
-LIVE_STATES = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"})
-# States that prove the task reached its agent.
-STARTED_STATES = frozenset(
-    {"TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED", "TASK_FAILED"}
-)
 DAEMON_BEGIN = BEGIN
 DAEMON_COMPLETE = COMPLETE
 
 
 @dataclass(frozen=True)
-class StatusUpdate:
-    """A TaskStatus of an UPDATE event (Mesos v1 JSON), reduced to what decisions need."""
-
-    task_id: str
-    state: str
-    agent_id: str | None = None
-    executor_id: str | None = None
-    message: str = ""
-    reason: str | None = None
-    source: str | None = None
-    uuid: str | None = None
-    timestamp: float | None = None
-    data: str | None = None
-
-    @classmethod
-    def from_mesos(cls, status: Mapping[str, Any]) -> StatusUpdate:
-        def value(key: str) -> str | None:
-            inner = status.get(key)
-            return str(inner["value"]) if isinstance(inner, Mapping) and "value" in inner else None
-
-        uuid = status.get("uuid")
-        timestamp = status.get("timestamp")
-        return cls(
-            task_id=value("task_id") or "",
-            state=str(status.get("state", "")),
-            agent_id=value("agent_id"),
-            executor_id=value("executor_id"),
-            message=str(status.get("message", "") or ""),
-            reason=status.get("reason"),
-            source=status.get("source"),
-            uuid=str(uuid) if uuid else None,
-            timestamp=float(timestamp) if timestamp is not None else None,
-            data=str(status["data"]) if status.get("data") else None,
-        )
-
-    @property
-    def acknowledgeable(self) -> bool:
-        """Only updates with a uuid come from an agent and wait for an acknowledgement."""
-        if not self.uuid:
-            return False
-        try:
-            return len(base64.b64decode(self.uuid, validate=True)) == 16
-        except ValueError:
-            return False
-
-    @property
-    def at(self) -> datetime:
-        if self.timestamp is not None:
-            return datetime.fromtimestamp(self.timestamp, UTC)
-        return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
 class TrackedTask:
-    """What the service remembers of a task it recorded as running (memory only)."""
+    """What the framework remembers of a task it recorded as running (memory only)."""
 
     task_id: TaskId
     hostname: str
-    state: str
+    state: TaskState
     since: datetime
     started: bool = False
     idle: bool | None = None
@@ -130,7 +63,7 @@ class TrackedTask:
 
 @dataclass(frozen=True)
 class TaskKnowledge:
-    """What the service knows about the task an update is about."""
+    """What the framework knows about the task an update is about."""
 
     job: JobDefinition | None
     # The task recorded as running for this update's shard, if it is this very task.
@@ -189,6 +122,7 @@ class Emit:
 
 
 Action = Kill | Track | RemoveRunning | RecordFailover | ReadyDaemon | Count | Emit
+A = TypeVar("A", Kill, Track, RemoveRunning, RecordFailover, ReadyDaemon, Count, Emit)
 
 
 @dataclass
@@ -196,7 +130,8 @@ class Decision:
     actions: list[Action] = field(default_factory=list)
     acknowledge: bool = False
 
-    def of(self, kind: type[Any]) -> list[Any]:
+    def of(self, kind: type[A]) -> list[A]:
+        """The actions of one kind, in order."""
         return [a for a in self.actions if isinstance(a, kind)]
 
 
@@ -212,7 +147,7 @@ def _event(
     if update.reason:
         details["reason"] = update.reason
     if update.source:
-        details["source"] = update.source
+        details["source"] = update.source.value
     return Emit(
         RuntimeEvent(
             kind=kind,
@@ -229,7 +164,7 @@ def _event(
 
 
 def _describe(update: StatusUpdate) -> str:
-    text = update.state.removeprefix("TASK_").lower().replace("_", " ")
+    text = update.state.words
     extra = "; ".join(part for part in (update.reason, update.message) if part)
     return f"{text} ({extra})" if extra else text
 
@@ -247,9 +182,9 @@ def _run_report(update: StatusUpdate) -> RunReport | None:
 def _never_ran(update: StatusUpdate, tracked: TrackedTask) -> bool:
     if tracked.started:
         return False
-    if update.state == "TASK_DROPPED":
+    if update.state is TaskState.DROPPED:
         return True
-    return update.state == "TASK_GONE" and update.reason == "REASON_RECONCILIATION"
+    return update.state is TaskState.GONE and update.reason == REASON_RECONCILIATION
 
 
 def decide(update: StatusUpdate, known: TaskKnowledge) -> Decision:
@@ -316,12 +251,12 @@ def _decide_tracked(
 
     if state in TERMINAL_STATES:
         actions.append(RemoveRunning(task))
-        if state == "TASK_FINISHED":
+        if state is TaskState.FINISHED:
             actions.append(Count(task.job_key, True, update.at))
             actions.append(
                 _event(EventKind.SUCCEEDED, task, update, f"shard {task.shard} finished")
             )
-        elif state == "TASK_KILLED":
+        elif state is TaskState.KILLED:
             actions.append(
                 _event(EventKind.KILLED, task, update, f"shard {task.shard} {_describe(update)}")
             )
@@ -351,7 +286,7 @@ def _decide_tracked(
             actions.extend(_failover(update, known, task, tracked))
         return
 
-    if state == "TASK_RUNNING":
+    if state is TaskState.RUNNING:
         idle = tracked.idle
         if update.message == DAEMON_BEGIN:
             idle = False
@@ -440,10 +375,10 @@ def expire_unreachable(known: TaskKnowledge, now: datetime, grace_seconds: float
     task = tracked.task_id
     lost = StatusUpdate(
         task_id=task.value,
-        state="TASK_LOST",
+        state=TaskState.LOST,
         agent_id=task.agent_id,
-        message=f"{tracked.state.removeprefix('TASK_').lower()} for over {grace_seconds:g}s",
-        source="SOURCE_SCHEDULER",
+        message=f"{tracked.state.words} for over {grace_seconds:g}s",
+        source=StatusSource.SCHEDULER,
         timestamp=now.timestamp(),
     )
     if known.job is None:

@@ -9,8 +9,8 @@ the delimiter (`controller.naming` validates them), so ids parse back unambiguou
 carries. Transient script jobs run under the Mesos command executor with the argv of
 `controller.commandline.script_argv`: the sharding context JSON is always one argument
 no shell parses, so nothing in a job's parameters can reach a shell. Every other job
-runs under its app's executor (one per app per agent). Used by the launcher, the status
-handling and reconciliation.
+runs under its app's executor (one per app per agent). Used by the launch plan
+(`launcher`), the status state machine, the executor registry and the launch cycle.
 """
 
 from __future__ import annotations

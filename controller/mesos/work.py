@@ -1,6 +1,6 @@
-"""Which work a launch cycle may place: failover shards and ready jobs (SPEC §5.1, §5.5).
+"""Which work a launch cycle may place: failover shards and ready jobs.
 
-Pure. The launcher passes a snapshot of the queues and the definitions; `eligible_work`
+Pure. `launcher.plan_launch` passes a snapshot of the queues and the definitions; `eligible_work`
 answers what may be launched now (failover entries first, one shard each; then ready
 jobs, all their shards), which ready entries are stale (job definition gone) and why
 the rest waits. Nothing here decides *where* work goes: that is `placement`.

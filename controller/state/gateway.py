@@ -5,7 +5,8 @@ multi-op transactions built from the plain operations below. It counts every req
 and every round trip it makes (`RequestCounts`), which is how the tests show that a
 launch cycle costs a bounded number of round trips, and it translates kazoo's
 exceptions into the state package's own (see `errors`). Only `StateStore` and
-`LeaderElection` use it.
+`LeaderElection` use it. `StateGateway` is the part of it the store needs, as a
+Protocol: the unit tests give the store an in-memory gateway instead.
 
 Transactions: kazoo's `commit()` does not raise when an operation fails, it returns
 the failure in the result list; `commit` here inspects the list. Every transaction
@@ -26,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
@@ -156,6 +157,21 @@ class RequestCounts:
             now.transactions - before.transactions,
             now.transaction_ops - before.transaction_ops,
         )
+
+
+class StateGateway(Protocol):
+    """What `StateStore` needs of ZooKeeper (`ZkGateway` documents each call)."""
+
+    @property
+    def counts(self) -> RequestCounts: ...
+
+    def get_many(self, paths: Iterable[str]) -> dict[str, tuple[bytes, int]]: ...
+
+    def children_many(self, paths: Iterable[str]) -> dict[str, list[str]]: ...
+
+    def ensure_paths(self, paths: Iterable[str]) -> None: ...
+
+    def commit(self, fence: str, ops: Sequence[Op]) -> None: ...
 
 
 _UNAVAILABLE = (ConnectionClosedError, SessionExpiredError, ConnectionLoss)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from controller.definitions import AppDefinition, JobDefinition
-from controller.state.gateway import ZkGateway
+from controller.state.gateway import StateGateway
 from controller.state.layout import Layout, parse_meta_info
 from controller.state.records import (
     FailoverEntry,
@@ -44,7 +44,7 @@ class Loaded:
     ignored: list[str] = field(default_factory=list)
 
 
-def read_view(zk: ZkGateway, layout: Layout, loaded_at: datetime) -> Loaded:
+def read_view(zk: StateGateway, layout: Layout, loaded_at: datetime) -> Loaded:
     """Fetch and decode everything below the namespace (creating missing containers)."""
     zk.ensure_paths(layout.containers())
     roots = zk.children_many(

@@ -1,4 +1,4 @@
-"""Pure decisions over the ready and failover queues (SPEC §3, §9 #367).
+"""Pure decisions over the ready and failover queues (docs/state.md).
 
 No I/O: the store applies these to its in-memory view and writes the outcome to
 ZooKeeper in one transaction; tests/unit/test_state_rules.py covers every rule.

@@ -1,4 +1,4 @@
-"""The leader's view of the scheduling state, mirrored in ZooKeeper (SPEC §3).
+"""The leader's view of the scheduling state, mirrored in ZooKeeper (docs/state.md).
 
 `StateStore` holds, in memory, the definitions (`config/`), the ready, running and
 failover queues, the disabled flags and the framework id, rebuilt from ZooKeeper by
@@ -6,8 +6,9 @@ failover queues, the disabled flags and the framework id, rebuilt from ZooKeeper
 in one multi-op transaction fenced on the leader's election node, and applied to the
 memory view only once ZooKeeper has accepted it. Reads never touch ZooKeeper.
 
-One store serves one leadership term: build it when elected, call `load()`, drop it
-when told to stop (writes then fail with `NotLeader` anyway). The leader is the only
+One store serves one leadership term: build it when elected (`on_kazoo`, or over any
+`StateGateway`), call `load()`, drop it when told to stop (writes then fail with
+`NotLeader` anyway). The leader is the only
 writer, which is what lets versions and node existence come from memory instead of
 extra reads; a transaction that ZooKeeper refuses all the same (`StateConflict`)
 makes the store re-read everything first.
@@ -22,8 +23,13 @@ Round trips: `commit_launch` of N tasks costs ceil(ops / 1000) transactions
 for any launch of up to ~900 tasks, and no reads. `fire` adds many jobs' runs in one
 transaction. `counts` exposes what was sent.
 
-Used by the Mesos framework (launch cycle, status updates, reconciliation, producer)
-and by the scheduling operations the Kubernetes side calls.
+Built per term by `controller.mesos.service`; used by the parts of the Mesos
+framework's engine (launch cycle, status pipeline, reconciler, producer callbacks) and
+by the scheduling operations the Kubernetes side calls.
+
+One class of ~760 lines for a reason: every write method is the same short recipe
+(plan on the view under the write lock, one fenced commit, apply to memory), and
+they share those locks and the view; the planning itself lives in `planning`.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from controller.state.gateway import (
     OutcomeUnknown,
     RequestCounts,
     SetData,
+    StateGateway,
     TransactionRefused,
     ZkGateway,
     chunk,
@@ -144,6 +151,30 @@ class StateStore:
 
     def __init__(
         self,
+        gateway: StateGateway,
+        fence: Fence,
+        *,
+        layout: Layout | None = None,
+        queue_limit: int = rules.DEFAULT_QUEUE_LIMIT,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if queue_limit < 1:
+            raise ValueError(f"queue_limit must be at least 1, got {queue_limit}")
+        self.layout = layout or Layout()
+        self.queue_limit = queue_limit
+        self._fence = fence
+        self._clock = clock
+        self._zk = gateway
+        # writers hold _write_lock across ZooKeeper round trips; memory is only touched
+        # under _view_lock, so reads never wait for the network
+        self._write_lock = threading.RLock()
+        self._view_lock = threading.RLock()
+        self._view = View()
+        self._loaded = False
+
+    @classmethod
+    def on_kazoo(
+        cls,
         client: KazooClient,
         fence: Fence,
         *,
@@ -152,20 +183,16 @@ class StateStore:
         queue_limit: int = rules.DEFAULT_QUEUE_LIMIT,
         clock: Callable[[], datetime] = _utcnow,
         timeout: float = 15.0,
-    ) -> None:
-        if queue_limit < 1:
-            raise ValueError(f"queue_limit must be at least 1, got {queue_limit}")
-        self.layout = layout or Layout()
-        self.queue_limit = queue_limit
-        self._fence = fence
-        self._clock = clock
-        self._zk = ZkGateway(client, digest_acl(auth), timeout)
-        # writers hold _write_lock across ZooKeeper round trips; memory is only touched
-        # under _view_lock, so reads never wait for the network
-        self._write_lock = threading.RLock()
-        self._view_lock = threading.RLock()
-        self._view = View()
-        self._loaded = False
+    ) -> StateStore:
+        """A store over a started kazoo client; `auth` ("user:password") puts a digest
+        ACL on every node it creates."""
+        return cls(
+            ZkGateway(client, digest_acl(auth), timeout),
+            fence,
+            layout=layout,
+            queue_limit=queue_limit,
+            clock=clock,
+        )
 
     @property
     def counts(self) -> RequestCounts:
@@ -372,7 +399,7 @@ class StateStore:
 
     # ------------------------------------------------------------------ ready queue
     def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
-        """One fire of a transient job, or the scheduling of a daemon job (SPEC §3); a
+        """One fire of a transient job, or the scheduling of a daemon job; a
         trigger's run is added by `record_trigger`.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would

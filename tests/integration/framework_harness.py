@@ -23,6 +23,9 @@ from kazoo.client import KazooClient
 from prometheus_client import CollectorRegistry
 
 from controller.definitions import AppDefinition, JobDefinition
+from controller.mesos.calls import MesosConnection
+from controller.mesos.driver import MesosDriver
+from controller.mesos.events import EventSink
 from controller.mesos.service import SchedulingService
 from controller.mesos.settings import FrameworkSettings
 from controller.operations import EventKind, RuntimeEvent
@@ -220,12 +223,20 @@ async def eventually(
 
 @dataclass
 class Framework:
-    """A leader-elected `SchedulingService` and what it reported."""
+    """A leader-elected `SchedulingService`, the Mesos connections it was given, and
+    what it reported."""
 
     service: SchedulingService
     election: LeaderElection
     registry: CollectorRegistry
     events: list[RuntimeEvent] = field(default_factory=list)
+    connections: list[MesosDriver] = field(default_factory=list)
+
+    @property
+    def mesos(self) -> MesosConnection:
+        """The current term's connection: calls on it go out as this framework's."""
+        assert self.connections, "no term has started"
+        return self.connections[-1]
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.registry.get_sample_value(name, labels or None)
@@ -237,17 +248,33 @@ class Framework:
 
 @asynccontextmanager
 async def running_framework(
-    zookeeper_hosts: str, namespace: str, settings: FrameworkSettings
+    zookeeper_hosts: str,
+    namespace: str,
+    settings: FrameworkSettings,
+    *,
+    driver: type[MesosDriver] = MesosDriver,
 ) -> AsyncIterator[Framework]:
-    """Elect a leader in `namespace`, start the service with it, stop both afterwards."""
+    """Elect a leader in `namespace`, start the service with it, stop both afterwards.
+
+    Each term talks to Mesos through a `driver` (a subclass may fail calls on purpose),
+    which the framework keeps in `connections`."""
     client = KazooClient(hosts=zookeeper_hosts, timeout=5.0)
     await asyncio.to_thread(client.start, 10)
     leadership = AsyncLeadership(asyncio.get_running_loop())
     election = LeaderElection(client, leadership, layout=Layout(namespace))
     election.start()
     registry = CollectorRegistry()
-    service = SchedulingService(client, settings, layout=Layout(namespace), registry=registry)
-    framework = Framework(service, election, registry)
+    connections: list[MesosDriver] = []
+
+    def connect(sink: EventSink, may_call: Callable[[], bool]) -> MesosDriver:
+        connection = driver(settings, sink, asyncio.get_running_loop(), may_call=may_call)
+        connections.append(connection)
+        return connection
+
+    service = SchedulingService(
+        client, settings, layout=Layout(namespace), registry=registry, connect=connect
+    )
+    framework = Framework(service, election, registry, connections=connections)
 
     async def collect() -> None:
         while True:
@@ -279,6 +306,6 @@ def live_tasks(cluster: LocalMesos) -> list[dict[str, Any]]:
 
 async def subscribed(framework: Framework) -> None:
     await eventually(
-        lambda: framework.service.active and framework.service.engine.subscribed,
+        lambda: framework.service.active and framework.service.view().subscribed,
         what="the framework to subscribe",
     )

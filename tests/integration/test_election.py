@@ -134,7 +134,7 @@ def test_a_deposed_leader_cannot_write(
     old = contend(contenders, zookeeper.hosts, layout, "old")
     wait_for(lambda: old.election.is_leading)
     new = contend(contenders, zookeeper.hosts, layout, "new")
-    old_store = StateStore(old.client, old.election, layout=layout)
+    old_store = StateStore.on_kazoo(old.client, old.election, layout=layout)
     old_store.load()
     old_token = old.election.token()
 
@@ -155,13 +155,13 @@ def test_a_deposed_leader_cannot_write(
         def token(self) -> str:
             return old_token
 
-    believer = StateStore(old.client, StaleFence(), layout=layout)
+    believer = StateStore.on_kazoo(old.client, StaleFence(), layout=layout)
     believer.load()
     with pytest.raises(NotLeader, match="fenced"):
         believer.put_app(app)
     assert old.client.exists(layout.app(app.key)) is None
 
-    new_store = StateStore(new.client, new.election, layout=layout)
+    new_store = StateStore.on_kazoo(new.client, new.election, layout=layout)
     new_store.load()
     new_store.put_app(app)
     assert new.client.exists(layout.app(app.key)) is not None
@@ -175,7 +175,7 @@ def test_a_suspended_leader_stops_before_another_is_elected(
     wait_for(lambda: partitioned.election.is_leading)
     standby = contend(contenders, zookeeper.hosts, layout, "standby")
     wait_for(lambda: len(standby.election.contenders()) == 2)
-    store = StateStore(partitioned.client, partitioned.election, layout=layout)
+    store = StateStore.on_kazoo(partitioned.client, partitioned.election, layout=layout)
     store.load()
 
     proxy.blackhole()  # packets vanish: only timeouts tell the leader

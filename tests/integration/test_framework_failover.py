@@ -198,7 +198,7 @@ async def test_a_killed_daemon_task_goes_back_to_ready_and_is_relaunched(
 
             first = await eventually(running_task, within=60, what="the daemon to run")
             # Killed from outside the framework (an operator, say): not on purpose.
-            await fw.service.engine.driver.kill(first, TaskId.parse(first).agent_id)
+            await fw.mesos.kill(first, TaskId.parse(first).agent_id)
             second = await eventually(
                 lambda: (task := running_task()) not in (None, first) and task,
                 within=60,
@@ -217,7 +217,7 @@ async def test_a_killed_daemon_task_goes_back_to_ready_and_is_relaunched(
                 what="the daemon task to be killed",
             )
             assert fw.service.job_runtime(job.key).active_shards == ()
-            assert fw.service.engine.store.ready() == {}
+            assert fw.service.view().state.ready() == {}
     finally:
         cluster.stop()
 
@@ -241,7 +241,7 @@ async def test_a_daemon_shard_killed_beside_running_shards_is_relaunched_alone(
                 return None
 
             before = await eventually(running, within=60, what="both shards to run")
-            await fw.service.engine.driver.kill(before[1], TaskId.parse(before[1]).agent_id)
+            await fw.mesos.kill(before[1], TaskId.parse(before[1]).agent_id)
             after = await eventually(
                 lambda: (now := running()) is not None and now[1] != before[1] and now,
                 within=60,

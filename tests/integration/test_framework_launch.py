@@ -184,7 +184,7 @@ async def test_status_updates_arriving_together_are_persisted_in_one_transaction
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("batched", out, cron=NEVER, shards=shards, seconds=60)
             await fw.service.schedule(job)
-            store = fw.service.engine.store
+            store = fw.service.view().state
             before = store.counts.snapshot()
             await fw.service.trigger(job.key, "1")
 
@@ -239,7 +239,7 @@ async def test_a_batch_of_updates_that_cannot_be_persisted_is_not_acknowledged_a
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("refused", out, cron=NEVER, shards=3, seconds=60)
             await fw.service.schedule(job)
-            store = fw.service.engine.store
+            store = fw.service.view().state
             real_update = store.update_task_states
             vanished: list[str] = []
 

@@ -56,7 +56,7 @@ async def test_subscribes_through_zookeeper_with_a_durable_identity_and_follows_
             assert info["webui_url"] == "http://127.0.0.1:8080/"
             assert info["hostname"] == "127.0.0.1"
             framework_id = info["id"]
-            assert fw.service.engine.store.framework_id() == framework_id
+            assert fw.service.view().state.framework_id() == framework_id
 
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("steady", out, cron="* * * * * ?", shards=1)

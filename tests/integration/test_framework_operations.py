@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.mesos.driver import Disconnected, MasterError, MesosDriver, Subscribed
+from controller.mesos.driver import MesosDriver
+from controller.mesos.events import Disconnected, MasterError, Subscribed
 from controller.mesos.tasks import TaskId
 from controller.operations import SchedulingError, TriggerResult
 from controller.producer import TimerKey
@@ -65,7 +66,7 @@ async def test_triggering_a_daemon_runs_it_once_per_token(
         await fw.service.schedule(job)
         with pytest.raises(SchedulingError, match="no running task"):
             await fw.service.trigger(job.key, "early")
-        assert fw.service.engine.store.last_trigger(job.key) is None, "retried later, not lost"
+        assert fw.service.view().state.last_trigger(job.key) is None, "retried later, not lost"
         await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
         assert fw.service.job_runtime(job.key).succeeded == 0
 
@@ -135,7 +136,7 @@ async def test_disable_and_enable_a_transient_job(
         settled = len(runs(out))
         await asyncio.sleep(2.5)
         assert len(runs(out)) == settled, "a disabled job accumulates and runs nothing"
-        assert fw.service.engine.store.ready() == {}
+        assert fw.service.view().state.ready() == {}
 
         await fw.service.enable_job(job.key)
         assert fw.service.job_runtime(job.key).scheduled
@@ -180,9 +181,7 @@ async def test_rescheduling_moves_the_cron_and_restarts_a_daemon(
         await fw.service.schedule(hourly)
         next_fire = fw.service.job_runtime(transient.key).next_fire_time
         assert next_fire is not None and next_fire.minute == 0 and next_fire.second == 0
-        assert fw.service.engine.producer.timers() == {
-            TimerKey("0 0 * * * ?", "UTC"): ("ns.batch",)
-        }
+        assert fw.service.view().cron_timers() == {TimerKey("0 0 * * * ?", "UTC"): ("ns.batch",)}
 
         daemon = python_job("resident", executionType="DAEMON")
         await fw.service.schedule(daemon)
@@ -216,7 +215,7 @@ async def test_removing_an_app_kills_its_tasks_and_stops_its_executors(
             what="the executor to stop",
         )
         assert framework_state(cluster)["tasks"] == []
-        assert fw.service.engine.store.job(job.key) is None
+        assert fw.service.view().state.job(job.key) is None
         assert fw.service.app_executors("ns.demo") == []
         assert not fw.service.job_runtime(job.key).scheduled
 
@@ -240,7 +239,7 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
             # and the trigger is not recorded (it is retried under the next leader).
             with pytest.raises(SchedulingError, match="does not lead"):
                 await fw.service.trigger(job.key, "1")
-            assert fw.service.engine.store.last_trigger(job.key) is None
+            assert fw.service.view().state.last_trigger(job.key) is None
 
             # Another leader subscribes with the framework id: this process must not
             # subscribe again and fail it over back (nobody has stopped this engine).
@@ -292,7 +291,7 @@ async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
 
         async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
             await subscribed(second)
-            await eventually(lambda: not second.service.engine.reconciling)
+            await eventually(lambda: not second.service.view().reconciling)
             assert second.metric("cloudjob_offers_received_total") == 0
             await second.service.remove_app("ns.demo")
             await eventually(

@@ -10,7 +10,8 @@ from typing import Any
 
 from kazoo.client import KazooClient
 
-from controller.mesos.driver import MesosCallError
+from controller.mesos.calls import MesosCallError
+from controller.mesos.driver import MesosDriver
 from controller.mesos.tasks import TaskId
 from controller.state import Layout
 from controller.state.records import FailoverEntry, LaunchSource
@@ -70,7 +71,7 @@ async def test_a_new_controller_takes_over_running_tasks_without_relaunching(
             await subscribed(second)
             assert framework_state(cluster)["id"] == framework_id
             await eventually(
-                lambda: not second.service.engine.reconciling, what="reconciliation to settle"
+                lambda: not second.service.view().reconciling, what="reconciliation to settle"
             )
             await eventually(
                 lambda: (
@@ -163,27 +164,27 @@ async def test_an_accept_that_fails_after_the_launch_was_recorded_is_reconciled_
     cluster = start_cluster([AgentSpec(cpus=2, mem=1024)])
     settings = framework_settings(cluster.master_address)
     out = tmp_path / "out"
+    failed: list[list[str]] = []
+
+    class FirstAcceptLost(MesosDriver):
+        async def accept(
+            self, offer_ids: Sequence[str], tasks: Sequence[dict[str, Any]], refuse: float
+        ) -> None:
+            # The HTTP call fails before the master sees it (a broken keep-alive
+            # connection): the tasks are recorded as running but never launched.
+            if not failed:
+                failed.append([t["task_id"]["value"] for t in tasks])
+                raise MesosCallError("ACCEPT failed: connection reset by peer")
+            await super().accept(offer_ids, tasks, refuse)
+
     try:
-        async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        async with running_framework(
+            zookeeper.hosts, zk_namespace, settings, driver=FirstAcceptLost
+        ) as fw:
             await subscribed(fw)
             await fw.service.put_app(app_definition(build_app(tmp_path)))
             job = script_job("unsent", out, cron=NEVER, shards=2)  # failover off
             await fw.service.schedule(job)
-            driver = fw.service.engine.driver
-            real_accept = driver.accept
-            failed: list[list[str]] = []
-
-            async def accept_lost_on_the_way(
-                offer_ids: Sequence[str], tasks: Sequence[dict[str, Any]], refuse: float
-            ) -> None:
-                # The HTTP call fails before the master sees it (a broken keep-alive
-                # connection): the tasks are recorded as running but never launched.
-                if not failed:
-                    failed.append([t["task_id"]["value"] for t in tasks])
-                    raise MesosCallError("ACCEPT failed: connection reset by peer")
-                await real_accept(offer_ids, tasks, refuse)
-
-            driver.accept = accept_lost_on_the_way  # type: ignore[method-assign]
             await fw.service.trigger(job.key, "1")
 
             done = await eventually(
@@ -197,7 +198,7 @@ async def test_an_accept_that_fails_after_the_launch_was_recorded_is_reconciled_
             assert fw.metric("cloudjob_launch_errors_total", stage="accept") == 1
             await asyncio.sleep(1.5)  # nothing runs twice
             assert Counter(r.shard for r in runs(out)) == {0: 1, 1: 1}
-            assert fw.service.engine.store.running() == {}
+            assert fw.service.view().state.running() == {}
     finally:
         cluster.stop()
 
@@ -235,7 +236,7 @@ async def test_a_framework_the_master_removed_is_registered_anew_and_its_work_re
             new_id = framework_state(cluster)["id"]
             assert new_id != old_id
             await eventually(
-                lambda: second.service.engine.store.framework_id() == new_id,
+                lambda: second.service.view().state.framework_id() == new_id,
                 what="the new framework id to be stored",
             )
             await eventually(
@@ -268,7 +269,7 @@ async def test_a_new_leader_launches_nothing_of_a_job_until_reconciliation_accou
             await eventually(
                 lambda: (
                     len(runs(out)) == 2
-                    and first.service.engine.store.failover() == {}
+                    and first.service.view().state.failover() == {}
                     and len(first.service.job_runtime(job.key).active_shards) == 1
                 ),
                 what="one shard running, the other failed",
@@ -284,7 +285,7 @@ async def test_a_new_leader_launches_nothing_of_a_job_until_reconciliation_accou
 
         async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
             await subscribed(second)
-            while second.service.engine.reconciling:
+            while second.service.view().reconciling:
                 assert second.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 0
                 await asyncio.sleep(0.05)
             await eventually(

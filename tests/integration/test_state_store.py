@@ -126,7 +126,7 @@ def election(zk_client: KazooClient, layout: Layout) -> Iterator[LeaderElection]
 def new_store(
     zk_client: KazooClient, election: LeaderElection, layout: Layout, **kwargs: Any
 ) -> StateStore:
-    store = StateStore(zk_client, election, layout=layout, **kwargs)
+    store = StateStore.on_kazoo(zk_client, election, layout=layout, **kwargs)
     store.load()
     return store
 
@@ -598,7 +598,7 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
     zk_client.create(layout.ready("ns.orphan"), b"3")  # an original-style bare count
     zk_client.create(layout.disabled_job("ns.ghost"), b"ns.ghost")
 
-    report = StateStore(zk_client, election, layout=layout).load()
+    report = StateStore.on_kazoo(zk_client, election, layout=layout).load()
     assert report.jobs == 1
     expected = [
         layout.ready(gone.key),
@@ -633,7 +633,7 @@ def test_fewer_shards_drop_the_failover_entries_of_shards_the_job_no_longer_has(
     # An entry left beyond the count (written by an older controller) goes at load...
     assert failed(store, j, 0) is FailoverOutcome.RECORDED
     zk_client.create(layout.failover_task(j.key, 7), json.dumps({"task": "x"}).encode())
-    report = StateStore(zk_client, election, layout=layout).load()
+    report = StateStore.on_kazoo(zk_client, election, layout=layout).load()
     assert report.dropped == (layout.failover_task(j.key, 7),)
     # ...and the launch cycle removes whatever it finds stale.
     store.load()

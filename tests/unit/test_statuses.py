@@ -1,4 +1,4 @@
-"""The status-update state machine (SPEC §6) and reconciliation decisions."""
+"""The status-update state machine and reconciliation decisions."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from controller.definitions import JobDefinition
 from controller.executor.messages import RunReport
 from controller.mesos.reconciliation import ReconciliationRun, backoff
+from controller.mesos.states import StatusUpdate, TaskState
 from controller.mesos.statuses import (
     Count,
     Decision,
@@ -20,7 +21,6 @@ from controller.mesos.statuses import (
     ReadyDaemon,
     RecordFailover,
     RemoveRunning,
-    StatusUpdate,
     TaskKnowledge,
     Track,
     TrackedTask,
@@ -67,7 +67,7 @@ def update(
 
 
 def tracked(state: str = "TASK_STAGING", *, started: bool = False, **kw: Any) -> TrackedTask:
-    return TrackedTask(TASK, "host-1", state, T0, started=started, **kw)
+    return TrackedTask(TASK, "host-1", TaskState(state), T0, started=started, **kw)
 
 
 def know(
@@ -150,9 +150,9 @@ def test_tasks_of_deleted_jobs_are_killed() -> None:
 
 
 def test_foreign_task_ids_are_killed_when_live() -> None:
-    foreign = StatusUpdate(task_id="someone-else", state="TASK_RUNNING", agent_id="a")
+    foreign = StatusUpdate(task_id="someone-else", state=TaskState.RUNNING, agent_id="a")
     assert decide(foreign, know()).actions == [Kill("someone-else", "a")]
-    assert decide(StatusUpdate(task_id="x", state="TASK_FAILED"), know()).actions == []
+    assert decide(StatusUpdate(task_id="x", state=TaskState.FAILED), know()).actions == []
 
 
 def test_daemon_begin_and_complete_track_idle_and_count_runs() -> None:

@@ -1,0 +1,70 @@
+"""The seam to Mesos: the calls this framework makes to the master, as Protocols.
+
+`MesosCalls` is what the engine's parts need (the launch cycle accepts, declines,
+revives, suppresses; the status pipeline acknowledges; the kill book kills; the
+reconciler reconciles; the operations message executors and list the master's
+executors). `MesosConnection` adds the subscription's lifecycle, which only the engine
+drives. `driver.MesosDriver` implements it over pymesos; the unit tests use an
+in-memory fake. A `MesosFactory` builds the connection of one leadership term from the
+sink its events go to and the test of whether this process still leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from controller.mesos.events import EventSink, JsonObject
+from controller.mesos.states import Acknowledgement
+
+
+class MesosCallError(RuntimeError):
+    """A call to the master was not accepted (not subscribed, or an HTTP error)."""
+
+
+class MesosCalls(Protocol):
+    """Calls to the master; each raises MesosCallError when it was not accepted."""
+
+    async def accept(
+        self, offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
+    ) -> None:
+        """LAUNCH `tasks` (TaskInfos) on the offers of one agent."""
+
+    async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None: ...
+
+    async def revive(self) -> None: ...
+
+    async def suppress(self) -> None: ...
+
+    async def kill(self, task_id: str, agent_id: str | None) -> None: ...
+
+    async def acknowledge(self, ack: Acknowledgement) -> None: ...
+
+    async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
+        """Explicit reconciliation of (task id, agent id) pairs; implicit when empty."""
+
+    async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None: ...
+
+    async def executors(self, master: str, framework_id: str) -> list[tuple[str, str]]:
+        """(executor id, agent id) of the framework's executors that `master`
+        ("host:port", the one subscribed to) runs."""
+
+
+class MesosConnection(MesosCalls, Protocol):
+    """The subscription of one leadership term."""
+
+    async def start(self, framework_id: str | None) -> None:
+        """Subscribe (with `framework_id`, or as a new framework)."""
+
+    async def restart(self, framework_id: str | None) -> None:
+        """Drop the connection and subscribe again."""
+
+    async def close(self) -> None:
+        """Disconnect for good, failing over (the tasks keep running)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+MesosFactory = Callable[[EventSink, Callable[[], bool]], MesosConnection]
+"""Builds a term's connection from its event sink and `may_call` (still leading)."""

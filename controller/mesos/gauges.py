@@ -1,0 +1,27 @@
+"""The queue gauges, set from the state store and the job statistics after a change.
+
+The status pipeline, the launch cycle and the operations call `update` once their
+change is applied; the values are always read afresh, never counted along.
+"""
+
+from __future__ import annotations
+
+from controller.mesos.statistics import JobStatistics
+from controller.metrics import FrameworkMetrics
+from controller.state import StateStore
+
+
+class QueueGauges:
+    def __init__(self, store: StateStore, stats: JobStatistics, metrics: FrameworkMetrics) -> None:
+        self._store = store
+        self._stats = stats
+        self._metrics = metrics
+
+    def update(self) -> None:
+        store, metrics = self._store, self._metrics
+        ready = store.ready()
+        metrics.ready_jobs.set(len(ready))
+        metrics.ready_runs.set(sum(e.count for e in ready.values()))
+        metrics.failover_shards.set(len(store.failover()))
+        metrics.running_tasks.set(len(store.running()))
+        metrics.unplaceable_jobs.set(self._stats.unplaceable_jobs())

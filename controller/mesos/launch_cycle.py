@@ -1,0 +1,366 @@
+"""The launch cycle: plan, commit, accept, release, settle the offer pool.
+
+`LaunchCycle` owns the term's `OfferPool` and runs a cycle whenever something may have
+made work launchable (`changed`: a fire, a failover entry, a finished task, new
+offers, a settled reconciliation) or an offer reaches its hold bound — after a short
+batching window, never on a poll. One cycle, under the state lock:
+
+1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
+   the held offers and the jobs the open reconciliation has not settled;
+2. drop stale queue entries, take the planned agents' offers out of the pool;
+3. commit the plan's tasks as running in ZooKeeper (`StateStore.commit_launch`),
+   before Mesos hears of them;
+
+then, outside the lock: one ACCEPT per agent (a failed ACCEPT has its tasks reconciled
+at once and its offers declined), placement reporting (LAUNCHED events; unplaceable
+work after its grace, see `unplaceable`), and the pool's declines, REVIVE and
+SUPPRESS. Its collaborators come from the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from controller.mesos.background import Background
+from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.executors import ExecutorRegistry
+from controller.mesos.gauges import QueueGauges
+from controller.mesos.launcher import AgentLaunch, LaunchInputs, LaunchPlan, plan_launch
+from controller.mesos.offers import HeldOffer, OfferPool
+from controller.mesos.reconciler import Reconciler
+from controller.mesos.settings import FrameworkSettings
+from controller.mesos.statistics import JobStatistics
+from controller.mesos.tasks import MetaInfo, TaskIdError, parse_executor_id
+from controller.mesos.tracking import TrackedTasks
+from controller.mesos.unplaceable import UnplaceableGrace
+from controller.metrics import FrameworkMetrics
+from controller.operations import EventKind, RuntimeEvent
+from controller.state import NotLeader, PartialLaunch, StateError, StateStore, StateUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class DeclineReason(StrEnum):
+    """The `why` label of `cloudjob_offers_declined_total`."""
+
+    IDLE = "idle"
+    EXPIRED = "expired"
+    ACCEPT_FAILED = "accept-failed"
+
+
+class LaunchStage(StrEnum):
+    """Where a launch failed (the `stage` label of `cloudjob_launch_errors_total`)."""
+
+    CYCLE = "cycle"
+    RECORD = "record"
+    ACCEPT = "accept"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LaunchCycle:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        mesos: MesosCalls,
+        lock: asyncio.Lock,
+        metrics: FrameworkMetrics,
+        settings: FrameworkSettings,
+        background: Background,
+        tracked: TrackedTasks,
+        executors: ExecutorRegistry,
+        reconciler: Reconciler,
+        stats: JobStatistics,
+        gauges: QueueGauges,
+        emit: Callable[[RuntimeEvent], None],
+        subscribed: Callable[[], bool],
+    ) -> None:
+        self._store = store
+        self._mesos = mesos
+        self._lock = lock
+        self._metrics = metrics
+        self._settings = settings
+        self._background = background
+        self._tracked = tracked
+        self._executors = executors
+        self._reconciler = reconciler
+        self._stats = stats
+        self._gauges = gauges
+        self._emit = emit
+        self._subscribed = subscribed
+        self._pool = OfferPool(
+            hold_seconds=settings.offer_hold_seconds,
+            busy_refuse_seconds=settings.decline_refuse_seconds,
+            idle_refuse_seconds=settings.idle_refuse_seconds,
+        )
+        self._grace = UnplaceableGrace(settings.unplaceable_report_seconds)
+        self._wake = asyncio.Event()
+        self._work_changed = True
+        self._expiry: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------------ inputs
+    def changed(self) -> None:
+        """Something that may make work eligible happened: run a cycle soon."""
+        self._work_changed = True
+        self._wake.set()
+
+    def offers_received(self, offers: Iterable[dict[str, Any]]) -> None:
+        now = time.monotonic()
+        for raw in offers:
+            try:
+                offer = HeldOffer.from_mesos(raw, now)
+            except (KeyError, TypeError, ValueError):
+                log.warning("ignoring a malformed offer: %.200s", raw)
+                continue
+            self._metrics.offers_received.inc()
+            self._pool.add(offer)
+            self._executors.offered(offer)
+        self._metrics.offers_held.set(len(self._pool.offers))
+        self._wake.set()
+
+    def offer_rescinded(self, offer_id: str) -> None:
+        if self._pool.rescind(offer_id):
+            self._metrics.offers_rescinded.inc()
+            self._metrics.offers_held.set(len(self._pool.offers))
+
+    def agent_lost(self, agent_id: str) -> None:
+        self._pool.drop_agent(agent_id)
+
+    def forget_offers(self) -> None:
+        """The subscription ended or began anew: the master has rescinded every offer."""
+        self._pool.clear()
+        self._metrics.offers_held.set(0)
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self._settings.launch_batch_seconds > 0:
+                await asyncio.sleep(self._settings.launch_batch_seconds)
+            self._wake.clear()
+            try:
+                await self.cycle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc()
+                log.exception("launch cycle failed; retrying on the next change")
+            self._arm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """Wake when the oldest held offer reaches its hold bound."""
+        self._background.cancel_timer(self._expiry)
+        self._expiry = None
+        due = self._pool.next_expiry()
+        if due is not None:
+            self._expiry = self._background.call_later(due - time.monotonic(), self._wake.set)
+
+    async def cycle(self) -> None:
+        if not self._subscribed():
+            return
+        self._metrics.launch_cycles.inc()
+        async with self._lock:
+            new_work, self._work_changed = self._work_changed, False
+            # Planning thousands of tasks takes a while: off the loop, on snapshots.
+            plan = await asyncio.to_thread(
+                plan_launch,
+                self._inputs(),
+                list(self._pool.offers.values()),
+                self._pool.agents(running_executor_apps=self._running_executor_apps()),
+                now=_now(),
+            )
+            await self._drop_stale(plan)
+            taken = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
+            if gone := [a for a in plan.agents if not taken[a.agent_id]]:
+                # Every offer of these agents was rescinded while planning.
+                plan.agents = [a for a in plan.agents if taken[a.agent_id]]
+                log.info("offers of %d agent(s) vanished while planning", len(gone))
+                self.changed()
+            recorded = await self._commit(plan, taken)
+        launched = await self._accept(plan, taken, recorded)
+        self._report_placement(plan, launched)
+        await self._settle_pool(has_work=plan.needs_resources, new_work=new_work)
+        self._gauges.update()
+
+    def _inputs(self) -> LaunchInputs:
+        store = self._store
+        jobs, apps = store.jobs(), store.apps()
+        return LaunchInputs(
+            jobs=jobs,
+            apps=apps,
+            ready=store.ready(),
+            failover=store.failover(),
+            running=[MetaInfo(t.job_key, t.shard) for t in store.running().values()],
+            disabled_jobs={k for k in jobs if store.is_job_disabled(k)},
+            disabled_apps={k for k in apps if store.is_app_disabled(k)},
+            unsettled_jobs=self._reconciler.unsettled_jobs(),
+        )
+
+    def _running_executor_apps(self) -> dict[str, set[str]]:
+        """Agent id → apps whose executor a recorded task of ours uses there."""
+        apps: dict[str, set[str]] = {}
+        for task in self._store.running().values():
+            if task.executor_id:
+                try:
+                    app_key, agent_id = parse_executor_id(task.executor_id)
+                except TaskIdError:
+                    continue
+                apps.setdefault(agent_id, set()).add(app_key)
+        return apps
+
+    async def _drop_stale(self, plan: LaunchPlan) -> None:
+        """Delete queue entries that can never launch (job gone, shard beyond its count).
+
+        Best effort: a failure is logged and the next cycle finds them again."""
+        try:
+            for job_key in plan.stale_ready:
+                await asyncio.to_thread(self._store.remove_ready, job_key)
+            if plan.stale_failover:
+                stale = [(m.job_key, m.shard) for m in plan.stale_failover]
+                await asyncio.to_thread(self._store.remove_failover, stale)
+        except StateError as error:
+            log.warning("stale queue entries not removed yet: %s", error)
+
+    async def _commit(self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]]) -> set[str]:
+        """Record the plan's tasks as running; the ids recorded (the ones to launch)."""
+        if not plan.records:
+            return set()
+        try:
+            record = await asyncio.to_thread(self._store.commit_launch, plan.records)
+        except PartialLaunch as partial:
+            log.warning("launch recorded only in part: %s", partial)
+            record = partial.record
+        except (StateError, ValueError) as error:
+            log.warning("launch not recorded, trying again on the next cycle: %s", error)
+            self._metrics.launch_errors.labels(LaunchStage.RECORD.value).inc()
+            for offers in taken.values():
+                for offer in offers:
+                    self._pool.add(offer)
+            if not isinstance(error, NotLeader | StateUnavailable):
+                self.changed()
+            return set()
+        for task in record.recorded:
+            self._tracked.adopt(task)
+            self._executors.task_recorded(task)
+        return {task.task_id for task in record.recorded}
+
+    async def _accept(
+        self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]], recorded: set[str]
+    ) -> dict[str, list[str]]:
+        """One ACCEPT per agent; job key → agents its tasks were sent to."""
+        launched: dict[str, list[str]] = {}
+        for agent in plan.agents:
+            offers = taken.get(agent.agent_id, [])
+            pairs = [
+                (i, r)
+                for i, r in zip(agent.tasks, agent.records, strict=True)
+                if r.task_id in recorded
+            ]
+            if not pairs:
+                for offer in offers:
+                    self._pool.add(offer)
+                continue
+            try:
+                await self._mesos.accept(
+                    [o.offer_id for o in offers],
+                    [i for i, _ in pairs],
+                    self._settings.decline_refuse_seconds,
+                )
+            except MesosCallError as error:
+                log.warning(
+                    "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
+                    agent.agent_id,
+                    len(pairs),
+                    error,
+                )
+                self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
+                self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])
+                await self._release(offers)
+                continue
+            self._metrics.accepts.inc()
+            accepted_at = _now()
+            for _, record in pairs:
+                self._metrics.launches.labels(record.source.value).inc()
+                if record.fire_time is not None:
+                    skew = (accepted_at - record.fire_time).total_seconds()
+                    self._metrics.fire_to_accept.observe(max(0.0, skew))
+                launched.setdefault(record.job_key, []).append(_where(agent))
+        return launched
+
+    async def _release(self, offers: list[HeldOffer]) -> None:
+        """Decline the offers of an ACCEPT that failed: if the master never saw it, they
+        would stay allocated to this framework for good (Mesos has no default offer
+        timeout); if it did, the master ignores a decline of used offers."""
+        if not offers:
+            return
+        try:
+            await self._mesos.decline([o.offer_id for o in offers], 0.0)
+            self._metrics.offers_declined.labels(DeclineReason.ACCEPT_FAILED.value).inc(len(offers))
+        except MesosCallError as error:
+            log.warning("declining the offers of a failed ACCEPT failed: %s", error)
+
+    def _report_placement(self, plan: LaunchPlan, launched: dict[str, list[str]]) -> None:
+        """Emit LAUNCHED events; report work unplaceable for longer than the grace."""
+        for job_key, agents in launched.items():
+            self._emit(
+                RuntimeEvent(
+                    kind=EventKind.LAUNCHED,
+                    job_key=job_key,
+                    message=f"launched {len(agents)} task(s) on {', '.join(sorted(set(agents)))}",
+                    at=_now(),
+                )
+            )
+        verdict = self._grace.update(plan.unplaced, plan.invalid, time.monotonic())
+        for job_key in verdict.cleared:
+            self._stats.placeable(job_key)
+        for job_key, reason in verdict.due.items():
+            if not self._stats.unplaceable(job_key, reason):
+                continue
+            log.warning("job %s not launched: %s", job_key, reason)
+            self._emit(
+                RuntimeEvent(
+                    kind=EventKind.UNPLACEABLE,
+                    job_key=job_key,
+                    message=reason,
+                    warning=True,
+                    at=_now(),
+                )
+            )
+        if verdict.recheck_in is not None:
+            self._background.call_later(verdict.recheck_in + 0.01, self._wake.set)
+
+    async def _settle_pool(self, *, has_work: bool, new_work: bool) -> None:
+        actions = self._pool.settle(time.monotonic(), has_work=has_work, new_work=new_work)
+        try:
+            if actions.decline:
+                await self._mesos.decline(
+                    [o.offer_id for o in actions.decline], actions.refuse_seconds
+                )
+                why = (
+                    DeclineReason.IDLE
+                    if actions.suppress or not has_work
+                    else DeclineReason.EXPIRED
+                )
+                self._metrics.offers_declined.labels(why.value).inc(len(actions.decline))
+            if actions.revive:
+                await self._mesos.revive()
+                self._metrics.revives.inc()
+            if actions.suppress:
+                await self._mesos.suppress()
+                self._metrics.suppressions.inc()
+        except MesosCallError as error:
+            log.warning("offer pool call failed: %s", error)
+        self._metrics.offers_held.set(len(self._pool.offers))
+
+
+def _where(agent: AgentLaunch) -> str:
+    return agent.hostname or agent.agent_id
