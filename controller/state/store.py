@@ -50,20 +50,17 @@ from controller.state.errors import (
     UnknownDefinition,
 )
 from controller.state.gateway import (
-    Create,
-    Delete,
     OutcomeUnknown,
     RequestCounts,
-    SetData,
     TransactionRefused,
     ZkGateway,
-    chunk,
 )
 from controller.state.layout import Layout, parse_meta_info
 from controller.state.loading import read_view
 from controller.state.planning import Plan
 from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome, TriggerOutcome
+from controller.state.transactions import Create, Delete, SetData, chunk
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
