@@ -2,7 +2,9 @@
 
 `FrameworkMetrics` registers its collectors in the `CollectorRegistry` it is given
 (nothing is registered at import time); the entry point passes the registry its HTTP
-endpoint serves, tests pass a fresh one. Updated by `controller.mesos.service`.
+endpoint serves, tests pass a fresh one. Built by `controller.mesos.service.SchedulingService`,
+which sets the leadership gauge and counts dropped events; the term's
+`controller.mesos.engine.FrameworkEngine` updates the rest.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The transient producer: cron timers that put transient jobs into the ready queue (SPEC §4).
+"""The transient producer: cron timers that put transient jobs into the ready queue.
 
 One asyncio timer per distinct (cron expression, time zone), holding the keys of every
 job registered with it — thousands of jobs commonly share a handful of crons. A timer
@@ -10,9 +10,11 @@ Misfires follow Quartz's "do nothing" instruction: a fire noticed more than
 `misfire_threshold` seconds late (the loop was blocked, the process was suspended) is
 skipped, and the timer continues with the next fire time after now. Whether pending
 runs accumulate is the ready queue's business (the job's misfire flag), not this one.
+docs/semantics.md#cron-fires-and-misfires states both rules.
 
-Used by `controller.mesos.service.SchedulingService`, which registers every scheduled
-transient job and deregisters it on unschedule.
+Used by `controller.mesos.engine.FrameworkEngine`, which owns one producer per
+leadership term, registers every scheduled transient job and deregisters it on
+unschedule.
 """
 
 from __future__ import annotations

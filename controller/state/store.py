@@ -1,4 +1,4 @@
-"""The leader's view of the scheduling state, mirrored in ZooKeeper (SPEC §3).
+"""The leader's view of the scheduling state, mirrored in ZooKeeper (docs/semantics.md#queues).
 
 `StateStore` holds, in memory, the definitions (`config/`), the ready, running and
 failover queues, the disabled flags and the framework id, rebuilt from ZooKeeper by
@@ -369,8 +369,8 @@ class StateStore:
 
     # ------------------------------------------------------------------ ready queue
     def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
-        """One fire of a transient job, or the scheduling of a daemon job (SPEC §3); a
-        trigger's run is added by `record_trigger`.
+        """One fire of a transient job, or the scheduling of a daemon job
+        (docs/semantics.md#ready); a trigger's run is added by `record_trigger`.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would
         need a new entry in a full queue (logged); a disabled job is skipped."""
