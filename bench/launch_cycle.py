@@ -4,7 +4,8 @@ Starts a real ZooKeeper, the Local Mesos emulator (a test tool, not a production
 Mesos) and the scheduling service, schedules J transient script jobs of S shards that
 share one cron, lets it fire a few times and prints:
 
-- fire → ACCEPT (the service's histogram: mean and bucket counts);
+- fire → ACCEPT (`cloudjob_fire_to_accept_seconds`, observed by the framework engine: mean
+  and bucket counts);
 - fire → process start, per task, as the job script recorded it (p50/p95/max);
 - launch cycles, ACCEPT calls, tasks launched, ZooKeeper transactions.
 

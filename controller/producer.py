@@ -10,6 +10,7 @@ Misfires follow Quartz's "do nothing" instruction: a fire noticed more than
 `misfire_threshold` seconds late (the loop was blocked, the process was suspended) is
 skipped, and the timer continues with the next fire time after now. Whether pending
 runs accumulate is the ready queue's business (the job's misfire flag), not this one.
+docs/semantics.md#cron-fires-and-misfires states both rules.
 
 Each leadership term's `controller.mesos.engine.FrameworkEngine` owns one: it registers
 every scheduled transient job and deregisters it on unschedule.

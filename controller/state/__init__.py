@@ -1,16 +1,17 @@
 """The ZooKeeper mirror of the scheduling queues, and leader election.
 
-    layout      pure path functions below the namespace (default `elastic-job-cloud`)
-    records     the values stored in queue nodes (ready, running, failover) and their JSON
-    rules       pure ready/failover decisions (misfire, daemon, decrement, failover rules)
-    gateway     the counted seam to kazoo: pipelined reads, fenced chunked transactions
-    connection  kazoo client construction and the digest ACL put on every node
-    election    `LeaderElection` (ephemeral-sequential, lowest leads) and the `Fence`
-    view        the in-memory copy of the tree the leader works from
-    loading     rebuilding the view from ZooKeeper, finding entries of vanished jobs
-    planning    pure: view + request → transaction operations + memory update
-    store       `StateStore`: the public API; every change one fenced transaction
-    errors      the exception tree
+    layout        pure path functions below the namespace (default `elastic-job-cloud`)
+    records       the values stored in queue nodes (ready, running, failover) and their JSON
+    rules         pure ready/failover decisions (misfire, daemon, decrement, failover rules)
+    transactions  pure: the operations of a transaction and how they are chunked
+    gateway       the counted seam to kazoo: pipelined reads, fenced transactions
+    connection    kazoo client construction and the digest ACL put on every node
+    election      `LeaderElection` (ephemeral-sequential, lowest leads) and the `Fence`
+    view          the in-memory copy of the tree the leader works from
+    loading       rebuilding the view from ZooKeeper, finding entries of vanished jobs
+    planning      pure: view + request → transaction operations + memory update
+    store         `StateStore`: the public API; every change one fenced transaction
+    errors        the exception tree
 
 Threading: kazoo calls block. `StateStore` and `LeaderElection.start/stop` are
 blocking and thread-safe; the asyncio side calls them through `asyncio.to_thread`.

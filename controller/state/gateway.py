@@ -1,7 +1,7 @@
 """The one seam through which the state package talks to ZooKeeper.
 
 `ZkGateway` wraps a started `KazooClient`: pipelined reads for loading, and fenced
-multi-op transactions built from the plain operations below. It counts every request
+multi-op transactions built from the plain operations of `transactions`. It counts every request
 and every round trip it makes (`RequestCounts`), which is how the tests show that a
 launch cycle costs a bounded number of round trips, and it translates kazoo's
 exceptions into the state package's own (see `errors`). Only `StateStore` and
@@ -16,9 +16,9 @@ check failing raises `NotLeader`. A transaction cut by a connection loss has an
 unknown outcome: `commit` raises `OutcomeUnknown` and the caller re-reads before any
 retry.
 
-Bounds: ZooKeeper refuses a request larger than jute.maxbuffer (1 MiB by default), so
-`chunk` splits a list of operations into transactions of at most `MAX_TX_OPS`
-operations and `MAX_TX_BYTES` estimated bytes.
+The operations themselves, and how they are packed into transactions within
+ZooKeeper's request size, are plain data in `transactions` (pure, shared with the
+planning).
 """
 
 from __future__ import annotations
@@ -44,73 +44,9 @@ from kazoo.protocol.states import WatchedEvent
 from kazoo.security import ACL
 
 from controller.state.errors import NotLeader, StateError, StateUnavailable
+from controller.state.transactions import Create, Op, SetData
 
 log = logging.getLogger(__name__)
-
-MAX_TX_OPS = 1000
-MAX_TX_BYTES = 512 * 1024
-_OP_OVERHEAD = 32
-_ACL_BYTES = 96
-
-
-@dataclass(frozen=True)
-class Create:
-    path: str
-    data: bytes = b""
-
-
-@dataclass(frozen=True)
-class SetData:
-    path: str
-    data: bytes
-    version: int = -1
-
-
-@dataclass(frozen=True)
-class Delete:
-    path: str
-    version: int = -1
-
-
-Op = Create | SetData | Delete
-
-
-def op_size(op: Op) -> int:
-    """Estimated bytes of one operation on the wire."""
-    size = _OP_OVERHEAD + len(op.path.encode())
-    if isinstance(op, Create):
-        size += len(op.data) + _ACL_BYTES
-    elif isinstance(op, SetData):
-        size += len(op.data)
-    return size
-
-
-def chunk(
-    groups: Sequence[Sequence[Op]], max_ops: int = MAX_TX_OPS, max_bytes: int = MAX_TX_BYTES
-) -> list[list[Op]]:
-    """Pack groups of operations, in order, into transactions within both bounds.
-
-    A group (e.g. everything one job's launch changes) stays in one transaction unless
-    it alone exceeds a bound; then it is split in order across consecutive ones.
-    """
-    chunks: list[list[Op]] = []
-    current: list[Op] = []
-    size = 0
-    for group in groups:
-        cost = sum(op_size(op) for op in group)
-        if current and (len(current) + len(group) > max_ops or size + cost > max_bytes):
-            chunks.append(current)
-            current, size = [], 0
-        for op in group:
-            op_cost = op_size(op)
-            if current and (len(current) >= max_ops or size + op_cost > max_bytes):
-                chunks.append(current)
-                current, size = [], 0
-            current.append(op)
-            size += op_cost
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 class OutcomeUnknown(StateError):

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controller.state import rules
-from controller.state.gateway import Create, Delete, Op, SetData
 from controller.state.layout import Layout
 from controller.state.records import (
     FailoverEntry,
@@ -25,6 +24,7 @@ from controller.state.records import (
     encode_trigger,
 )
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome
+from controller.state.transactions import Create, Delete, Op, SetData
 from controller.state.view import View
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Pure decisions over the ready and failover queues (docs/state.md).
+"""Pure decisions over the ready and failover queues (docs/semantics.md#queues).
 
 No I/O: the store applies these to its in-memory view and writes the outcome to
 ZooKeeper in one transaction; tests/unit/test_state_rules.py covers every rule.
@@ -7,7 +7,8 @@ Ready queue (one entry per job, a count of pending runs plus their fire times):
 - transient fire, misfire on: the count accumulates (+1 per fire while not launched);
 - transient fire, misfire off: the count is set to 1 (this fire's time replaces the others);
 - daemon: set to 1, and only if none of the job's tasks is running;
-- disabled job or app: nothing is added, ever (disabled jobs never accumulate runs);
+- disabled job or app: nothing is added, ever (disabled jobs never accumulate runs, the
+  original's issue #367: docs/semantics.md#differences-from-the-original);
 - a launch consumes one run (the oldest fire); the entry is deleted when none is left;
 - a config update with misfire off resets an existing count to 1; a config update of
   a daemon job removes its entry (the reschedule adds it back);

@@ -1,4 +1,4 @@
-"""The leader's view of the scheduling state, mirrored in ZooKeeper (docs/state.md).
+"""The leader's view of the scheduling state, mirrored in ZooKeeper (docs/semantics.md#queues).
 
 `StateStore` holds, in memory, the definitions (`config/`), the ready, running and
 failover queues, the disabled flags and the framework id, rebuilt from ZooKeeper by
@@ -56,21 +56,18 @@ from controller.state.errors import (
     UnknownDefinition,
 )
 from controller.state.gateway import (
-    Create,
-    Delete,
     OutcomeUnknown,
     RequestCounts,
-    SetData,
     StateGateway,
     TransactionRefused,
     ZkGateway,
-    chunk,
 )
 from controller.state.layout import Layout, parse_meta_info
 from controller.state.loading import read_view
 from controller.state.planning import Plan
 from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome, TriggerOutcome
+from controller.state.transactions import Create, Delete, SetData, chunk
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
@@ -399,8 +396,8 @@ class StateStore:
 
     # ------------------------------------------------------------------ ready queue
     def add_ready(self, job_key: str, fire_time: datetime | None = None) -> ReadyChange:
-        """One fire of a transient job, or the scheduling of a daemon job; a
-        trigger's run is added by `record_trigger`.
+        """One fire of a transient job, or the scheduling of a daemon job
+        (docs/semantics.md#ready); a trigger's run is added by `record_trigger`.
 
         Raises UnknownDefinition for an unknown job and QueueFull when the job would
         need a new entry in a full queue (logged); a disabled job is skipped."""

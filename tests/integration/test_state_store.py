@@ -33,7 +33,7 @@ from controller.state import (
     UnknownDefinition,
     open_client,
 )
-from controller.state.gateway import MAX_TX_OPS
+from controller.state.transactions import MAX_TX_OPS
 from devcluster.zookeeper import ZooKeeperServer
 from tests.tcp_proxy import TcpProxy
 

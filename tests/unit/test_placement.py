@@ -1,4 +1,5 @@
-"""Placement of shards on offered agents, and which work is eligible (SPEC §5.1-§5.5)."""
+"""Placement of shards on offered agents, and which work is eligible
+(docs/semantics.md#launching)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from controller.definitions import JobDefinition
 from controller.state import planning, rules
-from controller.state.gateway import Create, Delete, SetData, chunk, op_size
 from controller.state.layout import Layout, meta_info, parse_meta_info
 from controller.state.records import (
     MAX_FIRES,
@@ -24,6 +23,7 @@ from controller.state.records import (
     encode_trigger,
 )
 from controller.state.rules import FailoverOutcome, ReadyOutcome, TriggerOutcome
+from controller.state.transactions import Create, Delete, SetData, chunk, op_size
 from controller.state.view import View
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

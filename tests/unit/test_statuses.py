@@ -1,4 +1,5 @@
-"""The status-update state machine and reconciliation decisions."""
+"""The status-update state machine (docs/semantics.md#status-updates) and reconciliation
+decisions."""
 
 from __future__ import annotations
 

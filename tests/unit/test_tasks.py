@@ -1,4 +1,5 @@
-"""Task ids, executor ids and the TaskInfo / ExecutorInfo a launch sends (SPEC §5.6)."""
+"""Task ids, executor ids and the TaskInfo / ExecutorInfo a launch sends
+(docs/semantics.md#launching)."""
 
 from __future__ import annotations
 
