@@ -238,6 +238,14 @@ class LeaderTerm:
             await self.task
 
 
+async def _namespace_gone(api: KubeApi, namespace: str) -> bool:
+    """Whether the server is sure `namespace` does not exist (False when it cannot say)."""
+    try:
+        return not await api.namespace_named(namespace)
+    except ApiError:
+        return False
+
+
 def _existence(api: KubeApi) -> Exists:
     plurals = {"CloudJob": JOBS, "CloudApp": APPS}
 
@@ -245,6 +253,9 @@ def _existence(api: KubeApi) -> Exists:
         try:
             return bool(await api.named(plurals[kind], namespace, name))
         except ApiError as error:
+            if error.code == 403 and await _namespace_gone(api, namespace):
+                # Granted per namespace, the controller's Role goes with its namespace.
+                return False
             log.warning("could not read %s %s/%s: %s", kind, namespace, name, error)
             return None
 

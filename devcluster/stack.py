@@ -2,14 +2,15 @@
 
 It starts a real ZooKeeper (from the Debian package), the local Mesos emulator with a
 few agents (registered in ZooKeeper, so the controller finds the master through
-`zk://`), the Kubernetes API emulator with the CRDs, builds the demo app and serves
-its package over HTTP on loopback, runs the controller as `python -m controller run`
-(the production entry point, in a subprocess), applies the example manifests, and
-then narrates: Kubernetes Events, job status changes, and the output of every
+`zk://`), a real Kubernetes control plane (etcd, kube-apiserver and
+kube-controller-manager built by `scripts/build-kube`) with the CRDs, builds the demo
+app and serves its package over HTTP on loopback, runs the controller as
+`python -m controller run` (the production entry point, in a subprocess) as the chart's
+ServiceAccount with only the chart's RBAC, applies the example manifests with kubectl,
+and then narrates: Kubernetes Events, job status changes, and the output of every
 finished task. Ctrl-C (or `duration`) stops everything in reverse order.
 
-Development only: the Mesos and Kubernetes here are emulators, not production
-components.
+Development only: the Mesos here is an emulator, not a production component.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from devcluster.kube import PROJECT_CRDS, KubeApiServer, KubeClient
+from devcluster.kube import ControlPlane, KubeClient
+from devcluster.kube.identities import Identity, grant_chart_rbac
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer, free_port
 
@@ -40,8 +42,8 @@ DEMO_APP = PROJECT / "examples" / "demo-app"
 MANIFESTS = PROJECT / "examples" / "manifests"
 API_VERSION = "cloudjob.io/v1alpha1"
 BANNER = (
-    "cloudjob-controller dev stack: real ZooKeeper, EMULATED Mesos and Kubernetes API "
-    "(development only, not production components)"
+    "cloudjob-controller dev stack: real ZooKeeper and Kubernetes API server, "
+    "EMULATED Mesos (development only, not a production component)"
 )
 POLL = 0.5
 
@@ -158,8 +160,10 @@ class Narrator:
 
     def _first_output_line(self, task_id: str) -> str:
         # Command tasks write to their executor sandbox; executor tasks to tasks/<id>/.
-        patterns = (f"slaves/*/frameworks/*/executors/{task_id}/runs/latest/stdout",
-                    f"slaves/*/frameworks/*/executors/*/runs/latest/tasks/{task_id}/stdout")
+        patterns = (
+            f"slaves/*/frameworks/*/executors/{task_id}/runs/latest/stdout",
+            f"slaves/*/frameworks/*/executors/*/runs/latest/tasks/{task_id}/stdout",
+        )
         for pattern in patterns:
             for path in self.sandboxes.glob(pattern):
                 lines = [line for line in path.read_text(errors="replace").splitlines() if line]
@@ -196,8 +200,12 @@ class DevStack:
             os.environ["CLOUDJOB_PYTHON"] = sys.executable
             mesos = LocalMesos(
                 agents=[
-                    AgentSpec(cpus=2.0, mem=2048.0, hostname=f"agent-{i + 1}",
-                              attributes={"rack": f"r{i % 2 + 1}"})
+                    AgentSpec(
+                        cpus=2.0,
+                        mem=2048.0,
+                        hostname=f"agent-{i + 1}",
+                        attributes={"rack": f"r{i % 2 + 1}"},
+                    )
                     for i in range(self.agents)
                 ],
                 zk_hosts=zk.hosts,
@@ -207,14 +215,22 @@ class DevStack:
             )
             mesos.start()
             stack.callback(mesos.stop)
-            self.say(f"mesos (emulated): master {mesos.master_url}, {self.agents} agents, "
-                     f"detected through {mesos.zk_url}")
+            self.say(
+                f"mesos (emulated): master {mesos.master_url}, {self.agents} agents, "
+                f"detected through {mesos.zk_url}"
+            )
 
-            api = KubeApiServer(crds=[PROJECT_CRDS], kubeconfig_path=self.work_dir / "kubeconfig")
+            api = ControlPlane(self.work_dir / "kube")
+            self.say("kubernetes: starting etcd, kube-apiserver, kube-controller-manager")
             api.start()
             stack.callback(api.stop)
-            self.say(f"kubernetes API (emulated): {api.url}  "
-                     f"(KUBECONFIG={api.kubeconfig_path} kubectl get cloudjobs)")
+            api.install_crds()
+            kubeconfig = self.work_dir / "kubeconfig"
+            api.write_kubeconfig(kubeconfig, api.admin_token, user="admin")
+            self.say(f"kubernetes API: {api.url} (a real kube-apiserver; admin kubeconfig below)")
+            self.say(f"  export KUBECONFIG={kubeconfig} PATH={api.binaries.directory}:$PATH")
+            self.say("  kubectl get cjob -o wide")
+            identity = grant_chart_rbac(api, self.work_dir)
 
             www = self.work_dir / "www"
             www.mkdir(exist_ok=True)
@@ -222,13 +238,14 @@ class DevStack:
             base_url = stack.enter_context(serve_directory(www))
             self.say(f"demo app package: {base_url}/demo-app.tar.gz")
 
-            controller = self._start_controller(zk.hosts, mesos, api)
+            controller = self._start_controller(zk.hosts, mesos, identity)
             stack.callback(self._stop_controller, controller)
 
             kube = api.client()
-            for document in example_manifests(f"{base_url}/demo-app.tar.gz"):
-                kube.apply(document)
-                self.say(f"applied {document['kind']}/{document['metadata']['name']}")
+            manifests = list(example_manifests(f"{base_url}/demo-app.tar.gz"))
+            applied = api.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
+            for line in applied.stdout.splitlines():
+                self.say(f"kubectl apply: {line}")
 
             narrator = Narrator(kube, mesos, self.work_dir / "mesos", self.say)
             deadline = None if duration is None else time.monotonic() + duration
@@ -244,13 +261,13 @@ class DevStack:
         return 0
 
     def _start_controller(
-        self, zk_hosts: str, mesos: LocalMesos, api: KubeApiServer
+        self, zk_hosts: str, mesos: LocalMesos, identity: Identity
     ) -> subprocess.Popen[bytes]:
         env = dict(
             os.environ,
             CLOUDJOB_MESOS__MASTER=mesos.zk_url or mesos.master_address,
             CLOUDJOB_ZOOKEEPER__HOSTS=zk_hosts,
-            CLOUDJOB_KUBERNETES__KUBECONFIG=str(api.kubeconfig_path),
+            CLOUDJOB_KUBERNETES__KUBECONFIG=str(identity.kubeconfig),
             CLOUDJOB_HTTP__HOST="127.0.0.1",
             CLOUDJOB_HTTP__HEALTH_PORT=str(free_port()),
             CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients."""
+"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients, and a real
+Kubernetes control plane with the identity the controller runs as."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from kazoo.client import KazooClient
 
+from devcluster.kube import ControlPlane
+from devcluster.kube.identities import Identity, grant_chart_rbac
 from devcluster.zookeeper import ZooKeeperServer
 
 
@@ -45,3 +48,20 @@ def expire_session(client: KazooClient, hosts: str) -> None:
     twin.start(timeout=10)
     twin.stop()
     twin.close()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """One real Kubernetes control plane for the whole run, with the project's CRDs."""
+    with ControlPlane(tmp_path_factory.mktemp("kube")) as cluster:
+        cluster.install_crds()
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def controller_identity(
+    kube_cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Identity:
+    """The chart's ServiceAccount with the chart's cluster-wide RBAC: what the controller
+    runs as in the tests."""
+    return grant_chart_rbac(kube_cluster, tmp_path_factory.mktemp("identity"))

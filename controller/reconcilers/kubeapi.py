@@ -101,6 +101,13 @@ class KubeApi:
         items = (listing or {}).get("items")
         return [item for item in items or [] if isinstance(item, dict)]
 
+    async def namespace_named(self, name: str) -> bool:
+        """Whether the namespace `name` exists, by a list (granted to a controller that
+        watches chosen namespaces)."""
+        query = urllib.parse.urlencode({"fieldSelector": f"metadata.name={name}"})
+        listing = await self.get(f"/api/v1/namespaces?{query}")
+        return bool((listing or {}).get("items"))
+
     async def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         created = await self._request("POST", path, body, "application/json")
         if created is None:

@@ -1,31 +1,28 @@
-"""An emulated Kubernetes API server for the tests and the `dev` stack, built on KMock.
+"""A real Kubernetes control plane for the tests and the `dev` stack.
 
-It serves the project's CRDs and the built-ins kopf uses (namespaces, events, leases,
-CRDs) over real HTTP on 127.0.0.1, with the server-side behaviour kopf and the controller
-rely on: resourceVersion, uid, generation, finalizers and deletionTimestamp, the status
-subresource, merge and JSON patches, watches that resume, CRD schema pruning, defaulting
-and validation, and `kubectl get` tables. Not a production component. See
-docs/kube-emulator.md.
+`ControlPlane` runs etcd, kube-apiserver and kube-controller-manager (built by
+`scripts/build-kube` from the published Kubernetes Go modules) on loopback, with TLS,
+token authentication and RBAC; `KubeClient` is a small client of it. See
+docs/kube-test-world.md.
 
-    with KubeApiServer(crds=[PROJECT_CRDS]) as api:   # or: async with ...
-        api.url, api.kubeconfig_path
-        api.client().create({...})
-
-Modules: `running` (start/stop, kubeconfig), `serving` (HTTP), `storage` (objects,
-versions, watches), `lifecycle` (write rules), `schemas`, `patching`, `selectors`,
-`tables`, `conversions`, `resources`, `errors`, `clients`.
+Modules: `binaries` (finding the built binaries), `pki` (the throw-away CA and keys),
+`controlplane` (starting, stopping, kubeconfigs, kubectl, the audit log), `clients`,
+`errors`.
 """
 
-from devcluster.kube.clients import AsyncKubeClient, KubeClient
-from devcluster.kube.errors import ApiError
-from devcluster.kube.running import PROJECT_CRDS, KubeApiServer, KubeApiServerError, kubeconfig
+from devcluster.kube.binaries import KubeBinaries, find_binaries
+from devcluster.kube.clients import KubeClient
+from devcluster.kube.controlplane import PROJECT_CRDS, ControlPlane, kubeconfig, read_manifests
+from devcluster.kube.errors import ApiError, KubeUnavailable
 
 __all__ = [
     "PROJECT_CRDS",
     "ApiError",
-    "AsyncKubeClient",
-    "KubeApiServer",
-    "KubeApiServerError",
+    "ControlPlane",
+    "KubeBinaries",
     "KubeClient",
+    "KubeUnavailable",
+    "find_binaries",
     "kubeconfig",
+    "read_manifests",
 ]

@@ -1,29 +1,26 @@
-"""Small Kubernetes API clients over HTTP for tests and the `dev` stack: create, apply,
-get, list, patch, replace, delete, events, and waiting for a condition.
+"""A small Kubernetes API client for tests and the `dev` stack: create, apply, get, list,
+patch, replace, delete, events, and waiting for a condition.
 
 Objects are addressed the way manifests do (`apiVersion`, `kind`, name, namespace); the
 plural and scope come from the server's discovery, so custom resources registered later
 (a CRD created at runtime) are found too. Errors are raised as `ApiError` with the code,
 reason and message of the server's `Status`. Each operation is written once, sans-I/O,
-as a generator of HTTP calls; `KubeClient` drives it with urllib (blocking) and
-`AsyncKubeClient` with aiohttp.
+as a generator of HTTP calls; `KubeClient` drives it with urllib over TLS with a bearer
+token.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
-
-import aiohttp
+from typing import Any, TypeVar
 
 from devcluster.kube.errors import ApiError
 
@@ -229,6 +226,26 @@ class Operations:
             )
         )
 
+    def server_side_apply(
+        self, obj: Mapping[str, Any], *, field_manager: str, force: bool = False
+    ) -> Op[dict[str, Any]]:
+        """Server-side apply of the manifest as `field_manager` (what GitOps tools do)."""
+        ref = yield from self.resolve(obj["apiVersion"], obj["kind"])
+        meta = _meta(obj)
+        params = {"fieldManager": field_manager}
+        if force:
+            params["force"] = "true"
+        result: dict[str, Any] = yield from self.call(
+            Call(
+                "PATCH",
+                self.path(ref, meta.get("namespace"), meta["name"]),
+                params=params,
+                body=obj,
+                content_type="application/apply-patch+yaml",
+            )
+        )
+        return result
+
     def events(self, involved: Mapping[str, Any]) -> Op[builtins.list[dict[str, Any]]]:
         """Core v1 Events about `involved` (matched by uid), oldest first."""
         meta = _meta(involved)
@@ -245,10 +262,20 @@ class Operations:
 class KubeClient:
     """A blocking client (urllib); see `Operations` for the methods' meaning."""
 
-    def __init__(self, url: str, *, namespace: str = "default", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str,
+        ssl_context: ssl.SSLContext,
+        namespace: str = "default",
+        timeout: float = 30.0,
+    ) -> None:
         self.url = url.rstrip("/")
         self.ops = Operations(namespace)
         self.timeout = timeout
+        self._token = token
+        self._ssl = ssl_context
 
     def _send(self, call: Call) -> Reply:
         query = f"?{urllib.parse.urlencode(call.params)}" if call.params else ""
@@ -257,10 +284,16 @@ class KubeClient:
             self.url + call.path + query,
             data=data,
             method=call.method,
-            headers={"Content-Type": call.content_type, "Accept": "application/json"},
+            headers={
+                "Content-Type": call.content_type,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self._token}",
+            },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self._ssl
+            ) as response:
                 return Reply(response.status, response.read())
         except urllib.error.HTTPError as error:
             return Reply(error.code, error.read())
@@ -291,6 +324,11 @@ class KubeClient:
 
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return self.run(self.ops.apply(obj))
+
+    def server_side_apply(
+        self, obj: Mapping[str, Any], *, field_manager: str, force: bool = False
+    ) -> dict[str, Any]:
+        return self.run(self.ops.server_side_apply(obj, field_manager=field_manager, force=force))
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -340,119 +378,3 @@ class KubeClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"condition not met within {within}s; last: {result!r}")
             time.sleep(interval)
-
-
-class AsyncKubeClient:
-    """An asyncio client (aiohttp); see `Operations` for the methods' meaning."""
-
-    def __init__(self, url: str, *, namespace: str = "default", timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.ops = Operations(namespace)
-        self.timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    async def _send(self, call: Call) -> Reply:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        data = None if call.body is None else json.dumps(call.body).encode()
-        async with self._session.request(
-            call.method,
-            self.url + call.path,
-            params=dict(call.params),
-            data=data,
-            headers={"Content-Type": call.content_type, "Accept": "application/json"},
-        ) as response:
-            return Reply(response.status, await response.read())
-
-    async def run(self, op: Op[T]) -> T:
-        try:
-            call = next(op)
-            while True:
-                call = op.send(await self._send(call))
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        return await self.run(self.ops.call(Call(method, path, params or {}, body, content_type)))
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.run(self.ops.create(obj))
-
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.run(self.ops.apply(obj))
-
-    async def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any]:
-        return await self.run(self.ops.get(api_version, kind, name, namespace))
-
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None = None, **options: Any
-    ) -> builtins.list[dict[str, Any]]:
-        return await self.run(self.ops.list(api_version, kind, namespace, **options))
-
-    async def patch(
-        self, api_version: str, kind: str, name: str, patch: Any, **options: Any
-    ) -> dict[str, Any]:
-        return await self.run(self.ops.patch(api_version, kind, name, patch, **options))
-
-    async def replace(
-        self, obj: Mapping[str, Any], *, subresource: str | None = None
-    ) -> dict[str, Any]:
-        return await self.run(self.ops.replace(obj, subresource=subresource))
-
-    async def delete(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any]:
-        return await self.run(self.ops.delete(api_version, kind, name, namespace))
-
-    async def events(self, involved: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
-        return await self.run(self.ops.events(involved))
-
-    async def wait_for(
-        self,
-        fetch: Callable[[], Awaitable[T]],
-        until: Callable[[T], bool],
-        *,
-        within: float = 30.0,
-        interval: float = 0.05,
-    ) -> T:
-        """Await `fetch()` until `until(result)` holds; TimeoutError shows the last result."""
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                result: T | None = await fetch()
-            except ApiError as error:
-                if error.code != 404:
-                    raise
-                result = None
-            if result is not None and until(result):
-                return result
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met within {within}s; last: {result!r}")
-            await asyncio.sleep(interval)

@@ -1,5 +1,5 @@
 """Fixtures of the deployment tests: the loaded Helm chart, and the whole-system stack
-(real ZooKeeper, local Mesos, Kubernetes API emulator) for running what the chart
+(real ZooKeeper, local Mesos, the real Kubernetes API server) for running what the chart
 renders."""
 
 from __future__ import annotations

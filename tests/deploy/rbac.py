@@ -1,30 +1,11 @@
-"""Kubernetes RBAC authorization, evaluated the way the API server does, for the tests:
-which requests a service account may make given the rendered Roles, ClusterRoles and
-their bindings, and what an HTTP request to the API asks for (verb, group, resource).
-
-Non-resource URLs are judged against the `system:discovery` ClusterRole every
-authenticated client is bound to by default."""
+"""Kubernetes RBAC authorization, evaluated the way the API server does, for the offline
+tests: which requests a service account may make given the rendered Roles, ClusterRoles
+and their bindings. (The tests that run the controller let the real API server judge.)"""
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from typing import Any
-
-# Kubernetes' default `system:discovery` ClusterRole (bound to system:authenticated).
-DISCOVERY_URLS = (
-    "/api",
-    "/api/*",
-    "/apis",
-    "/apis/*",
-    "/healthz",
-    "/livez",
-    "/openapi",
-    "/openapi/*",
-    "/readyz",
-    "/version",
-    "/version/",
-)
 
 
 @dataclass(frozen=True)
@@ -101,36 +82,3 @@ def grants(objects: list[dict[str, Any]], account: str, namespace: str) -> list[
 
 def allowed(held: list[Grant], access: Access) -> bool:
     return any(grant.allows(access) for grant in held)
-
-
-def discovery(path: str) -> bool:
-    """Whether a non-resource URL is open to every authenticated client."""
-    return any(fnmatch.fnmatchcase(path, pattern) for pattern in DISCOVERY_URLS)
-
-
-def access_of(method: str, path: str, params: dict[str, str]) -> Access | None:
-    """The resource access an API request needs; None for a non-resource URL."""
-    parts = [p for p in path.split("/") if p]
-    if parts[:1] == ["api"] and len(parts) >= 3:
-        group, rest = "", parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 4:
-        group, rest = parts[1], parts[3:]
-    else:
-        return None
-    namespace: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3:
-        namespace, rest = rest[1], rest[2:]
-    resource, name = rest[0], rest[1] if len(rest) > 1 else None
-    if len(rest) > 2:
-        resource = f"{resource}/{rest[2]}"
-    if resource == "namespaces" and name is not None:
-        namespace = name
-    watching = params.get("watch") in ("true", "1")
-    verb = {
-        "GET": "watch" if watching else ("get" if name else "list"),
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }[method.upper()]
-    return Access(verb=verb, group=group, resource=resource, namespace=namespace, name=name)

@@ -3,7 +3,7 @@ the API type has (checked recursively against the `kubernetes` client's models, 
 are generated from the API's OpenAPI document), and required fields are present.
 The models ignore unknown fields, hence the walk. `kubectl --dry-run=client` cannot do
 this here: it needs an API server for discovery.
-A real API server's dry run is in test_kind.py, for machines with a cluster."""
+The real API server's dry run of the same objects is in test_server_side.py."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The whole system for tests: real ZooKeeper, the Kubernetes API emulator over HTTP, the
-local Mesos with real processes, and controller replicas (in-process threads or
-`python -m controller run` subprocesses).
+"""The whole system for tests: real ZooKeeper, the real Kubernetes API server (shared by
+the whole run), the local Mesos with real processes, and controller replicas (in-process
+threads or `python -m controller run` subprocesses) authenticated as the chart's
+ServiceAccount with only the chart's RBAC.
 
-`Stack` gives tests what they act and look through: a Kubernetes client, the Mesos
+`Stack` gives tests what they act and look through: a Kubernetes client (admin), the
+API server's audit log of the controller's requests, the Mesos
 cluster, a kazoo client on the controller's ZooKeeper namespace, and `Runs` — the log
 the test jobs append one line to per shard run (their sharding context), which is how
 a test counts runs without trusting the controller's own reports.
@@ -10,6 +12,7 @@ a test counts runs without trusting the controller's own reports.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -37,9 +40,11 @@ from controller.settings import (
     StatusSettings,
     ZooKeeperSettings,
 )
-from devcluster.kube import PROJECT_CRDS, KubeApiServer, KubeClient
+from devcluster.kube import ControlPlane, KubeClient
+from devcluster.kube.identities import Identity, ensure_namespace, grant_chart_rbac
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
+from tests.kubeworld import clean_slate
 
 T = TypeVar("T")
 WAIT = 30.0
@@ -160,7 +165,8 @@ def job_manifest(
 
 @dataclass
 class Stack:
-    api: KubeApiServer
+    api: ControlPlane
+    identity: Identity
     mesos: LocalMesos
     zk_hosts: str
     zk_namespace: str
@@ -170,6 +176,13 @@ class Stack:
     executor_app: Path
     replicas: list[ControllerThread] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # Where this test's part of the API server's audit log begins.
+    audit_start: int = 0
+    # The user names the controllers of this test authenticated as.
+    accounts: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.accounts.add(self.identity.username)
 
     @property
     def kube(self) -> KubeClient:
@@ -205,7 +218,25 @@ class Stack:
         self.kube.create(app_manifest(name, str(self.script_app), namespace, **spec))
 
     def create_namespace(self, name: str) -> None:
-        self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        ensure_namespace(self.api, name)
+
+    def account_for(self, namespaces: Sequence[str]) -> Identity:
+        """The chart's ServiceAccount and RBAC for a controller watching `namespaces`
+        (a release of their own, rendered with those that exist now); the cluster-wide
+        identity when no namespaces are listed. Granting again once a listed namespace
+        exists is what `helm upgrade` does then."""
+        if not namespaces:
+            return self.identity
+        existing = {n["metadata"]["name"] for n in self.kube.list("v1", "Namespace")}
+        release = "ns-" + hashlib.sha1(",".join(sorted(namespaces)).encode()).hexdigest()[:8]
+        account = grant_chart_rbac(
+            self.api,
+            self.workdir,
+            release=release,
+            watch_namespaces=tuple(n for n in namespaces if n in existing),
+        )
+        self.accounts.add(account.username)
+        return account
 
     def strip_finalizers(self, kind: str, name: str, namespace: str = NAMESPACE) -> None:
         """What a user does to an object stuck in deletion: its finalizers removed by hand."""
@@ -235,7 +266,7 @@ class Stack:
                 hosts=self.zk_hosts, namespace=self.zk_namespace, session_timeout=2.0
             ),
             kubernetes=KubernetesSettings(
-                kubeconfig=self.api.kubeconfig_path,
+                kubeconfig=self.account_for(namespaces).kubeconfig,
                 namespaces=list(namespaces),
                 orphan_sweep_interval=SWEEP_INTERVAL,
             ),
@@ -273,7 +304,7 @@ class Stack:
                 "CLOUDJOB_ZOOKEEPER__HOSTS": self.zk_hosts,
                 "CLOUDJOB_ZOOKEEPER__NAMESPACE": self.zk_namespace,
                 "CLOUDJOB_ZOOKEEPER__SESSION_TIMEOUT": "2",
-                "CLOUDJOB_KUBERNETES__KUBECONFIG": str(self.api.kubeconfig_path),
+                "CLOUDJOB_KUBERNETES__KUBECONFIG": str(self.identity.kubeconfig),
                 "CLOUDJOB_HTTP__HOST": "127.0.0.1",
                 "CLOUDJOB_HTTP__HEALTH_PORT": str(health_port),
                 "CLOUDJOB_HTTP__METRICS_PORT": str(metrics_port),
@@ -343,14 +374,33 @@ class Stack:
             for executor in framework.get("executors", [])
         )
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The controller's requests to the API server during this test, from its audit
+        log (one event per completed request: verb, objectRef, requestURI, status)."""
+        return [
+            event
+            for event in self.api.audit(since=self.audit_start)
+            if event.get("user", {}).get("username") in self.accounts
+        ]
+
     def status_writes(self, plural: str, name: str) -> int:
-        """How many writes of the object's status the API emulator has served."""
-        suffix = f"/{plural}/{name}/status"
+        """How many writes of the object's status the controller has made."""
         return sum(
             1
-            for request in self.api.handler
-            if request.method.value in ("PATCH", "PUT") and str(request.url).endswith(suffix)
+            for event in self.requests()
+            if event["verb"] in ("patch", "update")
+            and event.get("objectRef", {}).get("resource") == plural
+            and event["objectRef"].get("name") == name
+            and event["objectRef"].get("subresource") == "status"
         )
+
+    def server_errors(self) -> list[dict[str, Any]]:
+        """Requests of this test the API server answered with a 5xx."""
+        return [
+            event
+            for event in self.api.audit(since=self.audit_start)
+            if event.get("responseStatus", {}).get("code", 0) >= 500
+        ]
 
     def active_frameworks(self) -> list[str]:
         """Ids of the frameworks subscribed to the local Mesos master right now."""
@@ -420,16 +470,20 @@ def build_apps(workdir: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def stack(zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    zookeeper: ZooKeeperServer,
+    zk_namespace: str,
+    tmp_path: Path,
+    kube_cluster: ControlPlane,
+    controller_identity: Identity,
+) -> Iterator[Stack]:
     zk = KazooClient(hosts=zookeeper.hosts, timeout=5.0)
     zk.start(timeout=10)
     script_app, executor_app = build_apps(tmp_path)
-    with (
-        KubeApiServer(crds=[PROJECT_CRDS]) as api,
-        LocalMesos(agents=list(AGENTS), work_dir=tmp_path / "mesos", **FAST_MESOS) as mesos,
-    ):
+    with LocalMesos(agents=list(AGENTS), work_dir=tmp_path / "mesos", **FAST_MESOS) as mesos:
         built = Stack(
-            api=api,
+            api=kube_cluster,
+            identity=controller_identity,
             mesos=mesos,
             zk_hosts=zookeeper.hosts,
             zk_namespace=zk_namespace,
@@ -437,11 +491,13 @@ def stack(zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path) -> Iter
             workdir=tmp_path,
             script_app=script_app,
             executor_app=executor_app,
+            audit_start=kube_cluster.audit_mark(),
         )
         try:
             yield built
         finally:
             built.close()
-            assert api.internal_errors == []
+            clean_slate(kube_cluster)
+            assert built.server_errors() == []
     zk.stop()
     zk.close()

@@ -27,9 +27,9 @@ def test_dev_runs_the_example_jobs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     assert process.stdout is not None
     seen: list[str] = []
     wanted = {
-        "script job ran all shards": lambda: sum(
-            "[task] TASK_FINISHED default.hello-script" in line for line in seen
-        ) >= 3,
+        "script job ran all shards": lambda: (
+            sum("[task] TASK_FINISHED default.hello-script" in line for line in seen) >= 3
+        ),
         "dataflow job finished": lambda: any(
             "[task] TASK_FINISHED default.numbers-dataflow" in line for line in seen
         ),

@@ -28,12 +28,6 @@ INVALID: dict[str, tuple[dict[str, Any], str, str, dict[str, Any]]] = {
         "InvalidSpec",
         {"timeZone": "UTC"},
     ),
-    "shard-beyond-count": (
-        {"shardingItemParameters": {"0": "a", "5": "x"}},
-        "spec.shardingItemParameters",
-        "InvalidSpec",
-        {"shardingItemParameters": {"0": "a", "5": None}},
-    ),
     "unbalanced-quote": (
         {"script": {"commandLine": "echo 'unbalanced"}},
         "spec.script.commandLine",

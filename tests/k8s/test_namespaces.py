@@ -21,17 +21,19 @@ def scheduled(stack: Stack, namespace: str) -> bool:
 
 
 def test_only_the_listed_namespaces_are_served_even_one_created_later(stack: Stack) -> None:
-    stack.create_namespace("team-a")
-    stack.start_controller(namespaces=["team-a", "team-b"])
-    for namespace in (NAMESPACE, "team-a"):
+    stack.create_namespace("listed-a")
+    stack.start_controller(namespaces=["listed-a", "listed-b"])
+    for namespace in (NAMESPACE, "listed-a"):
         stack.script_app_object(namespace=namespace)
         stack.script_job("report", FAR_FUTURE, namespace=namespace)
-    wait_for(lambda: scheduled(stack, "team-a"), bool, what="team-a's job scheduled")
+    wait_for(lambda: scheduled(stack, "listed-a"), bool, what="listed-a's job scheduled")
 
-    stack.create_namespace("team-b")
-    stack.script_app_object(namespace="team-b")
-    stack.script_job("report", FAR_FUTURE, namespace="team-b")
-    wait_for(lambda: scheduled(stack, "team-b"), bool, what="team-b's job scheduled")
+    stack.create_namespace("listed-b")
+    # The chart's Role can only be granted in a namespace that exists (helm upgrade).
+    stack.account_for(["listed-a", "listed-b"])
+    stack.script_app_object(namespace="listed-b")
+    stack.script_job("report", FAR_FUTURE, namespace="listed-b")
+    wait_for(lambda: scheduled(stack, "listed-b"), bool, what="listed-b's job scheduled")
 
     untouched = job(stack, NAMESPACE)
     assert "status" not in untouched
@@ -39,7 +41,7 @@ def test_only_the_listed_namespaces_are_served_even_one_created_later(stack: Sta
     assert stack.events("CloudJob", "report") == []
     holds(
         lambda: stack.zk_children("config/job"),
-        lambda held: held == ["team-a.report", "team-b.report"],
+        lambda held: held == ["listed-a.report", "listed-b.report"],
         seconds=2,
         what="only the listed namespaces' jobs held",
     )

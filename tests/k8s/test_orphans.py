@@ -4,6 +4,8 @@ their tasks killed — within the watched namespaces only."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 from tests.e2e.stack import NAMESPACE, Stack, holds, metric, wait_for
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
@@ -61,43 +63,43 @@ def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_job
     stack: Stack,
 ) -> None:
     first = stack.start_controller()
-    for namespace in ("team-a", "team-b"):
+    for namespace in ("orphans-a", "orphans-b"):
         stack.create_namespace(namespace)
         stack.script_app_object(namespace=namespace)
         stack.script_job("report", FAR_FUTURE, namespace=namespace)
     stack.script_app_object()
     stack.script_job("report", FAR_FUTURE)
-    for namespace in ("team-a", "team-b", NAMESPACE):
+    for namespace in ("orphans-a", "orphans-b", NAMESPACE):
         ready(stack, "report", namespace)
     first.stop()
 
-    # team-a is deleted (its objects unblocked by hand); team-b's objects are deleted too,
-    # but the next controller does not watch team-b: what is held there is not its own.
-    stack.kube.delete("v1", "Namespace", "team-a")
-    for namespace in ("team-a", "team-b"):
+    # orphans-a is deleted (its objects unblocked by hand); orphans-b's objects are deleted too,
+    # but the next controller does not watch orphans-b: what is held there is not its own.
+    stack.kube.delete("v1", "Namespace", "orphans-a")
+    for namespace in ("orphans-a", "orphans-b"):
         for kind, name in (("CloudJob", "report"), ("CloudApp", "scripts")):
-            if namespace == "team-b":
+            if namespace == "orphans-b":
                 stack.delete(kind, name, namespace)
             stack.strip_finalizers(kind, name, namespace)
     wait_for(
         lambda: [n["metadata"]["name"] for n in stack.kube.list("v1", "Namespace")],
-        lambda names: "team-a" not in names,
-        what="team-a gone",
+        lambda names: "orphans-a" not in names,
+        what="orphans-a gone",
     )
 
-    second = stack.start_controller("replica-2", namespaces=[NAMESPACE, "team-a"])
+    second = stack.start_controller("replica-2", namespaces=[NAMESPACE, "orphans-a"])
     wait_for(
         lambda: stack.zk_children("config/job"),
-        lambda held: held == [f"{NAMESPACE}.report", "team-b.report"],
-        what="team-a's job removed",
+        lambda held: held == [f"{NAMESPACE}.report", "orphans-b.report"],
+        what="orphans-a's job removed",
     )
     holds(
         lambda: (stack.zk_children("config/job"), stack.zk_children("config/app")),
         lambda held: (
             held
             == (
-                [f"{NAMESPACE}.report", "team-b.report"],
-                [f"{NAMESPACE}.scripts", "team-b.scripts"],
+                [f"{NAMESPACE}.report", "orphans-b.report"],
+                [f"{NAMESPACE}.scripts", "orphans-b.scripts"],
             )
         ),
         seconds=3,
@@ -107,8 +109,9 @@ def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_job
     assert metric(second, REMOVED, kind="CloudApp") == 1
     # kopf's index knows the live objects: only the orphans were looked up on the server.
     looked_up = {
-        request.url.path.split("/")[-2]
-        for request in list(stack.api.handler)
-        if "metadata.name=" in str(request.params.get("fieldSelector", ""))
+        event["objectRef"].get("namespace")
+        for event in stack.requests()
+        if event["objectRef"].get("apiGroup") == "cloudjob.io"
+        and "metadata.name" in urllib.parse.unquote(event["requestURI"])
     }
-    assert looked_up == {"team-a"}, looked_up
+    assert looked_up == {"orphans-a"}, looked_up

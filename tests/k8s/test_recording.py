@@ -1,10 +1,12 @@
-"""The event recorder: which Events it writes (pure book) and how they reach the API
-server (the API emulator over HTTP): one Event per repeated event with a growing count,
-similar ones combined, writes paced, nothing written once the term no longer leads."""
+"""The event recorder: which Events it writes (pure book) and how they reach the real API
+server (as the chart's ServiceAccount): one Event per repeated event with a growing
+count, similar ones combined, writes paced, nothing written once the term no longer
+leads."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +20,9 @@ from controller.reconcilers.recording import (
     EventRecorder,
     ObjectRef,
 )
-from devcluster.kube import PROJECT_CRDS, KubeApiServer
+from devcluster.kube import ControlPlane
+from devcluster.kube.identities import Identity
+from tests.kubeworld import fresh_namespace
 
 REF = ObjectRef("cloudjob.io/v1alpha1", "CloudJob", "default", "report", "uid-1")
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -106,12 +110,14 @@ def test_the_book_is_bounded_and_forgets_a_deleted_object() -> None:
     assert book.due(11.0) == ([], None)
 
 
-def credentials(api: KubeApiServer) -> kopf.ConnectionInfo:
-    return kopf.ConnectionInfo(server=api.url)
+def credentials(cluster: ControlPlane, identity: Identity) -> kopf.ConnectionInfo:
+    return kopf.ConnectionInfo(
+        server=cluster.url, ca_path=str(cluster.ca_cert), token=identity.token
+    )
 
 
-def job_events(server: KubeApiServer) -> list[dict[str, Any]]:
-    return server.client().list("v1", "Event", "default")
+def job_events(cluster: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    return cluster.client().list("v1", "Event", namespace)
 
 
 async def wait_until(check: Any, what: str) -> Any:
@@ -123,66 +129,73 @@ async def wait_until(check: Any, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event() -> None:
-    with KubeApiServer(crds=[PROJECT_CRDS]) as server:
-        api = KubeApi(lambda: credentials(server), user_agent="test")
-        recorder = EventRecorder(
-            api,
-            component="cloudjob-controller",
-            instance="replica-1",
-            leading=lambda: True,
-            policy=EventPolicy(pace=0.1),
+async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
+    kube_cluster: ControlPlane, controller_identity: Identity
+) -> None:
+    namespace = fresh_namespace(kube_cluster)
+    ref = replace(REF, namespace=namespace)
+    api = KubeApi(lambda: credentials(kube_cluster, controller_identity), user_agent="test")
+    recorder = EventRecorder(
+        api,
+        component="cloudjob-controller",
+        instance="replica-1",
+        leading=lambda: True,
+        policy=EventPolicy(pace=0.1),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(recorder.run(stop))
+    try:
+        for _ in range(3):
+            recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
+            await asyncio.sleep(0.2)
+        events = await wait_until(
+            lambda: [e for e in job_events(kube_cluster, namespace) if e.get("count") == 3],
+            "count 3",
         )
-        stop = asyncio.Event()
-        running = asyncio.create_task(recorder.run(stop))
-        try:
-            for _ in range(3):
-                recorder.post(REF, warning=True, reason="Failed", message="shard 0 failed")
-                await asyncio.sleep(0.2)
-            events = await wait_until(
-                lambda: [e for e in job_events(server) if e.get("count") == 3], "count 3"
-            )
-            assert len(job_events(server)) == 1
-            event = events[0]
-            assert (event["type"], event["reason"], event["reportingInstance"]) == (
-                "Warning",
-                "Failed",
-                "replica-1",
-            )
-            # The Event expires on the server; the next occurrence starts a new one.
-            await asyncio.to_thread(
-                server.client().delete, "v1", "Event", event["metadata"]["name"], "default"
-            )
-            recorder.post(REF, warning=True, reason="Failed", message="shard 0 failed")
-            renewed = await wait_until(lambda: job_events(server), "a new Event")
-            assert renewed[0]["count"] == 4
-            assert renewed[0]["metadata"]["name"] != event["metadata"]["name"]
-        finally:
-            stop.set()
-            await running
-            await api.close()
+        assert len(job_events(kube_cluster, namespace)) == 1
+        event = events[0]
+        assert (event["type"], event["reason"], event["reportingInstance"]) == (
+            "Warning",
+            "Failed",
+            "replica-1",
+        )
+        # The Event expires on the server; the next occurrence starts a new one.
+        await asyncio.to_thread(
+            kube_cluster.client().delete, "v1", "Event", event["metadata"]["name"], namespace
+        )
+        recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
+        renewed = await wait_until(lambda: job_events(kube_cluster, namespace), "a new Event")
+        assert renewed[0]["count"] == 4
+        assert renewed[0]["metadata"]["name"] != event["metadata"]["name"]
+    finally:
+        stop.set()
+        await running
+        await api.close()
 
 
-async def test_a_recorder_whose_term_ended_writes_nothing() -> None:
-    with KubeApiServer(crds=[PROJECT_CRDS]) as server:
-        api = KubeApi(lambda: credentials(server), user_agent="test")
-        leading = True
-        recorder = EventRecorder(
-            api,
-            component="cloudjob-controller",
-            instance="replica-1",
-            leading=lambda: leading,
-        )
-        stop = asyncio.Event()
-        running = asyncio.create_task(recorder.run(stop))
-        try:
-            recorder.post(REF, warning=False, reason="Launched", message="one")
-            await wait_until(lambda: job_events(server), "the first Event")
-            leading = False
-            recorder.post(REF, warning=False, reason="Launched", message="two")
-            await asyncio.wait_for(running, 5)
-            assert [e["message"] for e in job_events(server)] == ["one"]
-        finally:
-            stop.set()
-            await running
-            await api.close()
+async def test_a_recorder_whose_term_ended_writes_nothing(
+    kube_cluster: ControlPlane, controller_identity: Identity
+) -> None:
+    namespace = fresh_namespace(kube_cluster)
+    ref = replace(REF, namespace=namespace)
+    api = KubeApi(lambda: credentials(kube_cluster, controller_identity), user_agent="test")
+    leading = True
+    recorder = EventRecorder(
+        api,
+        component="cloudjob-controller",
+        instance="replica-1",
+        leading=lambda: leading,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(recorder.run(stop))
+    try:
+        recorder.post(ref, warning=False, reason="Launched", message="one")
+        await wait_until(lambda: job_events(kube_cluster, namespace), "the first Event")
+        leading = False
+        recorder.post(ref, warning=False, reason="Launched", message="two")
+        await asyncio.wait_for(running, 5)
+        assert [e["message"] for e in job_events(kube_cluster, namespace)] == ["one"]
+    finally:
+        stop.set()
+        await running
+        await api.close()

@@ -178,8 +178,45 @@ def _spec_validator(kind: str) -> Any:
     return validator(spec_schema(kind))
 
 
+def _one_job_kind(spec: dict[str, Any]) -> bool:
+    return sum(kind in spec for kind in ("script", "python", "dataflow")) == 1
+
+
+def _shard_keys(spec: dict[str, Any]) -> bool:
+    return all(
+        re.fullmatch(r"0|[1-9][0-9]{0,4}", key) is not None
+        and int(key) < spec["shardingTotalCount"]
+        for key in spec.get("shardingItemParameters", {})
+    )
+
+
+# The CRDs' CEL rules (x-kubernetes-validations) as the API server evaluates them, by
+# message; tests/k8s/test_validation.py puts the same cases to the real server.
+CEL_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "set exactly one of spec.script": _one_job_kind,
+    "every key of spec.shardingItemParameters": _shard_keys,
+}
+
+
+def cel_rules(kind: str) -> list[Callable[[dict[str, Any]], bool]]:
+    """The Python reading of each CEL rule on the spec of `kind`."""
+    return [
+        next(check for prefix, check in CEL_RULES.items() if rule["message"].startswith(prefix))
+        for rule in spec_schema(kind).get("x-kubernetes-validations", [])
+    ]
+
+
 def schema_errors(kind: str, admitted: Any) -> list[jsonschema.ValidationError]:
-    return list(_spec_validator(kind).iter_errors(admitted))
+    errors = list(_spec_validator(kind).iter_errors(admitted))
+    # The server also runs the CEL rules; on a structurally valid spec they cannot fail
+    # for a type error.
+    if not errors:
+        errors = [
+            jsonschema.ValidationError(f"CEL rule {rule.__name__} refuses it")
+            for rule in cel_rules(kind)
+            if not rule(admitted)
+        ]
+    return errors
 
 
 def model_accepts(model: type[BaseModel], doc: Any) -> bool:
@@ -443,7 +480,7 @@ def test_crd_is_a_valid_structural_v1_crd(kind: str) -> None:
     assert doc["spec"]["scope"] == "Namespaced"
     assert doc["spec"]["names"]["kind"] == kind
     assert doc["spec"]["names"]["plural"] == f"{kind.lower()}s"
-    assert doc["spec"]["names"]["categories"] == ["cloudjob"]
+    assert doc["spec"]["names"]["categories"] == ["cloudjob-all"]
     assert doc["spec"]["names"]["shortNames"][0] in ("capp", "cjob")
     [version] = doc["spec"]["versions"]
     assert (version["name"], version["served"], version["storage"]) == (
@@ -625,9 +662,9 @@ def test_crd_patterns_and_limits_are_the_models_constants() -> None:
     assert job["script"]["properties"]["commandLine"]["maxLength"] == resources.MAX_COMMAND_LINE
     assert job["executionType"]["enum"] == list(resources.ExecutionType)
     assert job["placementStrategy"]["enum"] == list(resources.PlacementStrategy)
-    assert [part["required"] for part in spec_schema("CloudJob")["oneOf"]] == [
-        [kind.value] for kind in resources.JobKind
-    ]
+    assert {kind.value for kind in resources.JobKind} == {"script", "python", "dataflow"}
+    assert [rule.__name__ for rule in cel_rules("CloudJob")] == ["_one_job_kind", "_shard_keys"]
+    assert cel_rules("CloudApp") == []
 
 
 # (b) A generated corpus: the schema and the model accept exactly the same documents.
@@ -747,12 +784,24 @@ def _contains_null(doc: Any) -> bool:
     return doc is None
 
 
+def shard_key_errors(kind: str, admitted: Any) -> list[str]:
+    """The controller's own check of shard keys (the CRD's CEL rule says the same)."""
+    if kind != "CloudJob":
+        return []
+    spec = resources.CloudJobSpec.model_validate(admitted)
+    return [
+        error
+        for error in resources.job_semantic_errors("job", spec)
+        if error.startswith("spec.shardingItemParameters")
+    ]
+
+
 def agreement(kind: str, doc: Any) -> bool:
     """Assert the CRD schema and the model judge `doc` alike; return whether they accept."""
     model = SPEC_MODELS[kind]
     admitted = admit(spec_schema(kind), doc)
     errors = schema_errors(kind, admitted)
-    accepted = model_accepts(model, admitted)
+    accepted = model_accepts(model, admitted) and not shard_key_errors(kind, admitted)
     assert accepted == (not errors), (
         f"the schema {'rejects' if errors else 'accepts'} but the model "
         f"{'accepts' if accepted else 'rejects'}: {admitted!r}\n"
