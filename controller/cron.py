@@ -630,7 +630,7 @@ class CronSchedule:
         local = after.astimezone(self._zone)
         # zoneinfo marks the second pass through repeated wall times with fold=1.
         overlap = _overlap_around(local) if local.fold else None
-        start = local.replace(tzinfo=None, microsecond=0, fold=0) + _ONE_SECOND
+        start = local.replace(tzinfo=None, microsecond=0) + _ONE_SECOND
         pinned = None if self._pinned is None else self._next_pinned(overlap, start)
         paced = None if self._paced is None else self._next_paced(local, overlap, start)
         if pinned is None or paced is None:
@@ -667,7 +667,7 @@ class CronSchedule:
                 return self._occurrence(wall, 1)
             start = overlap.high
         while (wall := plan.next_wall(start, _horizon(start))) is not None:
-            first = self._occurrence(wall, 0)
+            first = wall.replace(tzinfo=self._zone).astimezone(UTC)
             shown = first.astimezone(self._zone)
             if shown.replace(tzinfo=None) != wall:
                 start = _wall(self._zone, self._gap_end(wall))
@@ -688,7 +688,7 @@ class CronSchedule:
 
     def _first_instant(self, wall: datetime) -> datetime:
         """The first instant the clock shows `wall` or a later time (the gap's end if skipped)."""
-        first = self._occurrence(wall, 0)
+        first = wall.replace(tzinfo=self._zone).astimezone(UTC)
         if first.astimezone(self._zone).replace(tzinfo=None) == wall:
             return first
         return datetime.fromtimestamp(self._gap_end(wall), UTC)
