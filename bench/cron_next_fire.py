@@ -26,6 +26,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("0 * * * * ?", "UTC", "0 * * * * *"),
     ("0/15 * * * * ?", "UTC", "*/15 * * * * *"),
     ("0 0/5 * * * ?", "Asia/Shanghai", "0 */5 * * * *"),
+    ("0 0/20 * * * ?", "Europe/Berlin", "0 */20 * * * *"),
     ("0 0 2 ? * MON-FRI", "America/New_York", "0 0 2 * * 1-5"),
     ("0 30 1 * * ?", "Europe/Berlin", "0 30 1 * * *"),
     ("0 0 12 L * ?", "UTC", "0 0 12 L * *"),
@@ -33,6 +34,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("0 0 9 15W * ?", "UTC", "0 0 9 15W * *"),
     ("0 0 0 29 2 ?", "UTC", "0 0 0 29 2 *"),
     ("*/5 * * * *", "UTC", "0 */5 * * * *"),
+    ("*/5 * * * *", "America/New_York", "0 */5 * * * *"),
     ("0 9 1,15 * MON", "Europe/Berlin", "0 0 9 1,15 * 1"),
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -211,6 +211,10 @@ class _Plan:
     seconds: int
     minutes: int
     hours: int
+    # The hours written as `*`, a range or a step: the job runs through them at its pace, so
+    # a daylight-saving change is crossed by elapsed time (docs/cron.md); the other hours are
+    # pinned wall-clock times.
+    paced_hours: int
     months: int
     years: int | None  # bit (year - MIN_YEAR); None = every year
     day_of_month: _DayTerm | None  # None = every day
@@ -353,6 +357,15 @@ def _bits(text: str, where: _Where) -> int:
     return bits
 
 
+def _paced_bits(text: str, where: _Where) -> int:
+    """The values a valid field covers with `*`, range or step items (not single values)."""
+    bits = 0
+    for item in text.split(","):
+        if item == "*" or "-" in item or "/" in item:
+            bits |= _item_bits(item, where)
+    return bits
+
+
 def _week_bits(bits: int, dialect: Dialect) -> int:
     """Day-of-week values as bits 0=SUN .. 6=SAT."""
     if dialect == "quartz":
@@ -422,6 +435,7 @@ def _quartz_plan(expression: str, fields: list[str]) -> _Plan:
         seconds=_bits(fields[0], where[0]),
         minutes=_bits(fields[1], where[1]),
         hours=_bits(fields[2], where[2]),
+        paced_hours=_paced_bits(fields[2], where[2]),
         months=_bits(fields[4], where[4]),
         years=(
             _bits(fields[6], where[6]) >> MIN_YEAR
@@ -479,6 +493,7 @@ def _unix_plan(expression: str, fields: list[str]) -> _Plan:
         seconds=1,
         minutes=bits[0],
         hours=bits[1],
+        paced_hours=_paced_bits(fields[1], _Where(expression, domains[1], 1)),
         months=bits[3],
         years=None,
         day_of_month=None if dom_text == "*" else _DaySet(bits[2]),
@@ -541,6 +556,35 @@ def _transition(zone: ZoneInfo, before: int, after: int) -> int:
     return after
 
 
+def _wall(zone: ZoneInfo, epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, zone).replace(tzinfo=None)
+
+
+def _horizon(start: datetime) -> int:
+    return min(start.year + _CALENDAR_CYCLE_YEARS, 9998)
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """The wall times [low, high) that a fall-back shows twice."""
+
+    low: datetime
+    high: datetime
+
+
+def _overlap_around(local: datetime) -> _Overlap | None:
+    """The repeated wall times `local` is one of, or None when its wall time is shown once."""
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() == local.utcoffset():
+        return None
+    first, second = local.replace(fold=0), local.replace(fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    assert before is not None and after is not None and isinstance(local.tzinfo, ZoneInfo)
+    turn = _transition(local.tzinfo, int(first.timestamp()), int(second.timestamp()))
+    low = _wall(local.tzinfo, turn)
+    return _Overlap(low, low + (before - after))
+
+
 @dataclass(frozen=True)
 class CronSchedule:
     """A validated cron expression in a time zone; hashable, equal by expression and zone.
@@ -552,10 +596,21 @@ class CronSchedule:
     time_zone: str = "UTC"
     _plan: _Plan = field(init=False, repr=False, compare=False)
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    # The expression split by its hours: pinned wall-clock times and paced hours (or None).
+    _pinned: _Plan | None = field(init=False, repr=False, compare=False)
+    _paced: _Plan | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_plan", _parse(self.expression))
+        plan = _parse(self.expression)
+        pinned_hours = plan.hours & ~plan.paced_hours
+        object.__setattr__(self, "_plan", plan)
         object.__setattr__(self, "_zone", _zone(self.time_zone))
+        object.__setattr__(
+            self, "_pinned", replace(plan, hours=pinned_hours) if pinned_hours else None
+        )
+        object.__setattr__(
+            self, "_paced", replace(plan, hours=plan.paced_hours) if plan.paced_hours else None
+        )
 
     @property
     def dialect(self) -> Dialect:
@@ -565,18 +620,22 @@ class CronSchedule:
     def next_fire(self, after: datetime) -> datetime | None:
         """The first fire strictly after `after` (an aware datetime), in UTC; None if none is left.
 
-        A wall time skipped by a spring-forward gap fires at the first instant after the gap;
-        a wall time repeated by a fall-back overlap fires once, at its first occurrence.
+        Across a daylight-saving change a wall time in a pinned hour (written as a single
+        value) fires once: a skipped one at the end of the gap, a repeated one at its first
+        occurrence. A wall time in a paced hour (`*`, a range or a step) fires whenever the
+        clock shows it: a skipped one never, a repeated one at both occurrences.
         """
         if after.utcoffset() is None:
             raise ValueError(f"next_fire needs a timezone-aware datetime, got {after!r}")
         local = after.astimezone(self._zone)
-        if local.fold and local.replace(fold=0).utcoffset() != local.utcoffset():
-            start = self._end_of_overlap(local)
-        else:
-            start = local.replace(tzinfo=None, microsecond=0) + _ONE_SECOND
-        wall = self._plan.next_wall(start, min(start.year + _CALENDAR_CYCLE_YEARS, 9998))
-        return None if wall is None else self._instant(wall)
+        # zoneinfo marks the second pass through repeated wall times with fold=1.
+        overlap = _overlap_around(local) if local.fold else None
+        start = local.replace(tzinfo=None, microsecond=0) + _ONE_SECOND
+        pinned = None if self._pinned is None else self._next_pinned(overlap, start)
+        paced = None if self._paced is None else self._next_paced(local, overlap, start)
+        if pinned is None or paced is None:
+            return paced if pinned is None else pinned
+        return min(pinned, paced)
 
     def fires_between(self, start: datetime, end: datetime, limit: int = 1000) -> list[datetime]:
         """Fires after `start` and at or before `end`, in UTC, oldest first, at most `limit`."""
@@ -587,22 +646,57 @@ class CronSchedule:
             fire = self.next_fire(fire)
         return fires
 
-    def _instant(self, wall: datetime) -> datetime:
-        """The UTC instant a wall time fires at (first occurrence; after the gap if skipped)."""
+    def _next_pinned(self, overlap: _Overlap | None, start: datetime) -> datetime | None:
+        """Pinned wall times: each fires at the first instant the clock shows it or a later one."""
+        assert self._pinned is not None
+        if overlap is not None:
+            # From inside the second pass: its repeated wall times have all fired already.
+            start = overlap.high
+        wall = self._pinned.next_wall(start, _horizon(start))
+        return None if wall is None else self._first_instant(wall)
+
+    def _next_paced(
+        self, local: datetime, overlap: _Overlap | None, start: datetime
+    ) -> datetime | None:
+        """Paced wall times: each fires at every instant the clock shows it."""
+        plan = self._paced
+        assert plan is not None
+        if overlap is not None:
+            wall = plan.next_wall(start, _horizon(start))
+            if wall is not None and wall < overlap.high:
+                return self._occurrence(wall, 1)
+            start = overlap.high
+        while (wall := plan.next_wall(start, _horizon(start))) is not None:
+            first = wall.replace(tzinfo=self._zone).astimezone(UTC)
+            shown = first.astimezone(self._zone)
+            if shown.replace(tzinfo=None) != wall:
+                start = _wall(self._zone, self._gap_end(wall))
+                continue
+            if shown.utcoffset() != local.utcoffset() and not local.fold:
+                # The offset changes before this fire. When `after` is in the first pass
+                # through repeated wall times, the second pass comes first.
+                around = _overlap_around(local)
+                if around is not None:
+                    repeat = plan.next_wall(around.low, _horizon(around.low))
+                    if repeat is not None and repeat < around.high:
+                        return self._occurrence(repeat, 1)
+            return first
+        return None
+
+    def _occurrence(self, wall: datetime, fold: int) -> datetime:
+        return wall.replace(tzinfo=self._zone, fold=fold).astimezone(UTC)
+
+    def _first_instant(self, wall: datetime) -> datetime:
+        """The first instant the clock shows `wall` or a later time (the gap's end if skipped)."""
         first = wall.replace(tzinfo=self._zone).astimezone(UTC)
         if first.astimezone(self._zone).replace(tzinfo=None) == wall:
             return first
-        other = wall.replace(tzinfo=self._zone, fold=1).astimezone(UTC)
-        low, high = sorted((int(first.timestamp()), int(other.timestamp())))
-        return datetime.fromtimestamp(_transition(self._zone, low, high), UTC)
+        return datetime.fromtimestamp(self._gap_end(wall), UTC)
 
-    def _end_of_overlap(self, local: datetime) -> datetime:
-        """The first wall time after the repeated hour that `local` (its second pass) is in."""
-        earlier = local.replace(fold=0)
-        offset = earlier.utcoffset()
-        assert offset is not None
-        turn = _transition(self._zone, int(earlier.timestamp()), int(local.timestamp()))
-        return datetime.fromtimestamp(turn, UTC).replace(tzinfo=None) + offset
+    def _gap_end(self, wall: datetime) -> int:
+        """The epoch second a spring-forward gap that skips `wall` ends at."""
+        low, high = sorted(int(self._occurrence(wall, fold).timestamp()) for fold in (0, 1))
+        return _transition(self._zone, low, high)
 
 
 def parse_cron(expression: str, time_zone: str = "UTC") -> CronSchedule:

@@ -2,15 +2,26 @@
 
 One asyncio timer per distinct (cron expression, time zone), holding the keys of every
 job registered with it — thousands of jobs commonly share a handful of crons. A timer
-sleeps until its next fire time (no polling loop), then hands all its jobs and the
-fire time to `on_fire` in one call; the fire time travels with the run (it is part of
-the run's identity and of the fire-to-launch skew metric).
+hands all its jobs and the fire time to `on_fire` in one call; the fire time travels
+with the run (it is part of the run's identity and of the fire-to-launch skew metric).
 
-Misfires follow Quartz's "do nothing" instruction: a fire noticed more than
-`misfire_threshold` seconds late (the loop was blocked, the process was suspended) is
-skipped, and the timer continues with the next fire time after now. Whether pending
-runs accumulate is the ready queue's business (the job's misfire flag), not this one.
-docs/semantics.md#cron-fires-and-misfires states both rules.
+What a timer does each time it wakes is decided by `step`, a pure function of the
+schedule, the last fire time it handled and the wall clock:
+
+- Misfires follow Quartz's "do nothing" instruction: a fire noticed more than
+  `misfire_threshold` seconds late (the loop was blocked, the process was suspended,
+  the wall clock stepped forward past it) is skipped, and the timer continues with the
+  next fire time after now. Whether pending runs accumulate is the ready queue's
+  business (the job's misfire flag), not this one.
+- Fire times only move forward: a timer never fires at or before a time it has already
+  fired or skipped past, so a wall clock stepped back (an NTP correction) replays
+  nothing; the timer fires again when the clock reaches its next fire time.
+- Sleeps are measured on the event loop's monotonic clock while fire times are wall
+  times, so a timer sleeps until its next fire time but never longer than `recheck`
+  seconds at a time: after a step either way it looks at the wall clock again within
+  that bound instead of sleeping out a deadline computed before the step.
+
+docs/semantics.md#cron-fires-and-misfires states the misfire rule.
 
 Each leadership term's `controller.mesos.engine.FrameworkEngine` owns one: it registers
 every scheduled transient job and deregisters it on unschedule.
@@ -32,6 +43,9 @@ FireHandler = Callable[[tuple[str, ...], datetime], Awaitable[None]]
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
+# How long a timer sleeps at most before it reads the wall clock again.
+RECHECK_SECONDS = 1.0
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -43,10 +57,36 @@ class TimerKey:
     time_zone: str
 
 
+@dataclass(frozen=True)
+class TimerStep:
+    """What a timer does now: fire or skip at most one fire time, then sleep `sleep` seconds."""
+
+    handled: datetime  # the timer never fires at or before this again
+    next_fire: datetime | None  # the fire waited for next; None when the cron has none left
+    fire: datetime | None = None  # hand the jobs this fire time now
+    missed: datetime | None = None  # this fire time was too late and is skipped
+    sleep: float = 0.0
+
+
+def step(
+    schedule: CronSchedule, handled: datetime, now: datetime, threshold: float, recheck: float
+) -> TimerStep:
+    """The timer's decision at wall time `now`, given the last fire time it `handled`."""
+    due = schedule.next_fire(handled)
+    if due is None:
+        return TimerStep(handled, None)
+    if due > now:
+        return TimerStep(handled, due, sleep=min((due - now).total_seconds(), recheck))
+    if (now - due).total_seconds() > threshold:
+        return TimerStep(now, schedule.next_fire(now), missed=due)
+    return TimerStep(due, schedule.next_fire(due), fire=due)
+
+
 @dataclass
 class _Timer:
     key: TimerKey
     schedule: CronSchedule
+    handled: datetime
     jobs: dict[str, None] = field(default_factory=dict)
     next_fire: datetime | None = None
     task: asyncio.Task[None] | None = None
@@ -63,12 +103,14 @@ class TransientProducer:
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         on_misfire: Callable[[TimerKey, datetime], None] | None = None,
+        recheck: float = RECHECK_SECONDS,
     ) -> None:
         self._on_fire = on_fire
         self._threshold = misfire_threshold
         self._clock = clock
         self._sleep = sleep
         self._on_misfire = on_misfire
+        self._recheck = recheck
         self._timers: dict[TimerKey, _Timer] = {}
         self._job_timer: dict[str, TimerKey] = {}
         self._closed = False
@@ -84,7 +126,8 @@ class TransientProducer:
         timer = self._timers.get(key)
         if timer is None:
             schedule = parse_cron(cron, time_zone)
-            timer = _Timer(key, schedule, next_fire=schedule.next_fire(self._clock()))
+            now = self._clock()
+            timer = _Timer(key, schedule, handled=now, next_fire=schedule.next_fire(now))
         self.deregister(job_key)
         timer.jobs[job_key] = None
         self._job_timer[job_key] = key
@@ -128,35 +171,34 @@ class TransientProducer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self, timer: _Timer) -> None:
-        after = self._clock()
         while True:
-            fire = timer.schedule.next_fire(after)
-            timer.next_fire = fire
-            if fire is None:
-                log.info(
-                    "cron %s [%s] has no further fire time", timer.key.cron, timer.key.time_zone
-                )
-                return
-            while (delay := (fire - self._clock()).total_seconds()) > 0:
-                await self._sleep(delay)
-            now = self._clock()
-            if (now - fire).total_seconds() > self._threshold:
+            decision = step(
+                timer.schedule, timer.handled, self._clock(), self._threshold, self._recheck
+            )
+            timer.handled, timer.next_fire = decision.handled, decision.next_fire
+            if decision.missed is not None:
                 log.warning(
                     "cron %s [%s] misfired at %s (noticed %s); skipping to the next fire",
                     timer.key.cron,
                     timer.key.time_zone,
-                    fire.isoformat(),
-                    now.isoformat(),
+                    decision.missed.isoformat(),
+                    decision.handled.isoformat(),
                 )
                 if self._on_misfire is not None:
-                    self._on_misfire(timer.key, fire)
-                after = now
-                continue
-            jobs = tuple(timer.jobs)
-            try:
-                await self._on_fire(jobs, fire)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("handling the fire of cron %s at %s failed", timer.key, fire)
-            after = fire
+                    self._on_misfire(timer.key, decision.missed)
+            elif decision.fire is not None:
+                try:
+                    await self._on_fire(tuple(timer.jobs), decision.fire)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "handling the fire of cron %s at %s failed", timer.key, decision.fire
+                    )
+            elif decision.next_fire is None:
+                log.info(
+                    "cron %s [%s] has no further fire time", timer.key.cron, timer.key.time_zone
+                )
+                return
+            else:
+                await self._sleep(decision.sleep)

@@ -15,6 +15,13 @@ per-task Quartz scheduler). The rules:
   the next fire after now (Quartz's "do nothing" misfire instruction).
 - A trigger (framework message) starts a run now, or right after the run in
   progress — explicit requests are never dropped.
+- The wall clock may be stepped (an NTP correction). Fire times only move forward:
+  the next fire is always after the wall time of the wake that handled the last one,
+  so a step back replays nothing. A step forward past a fire makes it late, and the
+  misfire rule above decides. The timer sleeps on the monotonic clock, so
+  `seconds_until_wake` is at most `recheck` (1 s): after a step either way the wall
+  clock is read again within that bound instead of sleeping out a deadline computed
+  before the step.
 
 The task supervisor (`controller.executor.supervising`) feeds the clock the wall
 time and these events and carries out the runs it asks for. `sample` decides
@@ -29,6 +36,7 @@ from typing import Protocol
 
 MISFIRE_THRESHOLD = timedelta(seconds=60)
 ON_TIME_TOLERANCE = timedelta(seconds=1)
+RECHECK = timedelta(seconds=1)
 
 
 class Schedule(Protocol):
@@ -57,6 +65,7 @@ class RunClock:
     misfire: bool
     misfire_threshold: timedelta = MISFIRE_THRESHOLD
     on_time_tolerance: timedelta = ON_TIME_TOLERANCE
+    recheck: timedelta = RECHECK
 
     def begin(self, now: datetime) -> ClockState:
         return ClockState(next_fire=self.schedule.next_fire(now))
@@ -93,10 +102,12 @@ class RunClock:
         return replace(state, running=True), Run(fire_time=None, triggered=True)
 
     def seconds_until_wake(self, state: ClockState, now: datetime) -> float | None:
-        """How long the timer sleeps; None when no fire is ahead (only a trigger can run)."""
+        """How long the timer sleeps: until the next fire, at most `recheck`; None when no fire
+        is ahead (only a trigger can run)."""
         if state.next_fire is None:
             return None
-        return max(0.0, (state.next_fire - now).total_seconds())
+        until_fire = max(timedelta(0), state.next_fire - now)
+        return min(until_fire, self.recheck).total_seconds()
 
 
 def sample(every: int, unreported: int) -> tuple[bool, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -127,11 +129,14 @@ def test_a_cron_with_no_fire_left_only_waits_for_triggers() -> None:
     assert c.trigger(state, T0)[1] == Run(fire_time=None, triggered=True)
 
 
-def test_seconds_until_wake() -> None:
+def test_seconds_until_wake_is_until_the_fire_at_most_the_recheck() -> None:
     c = clock(False)
     state = c.begin(T0)
-    assert c.seconds_until_wake(state, T0) == 7.0
+    assert c.seconds_until_wake(state, T0) == 1.0
+    assert c.seconds_until_wake(state, FIRE1 - 300 * MS) == 0.3
     assert c.seconds_until_wake(state, FIRE1 + MS) == 0.0
+    patient = RunClock(schedule=EVERY_10S, misfire=False, recheck=timedelta(seconds=30))
+    assert patient.seconds_until_wake(state, T0) == 7.0
 
 
 def test_time_zones_come_from_the_schedule() -> None:
@@ -166,6 +171,104 @@ def test_runs_of_one_task_never_overlap(misfire: bool, steps: list[tuple[str, in
             active += 1
         assert active <= 1
         assert state.running == (active == 1)
+
+
+# The wall clock stepped (an NTP correction).
+
+
+def simulate(
+    c: RunClock, start: datetime, steps: Sequence[tuple[float, timedelta]], seconds: float
+) -> list[tuple[float, Run]]:
+    """Drive the clock as the task supervisor does, for `seconds` of monotonic time: sleep
+    what `seconds_until_wake` says, then wake; every run ends at once. `steps` are wall-clock
+    steps (monotonic seconds at which it happens, by how much). Returns (when, run) pairs."""
+    elapsed, wall, pending = 0.0, start, list(steps)
+    state = c.begin(wall)
+    runs: list[tuple[float, Run]] = []
+    while True:
+        delay = c.seconds_until_wake(state, wall)
+        assert delay is not None and 0.0 <= delay <= c.recheck.total_seconds()
+        elapsed += delay
+        if elapsed > seconds:
+            return runs
+        wall += timedelta(seconds=delay)
+        while pending and pending[0][0] <= elapsed:
+            wall += pending.pop(0)[1]
+        state, run = c.wake(state, wall)
+        if run is not None:
+            runs.append((elapsed, run))
+            state, _ = c.finished(state, wall)
+
+
+EVERY_MINUTE = parse_cron("0 * * * * ?")
+
+
+def at(hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2024, 5, 1, hour, minute, second, tzinfo=UTC)
+
+
+def test_a_clock_stepped_back_replays_no_run() -> None:
+    # 12:00:10 runs 7 s in; 0.5 s later the clock goes back a minute.
+    runs = simulate(clock(False), T0, [(7.5, timedelta(minutes=-1))], seconds=100)
+    assert [run.fire_time for _, run in runs] == [
+        FIRE1,
+        FIRE2,
+        FIRE3,
+        FIRE3 + timedelta(seconds=10),
+    ]
+    # 12:00:20 runs when the clock shows it again, 70 s after 12:00:10.
+    assert [when for when, _ in runs] == [7.0, 77.0, 87.0, 97.0]
+
+
+def test_a_clock_stepped_back_then_forward_is_not_slept_through() -> None:
+    # Back 30 s at 1 s in, forward 20 s at 60 s in: 12:01:00 is then 7 s away. A timer that
+    # slept out the 30 s computed while the clock was behind would wake 20 s late.
+    steps = [(1.0, timedelta(seconds=-30)), (60.0, timedelta(seconds=20))]
+    for misfire in (False, True):
+        c = RunClock(schedule=EVERY_MINUTE, misfire=misfire)
+        runs = simulate(c, T0, steps, seconds=80)
+        assert runs == [(67.0, Run(fire_time=at(12, 1)))]
+
+
+def test_a_clock_stepped_forward_runs_on_time_not_at_the_old_deadline() -> None:
+    # 13:00 is an hour away when the clock jumps 30 minutes ahead, 10 minutes in.
+    c = RunClock(schedule=parse_cron("0 0 13 * * ?"), misfire=False)
+    runs = simulate(c, at(12, 0), [(600.0, timedelta(minutes=30))], seconds=2000)
+    assert runs == [(1800.0, Run(fire_time=at(13, 0)))]
+
+
+def test_a_clock_stepped_forward_past_fires_follows_the_misfire_rule() -> None:
+    # 12:00:10 runs 7 s in; 1 s later the clock jumps 45 s, past 12:00:20 .. 12:00:50.
+    steps = [(8.0, timedelta(seconds=45))]
+    on = simulate(RunClock(schedule=EVERY_10S, misfire=True), T0, steps, seconds=13)
+    # misfire on: 12:00:20 is 36 s late, within 60 s, so it runs once; the rest are skipped
+    assert [run.fire_time for _, run in on] == [FIRE1, FIRE2, at(12, 1)]
+    off = simulate(RunClock(schedule=EVERY_10S, misfire=False), T0, steps, seconds=13)
+    assert [run.fire_time for _, run in off] == [FIRE1, at(12, 1)]
+
+
+@given(
+    misfire=st.booleans(),
+    moves=st.lists(st.tuples(st.integers(-90_000, 90_000), st.booleans()), max_size=60),
+)
+def test_fire_times_only_move_forward_whatever_the_wall_clock_does(
+    misfire: bool, moves: list[tuple[int, bool]]
+) -> None:
+    c = clock(misfire)
+    now = T0
+    state = c.begin(now)
+    fired: list[datetime] = []
+    for move_ms, run_ends in moves:
+        now += timedelta(milliseconds=move_ms)  # either way
+        state, run = c.wake(state, now)
+        if run_ends and state.running:
+            state, held = c.finished(state, now)
+            run = run or held
+        if run is not None and run.fire_time is not None:
+            fired.append(run.fire_time)
+        wait = c.seconds_until_wake(state, now)
+        assert wait is not None and 0.0 <= wait <= 1.0
+    assert all(earlier < later for earlier, later in pairwise(fired))
 
 
 def test_sampling_zero_or_one_reports_every_run() -> None:
