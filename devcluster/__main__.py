@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from devcluster.kube import KubeUnavailable
 from devcluster.stack import DevStack
 from devcluster.zookeeper import ZooKeeperUnavailable
 
@@ -14,8 +15,8 @@ from devcluster.zookeeper import ZooKeeperUnavailable
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/dev",
-        description="Run ZooKeeper, an emulated Mesos and Kubernetes API, the controller and "
-        "the example jobs on this machine, and print what happens. Development only.",
+        description="Run ZooKeeper, a Kubernetes API server, an emulated Mesos, the controller "
+        "and the example jobs on this machine, and print what happens. Development only.",
     )
     parser.add_argument("--agents", type=int, default=3, help="Mesos agents (default 3)")
     parser.add_argument("--work-dir", type=Path, help="where state and sandboxes go")
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stack.stop())
     try:
         return stack.run(duration=args.duration)
-    except ZooKeeperUnavailable as error:
+    except (ZooKeeperUnavailable, KubeUnavailable) as error:
         print(f"dev: {error}", file=sys.stderr)
         return 2
 

@@ -69,7 +69,7 @@ def test_install_upgrade_and_uninstall_the_chart(
 ) -> None:
     values = values_file("default")
     installed = helm.install(chart, RELEASE, values, namespace=namespace)
-    assert installed["version"] == 1, installed
+    assert (installed["revision"], installed["status"]) == (1, "deployed"), installed
     objects = release_objects(kube_cluster, namespace)
     assert sorted(objects) == sorted(
         [
@@ -94,7 +94,7 @@ def test_install_upgrade_and_uninstall_the_chart(
         merged(values, {"replicaCount": 3, "logLevel": "DEBUG"}),
         namespace=namespace,
     )
-    assert upgraded["version"] == 2, upgraded
+    assert (upgraded["revision"], upgraded["status"]) == (2, "deployed"), upgraded
     deployment = release_objects(kube_cluster, namespace)["Deployment"]
     assert deployment["spec"]["replicas"] == 3
     assert env_of(deployment)["CLOUDJOB_LOG_LEVEL"] == "DEBUG"

@@ -137,7 +137,8 @@ def spec_with(**changes: Any) -> dict[str, Any]:
         ),
         ({"shardingItemParameters": {"01": "a"}}, "must be a shard item: an integer"),
         ({"shardingItemParameters": {"x": "a"}}, "must be a shard item: an integer"),
-        ({"cpuCount": 0}, "spec.cpuCount: Invalid value: 0"),
+        ({"cpuCount": 0}, "spec.cpuCount: Invalid value: 0: must be at least 0.001"),
+        ({"cpuCount": 0.0001}, "spec.cpuCount in body should be greater than or equal to 0.001"),
         ({"shardingTotalCount": "3"}, "spec.shardingTotalCount: Invalid value"),
         ({"cron": "tomorrow"}, "spec.cron: Invalid value"),
         ({"executionType": "ONCE"}, 'spec.executionType: Unsupported value: "ONCE"'),
@@ -149,6 +150,7 @@ def spec_with(**changes: Any) -> dict[str, Any]:
         "shard-leading-zero",
         "shard-not-a-number",
         "zero-cpu",
+        "tiny-cpu",
         "string-count",
         "cron-shape",
         "unknown-execution-type",
@@ -169,7 +171,8 @@ def test_the_api_server_accepts_every_job_kind_and_full_shard_parameters(
         "dataflow": {"source": "demo_jobs.dataflow:Numbers"},
     }
     for kind, body in kinds.items():
-        manifest = spec_with(script=None, **{kind: body})
+        manifest = spec_with(script=None)
+        manifest["spec"][kind] = body
         manifest["spec"]["shardingItemParameters"] = {"0": "a", "1": "b", "2": "c"}
         done = kube_cluster.kubectl(
             "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(manifest), check=False

@@ -111,7 +111,7 @@ def test_only_watched_namespaces_are_swept_and_a_deleted_namespace_leaves_no_job
     looked_up = {
         event["objectRef"].get("namespace")
         for event in stack.requests()
-        if event["objectRef"].get("apiGroup") == "cloudjob.io"
+        if event.get("objectRef", {}).get("apiGroup") == "cloudjob.io"
         and "metadata.name" in urllib.parse.unquote(event["requestURI"])
     }
     assert looked_up == {"orphans-a"}, looked_up
