@@ -66,5 +66,7 @@ class MesosConnection(MesosCalls, Protocol):
     def connected(self) -> bool: ...
 
 
-MesosFactory = Callable[[EventSink, Callable[[], bool]], MesosConnection]
-"""Builds a term's connection from its event sink and `may_call` (still leading)."""
+MesosFactory = Callable[[EventSink, Callable[[], bool], Callable[[], bool]], MesosConnection]
+"""Builds a term's connection from its event sink, `may_call` (still leading, from the
+election's flag: cheap, checked before every call) and `may_subscribe` (leadership
+confirmed by a ZooKeeper round trip, asked before every SUBSCRIBE)."""

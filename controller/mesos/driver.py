@@ -14,7 +14,11 @@ always set (a week by default, never pymesos's 100 s); acknowledgements are expl
 (the status pipeline acknowledges once ZooKeeper is durable); `stop` always fails over
 (never TEARDOWN); RECONCILE and KILL are sent with agent ids, which pymesos's helpers
 drop; no call is sent once `may_call` says this process no longer leads (ZooKeeper
-SUSPENDED); a missing heartbeat is detected by the engine's watchdog, which calls
+SUSPENDED); no SUBSCRIBE, pymesos's own reconnections included, is sent unless
+`may_subscribe` confirms the leadership with a ZooKeeper round trip first (a process
+resumed after being frozen past its session still believes it leads until kazoo
+notices; its SUBSCRIBE would fail the real leader's framework over to it); a missing
+heartbeat is detected by the engine's watchdog, which calls
 `restart` (a new driver subscribing with the same framework id).
 """
 
@@ -44,6 +48,7 @@ from controller.mesos.events import (
     OffersReceived,
     StatusReceived,
     Subscribed,
+    SubscriptionWithheld,
 )
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.states import Acknowledgement, MalformedStatus, StatusUpdate
@@ -112,6 +117,9 @@ class _Callbacks:
             driver.halt()
         self._post(Disconnected())
 
+    def withheld(self) -> None:
+        self._post(SubscriptionWithheld())
+
     def resourceOffers(self, driver: Any, offers: Sequence[JsonObject]) -> None:
         self._post(OffersReceived(tuple(dict(o) for o in offers)))
 
@@ -164,6 +172,20 @@ def _driver_class() -> type[Any]:
             self.heartbeat_interval = float(interval) if interval else None
             super().on_subscribed(info)
 
+        may_subscribe: Callable[[], bool] = staticmethod(lambda: True)
+        withheld: Callable[[], None] = staticmethod(lambda: None)
+
+        def gen_request(self) -> bytes:
+            # pymesos builds the SUBSCRIBE request for every connection it opens, its own
+            # reconnections included, on its IO thread: the one place to ask first.
+            if not self.may_subscribe():
+                log.warning("not subscribing to Mesos: leadership not confirmed in ZooKeeper")
+                # The loop sees the stop before it writes the request.
+                self.halt()
+                self.withheld()
+            request: bytes = super().gen_request()
+            return request
+
         def halt(self) -> None:
             """End the IO thread without reconnecting; never blocks (callback-safe).
             `stop(failover=True)` later releases the rest (the master detector)."""
@@ -199,11 +221,13 @@ class MesosDriver:
         loop: asyncio.AbstractEventLoop,
         *,
         may_call: Callable[[], bool] = lambda: True,
+        may_subscribe: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._sink = sink
         self._loop = loop
         self._may_call = may_call
+        self._may_subscribe = may_subscribe
         self._holder = _Driver()
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
         self._lock = threading.Lock()
@@ -217,8 +241,9 @@ class MesosDriver:
 
     def _start_blocking(self, driver_class: type[Any], framework_id: str | None) -> None:
         settings = self._settings
+        callbacks = _Callbacks(self._loop, self._sink, self._holder, self._may_call)
         driver = driver_class(
-            _Callbacks(self._loop, self._sink, self._holder, self._may_call),
+            callbacks,
             settings.framework_info(framework_id),
             settings.master,
             use_addict=False,
@@ -228,6 +253,8 @@ class MesosDriver:
             failover=True,
             timeout=10 * 365 * 24 * 3600,
         )
+        driver.may_subscribe = self._may_subscribe
+        driver.withheld = callbacks.withheld
         with self._lock:
             self._holder.pymesos = driver
         driver.start()
@@ -376,7 +403,15 @@ class MesosDriver:
 def pymesos_factory(settings: FrameworkSettings) -> MesosFactory:
     """Builds the `MesosDriver` of each term, on the running loop."""
 
-    def build(sink: EventSink, may_call: Callable[[], bool]) -> MesosDriver:
-        return MesosDriver(settings, sink, asyncio.get_running_loop(), may_call=may_call)
+    def build(
+        sink: EventSink, may_call: Callable[[], bool], may_subscribe: Callable[[], bool]
+    ) -> MesosDriver:
+        return MesosDriver(
+            settings,
+            sink,
+            asyncio.get_running_loop(),
+            may_call=may_call,
+            may_subscribe=may_subscribe,
+        )
 
     return build

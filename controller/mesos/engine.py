@@ -51,6 +51,7 @@ from controller.mesos.events import (
     OffersReceived,
     StatusReceived,
     Subscribed,
+    SubscriptionWithheld,
 )
 from controller.mesos.executors import ExecutorRegistry, app_of
 from controller.mesos.gauges import QueueGauges
@@ -85,6 +86,10 @@ log = logging.getLogger(__name__)
 REMOVED_FRAMEWORK = "Framework has been removed"
 # Mesos's default, for a master that does not say (heartbeat_interval_seconds).
 DEFAULT_HEARTBEAT_SECONDS = 15.0
+# How long a SUBSCRIBE waits for ZooKeeper to confirm the leadership, and how soon a
+# leader whose confirmation failed tries again.
+CONFIRM_TIMEOUT_SECONDS = 5.0
+SUBSCRIBE_RETRY_SECONDS = 2.0
 
 
 class Resubscribe(StrEnum):
@@ -120,7 +125,7 @@ class FrameworkEngine:
         self._lock = asyncio.Lock()
         self._background = background = Background(asyncio.get_running_loop())
         self._inbox = Inbox(batch_seconds=settings.status_batch_seconds)
-        self._mesos = mesos = connect(self._inbox.put, self._leading)
+        self._mesos = mesos = connect(self._inbox.put, self._leading, self._confirmed)
         self._gauges = gauges = QueueGauges(store, stats, metrics)
         self._tracked = tracked = TrackedTasks()
         self._executors = executors = ExecutorRegistry()
@@ -225,6 +230,19 @@ class FrameworkEngine:
             return False
         return not self._closed
 
+    def _confirmed(self) -> bool:
+        """Leadership confirmed by a ZooKeeper round trip (blocking: asked on pymesos's
+        IO thread before it subscribes)."""
+        return self._leading() and self._fence.confirm(timeout=CONFIRM_TIMEOUT_SECONDS)
+
+    async def _subscription_withheld(self) -> None:
+        """The driver did not subscribe, leadership unconfirmed. A process that lost it is
+        stopped by the election soon; one that still leads (ZooKeeper was only slow)
+        tries again, with a fresh driver, while it leads."""
+        await asyncio.sleep(SUBSCRIBE_RETRY_SECONDS)
+        if self._leading() and not self._subscribed:
+            await self._mesos.restart(self._store.framework_id())
+
     def _changed(self) -> None:
         self._launch.changed()
 
@@ -272,6 +290,10 @@ class FrameworkEngine:
                 self._launch.offer_rescinded(offer_id)
             case Subscribed():
                 await self._on_subscribed(event)
+            case SubscriptionWithheld():
+                self._unsubscribed()
+                self._master = None
+                self._background.spawn(self._subscription_withheld(), "subscribe again")
             case Disconnected():
                 log.warning("disconnected from the Mesos master; pymesos reconnects")
                 self._unsubscribed()

@@ -26,6 +26,11 @@ class Subscribed:
 
 
 @dataclass(frozen=True)
+class SubscriptionWithheld:
+    """The driver did not subscribe: leadership could not be confirmed first."""
+
+
+@dataclass(frozen=True)
 class Disconnected:
     pass
 
@@ -77,6 +82,7 @@ class Heartbeat:
 DriverEvent = (
     Subscribed
     | Disconnected
+    | SubscriptionWithheld
     | OffersReceived
     | OfferRescinded
     | StatusReceived

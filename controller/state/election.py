@@ -55,6 +55,10 @@ class Fence(Protocol):
         """The path of the leader's election node; raises NotLeader when not leading."""
         ...
 
+    def confirm(self, timeout: float) -> bool:
+        """Whether a fresh round trip to ZooKeeper shows this process still leading."""
+        ...
+
 
 @dataclass(frozen=True)
 class Term:
@@ -190,6 +194,26 @@ class LeaderElection:
             if not self._leading or self._node is None:
                 raise NotLeader("this process does not lead (not elected, or suspended)")
             return self._node
+
+    def confirm(self, timeout: float) -> bool:
+        """Whether a fresh ZooKeeper round trip shows this process still leading: its
+        election node exists and belongs to its live session. For decisions a stale view
+        must not make: the in-memory flag changes only once kazoo notices a lost session,
+        and a process frozen past its session timeout acts on the old flag when it
+        resumes (it would subscribe to Mesos and throw the real leader off)."""
+        with self._lock:
+            node = self._node if self._leading else None
+        if node is None:
+            return False
+        try:
+            # sync: a follower that lags the ensemble's leader must not answer from the past.
+            self._client.sync_async(node).get(timeout=timeout)
+            stat = self._client.exists_async(node).get(timeout=timeout)
+        except Exception as error:  # kazoo's errors, a timeout: not confirmed either way
+            log.warning("could not confirm leadership in ZooKeeper: %r", error)
+            return False
+        session = self._client.client_id
+        return stat is not None and session is not None and stat.ephemeralOwner == session[0]
 
     def contenders(self) -> list[str]:
         """Election node names in order, the leader first."""

@@ -266,8 +266,16 @@ async def running_framework(
     registry = CollectorRegistry()
     connections: list[MesosDriver] = []
 
-    def connect(sink: EventSink, may_call: Callable[[], bool]) -> MesosDriver:
-        connection = driver(settings, sink, asyncio.get_running_loop(), may_call=may_call)
+    def connect(
+        sink: EventSink, may_call: Callable[[], bool], may_subscribe: Callable[[], bool]
+    ) -> MesosDriver:
+        connection = driver(
+            settings,
+            sink,
+            asyncio.get_running_loop(),
+            may_call=may_call,
+            may_subscribe=may_subscribe,
+        )
         connections.append(connection)
         return connection
 

@@ -118,6 +118,9 @@ class FakeFence:
             raise NotLeader("not leading")
         return FENCE
 
+    def confirm(self, timeout: float) -> bool:
+        return self.leading
+
     def depose(self) -> None:
         self.leading = False
 
@@ -150,11 +153,14 @@ class FakeMesos:
         self.started_with: list[str | None] = []
         self.sink: EventSink | None = None
         self.may_call: Callable[[], bool] = lambda: True
+        self.may_subscribe: Callable[[], bool] = lambda: True
         self._called = asyncio.Condition()
 
-    def connect(self, sink: EventSink, may_call: Callable[[], bool]) -> FakeMesos:
+    def connect(
+        self, sink: EventSink, may_call: Callable[[], bool], may_subscribe: Callable[[], bool]
+    ) -> FakeMesos:
         """The `MesosFactory` of a term: this fake, wired to the engine."""
-        self.sink, self.may_call = sink, may_call
+        self.sink, self.may_call, self.may_subscribe = sink, may_call, may_subscribe
         return self
 
     def deliver(self, event: DriverEvent) -> None:
