@@ -417,9 +417,14 @@ class Controller:
                     term = None
         finally:
             stopping.cancel()
+            # Withdraw first, so a standby leads at once rather than after this term has
+            # wound down: from this moment its writes are fenced and its Mesos calls
+            # refused, however long kopf takes to stop.
+            self._set(role=Role.STOPPING)
+            await asyncio.to_thread(election.stop)
+            log.info("withdrawn from the leader election")
             if term is not None:
                 await term.end()
-            await asyncio.to_thread(election.stop)
             await service.stop()
 
     def _begin(self, service: SchedulingService, election: LeaderElection) -> LeaderTerm:

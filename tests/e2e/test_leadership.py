@@ -204,3 +204,44 @@ def test_a_leader_frozen_past_its_session_and_resumed_sends_nothing_to_mesos(
         )
         assert subscribed_metric(ports[heir][1]) == 1.0
         assert len(stack.active_frameworks()) == 1
+
+
+def test_a_leader_stopped_with_sigterm_hands_over_before_it_winds_down(stack: Stack) -> None:
+    """What a rolling upgrade does (Helm replacing the Deployment's pods): the leader
+    withdraws from the election first, so the standby leads while the old replica is
+    still stopping its operator, and exits 0."""
+    names = ("replica-a", "replica-b")
+    ports = {name: (free_port(), free_port()) for name in names}
+    first = stack.start_process(
+        "replica-a", health_port=ports["replica-a"][0], metrics_port=ports["replica-a"][1]
+    )
+    wait_for(stack.leader, lambda leader: leader == "replica-a", what="replica-a to lead")
+    stack.start_process(
+        "replica-b", health_port=ports["replica-b"][0], metrics_port=ports["replica-b"][1]
+    )
+    wait_for(
+        lambda: readyz(ports["replica-b"][0]).get("role"),
+        lambda role: role == "standby",
+        what="replica-b standing by",
+    )
+    stack.script_app_object()
+    stack.script_job("report", EVERY_TWO_SECONDS)
+    wait_for(lambda: stack.runs.of("report"), lambda runs: len(runs) >= 3, what="runs")
+
+    first.send_signal(signal.SIGTERM)
+    wait_for(stack.leader, lambda leader: leader == "replica-b", what="replica-b elected")
+    assert first.wait(30) == 0
+    log = (stack.workdir / "replica-a.log").read_text()
+    withdrawn = log.index("withdrawn from the leader election")
+    assert withdrawn < log.index("Operator is stopping"), log[withdrawn - 2000 :]
+    wait_for(
+        lambda: subscribed_metric(ports["replica-b"][1]),
+        lambda value: value == 1.0,
+        what="replica-b subscribed to Mesos",
+    )
+    before = len(stack.runs.of("report"))
+    wait_for(
+        lambda: stack.runs.of("report"),
+        lambda runs: len(runs) >= before + 3,
+        what="runs launched by replica-b",
+    )
