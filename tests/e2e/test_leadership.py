@@ -36,16 +36,25 @@ def readyz(port: int) -> dict[str, Any]:
         return {}
 
 
-def leading_metric(port: int) -> float | None:
+def scraped(port: int, name: str) -> float | None:
+    """The value of the unlabelled metric `name` on a replica's /metrics (None: no answer)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
             text = reply.read().decode()
     except OSError:
         return None
     for line in text.splitlines():
-        if line.startswith("cloudjob_scheduler_leading "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
     return None
+
+
+def leading_metric(port: int) -> float | None:
+    return scraped(port, "cloudjob_scheduler_leading")
+
+
+def subscribed_metric(port: int) -> float | None:
+    return scraped(port, "cloudjob_mesos_subscribed")
 
 
 def test_only_the_leader_acts_and_its_successor_neither_loses_nor_doubles_a_run(
@@ -143,18 +152,6 @@ def test_a_replica_that_loses_its_session_stands_by_and_leads_again_without_exit
     wait_for(lambda: stack.runs.of("report"), lambda r: len(r) >= before + 6, what="runs again")
     runs = stack.runs.of("report")
     assert len({(r["fire_time"], r["sharding_item"]) for r in runs}) == len(runs), "a doubled run"
-
-
-def subscribed_metric(port: int) -> float | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("cloudjob_mesos_subscribed "):
-            return float(line.split()[1])
-    return None
 
 
 def test_a_leader_frozen_past_its_session_and_resumed_sends_nothing_to_mesos(
