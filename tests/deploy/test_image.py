@@ -89,12 +89,16 @@ def test_the_container_runs_the_controllers_run_command(chart: helm_python.Chart
     assert json.loads(dockerfile_final_stage()["CMD"][-1]) == ["run"]
 
 
-def test_both_stages_are_the_base_scripts_build_image_makes() -> None:
-    # The virtualenv built in the first stage links to the python of the second.
-    bases = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+def test_the_image_starts_from_the_base_scripts_build_image_makes() -> None:
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", DOCKERFILE.read_text(), re.MULTILINE)
     made = re.search(r"^base=(\S+)$", IMAGE_SCRIPT.read_text(), flags=re.MULTILINE)
     assert made is not None
-    assert bases == [made[1], made[1]]
+    names = [name for _, name in stages]
+    assert [source for source, _ in stages if source not in names] == [made[1]]
+    # The virtualenv's python is a link into the stage it is built in: the image must
+    # run on that same stage.
+    build = next(source for source, name in stages if name == "build")
+    assert stages[-1][0] == build
 
 
 def test_the_http_parser_rebuild_lives_in_one_script_used_by_setup_and_the_image() -> None:
