@@ -155,7 +155,6 @@ def image() -> Image:
     """The image of this checkout: built, or rebuilt from its cached layers."""
     built = subprocess.run([IMAGE_SCRIPT], capture_output=True, text=True, cwd=PROJECT)
     assert built.returncode == 0, f"scripts/build-image failed:\n{built.stderr[-4000:]}"
-    print(built.stderr.splitlines()[-1])
     store = subprocess.run(
         [IMAGE_SCRIPT, "--buildah-args"], capture_output=True, text=True, check=True
     )
@@ -201,11 +200,13 @@ def test_the_image_holds_this_checkouts_controller_on_python_311_as_the_charts_u
     assert "--zookeeper.hosts" in inside
 
     probe = (
-        "import getpass, os, sys, http_parser.parser; "
+        "import getpass, os, pwd, sys, http_parser.parser; "
         "print(sys.version_info[0], sys.version_info[1], os.getuid(), os.getgid(), "
-        "getpass.getuser())"
+        "getpass.getuser(), pwd.getpwuid(os.getuid()).pw_name)"
     )
-    major, minor, uid, gid, user = run_in(image, container, "python", "-c", probe, env={}).split()
+    major, minor, uid, gid, user, account = run_in(
+        image, container, "python", "-c", probe, env={}
+    ).split()
     pod = render(chart, values_file("default")).one("Deployment")["spec"]["template"]["spec"]
     assert (int(major), int(minor)) == (3, 11)
     assert 'requires-python = ">=3.11,<3.12"' in (PROJECT / "pyproject.toml").read_text()
@@ -213,7 +214,8 @@ def test_the_image_holds_this_checkouts_controller_on_python_311_as_the_charts_u
         pod["securityContext"]["runAsUser"],
         pod["securityContext"]["runAsGroup"],
     )
-    assert user == "cloudjob"
+    # The framework user's default ($USER) and the account of the uid agree.
+    assert user == account == "cloudjob"
 
 
 def service_account_volume(stack: Stack, directory: Path, fs_group: int) -> Path:
