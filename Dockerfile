@@ -10,13 +10,13 @@
 # runs it with `run`, settings from CLOUDJOB_* variables; docs/deploy.md explains the
 # deployment.
 
-FROM debian:bookworm-slim AS python
+FROM debian:bookworm-slim AS debian-python
 # ca-certificates: TLS to endpoints with public CAs.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
-FROM python AS build
+FROM debian-python AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv python3-dev gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -39,7 +39,7 @@ COPY controller /src/controller
 RUN /opt/venv/bin/python -m pip wheel --quiet --no-deps --no-build-isolation \
         --wheel-dir /wheels /src
 
-FROM python
+FROM debian-python
 # A named account for the default uid. The Mesos framework user defaults to the user
 # name (getpass): USER gives one under any uid a cluster's policy may impose.
 RUN groupadd --gid 10001 cloudjob \
