@@ -10,7 +10,7 @@ import helm_python
 import pytest
 
 from tests.deploy.chart import CHART
-from tests.e2e.stack import stack
+from tests.stack import stack
 
 __all__ = ["chart", "stack"]
 
