@@ -19,12 +19,11 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
@@ -45,9 +44,8 @@ from devcluster.kube.identities import Identity, ensure_namespace, grant_chart_r
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
 from tests.kubeworld import clean_slate
+from tests.waiting import WAIT, wait_for
 
-T = TypeVar("T")
-WAIT = 30.0
 NAMESPACE = "default"
 SWEEP_INTERVAL = 0.5
 PROJECT = Path(__file__).resolve().parents[1]
@@ -76,35 +74,6 @@ FAST_FRAMEWORK = {
     "unreachable_grace_seconds": 2.0,
     "unplaceable_report_seconds": 0.5,
 }
-
-
-def wait_for(
-    fetch: Callable[[], T],
-    until: Callable[[T], bool],
-    *,
-    timeout: float = WAIT,
-    what: str = "a condition",
-) -> T:
-    """Poll `fetch` until `until(value)`; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not until(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
-        time.sleep(0.1)
-        value = fetch()
-    return value
-
-
-def holds(
-    fetch: Callable[[], T], predicate: Callable[[T], bool], *, seconds: float, what: str
-) -> None:
-    """Assert that `predicate(fetch())` stays true for `seconds` (for "nothing more happens")."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = fetch()
-        assert predicate(value), f"{what} no longer holds: {value!r}"
-        time.sleep(0.1)
 
 
 @dataclass
@@ -472,32 +441,29 @@ def build_apps(workdir: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def stack(
     zookeeper: ZooKeeperServer,
+    zk_client: KazooClient,
     zk_namespace: str,
+    start_mesos: Callable[..., LocalMesos],
     tmp_path: Path,
     kube_cluster: ControlPlane,
     controller_identity: Identity,
 ) -> Iterator[Stack]:
-    zk = KazooClient(hosts=zookeeper.hosts, timeout=5.0)
-    zk.start(timeout=10)
     script_app, executor_app = build_apps(tmp_path)
-    with LocalMesos(agents=list(AGENTS), work_dir=tmp_path / "mesos", **FAST_MESOS) as mesos:
-        built = Stack(
-            api=kube_cluster,
-            identity=controller_identity,
-            mesos=mesos,
-            zk_hosts=zookeeper.hosts,
-            zk_namespace=zk_namespace,
-            zk=zk,
-            workdir=tmp_path,
-            script_app=script_app,
-            executor_app=executor_app,
-            audit_start=kube_cluster.audit_mark(),
-        )
-        try:
-            yield built
-        finally:
-            built.close()
-            clean_slate(kube_cluster)
-            assert built.server_errors() == []
-    zk.stop()
-    zk.close()
+    built = Stack(
+        api=kube_cluster,
+        identity=controller_identity,
+        mesos=start_mesos(list(AGENTS), work_dir=tmp_path / "mesos", **FAST_MESOS),
+        zk_hosts=zookeeper.hosts,
+        zk_namespace=zk_namespace,
+        zk=zk_client,
+        workdir=tmp_path,
+        script_app=script_app,
+        executor_app=executor_app,
+        audit_start=kube_cluster.audit_mark(),
+    )
+    try:
+        yield built
+    finally:
+        built.close()
+        clean_slate(kube_cluster)
+        assert built.server_errors() == []

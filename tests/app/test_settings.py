@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from controller.__main__ import main
 from controller.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:

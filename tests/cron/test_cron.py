@@ -22,6 +22,8 @@ from controller.cron import (
     validate_time_zone,
 )
 
+pytestmark = pytest.mark.unit
+
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")  # moves its clocks by 30 minutes

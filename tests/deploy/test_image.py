@@ -11,6 +11,7 @@ import json
 import re
 
 import helm_python
+import pytest
 
 from controller.__main__ import COMMANDS
 from controller.settings import HttpSettings
@@ -22,6 +23,8 @@ from tests.deploy.chart import (
     render,
     values_file,
 )
+
+pytestmark = pytest.mark.unit
 
 BUILD_SCRIPT = PROJECT / "scripts" / "build-http-parser"
 

@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.cron import parse_cron
 from controller.executor.clock import ClockState, Run, RunClock, sample
+
+pytestmark = pytest.mark.unit
 
 EVERY_10S = parse_cron("*/10 * * * * ?")
 T0 = datetime(2024, 5, 1, 12, 0, 3, tzinfo=UTC)

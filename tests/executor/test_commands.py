@@ -18,6 +18,8 @@ from controller.commandline import (
 from controller.executor.commands import job_environment
 from controller.executor.context import JobContext
 
+pytestmark = pytest.mark.integration
+
 HOSTILE = json.dumps(
     {"job_parameter": "x; touch pwned", "other": "$(touch pwned2) `touch p3` 'q\""}
 )

@@ -8,6 +8,8 @@ import pytest
 
 from controller.executor.environment import SettingError, parse_duration, read_environment
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("text", "seconds"),

@@ -18,6 +18,8 @@ from controller.executor.messages import (
     encode_base64,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def test_stop_is_the_plain_word() -> None:
     assert encode(Stop()) == b"STOP"

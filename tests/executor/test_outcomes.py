@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from controller.executor.outcomes import MAX_DETAIL, RunOutcome, outcome_of, start_failure
+
+pytestmark = pytest.mark.unit
 
 
 def test_success() -> None:

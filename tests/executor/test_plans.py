@@ -18,6 +18,8 @@ from controller.executor.plans import (
 from controller.resources import ExecutionType, JobKind
 from controller.taskdata import JobConfig, ShardingContext, TaskPayload
 
+pytestmark = pytest.mark.unit
+
 TASK_ID = "ns.job@-@0@-@READY@-@agent-1@-@0a1b"
 
 

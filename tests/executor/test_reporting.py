@@ -6,7 +6,11 @@ import base64
 import threading
 from typing import Any
 
+import pytest
+
 from controller.executor.reporting import StatusSender, TaskUpdate
+
+pytestmark = pytest.mark.unit
 
 
 class FlakyDriver:

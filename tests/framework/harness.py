@@ -1,5 +1,6 @@
-"""Shared pieces of the framework's integration tests: a local Mesos cluster, a leader,
-a running `SchedulingService`, a tiny app whose script job records how it was called.
+"""Shared pieces of the framework's integration tests: the local Mesos timings (the
+`start_cluster` fixture in conftest.py starts clusters with them), a leader, a running
+`SchedulingService`, a tiny app whose script job records how it was called.
 
 Everything here is real: ZooKeeper (the session fixture), the local Mesos emulator's
 master and agents running real processes, pymesos on the wire.
@@ -12,7 +13,6 @@ import json
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,7 +31,8 @@ from controller.mesos.settings import FrameworkSettings
 from controller.operations import EventKind, RuntimeEvent
 from controller.resources import CloudAppSpec, CloudJobSpec
 from controller.state import AsyncLeadership, Layout, LeaderElection
-from devcluster.mesos import AgentSpec, LocalMesos
+from devcluster.mesos import LocalMesos
+from tests.waiting import async_wait_for
 
 NAMESPACE = "ns"
 
@@ -57,16 +58,16 @@ DEMO_APP = ROOT / "examples" / "demo-app"
 NEVER = "0 0 0 1 1 ? 2099"
 
 
-def start_cluster(agents: list[AgentSpec], **options: Any) -> LocalMesos:
-    defaults: dict[str, Any] = {
-        "heartbeat_interval": 1.0,
-        "offer_refresh": 0.2,
-        "default_refuse_seconds": 1.0,
-        "status_update_retry": 1.0,
-        "status_update_retry_max": 2.0,
-    }
-    defaults.update(options)
-    return LocalMesos(agents=agents, **defaults).start()
+# Starts a local Mesos with these tests' timings (the `start_cluster` fixture).
+StartCluster = Callable[..., LocalMesos]
+# The emulator's timings for these tests.
+CLUSTER_OPTIONS: dict[str, Any] = {
+    "heartbeat_interval": 1.0,
+    "offer_refresh": 0.2,
+    "default_refuse_seconds": 1.0,
+    "status_update_retry": 1.0,
+    "status_update_retry_max": 2.0,
+}
 
 
 def framework_settings(master: str, **overrides: Any) -> FrameworkSettings:
@@ -207,20 +208,6 @@ def finished(out: Path) -> list[Run]:
     return [r for r in runs(out) if r.ended is not None]
 
 
-async def eventually(
-    check: Callable[[], Any], *, within: float = 30.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Wait until `check()` returns something truthy; return it."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what or check}")
-        await asyncio.sleep(interval)
-
-
 @dataclass
 class Framework:
     """A leader-elected `SchedulingService`, the Mesos connections it was given, and
@@ -305,7 +292,7 @@ def live_tasks(cluster: LocalMesos) -> list[dict[str, Any]]:
 
 
 async def subscribed(framework: Framework) -> None:
-    await eventually(
+    await async_wait_for(
         lambda: framework.service.active and framework.service.view().subscribed,
         what="the framework to subscribe",
     )

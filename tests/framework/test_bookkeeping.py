@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.mesos.background import Background
@@ -21,6 +22,8 @@ from controller.operations import ExecutorRuntime
 from controller.state import LaunchSource, RunningTask
 from tests.framework.fakes import FakeMesos
 from tests.framework.world import World, offer, settings, update
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -19,6 +19,8 @@ from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
 from tests.framework.world import offer, settings, update
 
+pytestmark = pytest.mark.unit
+
 
 class Term:
     def __init__(self) -> None:

@@ -4,7 +4,6 @@ disable / enable of jobs and apps, reschedule, and app removal stopping its exec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,11 @@ from devcluster.zookeeper import ZooKeeperServer
 from tests.framework.harness import (
     NEVER,
     Framework,
+    StartCluster,
     app_definition,
     build_app,
     build_demo_app,
     demo_app_definition,
-    eventually,
     finished,
     framework_settings,
     framework_state,
@@ -31,10 +30,12 @@ from tests.framework.harness import (
     running_framework,
     runs,
     script_job,
-    start_cluster,
     subscribed,
 )
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import async_holds, async_wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def running_daemon(fw: Framework, job_key: str) -> list[str] | None:
@@ -49,10 +50,8 @@ def live_ids(cluster: LocalMesos) -> set[str]:
 
 
 @pytest.fixture
-def cluster() -> Iterator[LocalMesos]:
-    started = start_cluster([AgentSpec(cpus=4, mem=4096)])
-    yield started
-    started.stop()
+def cluster(start_cluster: StartCluster) -> LocalMesos:
+    return start_cluster([AgentSpec(cpus=4, mem=4096)])
 
 
 async def test_triggering_a_daemon_runs_it_once_per_token(
@@ -67,16 +66,19 @@ async def test_triggering_a_daemon_runs_it_once_per_token(
         with pytest.raises(SchedulingError, match="no running task"):
             await fw.service.trigger(job.key, "early")
         assert fw.service.view().state.last_trigger(job.key) is None, "retried later, not lost"
-        await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
+        await async_wait_for(lambda: running_daemon(fw, job.key), timeout=60, what="the daemon")
         assert fw.service.job_runtime(job.key).succeeded == 0
 
         assert await fw.service.trigger(job.key, "early") is TriggerResult.RAN
-        await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 1, within=30)
+        await async_wait_for(lambda: fw.service.job_runtime(job.key).succeeded == 1, timeout=30)
         assert await fw.service.trigger(job.key, "early") is TriggerResult.ALREADY_HANDLED
         assert await fw.service.trigger(job.key, "second") is TriggerResult.RAN
-        await eventually(lambda: fw.service.job_runtime(job.key).succeeded == 2, within=30)
-        await asyncio.sleep(1.0)
-        assert fw.service.job_runtime(job.key).succeeded == 2, "each token ran once"
+        await async_wait_for(lambda: fw.service.job_runtime(job.key).succeeded == 2, timeout=30)
+        await async_holds(
+            lambda: fw.service.job_runtime(job.key).succeeded == 2,
+            seconds=1.0,
+            what="each token ran once",
+        )
         executors = fw.service.app_executors("ns.demo")
         assert len(executors) == 1 and executors[0].tasks == 1
 
@@ -97,24 +99,29 @@ async def test_a_trigger_a_leader_ran_is_not_run_again_by_the_next_leader(
         await first.service.put_app(demo_app_definition(tarball))
         await first.service.schedule(batch)
         await first.service.schedule(resident)
-        await eventually(lambda: running_daemon(first, resident.key), within=60)
+        await async_wait_for(lambda: running_daemon(first, resident.key), timeout=60)
         assert await first.service.trigger(batch.key, "t1") is TriggerResult.RAN
         assert await first.service.trigger(resident.key, "t1") is TriggerResult.RAN
-        await eventually(lambda: len(finished(out)) == 2, within=60, what="the batch run")
-        await eventually(lambda: first.service.job_runtime(resident.key).succeeded == 1)
+        await async_wait_for(lambda: len(finished(out)) == 2, timeout=60, what="the batch run")
+        await async_wait_for(lambda: first.service.job_runtime(resident.key).succeeded == 1)
 
     async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
         await subscribed(second)
-        await eventually(lambda: running_daemon(second, resident.key), within=60)
+        await async_wait_for(lambda: running_daemon(second, resident.key), timeout=60)
         assert await second.service.trigger(batch.key, "t1") is TriggerResult.ALREADY_HANDLED
         assert await second.service.trigger(resident.key, "t1") is TriggerResult.ALREADY_HANDLED
         assert second.service.job_runtime(batch.key).pending_runs == 0
-        await asyncio.sleep(2.0)
-        assert len(runs(out)) == 2, "the batch ran once"
-        assert second.service.job_runtime(resident.key).succeeded == 0, "the daemon ran once"
+        await async_holds(
+            lambda: (len(runs(out)), second.service.job_runtime(resident.key).succeeded),
+            lambda counts: counts == (2, 0),
+            seconds=2.0,
+            what="the batch ran once and the daemon ran once (runs, daemon successes)",
+        )
 
         assert await second.service.trigger(batch.key, "t2") is TriggerResult.RAN
-        await eventually(lambda: len(finished(out)) == 4, within=60, what="the next token's run")
+        await async_wait_for(
+            lambda: len(finished(out)) == 4, timeout=60, what="the next token's run"
+        )
 
 
 async def test_disable_and_enable_a_transient_job(
@@ -127,20 +134,23 @@ async def test_disable_and_enable_a_transient_job(
         await fw.service.put_app(app_definition(build_app(tmp_path)))
         job = script_job("ticking", out, cron="* * * * * ?", shards=1)
         await fw.service.schedule(job)
-        await eventually(lambda: len(finished(out)) >= 1, what="a run")
+        await async_wait_for(lambda: len(finished(out)) >= 1, what="a run")
 
         await fw.service.disable_job(job.key)
         runtime = fw.service.job_runtime(job.key)
         assert not runtime.scheduled and runtime.pending_runs == 0
         await asyncio.sleep(0.5)  # a run launched just before may still finish
         settled = len(runs(out))
-        await asyncio.sleep(2.5)
-        assert len(runs(out)) == settled, "a disabled job accumulates and runs nothing"
+        await async_holds(
+            lambda: len(runs(out)) == settled,
+            seconds=2.5,
+            what="a disabled job accumulates and runs nothing",
+        )
         assert fw.service.view().state.ready() == {}
 
         await fw.service.enable_job(job.key)
         assert fw.service.job_runtime(job.key).scheduled
-        await eventually(lambda: len(runs(out)) > settled, what="runs after enabling")
+        await async_wait_for(lambda: len(runs(out)) > settled, what="runs after enabling")
         await fw.service.unschedule(job.key)
 
 
@@ -153,17 +163,20 @@ async def test_disabling_an_app_stops_its_daemons_and_enabling_brings_them_back(
         await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
         job = python_job("resident", shards=2, executionType="DAEMON")
         await fw.service.schedule(job)
-        before = await eventually(lambda: running_daemon(fw, job.key), within=60)
+        before = await async_wait_for(lambda: running_daemon(fw, job.key), timeout=60)
 
         await fw.service.disable_app("ns.demo")
-        await eventually(lambda: not live_ids(cluster) & set(before), within=30, what="kills")
+        await async_wait_for(lambda: not live_ids(cluster) & set(before), timeout=30, what="kills")
         assert fw.service.job_runtime(job.key).active_shards == ()
         assert not fw.service.job_runtime(job.key).scheduled
-        await asyncio.sleep(1.0)
-        assert fw.service.job_runtime(job.key).active_shards == (), "it stays down"
+        await async_holds(
+            lambda: fw.service.job_runtime(job.key).active_shards == (),
+            seconds=1.0,
+            what="it stays down",
+        )
 
         await fw.service.enable_app("ns.demo")
-        after = await eventually(lambda: running_daemon(fw, job.key), within=60)
+        after = await async_wait_for(lambda: running_daemon(fw, job.key), timeout=60)
         assert not set(after) & set(before)
 
 
@@ -185,15 +198,15 @@ async def test_rescheduling_moves_the_cron_and_restarts_a_daemon(
 
         daemon = python_job("resident", executionType="DAEMON")
         await fw.service.schedule(daemon)
-        before = await eventually(lambda: running_daemon(fw, daemon.key), within=60)
+        before = await async_wait_for(lambda: running_daemon(fw, daemon.key), timeout=60)
         await fw.service.schedule(python_job("resident", executionType="DAEMON", cpuCount=0.3))
-        after = await eventually(
+        after = await async_wait_for(
             lambda: (ids := running_daemon(fw, daemon.key)) and ids != before and ids,
-            within=60,
+            timeout=60,
             what="the daemon to restart with its new definition",
         )
         assert TaskId.parse(after[0]).job_key == daemon.key
-        await eventually(lambda: before[0] not in live_ids(cluster), within=30)
+        await async_wait_for(lambda: before[0] not in live_ids(cluster), timeout=30)
 
 
 async def test_removing_an_app_kills_its_tasks_and_stops_its_executors(
@@ -205,13 +218,13 @@ async def test_removing_an_app_kills_its_tasks_and_stops_its_executors(
         await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
         job = python_job("resident", executionType="DAEMON")
         await fw.service.schedule(job)
-        await eventually(lambda: running_daemon(fw, job.key), within=60)
+        await async_wait_for(lambda: running_daemon(fw, job.key), timeout=60)
         assert len(framework_state(cluster)["executors"]) == 1
 
         await fw.service.remove_app("ns.demo")
-        await eventually(
+        await async_wait_for(
             lambda: framework_state(cluster)["executors"] == [],
-            within=30,
+            timeout=30,
             what="the executor to stop",
         )
         assert framework_state(cluster)["tasks"] == []
@@ -231,10 +244,10 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
             await fw.service.put_app(demo_app_definition(build_demo_app(tmp_path)))
             job = python_job("resident", executionType="DAEMON")
             await fw.service.schedule(job)
-            await eventually(lambda: running_daemon(fw, job.key), within=60, what="the daemon")
+            await async_wait_for(lambda: running_daemon(fw, job.key), timeout=60, what="the daemon")
 
             proxy.blackhole()  # only kazoo's timeouts tell: SUSPENDED, not leading
-            await eventually(lambda: not fw.election.is_leading, what="SUSPENDED")
+            await async_wait_for(lambda: not fw.election.is_leading, what="SUSPENDED")
             # The engine is still up (nobody has stopped it yet), but no call reaches Mesos,
             # and the trigger is not recorded (it is retried under the next leader).
             with pytest.raises(SchedulingError, match="does not lead"):
@@ -248,9 +261,10 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
             successor = MesosDriver(settings, events.append, asyncio.get_running_loop())
             await successor.start(framework_id)
             try:
-                await eventually(lambda: successor.connected, what="the successor to subscribe")
-                await asyncio.sleep(2.0)
-                assert successor.connected
+                await async_wait_for(lambda: successor.connected, what="the successor to subscribe")
+                await async_holds(
+                    lambda: successor.connected, seconds=2.0, what="the successor subscribed"
+                )
                 # Subscribed once and never failed over (offers may come: it is not suppressed).
                 lifecycle = Subscribed | Disconnected | MasterError
                 assert [type(e) for e in events if isinstance(e, lifecycle)] == [Subscribed]
@@ -259,13 +273,13 @@ async def test_a_leader_whose_zookeeper_connection_is_suspended_sends_nothing_to
             finally:
                 await successor.close()
             proxy.restore()
-            await eventually(lambda: fw.election.is_leading, what="leadership to come back")
+            await async_wait_for(lambda: fw.election.is_leading, what="leadership to come back")
     finally:
         proxy.close()
 
 
 async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
-    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path, start_cluster: StartCluster
 ) -> None:
     # Sized so that, once set up, the agent has nothing left to offer: no offer ever
     # lists the idle executor to the second controller.
@@ -274,34 +288,33 @@ async def test_removing_an_app_stops_an_idle_executor_a_new_leader_never_saw(
     tarball = build_demo_app(tmp_path)
     batch = python_job("batch")  # transient, app ns.demo
     resident = python_job("resident", app="other", executionType="DAEMON")
-    try:
-        async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
-            await subscribed(first)
-            await first.service.put_app(demo_app_definition(tarball))
-            await first.service.put_app(demo_app_definition(tarball, name="other"))
-            await first.service.schedule(batch)
-            await first.service.trigger(batch.key, "1")
-            await eventually(lambda: first.service.job_runtime(batch.key).succeeded == 1, within=60)
-            await first.service.schedule(resident)
-            await eventually(lambda: running_daemon(first, resident.key), within=60)
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as first:
+        await subscribed(first)
+        await first.service.put_app(demo_app_definition(tarball))
+        await first.service.put_app(demo_app_definition(tarball, name="other"))
+        await first.service.schedule(batch)
+        await first.service.trigger(batch.key, "1")
+        await async_wait_for(
+            lambda: first.service.job_runtime(batch.key).succeeded == 1, timeout=60
+        )
+        await first.service.schedule(resident)
+        await async_wait_for(lambda: running_daemon(first, resident.key), timeout=60)
 
-        executors = {e["executor_id"] for e in framework_state(cluster)["executors"]}
-        idle = next(e for e in executors if e.startswith("ns.demo@-@"))
-        assert len(executors) == 2
+    executors = {e["executor_id"] for e in framework_state(cluster)["executors"]}
+    idle = next(e for e in executors if e.startswith("ns.demo@-@"))
+    assert len(executors) == 2
 
-        async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
-            await subscribed(second)
-            await eventually(lambda: not second.service.view().reconciling)
-            assert second.metric("cloudjob_offers_received_total") == 0
-            await second.service.remove_app("ns.demo")
-            await eventually(
-                lambda: (
-                    {e["executor_id"] for e in framework_state(cluster)["executors"]}
-                    == executors - {idle}
-                ),
-                within=30,
-                what="the idle executor to stop",
-            )
-            assert running_daemon(second, resident.key)
-    finally:
-        cluster.stop()
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as second:
+        await subscribed(second)
+        await async_wait_for(lambda: not second.service.view().reconciling)
+        assert second.metric("cloudjob_offers_received_total") == 0
+        await second.service.remove_app("ns.demo")
+        await async_wait_for(
+            lambda: (
+                {e["executor_id"] for e in framework_state(cluster)["executors"]}
+                == executors - {idle}
+            ),
+            timeout=30,
+            what="the idle executor to stop",
+        )
+        assert running_daemon(second, resident.key)

@@ -13,6 +13,8 @@ from controller.state import StateUnavailable
 from tests.framework.factories import make_job
 from tests.framework.world import World, offer
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from controller.mesos.offers import HeldOffer, OfferPool
+
+pytestmark = pytest.mark.unit
 
 
 def mesos_offer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from controller.mesos.work import QueueSnapshot, WorkItem, eligible_work, work_i
 from controller.resources import PlacementStrategy
 from controller.state.records import LaunchSource
 from tests.framework.factories import make_app, make_job
+
+pytestmark = pytest.mark.unit
 
 
 def item(

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from controller.cron import CronError, parse_cron
 from controller.producer import TimerKey, TransientProducer, step
 
+pytestmark = pytest.mark.unit
+
 
 class FakeTime:
     """A clock that only moves when a timer sleeps (optionally oversleeping).

@@ -13,6 +13,8 @@ from controller.state import LaunchSource
 from tests.framework.factories import make_job
 from tests.framework.world import World, offer, update
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:

@@ -16,6 +16,8 @@ from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
 from tests.framework.world import World, update
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:

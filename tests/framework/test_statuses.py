@@ -33,6 +33,8 @@ from controller.operations import EventKind
 from controller.state.records import LaunchSource
 from tests.framework.factories import make_job
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TRANSIENT = make_job("job", shards=3)
 FAILOVER_ON = make_job("job", shards=3, failover=True)

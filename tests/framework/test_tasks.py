@@ -25,6 +25,8 @@ from controller.state.records import LaunchSource
 from controller.taskdata import TaskPayload
 from tests.framework.factories import make_app, make_job
 
+pytestmark = pytest.mark.unit
+
 AGENT = "5c1e-41f0-S3"
 
 

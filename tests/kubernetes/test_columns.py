@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 
-from tests.stack import NAMESPACE, Stack, wait_for
+import pytest
+
+from tests.stack import NAMESPACE, Stack
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 

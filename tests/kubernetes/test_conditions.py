@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from controller.reconcilers.conditions import find_condition, is_true, set_condition
 from controller.resources import ConditionStatus
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)

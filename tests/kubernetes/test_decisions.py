@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from controller.operations import EventKind, RuntimeEvent
 from controller.reconcilers.apps import AppSummary, app_availability
 from controller.reconcilers.jobs import (
@@ -20,6 +22,8 @@ from controller.reconcilers.jobs import (
 from controller.reconcilers.mailboxes import Mailboxes
 from controller.reconcilers.status import AppAvailability
 from tests.kubernetes.core import MemoryCore
+
+pytestmark = pytest.mark.unit
 
 SPEC: dict[str, Any] = {
     "appName": "demo",

@@ -8,7 +8,12 @@ import re
 from collections import Counter
 from typing import Any
 
-from tests.stack import Stack, holds, wait_for
+import pytest
+
+from tests.stack import Stack
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 EVERY_SECOND = "* * * * * ?"
 CAMEL_CASE = re.compile(r"^[A-Z][a-zA-Z]+$")

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.stack import NAMESPACE, Stack, app_manifest, holds, job_manifest, wait_for
+from tests.stack import NAMESPACE, Stack, app_manifest, job_manifest
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 GITOPS = "argocd-controller"
 FAR_FUTURE = "0 0 0 1 1 ? 2099"

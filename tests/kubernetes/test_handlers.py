@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kazoo.exceptions import NotEmptyError
 
-from tests.stack import NAMESPACE, Stack, holds, wait_for
+from tests.stack import NAMESPACE, Stack
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 JOB_KEY = f"{NAMESPACE}.report"

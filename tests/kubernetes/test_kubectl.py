@@ -14,7 +14,10 @@ import yaml
 
 from devcluster.kube import ControlPlane
 from tests.kubeworld import fresh_namespace
-from tests.stack import NAMESPACE, Stack, job_manifest, wait_for
+from tests.stack import NAMESPACE, Stack, job_manifest
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.system
 
 PROJECT = Path(__file__).resolve().parents[2]
 EXAMPLES = PROJECT / "examples" / "manifests"

@@ -7,14 +7,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from controller.app import ControllerThread, Role
 from controller.reconcilers.handling import ObjectView, Reconciliation, Timing
 from controller.reconcilers.status import AppAvailability
 from controller.settings import ZooKeeperSettings
 from tests.kubernetes.core import MemoryCore
-from tests.stack import Stack, holds, wait_for
+from tests.stack import Stack
 from tests.system.test_leadership import leading_metric, readyz
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 SPEC: dict[str, Any] = {

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.stack import NAMESPACE, Stack, holds, wait_for
+import pytest
+
+from tests.stack import NAMESPACE, Stack
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 API_VERSION = "cloudjob.io/v1alpha1"

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import urllib.parse
 
-from tests.stack import NAMESPACE, Stack, holds, metric, wait_for
+import pytest
+
+from tests.stack import NAMESPACE, Stack, metric
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 REMOVED = "cloudjob_orphans_removed_total"

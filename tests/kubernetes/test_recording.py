@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
+import pytest
 
 from controller.reconcilers.kubeapi import KubeApi
 from controller.reconcilers.recording import (
@@ -23,6 +24,9 @@ from controller.reconcilers.recording import (
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity
 from tests.kubeworld import fresh_namespace
+from tests.waiting import async_wait_for
+
+pytestmark = pytest.mark.integration
 
 REF = ObjectRef("cloudjob.io/v1alpha1", "CloudJob", "default", "report", "uid-1")
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -120,15 +124,6 @@ def job_events(cluster: ControlPlane, namespace: str) -> list[dict[str, Any]]:
     return cluster.client().list("v1", "Event", namespace)
 
 
-async def wait_until(check: Any, what: str) -> Any:
-    for _ in range(200):
-        found = await asyncio.to_thread(check)
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
     kube_cluster: ControlPlane, controller_identity: Identity
 ) -> None:
@@ -148,9 +143,11 @@ async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
         for _ in range(3):
             recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
             await asyncio.sleep(0.2)
-        events = await wait_until(
-            lambda: [e for e in job_events(kube_cluster, namespace) if e.get("count") == 3],
-            "count 3",
+        events = await async_wait_for(
+            lambda: asyncio.to_thread(
+                lambda: [e for e in job_events(kube_cluster, namespace) if e.get("count") == 3]
+            ),
+            what="count 3",
         )
         assert len(job_events(kube_cluster, namespace)) == 1
         event = events[0]
@@ -164,7 +161,9 @@ async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
             kube_cluster.client().delete, "v1", "Event", event["metadata"]["name"], namespace
         )
         recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
-        renewed = await wait_until(lambda: job_events(kube_cluster, namespace), "a new Event")
+        renewed = await async_wait_for(
+            lambda: asyncio.to_thread(job_events, kube_cluster, namespace), what="a new Event"
+        )
         assert renewed[0]["count"] == 4
         assert renewed[0]["metadata"]["name"] != event["metadata"]["name"]
     finally:
@@ -190,7 +189,9 @@ async def test_a_recorder_whose_term_ended_writes_nothing(
     running = asyncio.create_task(recorder.run(stop))
     try:
         recorder.post(ref, warning=False, reason="Launched", message="one")
-        await wait_until(lambda: job_events(kube_cluster, namespace), "the first Event")
+        await async_wait_for(
+            lambda: asyncio.to_thread(job_events, kube_cluster, namespace), what="the first Event"
+        )
         leading = False
         recorder.post(ref, warning=False, reason="Launched", message="two")
         await asyncio.wait_for(running, 5)

@@ -9,6 +9,8 @@ import pytest
 from controller.reconcilers.specs import InvalidSpec, parse_app, parse_job
 from controller.resources import ExecutionType
 
+pytestmark = pytest.mark.unit
+
 
 def job_spec(**changes: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {

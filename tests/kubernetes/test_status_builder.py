@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from controller.operations import ExecutorRuntime, JobRuntime, ShardRuntime
 from controller.reconcilers.conditions import find_condition
 from controller.reconcilers.status import (
@@ -19,6 +21,8 @@ from controller.reconcilers.status import (
     status_patch,
 )
 from controller.resources import CloudAppStatus, CloudJobStatus, ConditionStatus
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 FACTS = JobFacts(namespace="team-a", generation=4, app_name="demo")

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.reconcilers.handling import Reconciliation, job_slot
 from controller.reconcilers.specs import parse_job
 from controller.reconcilers.sweeping import JOB, OrphanSweep, SweepMetrics, orphans, watched
 from tests.kubernetes.core import MemoryCore
+
+pytestmark = pytest.mark.unit
 
 SPEC: dict[str, Any] = {
     "appName": "demo",

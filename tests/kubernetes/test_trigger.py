@@ -8,11 +8,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from controller.mesos.settings import FrameworkSettings
 from controller.operations import TriggerResult
 from controller.reconcilers.specs import parse_app, parse_job
-from tests.framework.harness import eventually, running_framework, subscribed
-from tests.stack import FAST_FRAMEWORK, NAMESPACE, Stack, holds, wait_for
+from tests.framework.harness import running_framework, subscribed
+from tests.stack import FAST_FRAMEWORK, NAMESPACE, Stack
+from tests.waiting import async_wait_for, holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 TRIGGER = "cloudjob.io/trigger"
@@ -77,9 +82,9 @@ async def run_in_the_core_only(stack: Stack, app: dict[str, Any], job: dict[str,
         await leader.service.schedule(definition)
         token = job["metadata"]["annotations"][TRIGGER]
         assert await leader.service.trigger(definition.key, token) is TriggerResult.RAN
-        await eventually(
+        await async_wait_for(
             lambda: leader.service.job_runtime(definition.key).succeeded == 3,
-            within=60,
+            timeout=60,
             what="the triggered run",
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import sys
 import threading
@@ -283,17 +284,6 @@ def http_post(
         connection.close()
 
 
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def http_get_json(url: str) -> Json:
     with urllib.request.urlopen(url, timeout=10) as response:
         result: Json = json.loads(response.read())
@@ -311,20 +301,16 @@ def framework_info(name: str = "conformance", partition_aware: bool = True, **ex
 
 
 @pytest.fixture
-def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalMesos]]:
-    clusters: list[LocalMesos] = []
+def make_cluster(
+    start_mesos: Callable[..., LocalMesos], tmp_path: Path
+) -> Callable[..., LocalMesos]:
+    clusters = itertools.count()
 
     def make(agents: list[AgentSpec] | None = None, **overrides: Any) -> LocalMesos:
-        options = {**FAST, **overrides}
-        cluster = LocalMesos(
-            agents=agents or [AgentSpec()], work_dir=tmp_path / f"mesos{len(clusters)}", **options
-        )
-        clusters.append(cluster)
-        return cluster.start()
+        work_dir = tmp_path / f"mesos{next(clusters)}"
+        return start_mesos(agents or [AgentSpec()], work_dir=work_dir, **{**FAST, **overrides})
 
-    yield make
-    for cluster in clusters:
-        cluster.stop()
+    return make
 
 
 @pytest.fixture

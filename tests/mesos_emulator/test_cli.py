@@ -9,7 +9,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from devcluster.zookeeper import free_port
+
+pytestmark = pytest.mark.integration
 
 
 def test_cli_banner_and_cluster(tmp_path: Path) -> None:

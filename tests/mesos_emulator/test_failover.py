@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from kazoo.client import KazooClient
 
 from devcluster.mesos import LocalMesos
@@ -19,8 +20,10 @@ from tests.mesos_emulator.conftest import (
     framework_info,
     http_get_json,
     http_post,
-    wait_until,
 )
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def pid_alive(pid: int) -> bool:
@@ -42,7 +45,7 @@ def start_sleeper(fw: Framework, task_id: str = "t1") -> int:
         fw.cluster.work_dir.glob(f"slaves/*/frameworks/*/executors/{task_id}/runs/latest")
     )
     pid_file = sandboxes[0] / "pid"
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the task's pid file")
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the task's pid file")
     return int(pid_file.read_text())
 
 
@@ -53,9 +56,9 @@ def test_failover_with_the_same_id_keeps_tasks(
     framework_id = first.wait_subscribed()
     pid = start_sleeper(first)
     first.stop()
-    wait_until(
+    wait_for(
         lambda: not cluster.state()["frameworks"][0]["connected"],
-        "the master to see the disconnect",
+        what="the master to see the disconnect",
     )
     second = make_framework(cluster, framework_info(id={"value": framework_id}))
     second.wait(lambda: second.events("reregistered"), "re-subscription")
@@ -82,11 +85,11 @@ def test_failover_timeout_expiry_kills_tasks_and_removes_the_framework(
                 return dict(fw)
         return None
 
-    completed = wait_until(removed, "the framework to be removed after its failover timeout")
+    completed = wait_for(removed, what="the framework to be removed after its failover timeout")
     [task] = completed["completed_tasks"]
     assert task["state"] == "TASK_KILLED"
     assert task["statuses"][-1]["state"] == "TASK_KILLED"
-    wait_until(lambda: not pid_alive(pid), "the task's process to be killed")
+    wait_for(lambda: not pid_alive(pid), what="the task's process to be killed")
     again = make_framework(cluster, framework_info(id={"value": framework_id}))
     assert again.wait(lambda: again.events("error"), "ERROR") == ["Framework has been removed"]
 
@@ -114,12 +117,12 @@ def test_teardown_kills_tasks_and_forbids_the_id(
     pid = start_sleeper(fw)
     fw.driver.stop()  # without failover pymesos sends TEARDOWN
     fw.driver.join()
-    wait_until(
+    wait_for(
         lambda: [f["id"] for f in cluster.state()["completed_frameworks"]] == [framework_id],
-        "the framework to be torn down",
+        what="the framework to be torn down",
     )
     assert cluster.state()["frameworks"] == []
-    wait_until(lambda: not pid_alive(pid), "the task's process to be killed")
+    wait_for(lambda: not pid_alive(pid), what="the task's process to be killed")
     again = make_framework(cluster, framework_info(id={"value": framework_id}))
     assert again.wait(lambda: again.events("error"), "ERROR") == ["Framework has been removed"]
 
@@ -175,8 +178,8 @@ def test_zookeeper_registration_and_zk_master_detection(
     fw = make_framework(cluster, master=cluster.zk_url)
     framework_id = fw.wait_subscribed()
     cluster.restart_master()
-    [new_node] = wait_until(
-        lambda: [n for n in zk_client.get_children(path) if n != node], "a new json.info_ node"
+    [new_node] = wait_for(
+        lambda: [n for n in zk_client.get_children(path) if n != node], what="a new json.info_ node"
     )
     assert zk_client.exists(f"{path}/{node}") is None, "the crashed master's ephemeral node is gone"
     assert new_node > node

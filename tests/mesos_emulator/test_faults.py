@@ -18,10 +18,12 @@ from tests.mesos_emulator.conftest import (
     executor_info,
     executor_task,
     framework_info,
-    wait_until,
 )
 from tests.mesos_emulator.test_failover import pid_alive, start_sleeper
 from tests.mesos_emulator.test_tasks import executor_log, running
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def reconcile_with_agent(fw: Framework, task_id: str, agent_id: str) -> None:
@@ -79,7 +81,7 @@ def test_partition_then_mark_gone(cluster: LocalMesos, framework: Framework) -> 
     assert gone["reason"] == "REASON_AGENT_REMOVED_BY_OPERATOR"
     assert gone["message"] == "Agent has been marked gone"
     cluster.heal_agent(agent_id)  # the agent is refused and shuts down
-    wait_until(lambda: not pid_alive(pid), "the gone agent to kill its tasks")
+    wait_for(lambda: not pid_alive(pid), what="the gone agent to kill its tasks")
     reconcile_with_agent(framework, "t1", agent_id)
     answer = framework.wait(
         lambda: [u for u in framework.updates("t1") if u.get("reason") == "REASON_RECONCILIATION"],
@@ -114,7 +116,7 @@ def test_killed_agent_becomes_unreachable_for_checkpointing_frameworks(
     pid = start_sleeper(fw)
     agent_id = cluster.agents[0].agent_id
     cluster.kill_agent(agent_id)
-    wait_until(lambda: not pid_alive(pid), "the dead agent's processes to die")
+    wait_for(lambda: not pid_alive(pid), what="the dead agent's processes to die")
     unreachable = fw.wait_state("t1", "TASK_UNREACHABLE")
     assert unreachable["reason"] == "REASON_AGENT_REMOVED"
     assert fw.states("t1")[-1] == "TASK_UNREACHABLE"
@@ -178,7 +180,9 @@ def test_crashed_executor_takes_its_whole_container_down(
     cluster.crash_executor(agent_id, "ex1")
     assert framework.wait_state("e1", "TASK_FAILED")["reason"] == "REASON_EXECUTOR_TERMINATED"
     for where, pid in pids.items():
-        wait_until(lambda pid=pid: not running(pid), f"the child in its own {where} to be killed")
+        wait_for(
+            lambda pid=pid: not running(pid), what=f"the child in its own {where} to be killed"
+        )
 
 
 def test_exited_executor_takes_its_session_down(
@@ -195,7 +199,7 @@ def test_exited_executor_takes_its_session_down(
         {"value": "ex1"}, {"value": agent_id}, base64.b64encode(b"exit").decode()
     )
     assert framework.wait_state("e1", "TASK_FAILED")["reason"] == "REASON_EXECUTOR_TERMINATED"
-    wait_until(lambda: not running(group), "the executor's job process to be killed")
+    wait_for(lambda: not running(group), what="the executor's job process to be killed")
 
 
 def test_shut_down_executor_takes_its_session_down(
@@ -214,7 +218,7 @@ def test_shut_down_executor_takes_its_session_down(
     )
     assert status == 202
     framework.wait(lambda: framework.events("executor_lost"), "the executor to end")
-    wait_until(lambda: not running(group), "the executor's job process to be killed")
+    wait_for(lambda: not running(group), what="the executor's job process to be killed")
 
 
 def test_killed_agent_takes_every_container_down(
@@ -227,7 +231,9 @@ def test_killed_agent_takes_every_container_down(
     pids = spawned("e1")
     cluster.kill_agent(agent_id)
     for where, pid in pids.items():
-        wait_until(lambda pid=pid: not running(pid), f"the child in its own {where} to be killed")
+        wait_for(
+            lambda pid=pid: not running(pid), what=f"the child in its own {where} to be killed"
+        )
 
 
 def test_executor_exit_with_live_tasks(framework: Framework) -> None:
@@ -355,7 +361,7 @@ def test_kill_of_a_finished_task_is_ignored(
     # The master passed the kill on before answering; the agent has handled it by now.
     assert cluster.pending_status_updates(agent_id) == {"t1": ["TASK_FINISHED"]}
     fw.ack(finished)
-    wait_until(lambda: cluster.pending_status_updates(agent_id) == {}, "the stream to close")
+    wait_for(lambda: cluster.pending_status_updates(agent_id) == {}, what="the stream to close")
     assert fw.distinct_states("t1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
 
 

@@ -25,8 +25,10 @@ from tests.mesos_emulator.conftest import (
     executor_info,
     executor_task,
     http_post,
-    wait_until,
 )
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 SUBSCRIBE = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "raw"}}}
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -210,7 +212,7 @@ def test_disconnected_framework_gets_403(
     framework_id = fw.wait_subscribed()
     stream_id = str(fw.driver.stream_id)
     fw.stop()
-    wait_until(lambda: not cluster.state()["frameworks"][0]["connected"], "the disconnect")
+    wait_for(lambda: not cluster.state()["frameworks"][0]["connected"], what="the disconnect")
     code, body = post(
         cluster,
         {"type": "REVIVE", "framework_id": {"value": framework_id}},
@@ -369,7 +371,7 @@ def test_executor_calls_before_subscribing_are_403(
         reply = executor_post(agent.endpoint, call)
         return None if reply[0] == 400 else reply
 
-    code, body = wait_until(answer_once_launched, "the executor to be launched")
+    code, body = wait_for(answer_once_launched, what="the executor to be launched")
     assert (code, body) == (403, "Executor is not subscribed")
 
 
@@ -426,7 +428,7 @@ def test_executor_protocol_over_raw_http(
         stream.close()
         return None
 
-    stream = wait_until(subscribed, "the agent to know the executor")
+    stream = wait_for(subscribed, what="the agent to know the executor")
     try:
         assert "mesos-stream-id" not in stream.headers
         events = stream.next_events()
@@ -518,7 +520,7 @@ def test_executor_resubscribes_with_its_unacknowledged_updates(
         stream.close()
         return None
 
-    first = wait_until(lambda: subscribe([]), "the agent to know the executor")
+    first = wait_for(lambda: subscribe([]), what="the agent to know the executor")
     first.close()  # the connection drops before the update got through
     status_uuid = base64.b64encode(uuid.uuid4().bytes).decode()
     status = {
@@ -555,11 +557,11 @@ def test_stop_drops_requests_in_flight(
             "Content-Length: 100\r\n\r\n{".encode()
         )
         # The server is reading the body when it is stopped.
-        wait_until(
+        wait_for(
             lambda: cluster.run_on_loop(
                 lambda: sum(1 for t in asyncio.all_tasks() if "_handle_request" in repr(t))
             ),
-            "the request to be in progress",
+            what="the request to be in progress",
         )
         cluster.stop()
         assert sock.recv(1024) == b"", "the connection was dropped"

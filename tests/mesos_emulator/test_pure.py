@@ -20,6 +20,8 @@ from devcluster.mesos.resources import Resources
 from devcluster.mesos.validation import OfferRef, TaskContext, validate_offers, validate_task
 from devcluster.mesos.wire import HttpError, RecordIODecoder, accepts, encode_record
 
+pytestmark = pytest.mark.unit
+
 events = st.lists(
     st.dictionaries(
         st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=20)), max_size=4

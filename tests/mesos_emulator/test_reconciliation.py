@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from devcluster.mesos import AgentSpec, LocalMesos
-from tests.mesos_emulator.conftest import Framework, command_task, framework_info, wait_until
+from tests.mesos_emulator.conftest import Framework, command_task, framework_info
 from tests.mesos_emulator.test_faults import reconcile_with_agent
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def answers(fw: Framework, task_id: str) -> list[dict[str, object]]:
@@ -125,7 +130,7 @@ def test_agent_that_never_reregisters_becomes_unreachable(
     partitioned = cluster.agents[1].agent_id
     cluster.partition_agent(partitioned)
     cluster.restart_master()
-    wait_until(lambda: cluster.state()["unreachable_slaves"] == 1, "the re-registration timeout")
+    wait_for(lambda: cluster.state()["unreachable_slaves"] == 1, what="the re-registration timeout")
     fw.wait(lambda: fw.events("reregistered"), "re-subscription")
     reconcile_with_agent(fw, "x", partitioned)
     assert (

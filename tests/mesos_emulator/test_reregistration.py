@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
+
+import pytest
 
 from devcluster.mesos import AgentSpec, LocalMesos
 from tests.mesos_emulator.conftest import (
-    WAIT,
     Framework,
     command_task,
     executor_task,
     framework_info,
     http_get_json,
-    wait_until,
 )
 from tests.mesos_emulator.test_failover import start_sleeper
 from tests.mesos_emulator.test_tasks import executor_log, running
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 # Long enough that an agent off the network for a moment is not marked unreachable.
 PATIENT = {"agent_ping_timeout": 5.0}
@@ -47,9 +49,9 @@ def test_checkpointing_executor_resubscribes_after_an_agent_restart(
 
     cluster.restart_agent(agent_id)
 
-    wait_until(
+    wait_for(
         lambda: any(e["event"] == "reregistered" for e in executor_log(cluster, fw.framework_id)),
-        "the executor to subscribe again",
+        what="the executor to subscribe again",
     )
     assert running(pid)
     fw.driver.killTask({"value": "e1"})
@@ -75,7 +77,7 @@ def test_executor_that_does_not_resubscribe_is_destroyed(
         assert gone["reason"] == "REASON_EXECUTOR_REREGISTRATION_TIMEOUT"
         assert gone["message"] == "Executor did not reregister within 500ms"
         assert gone["source"] == "SOURCE_AGENT"
-        wait_until(lambda: not running(pid), "the executor's container to be destroyed")
+        wait_for(lambda: not running(pid), what="the executor's container to be destroyed")
         fw.wait(lambda: fw.events("executor_lost"), "FAILURE for the executor")
     finally:
         if running(pid):
@@ -103,7 +105,7 @@ def test_restart_ends_the_tasks_of_frameworks_without_checkpointing(
     assert running(sleeper) and running(pid)
     cluster.bring_agent_up(agent_id)
     for orphan in (sleeper, pid):
-        wait_until(lambda orphan=orphan: not running(orphan), "orphaned containers destroyed")
+        wait_for(lambda orphan=orphan: not running(orphan), what="orphaned containers destroyed")
 
 
 def test_executor_that_ended_during_a_partition_is_released(
@@ -129,18 +131,21 @@ def test_executor_that_ended_during_a_partition_is_released(
         )
 
     # The agent saw its executor end while cut off: its report of it is lost.
-    wait_until(failed_on_agent, "the agent to see its executor end")
+    wait_for(failed_on_agent, what="the agent to see its executor end")
     cluster.heal_agent(agent_id)
     failed = fw.wait_state("e1", "TASK_FAILED")
     assert failed["reason"] == "REASON_EXECUTOR_TERMINATED"
-    deadline = time.monotonic() + WAIT
-    while True:  # decline what is offered until the executor's share comes back
+    whole = {"cpus": 1.0, "mem": 256.0, "disk": 10240.0}
+
+    def next_amounts() -> dict[str, float]:
+        """The next offer's amounts; an offer short of the whole agent is declined."""
         offer = fw.next_offer()
         amounts = {r["name"]: r["scalar"]["value"] for r in offer["resources"]}
-        if amounts == {"cpus": 1.0, "mem": 256.0, "disk": 10240.0}:
-            break
-        assert time.monotonic() < deadline, f"the executor's share never came back: {amounts}"
-        fw.driver.declineOffer(offer["id"], {"refuse_seconds": 0.05})
+        if amounts != whole:
+            fw.driver.declineOffer(offer["id"], {"refuse_seconds": 0.05})
+        return amounts
+
+    wait_for(next_amounts, lambda amounts: amounts == whole, what="the executor's share back")
 
 
 def test_kill_missed_during_a_partition_is_sent_again(
@@ -184,9 +189,9 @@ def test_launch_the_agent_never_got_is_dropped_when_it_reregisters(
         assert dropped["source"] == "SOURCE_AGENT"
         assert dropped["message"] == "Reconciliation: task unknown to the agent"
         assert "uuid" in dropped, "the agent's updates are reliable"
-    wait_until(
+    wait_for(
         lambda: [t["id"] for f in cluster.state()["frameworks"] for t in f["tasks"]] == [],
-        "the master to forget both tasks once their updates are acknowledged",
+        what="the master to forget both tasks once their updates are acknowledged",
     )
 
 

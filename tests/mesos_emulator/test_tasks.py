@@ -26,8 +26,10 @@ from tests.mesos_emulator.conftest import (
     http_get_json,
     scalar,
     small,
-    wait_until,
 )
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def running(pid: int) -> bool:
@@ -133,7 +135,7 @@ def test_processes_a_command_task_leaves_behind_are_killed(
     framework.launch(offer, [command_task("t1", offer["agent_id"]["value"], command)])
     framework.wait_state("t1", "TASK_FINISHED")
     pid = int((sandbox_of(cluster, framework.framework_id, "t1") / "child.pid").read_text())
-    wait_until(lambda: not running(pid), "the task's leftover child to be killed")
+    wait_for(lambda: not running(pid), what="the task's leftover child to be killed")
 
 
 def test_failing_command_reports_exit_status(framework: Framework) -> None:

@@ -41,6 +41,8 @@ from controller.resources import (
     parse_original_item_parameters,
 )
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILES = {
     "CloudApp": ROOT / "crds/cloudapps.cloudjob.io.yaml",
@@ -191,7 +193,7 @@ def _shard_keys(spec: dict[str, Any]) -> bool:
 
 
 # The CRDs' CEL rules (x-kubernetes-validations) as the API server evaluates them, by
-# message; tests/k8s/test_validation.py puts the same cases to the real server.
+# message; tests/kubernetes/test_kubectl.py puts the same cases to the real server.
 CEL_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "set exactly one of spec.script": _one_job_kind,
     "every key of spec.shardingItemParameters": _shard_keys,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,16 +27,11 @@ from controller.state import (
 from devcluster.zookeeper import ZooKeeperServer
 from tests.conftest import expire_session
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 SESSION_TIMEOUT = 4.0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -26,6 +26,8 @@ from controller.state.rules import FailoverOutcome, ReadyOutcome, TriggerOutcome
 from controller.state.transactions import Create, Delete, SetData, chunk, op_size
 from controller.state.view import View
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

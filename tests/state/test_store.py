@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,20 +36,15 @@ from controller.state import (
 from controller.state.transactions import MAX_TX_OPS
 from devcluster.zookeeper import ZooKeeperServer
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def fire(n: int) -> datetime:
     return T0 + timedelta(minutes=n)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 class Leadership:

@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.system
+
 PROJECT = Path(__file__).resolve().parents[2]
 WITHIN = 120.0
 

@@ -11,10 +11,15 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from controller.app import Role
 from devcluster.zookeeper import free_port
 from tests.conftest import expire_session
-from tests.stack import Stack, wait_for
+from tests.stack import Stack
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.system
 
 EVERY_TWO_SECONDS = "*/2 * * * * ?"
 

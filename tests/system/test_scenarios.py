@@ -1,4 +1,4 @@
-"""End to end: CloudApps and CloudJobs applied through the Kubernetes API emulator, run by
+"""End to end: CloudApps and CloudJobs applied through the real Kubernetes API server, run by
 the controller on the local Mesos with real executor and job processes, state in a real
 ZooKeeper. Runs are counted from what the job processes themselves recorded."""
 
@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from controller.operations import EventKind, RuntimeEvent
-from tests.stack import NAMESPACE, Stack, holds, wait_for
+from tests.stack import NAMESPACE, Stack
+from tests.waiting import holds, wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 EVERY_SECOND = "* * * * * ?"
