@@ -8,6 +8,7 @@ repository holds (what git tracks, plus new files it would track), whatever its 
   relative to the linking file (web URLs are not checked);
 - a repository path `docs/<name>.md` or `docs/<name>.md#<anchor>` written anywhere —
   a docstring, a comment, prose — must name an existing file, from the repository root;
+  so must a test module's path, `tests/<folder>/<name>.py` (tests move between folders);
 - an anchor must be a heading of that file, as GitHub renders it;
 - nothing may name the outside documents (`FORBIDDEN` below).
 """
@@ -36,6 +37,7 @@ FORBIDDEN = {
     "a folder outside the repository": re.compile(r"\.\./share[d]\b|/work/share[d]\b"),
 }
 DOCS_PATH = re.compile(r"(?<![\w./-])(docs/[\w./-]*?\.md)(?!\w)(#[\w-]+)?")
+TESTS_PATH = re.compile(r"(?<![\w./-])(tests/[\w/-]*\.py)(?!\w)")
 MARKDOWN_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE)
 URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -113,13 +115,15 @@ def resolve(source: str, target: str) -> str:
 
 
 def references(source: str, text: str) -> Iterator[Reference]:
-    """Every docs path in `text`, and for a Markdown file every relative link."""
+    """Every docs and test path in `text`, and for a Markdown file every relative link."""
     for number, line in enumerate(text.splitlines(), 1):
         for match in DOCS_PATH.finditer(line):
             anchor = match.group(2)
             yield Reference(
                 source, number, match.group(1), anchor[1:] if anchor else None, match.group(0)
             )
+        for match in TESTS_PATH.finditer(line):
+            yield Reference(source, number, match.group(1), None, match.group(0))
     if not source.endswith(".md"):
         return
     for number, line in outside_code(text):
@@ -191,6 +195,7 @@ def test_nothing_points_outside_the_repository(texts: dict[str, str]) -> None:
 # this file, which the tests above read too, holds no broken reference of its own.
 DOCS = "docs/"
 OTHER = DOCS + "other.md"
+TESTS = "tests/"
 
 DOC = """# Scheduling semantics
 
@@ -232,6 +237,8 @@ def test_anchors_follow_github() -> None:
         (OTHER, "[self](#here)", "no heading"),
         (OTHER, "`[a](b)` and [web](https://example.org/x.md)", None),
         ("README.md", "[map](docs/semantics.md#queues)", None),
+        (TESTS + "x.py", f'"""Like {TESTS}x.py."""', None),
+        ("controller/x.py", f"# {TESTS}unit/gone.py covers it", f"no file {TESTS}unit/gone.py"),
     ],
 )
 def test_broken_references_are_found(source: str, text: str, problem: str | None) -> None:
