@@ -6,17 +6,17 @@ these, synchronous or from a coroutine. `wait_for` returns the value it waited f
 a timeout fails naming what was awaited and the last value seen; `holds` checks a value
 for a while ("nothing more happens") and fails with the value that broke it.
 
-`check` may return an awaitable in the async forms (e.g. `asyncio.to_thread(...)` for a
-blocking call that must not stall the loop the code under test runs on).
+The async forms run `check` on the event loop, or with `in_thread=True` in a worker
+thread: a blocking call (an HTTP request) must not stall the loop the code under test
+runs on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -25,14 +25,36 @@ WAIT = 30.0
 INTERVAL = 0.1
 
 
+# Without `until`, the value waited for is truthy, so never None.
+@overload
+def wait_for(
+    check: Callable[[], T | None],
+    *,
+    what: str = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+@overload
 def wait_for(
     check: Callable[[], T],
-    until: Callable[[T], object] = bool,
+    until: Callable[[T], object],
+    *,
+    what: str = ...,
+    timeout: float = ...,
+    interval: float = ...,
+) -> T: ...
+
+
+def wait_for(
+    check: Callable[[], Any],
+    until: Callable[[Any], object] = bool,
     *,
     what: str = "a condition",
     timeout: float = WAIT,
     interval: float = INTERVAL,
-) -> T:
+) -> Any:
     """Poll `check()` until `until(value)` is true (by default: until the value is
     truthy); return that value."""
     deadline = time.monotonic() + timeout
@@ -63,45 +85,67 @@ def holds(
         time.sleep(interval)
 
 
-async def _value(check: Callable[[], T | Awaitable[T]]) -> T:
-    value = check()
-    if inspect.isawaitable(value):
-        return await value
-    return value
+async def _value(check: Callable[[], T], in_thread: bool) -> T:
+    return await asyncio.to_thread(check) if in_thread else check()
+
+
+@overload
+async def async_wait_for(
+    check: Callable[[], T | None],
+    *,
+    what: str = ...,
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    in_thread: bool = ...,
+) -> T: ...
+
+
+@overload
+async def async_wait_for(
+    check: Callable[[], T],
+    until: Callable[[T], object],
+    *,
+    what: str = ...,
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    in_thread: bool = ...,
+) -> T: ...
 
 
 async def async_wait_for(
-    check: Callable[[], T | Awaitable[T]],
-    until: Callable[[T], object] = bool,
+    check: Callable[[], Any],
+    until: Callable[[Any], object] = bool,
     *,
     what: str = "a condition",
     # The same parameters as `wait_for`; asyncio.timeout would lose the last value seen.
     timeout: float = WAIT,  # noqa: ASYNC109
     interval: float = INTERVAL,
-) -> T:
+    in_thread: bool = False,
+) -> Any:
     """`wait_for` from a coroutine: the event loop runs between polls."""
     deadline = time.monotonic() + timeout
-    value = await _value(check)
+    value = await _value(check, in_thread)
     while not until(value):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
         await asyncio.sleep(interval)
-        value = await _value(check)
+        value = await _value(check, in_thread)
     return value
 
 
 async def async_holds(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], T],
     predicate: Callable[[T], object] = bool,
     *,
     seconds: float,
     what: str,
     interval: float = INTERVAL,
+    in_thread: bool = False,
 ) -> None:
     """`holds` from a coroutine: the event loop runs between checks."""
     deadline = time.monotonic() + seconds
     while True:
-        value = await _value(check)
+        value = await _value(check, in_thread)
         assert predicate(value), f"{what} no longer holds: {value!r}"
         if time.monotonic() >= deadline:
             return

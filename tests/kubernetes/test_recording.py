@@ -144,10 +144,9 @@ async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
             recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
             await asyncio.sleep(0.2)
         events = await async_wait_for(
-            lambda: asyncio.to_thread(
-                lambda: [e for e in job_events(kube_cluster, namespace) if e.get("count") == 3]
-            ),
+            lambda: [e for e in job_events(kube_cluster, namespace) if e.get("count") == 3],
             what="count 3",
+            in_thread=True,
         )
         assert len(job_events(kube_cluster, namespace)) == 1
         event = events[0]
@@ -162,7 +161,7 @@ async def test_the_recorder_creates_then_patches_and_recreates_an_expired_event(
         )
         recorder.post(ref, warning=True, reason="Failed", message="shard 0 failed")
         renewed = await async_wait_for(
-            lambda: asyncio.to_thread(job_events, kube_cluster, namespace), what="a new Event"
+            lambda: job_events(kube_cluster, namespace), what="a new Event", in_thread=True
         )
         assert renewed[0]["count"] == 4
         assert renewed[0]["metadata"]["name"] != event["metadata"]["name"]
@@ -190,7 +189,7 @@ async def test_a_recorder_whose_term_ended_writes_nothing(
     try:
         recorder.post(ref, warning=False, reason="Launched", message="one")
         await async_wait_for(
-            lambda: asyncio.to_thread(job_events, kube_cluster, namespace), what="the first Event"
+            lambda: job_events(kube_cluster, namespace), what="the first Event", in_thread=True
         )
         leading = False
         recorder.post(ref, warning=False, reason="Launched", message="two")
