@@ -1,17 +1,41 @@
-"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients, and a real
-Kubernetes control plane with the identity the controller runs as."""
+"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients, local Mesos
+clusters, a real Kubernetes control plane with the identity the controller runs as, and
+the whole stack (`tests.stack`). Also the tiers: every test module declares one of the
+markers `unit`, `integration` or `system` (pyproject.toml says what each means), and a
+test without exactly one is refused at collection."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
 
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity, grant_chart_rbac
+from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
+from tests.stack import stack
+
+__all__ = ["stack"]
+
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    wrong = [
+        item.nodeid
+        for item in items
+        if sum(item.get_closest_marker(tier) is not None for tier in TIERS) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "each test module must declare exactly one tier "
+            "(pytestmark = pytest.mark.unit, .integration or .system); these do not:\n"
+            + "\n".join(wrong)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +72,22 @@ def expire_session(client: KazooClient, hosts: str) -> None:
     twin.start(timeout=10)
     twin.stop()
     twin.close()
+
+
+@pytest.fixture
+def start_mesos() -> Iterator[Callable[..., LocalMesos]]:
+    """Start local Mesos clusters (`LocalMesos` options) for one test; each is stopped
+    after the test, and after every fixture that depends on this one."""
+    clusters: list[LocalMesos] = []
+
+    def start(agents: list[AgentSpec], **options: Any) -> LocalMesos:
+        cluster = LocalMesos(agents=agents, **options)
+        clusters.append(cluster)
+        return cluster.start()
+
+    yield start
+    for cluster in clusters:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

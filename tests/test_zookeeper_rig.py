@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from kazoo.client import KazooClient, KazooState
 
 from devcluster.zookeeper import ZooKeeperServer
 from tests.conftest import expire_session
+
+pytestmark = pytest.mark.integration
 
 
 def test_real_server_round_trip(zk_client: KazooClient, zk_namespace: str) -> None:

@@ -1,7 +1,7 @@
 """Pure decisions over the ready and failover queues (docs/semantics.md#queues).
 
 No I/O: the store applies these to its in-memory view and writes the outcome to
-ZooKeeper in one transaction; tests/unit/test_state_rules.py covers every rule.
+ZooKeeper in one transaction; tests/state/test_rules.py covers every rule.
 
 Ready queue (one entry per job, a count of pending runs plus their fire times):
 - transient fire, misfire on: the count accumulates (+1 per fire while not launched);

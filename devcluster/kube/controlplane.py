@@ -94,7 +94,8 @@ def kubeconfig(
 
 
 def established(crd: Mapping[str, Any]) -> bool:
-    conditions = crd.get("status", {}).get("conditions", [])
+    # A CRD just created may carry `conditions: null` until its controller looks at it.
+    conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 

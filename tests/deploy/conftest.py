@@ -1,6 +1,5 @@
-"""Fixtures of the deployment tests: the loaded Helm chart, and the whole-system stack
-(real ZooKeeper, local Mesos, the real Kubernetes API server) for running what the chart
-renders."""
+"""Fixtures of the deployment tests: the loaded Helm chart (the whole-system stack that
+runs what the chart renders is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +9,6 @@ import helm_python
 import pytest
 
 from tests.deploy.chart import CHART
-from tests.e2e.stack import stack
-
-__all__ = ["chart", "stack"]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 from controller.metrics import FrameworkMetrics
 from tests.deploy.chart import PROJECT, RULES, RULES_TESTS, merged, render, values_file
 
+pytestmark = pytest.mark.integration
+
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None,

@@ -12,6 +12,8 @@ import yaml
 
 from tests.deploy.chart import CHART, NAMESPACE, PROJECT, Rendered, merged, render, values_file
 
+pytestmark = pytest.mark.unit
+
 HELM_ERROR = 3
 
 

@@ -8,8 +8,11 @@ import tarfile
 from pathlib import Path
 
 import helm_python
+import pytest
 
 from tests.deploy.chart import CHART, PROJECT, RULES
+
+pytestmark = pytest.mark.unit
 
 SOURCES = sorted((PROJECT / "crds").glob("*.yaml"))
 

@@ -15,6 +15,8 @@ from devcluster.kube import ApiError, ControlPlane
 from tests.deploy.chart import merged, values_file
 from tests.kubeworld import fresh_namespace
 
+pytestmark = pytest.mark.integration
+
 RELEASE = "helmed"
 CRDS = ("cloudjobs.cloudjob.io", "cloudapps.cloudjob.io")
 

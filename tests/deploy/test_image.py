@@ -50,6 +50,8 @@ from tests.deploy.chart import (
 )
 from tests.e2e.stack import Stack, wait_for
 
+pytestmark = pytest.mark.unit
+
 BUILD_SCRIPT = PROJECT / "scripts" / "build-http-parser"
 IMAGE_SCRIPT = PROJECT / "scripts" / "build-image"
 # A cold build (the base from Debian's packages, every layer) takes a few minutes; the

@@ -17,6 +17,8 @@ import yaml
 
 from tests.deploy.chart import PROJECT, render, values_file
 
+pytestmark = pytest.mark.unit
+
 MODELS = kubernetes.client.models
 PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),

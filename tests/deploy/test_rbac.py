@@ -16,6 +16,8 @@ from controller.reconcilers.handling import Timing
 from tests.deploy.chart import NAMESPACE, crd_specs, merged, render, values_file
 from tests.deploy.rbac import Access, allowed, grants
 
+pytestmark = pytest.mark.unit
+
 EVERY_VERB = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 

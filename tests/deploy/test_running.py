@@ -31,7 +31,10 @@ from devcluster.kube.identities import Identity, grant_chart_rbac
 from devcluster.zookeeper import free_port
 from tests.deploy.chart import PROJECT, Rendered, image_command, merged, render, values_file
 from tests.deploy.rbac import Access
-from tests.e2e.stack import FAST_FRAMEWORK, NAMESPACE, Stack, wait_for
+from tests.stack import FAST_FRAMEWORK, NAMESPACE, Stack
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.system
 
 FAR_FUTURE = "0 0 0 1 1 ? 2099"
 

@@ -20,6 +20,8 @@ from tests.deploy.rbac import Access
 from tests.deploy.test_rbac import required
 from tests.kubeworld import fresh_namespace
 
+pytestmark = pytest.mark.integration
+
 Kubectl = Callable[..., str]
 
 

@@ -15,6 +15,8 @@ from controller.mesos.settings import FrameworkSettings
 from controller.settings import Settings, ZooKeeperSettings
 from tests.deploy.chart import Rendered, render, values_file
 
+pytestmark = pytest.mark.unit
+
 POD = "cj-cloudjob-controller-7c9d5b8f4-x2k8q"
 # What the referenced Secrets would hold.
 SECRETS = {

@@ -14,6 +14,8 @@ import pytest
 from controller.mesos.settings import FrameworkSettings
 from tests.deploy.chart import CHART, merged, render, values_file
 
+pytestmark = pytest.mark.unit
+
 # FrameworkSettings fields the chart has values of their own for (mesos.*); the rest
 # are under mesos.framework.
 EXPLICIT_MESOS = {"master", "framework_name", "role", "user", "principal", "secret", "webui_url"}

@@ -31,6 +31,7 @@ from controller.executor.messages import FrameworkMessage, encode_base64
 from controller.resources import ExecutionType, JobKind
 from controller.taskdata import JobConfig, ShardingContext, TaskPayload
 from devcluster.mesos import AgentSpec, LocalMesos
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo-app"
@@ -305,17 +306,15 @@ class Framework:
         self, path: Callable[[], Path], condition: Callable[[str], bool], what: str
     ) -> str:
         """Poll a file (job output) until its text satisfies `condition`."""
-        done = threading.Event()
-        text = ""
-        for _ in range(int(WAIT / 0.05)):
+
+        def text() -> str:
             candidate = path()
-            text = candidate.read_text() if candidate.exists() else ""
-            if condition(text):
-                return text
-            done.wait(0.05)
-        raise AssertionError(
-            f"timed out waiting for {what}; last text: {text!r}\n{self.diagnosis()}"
-        )
+            return candidate.read_text() if candidate.exists() else ""
+
+        try:
+            return wait_for(text, condition, what=what, timeout=WAIT)
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}\n{self.diagnosis()}") from None
 
     def sandbox(self, app: App) -> Path:
         executor_id = app.executor_id(self.agent_id)
@@ -364,12 +363,7 @@ def parent_of(pid: int) -> int:
 
 
 def wait_gone(pid: int, timeout: float = WAIT) -> None:
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if not process_alive(pid):
-            return
-        pause.wait(0.02)
-    raise AssertionError(f"process {pid} is still running")
+    wait_for(lambda: not process_alive(pid), what=f"process {pid} to end", timeout=timeout)
 
 
 def job_pid(text: str) -> int:

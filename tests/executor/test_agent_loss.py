@@ -23,27 +23,23 @@ from tests.executor.conftest import (
     wait_gone,
 )
 
+pytestmark = pytest.mark.integration
+
 SLEEP_SCRIPT = {"kind": JobKind.SCRIPT, "command_line": "bin/sleep.sh"}
 
 
 @pytest.fixture
-def make_mesos() -> Iterator[Callable[..., LocalMesos]]:
-    clusters: list[LocalMesos] = []
-
+def make_mesos(start_mesos: Callable[..., LocalMesos]) -> Callable[..., LocalMesos]:
     def make(**knobs: Any) -> LocalMesos:
-        cluster = LocalMesos(
-            agents=[AgentSpec(cpus=8, mem=8192)],
+        return start_mesos(
+            [AgentSpec(cpus=8, mem=8192)],
             heartbeat_interval=2.0,
             offer_refresh=0.2,
             executor_registration_timeout=30.0,
             **knobs,
         )
-        clusters.append(cluster)
-        return cluster.start()
 
-    yield make
-    for cluster in clusters:
-        cluster.stop()
+    return make
 
 
 @pytest.fixture

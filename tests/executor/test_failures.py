@@ -12,6 +12,8 @@ from controller.executor.messages import COMPLETE
 from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import App, Framework, payload, task_id_for
 
+pytestmark = pytest.mark.integration
+
 
 def test_malformed_data_fails_that_task_only(framework: Framework, demo_app: App) -> None:
     daemon = framework.task(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from controller.executor.messages import COMPLETE, Stop
 from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import App, Framework, job_pid, wait_gone
+
+pytestmark = pytest.mark.integration
 
 SIMPLE_DAEMON = {
     "kind": JobKind.PYTHON,

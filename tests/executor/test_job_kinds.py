@@ -11,6 +11,8 @@ from controller.executor.messages import BEGIN, COMPLETE, RunReport
 from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import App, Framework
 
+pytestmark = pytest.mark.integration
+
 KINDS: dict[str, dict[str, Any]] = {
     "script": {"kind": JobKind.SCRIPT, "command_line": "bin/hello.sh"},
     "python": {"kind": JobKind.PYTHON, "callable": "demo_jobs.simple:run"},

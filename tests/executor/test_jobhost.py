@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from controller.executor import jobhost
 from controller.executor.context import JobContext
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def context(app_root: Path, sandbox: Path) -> JobContext:
@@ -146,10 +150,7 @@ def test_the_host_dies_with_its_executor(tmp_path: Path) -> None:
     assert process.stdin is not None
     process.stdin.write(request)
     process.stdin.flush()
-    for _ in range(1000):
-        if (sandbox / "started").exists():
-            break
-        time.sleep(0.01)
+    wait_for(lambda: (sandbox / "started").exists(), what="the job to start", interval=0.01)
     process.stdin.close()  # what the executor's death looks like from the job host
     assert process.wait(timeout=20) == -9
     assert os.getpgid(os.getpid()) != process.pid

@@ -13,6 +13,8 @@ from controller.executor.messages import BEGIN, COMPLETE, RunReport, Stop, Trigg
 from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import App, Framework, job_pid, parent_of, process_alive, wait_gone
 
+pytestmark = pytest.mark.integration
+
 SLEEP_SCRIPT = {"kind": JobKind.SCRIPT, "command_line": "bin/sleep.sh"}
 STUBBORN = {"kind": JobKind.SCRIPT, "command_line": "bin/stubborn.sh"}
 SLEEPY = {"kind": JobKind.PYTHON, "callable": "demo_jobs.sleepy:run"}

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from controller.executor.processes import ProcessSpec, run_process
+from tests.waiting import async_wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def spec(tmp_path: Path, *argv: str, stdin: bytes | None = None) -> ProcessSpec:
@@ -49,11 +52,7 @@ def has_text(path: Path) -> bool:
 
 
 async def wait_for_file(path: Path) -> None:
-    for _ in range(500):
-        if has_text(path):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{path} never appeared")
+    await async_wait_for(lambda: has_text(path), what=f"{path} to appear", interval=0.01)
 
 
 def alive(pid: int) -> bool:
@@ -73,11 +72,7 @@ async def test_cancelling_terminates_the_whole_group(tmp_path: Path) -> None:
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    for _ in range(200):
-        if not alive(child):
-            break
-        await asyncio.sleep(0.01)
-    assert not alive(child)
+    await async_wait_for(lambda: not alive(child), what="the grandchild to end", interval=0.01)
 
 
 async def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
@@ -120,11 +115,7 @@ def running(pid: int) -> bool:
 
 
 async def wait_ended(pid: int) -> None:
-    for _ in range(500):
-        if not running(pid):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"process {pid} still runs")
+    await async_wait_for(lambda: not running(pid), what=f"process {pid} to end", interval=0.01)
 
 
 async def test_what_a_finished_run_left_running_is_killed(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ from controller.executor.reporting import TaskUpdate
 from controller.executor.supervising import TaskSupervisor
 from controller.resources import ExecutionType, JobKind
 from tests.executor.conftest import DEMO_APP, job_pid, payload, process_alive
+from tests.waiting import async_wait_for
+
+pytestmark = pytest.mark.integration
 
 NEVER_SOON = "0 0 0 1 1 ? 2099"
 
@@ -52,11 +55,7 @@ def task_info(task_id: str, **job: Any) -> dict[str, Any]:
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(3000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    await async_wait_for(condition, what=what, interval=0.01)
 
 
 def states(updates: list[TaskUpdate], task_id: str) -> list[tuple[str, str]]:

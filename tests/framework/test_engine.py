@@ -1,0 +1,104 @@
+"""One term of the engine over the in-memory ZooKeeper and Mesos: subscription,
+operations and event dispatch end to end, each step waited for on the fake's calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from controller.mesos.engine import FrameworkEngine
+from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
+from controller.mesos.states import TaskState
+from controller.mesos.statistics import JobStatistics
+from controller.metrics import FrameworkMetrics
+from controller.operations import RuntimeEvent, TriggerResult
+from controller.state import StateStore
+from tests.framework.factories import make_app, make_job
+from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
+from tests.framework.world import offer, settings, update
+
+pytestmark = pytest.mark.unit
+
+
+class Term:
+    def __init__(self) -> None:
+        self.gateway = FakeGateway()
+        self.fence = FakeFence()
+        self.mesos = FakeMesos()
+        self.registry = CollectorRegistry()
+        self.events: list[RuntimeEvent] = []
+        self.store = StateStore(self.gateway, self.fence)
+        self.engine = FrameworkEngine(
+            store=self.store,
+            fence=self.fence,
+            connect=self.mesos.connect,
+            settings=settings(),
+            metrics=FrameworkMetrics(self.registry),
+            stats=JobStatistics(),
+            emit=self.events.append,
+        )
+
+    async def subscribe(self, framework_id: str = "fw-1") -> None:
+        self.mesos.deliver(Subscribed(framework_id, "127.0.0.1:5050", 1.0, resubscribed=False))
+        await self.mesos.until(lambda: [] in self.mesos.reconciled)
+
+
+@pytest.fixture
+async def term() -> AsyncIterator[Term]:
+    built = Term()
+    await built.engine.start()
+    yield built
+    await built.engine.close()
+
+
+async def test_a_term_subscribes_with_the_stored_id_and_reconciles(term: Term) -> None:
+    assert term.mesos.started_with == [None]
+    await term.subscribe()
+    assert term.engine.subscribed
+    assert term.store.framework_id() == "fw-1"
+    assert term.registry.get_sample_value("cloudjob_mesos_subscribed") == 1
+
+
+async def test_a_triggered_job_is_launched_and_its_updates_acknowledged(term: Term) -> None:
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.schedule(make_job("job", shards=2))
+    assert await term.engine.trigger("ns.job", "t1") is TriggerResult.RAN
+    term.mesos.deliver(OffersReceived((offer("o1", "a1"),)))
+    await term.mesos.until(lambda: bool(term.mesos.accepted))
+    tasks = sorted(term.store.running())
+    assert len(tasks) == 2
+
+    for n, task in enumerate(tasks):
+        term.mesos.deliver(StatusReceived(update(task, TaskState.FINISHED, uid=n)))
+    await term.mesos.until(lambda: len(term.mesos.acknowledged) == 2)
+    assert term.store.running() == {}
+    assert term.engine.job_runtime("ns.job").succeeded == 2
+    assert await term.engine.trigger("ns.job", "t1") is TriggerResult.ALREADY_HANDLED
+
+
+async def test_removing_an_app_stops_the_executors_the_master_knows(term: Term) -> None:
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    term.mesos.master_executors = [("ns.app@-@a7", "a7"), ("ns.other@-@a7", "a7")]
+    await term.engine.remove_app("ns.app")
+    assert [(agent, executor) for agent, executor, _ in term.mesos.messages] == [
+        ("a7", "ns.app@-@a7")
+    ]
+
+
+async def test_a_framework_the_master_removed_registers_anew(term: Term) -> None:
+    await term.subscribe("fw-old")
+    term.mesos.deliver(MasterError("Framework has been removed"))
+    await term.mesos.until(lambda: term.mesos.started_with == [None, None])
+    assert term.store.framework_id() is None
+    assert not term.engine.subscribed
+
+
+async def test_no_call_goes_out_once_the_term_no_longer_leads(term: Term) -> None:
+    await term.subscribe()
+    assert term.mesos.may_call()
+    term.fence.depose()
+    assert not term.mesos.may_call(), "the connection asks the fence before every call"

@@ -1,0 +1,134 @@
+"""The status-update pipeline alone, over the in-memory ZooKeeper and Mesos: batching,
+persistence, rollback of a batch that could not be persisted, and acknowledgement
+only after durability."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from controller.mesos.events import Heartbeat, StatusReceived
+from controller.mesos.inbox import Inbox
+from controller.mesos.reconciler import ReconcileTrigger
+from controller.mesos.states import TaskState
+from controller.mesos.tasks import MetaInfo, TaskId
+from controller.state import LaunchSource, StateUnavailable
+from tests.framework.world import World, update
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    built = World()
+    yield built
+    await built.close()
+
+
+def states(world: World, tasks: list[str]) -> list[str]:
+    return [task.state for t in tasks if (task := world.store.running_task(t)) is not None]
+
+
+async def test_tracking_updates_of_a_batch_are_written_in_one_transaction_then_acknowledged(
+    world: World,
+) -> None:
+    tasks = world.seed(running=3)
+    await world.statuses.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    assert world.journal.entries == [("commit", 3)] + [("ack", t) for t in tasks]
+    assert states(world, tasks) == ["TASK_RUNNING"] * 3
+    assert all(world.tracked.get(t).state is TaskState.RUNNING for t in tasks)  # type: ignore[union-attr]
+
+
+async def test_a_batch_that_cannot_be_persisted_is_not_acknowledged_and_memory_is_restored(
+    world: World,
+) -> None:
+    tasks = world.seed(running=2)
+    world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
+    batch = [update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)]
+    await world.statuses.handle(batch)
+    assert world.mesos.acknowledged == []
+    assert states(world, tasks) == ["TASK_STAGING"] * 2
+    assert all(world.tracked.get(t).state is TaskState.STAGING for t in tasks)  # type: ignore[union-attr]
+
+    await world.statuses.handle(batch)  # Mesos sends them again
+    assert [a.task_id for a in world.mesos.acknowledged] == tasks
+    assert states(world, tasks) == ["TASK_RUNNING"] * 2
+
+
+async def test_a_terminal_update_is_acknowledged_only_after_its_transaction(world: World) -> None:
+    (task,) = world.seed(running=1)
+    await world.statuses.handle([update(task, TaskState.FINISHED)])
+    assert world.journal.kinds() == ["commit", "ack"]
+    assert world.store.running() == {}
+    assert world.stats.of("ns.job").succeeded == 1
+
+
+async def test_a_failed_terminal_update_is_not_acknowledged_and_the_ones_after_it_go_on(
+    world: World,
+) -> None:
+    first, second = world.seed(running=2)
+    world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
+    await world.statuses.handle(
+        [update(first, TaskState.FINISHED, uid=1), update(second, TaskState.RUNNING, uid=2)]
+    )
+    assert [a.task_id for a in world.mesos.acknowledged] == [second]
+    assert world.store.running_task(first) is not None
+    assert world.stats.of("ns.job").succeeded == 0
+
+
+async def test_staged_updates_are_written_before_a_terminal_one_and_all_acknowledged_after(
+    world: World,
+) -> None:
+    first, second = world.seed(running=2)
+    await world.statuses.handle(
+        [update(first, TaskState.RUNNING, uid=1), update(second, TaskState.FAILED, uid=2)]
+    )
+    assert world.journal.kinds() == ["commit", "commit", "ack", "ack"]
+    assert world.journal.entries[0] == ("commit", 1)
+    assert list(world.store.running()) == [first]
+
+
+async def test_updates_without_a_uuid_are_applied_but_never_acknowledged(world: World) -> None:
+    (task,) = world.seed(running=1)
+    await world.statuses.handle([update(task, TaskState.RUNNING, uid=None)])
+    assert states(world, [task]) == ["TASK_RUNNING"]
+    assert world.mesos.acknowledged == []
+
+
+async def test_a_live_task_nobody_records_is_killed_on_purpose(world: World) -> None:
+    world.seed()
+    stray = TaskId.new(MetaInfo("ns.job", 0), LaunchSource.READY, "a9").value
+    await world.statuses.handle([update(stray, TaskState.RUNNING)])
+    assert world.mesos.killed == [stray]
+    assert world.kills.on_purpose(stray)
+    assert world.metric("cloudjob_task_kills_total", why="status") == 1
+
+
+async def test_an_applied_update_answers_the_open_reconciliation(world: World) -> None:
+    first, second = world.seed(running=2)
+    world.reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=True)
+    assert world.reconciler.unsettled_jobs() == {"ns.job"}
+    await world.statuses.handle([update(first, TaskState.RUNNING, uid=1)])
+    assert world.reconciler.unsettled_jobs() == {"ns.job"}
+    await world.statuses.handle([update(second, TaskState.FINISHED, uid=2)])
+    assert world.reconciler.unsettled_jobs() == set()
+
+
+async def test_the_inbox_hands_out_the_status_updates_behind_the_first_in_one_batch() -> None:
+    inbox = Inbox(batch_seconds=0, limit=3)
+    task = TaskId.new(MetaInfo("ns.job", 0), LaunchSource.READY, "a1").value
+    updates = [update(task, TaskState.RUNNING, uid=n) for n in range(6)]
+    for item in updates[:2]:
+        inbox.put(StatusReceived(item))
+    inbox.put(Heartbeat())
+    for item in updates[2:]:
+        inbox.put(StatusReceived(item))
+
+    first = await inbox.get()
+    assert isinstance(first, StatusReceived)
+    assert await inbox.statuses_behind(first) == (updates[:2], Heartbeat())
+    third = await inbox.get()
+    assert isinstance(third, StatusReceived)
+    assert await inbox.statuses_behind(third) == (updates[2:5], None)  # at most `limit`
+    assert await inbox.get() == StatusReceived(updates[5])
