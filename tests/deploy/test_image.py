@@ -48,9 +48,10 @@ from tests.deploy.chart import (
     render,
     values_file,
 )
-from tests.e2e.stack import Stack, wait_for
+from tests.stack import Stack
+from tests.waiting import wait_for
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.system
 
 BUILD_SCRIPT = PROJECT / "scripts" / "build-http-parser"
 IMAGE_SCRIPT = PROJECT / "scripts" / "build-image"
