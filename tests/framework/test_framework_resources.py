@@ -51,7 +51,10 @@ async def test_a_job_that_does_not_fit_waits_with_a_reason_and_runs_when_an_agen
         )
         assert "cannot place all 3 shards (only 2 fit), so none were launched" in reason
         assert "0.5 cpus and 32 MB memory per shard" in reason
-        assert EventKind.UNPLACEABLE in fw.kinds(job.key)
+        # The runtime event reaches listeners on the loop after the reason is recorded.
+        await async_wait_for(
+            lambda: EventKind.UNPLACEABLE in fw.kinds(job.key), what="the unplaceable event"
+        )
         assert fw.metric("cloudjob_unplaceable_jobs") == 1
         assert live_tasks(cluster) == [] and finished(out) == []
         assert fw.service.job_runtime(job.key).pending_runs == 1
