@@ -12,6 +12,9 @@ Nothing here exits the process.
 kopf cancels every task created on its event loop while it runs, so the controller
 must own its loop: `ControllerThread` runs a `Controller` on a loop of its own in a
 thread (the `run` command, the `dev` stack and tests all use it).
+
+About 520 lines: the composition root, the one module that wires the Kubernetes layer to
+the scheduling core (docs/architecture.md#layering), with the replica's lifecycle.
 """
 
 from __future__ import annotations
