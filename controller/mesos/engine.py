@@ -4,7 +4,8 @@
 closes it when it stops leading. The engine is given its collaborators — the term's
 `StateStore`, the `Fence`, a `MesosFactory` (pymesos in production, a fake in unit
 tests), settings, metrics, the job statistics and the runtime-event sink — and wires
-the parts that do the work, each of which gets what it needs passed in:
+the parts that do the work, each of which gets what it needs passed in (the
+`RunHistory` goes to the launch cycle and the status pipeline, which hand it records):
 
 - `Inbox`: driver events in arrival order, status updates in batches;
 - `StatusPipeline`: decide, persist, act, acknowledge once durable;
@@ -54,6 +55,7 @@ from controller.mesos.events import (
 )
 from controller.mesos.executors import ExecutorRegistry, app_of
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_port import RunHistory
 from controller.mesos.inbox import Inbox
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.launch_cycle import LaunchCycle
@@ -105,6 +107,7 @@ class FrameworkEngine:
         metrics: FrameworkMetrics,
         stats: JobStatistics,
         emit: Callable[[RuntimeEvent], None],
+        history: RunHistory,
     ) -> None:
         self._store = store
         self._fence = fence
@@ -112,6 +115,7 @@ class FrameworkEngine:
         self._metrics = metrics
         self._stats = stats
         self._emit = emit
+        self._history = history
         self._closed = False
         self._subscribed = False
         # "host:port" of the master subscribed to (its state endpoint), None when not.
@@ -147,6 +151,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             subscribed=lambda: self._subscribed,
+            record_history=history.submit,
         )
         self._statuses = StatusPipeline(
             store=store,
@@ -162,6 +167,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             on_change=self._changed,
+            record_history=history.submit,
         )
         self._watchdog = HeartbeatWatchdog(
             background,
@@ -384,6 +390,7 @@ class FrameworkEngine:
             tracked=self._tracked,
             producer=self._producer,
             stats=self._stats.of(job_key),
+            history=self._history.job_history(job_key),
         )
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:

@@ -9,8 +9,9 @@ and its ZooKeeper state. It lives as long as the process; leadership comes and g
     ...                             # operations; `service.events` yields RuntimeEvents
     await service.stop()            # on must_stop / shutdown: Mesos failover, no teardown
 
-What outlives a term is owned here: the metrics, the runtime-event queue and the job
-statistics. `start` builds the term — its `StateStore` over the kazoo client, fenced
+What outlives a term is owned here: the metrics, the runtime-event queue, the job
+statistics and the run history it is given (told `lead` / `follow` as terms start and
+end). `start` builds the term — its `StateStore` over the kazoo client, fenced
 by the election, and a `FrameworkEngine` given the store, the statistics and the Mesos
 factory (pymesos unless the caller passes another) — and starts it; `stop` closes it.
 The operations are the current term's: called while not leading they raise
@@ -33,6 +34,7 @@ from controller.mesos import runtime
 from controller.mesos.calls import MesosFactory
 from controller.mesos.driver import pymesos_factory
 from controller.mesos.engine import FrameworkEngine
+from controller.mesos.history_port import NoHistory, RunHistory
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.view import TermView
@@ -57,6 +59,7 @@ class SchedulingService:
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
         registry: CollectorRegistry | None = None,
         connect: MesosFactory | None = None,
+        history: RunHistory | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = FrameworkMetrics(registry if registry is not None else CollectorRegistry())
@@ -67,6 +70,7 @@ class SchedulingService:
         self._queue_limit = queue_limit
         self._connect = connect or pymesos_factory(settings)
         self._stats = JobStatistics()
+        self._history: RunHistory = history if history is not None else NoHistory()
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
 
@@ -91,11 +95,14 @@ class SchedulingService:
                 metrics=self.metrics,
                 stats=self._stats,
                 emit=self._emit,
+                history=self._history,
             )
+            self._history.lead()
             try:
                 await engine.start()
             except BaseException:
                 await engine.close()
+                self._history.follow()
                 raise
             self._engine = engine
             self.metrics.leading.set(1)
@@ -107,6 +114,7 @@ class SchedulingService:
             self.metrics.leading.set(0)
             if engine is not None:
                 await engine.close()
+                self._history.follow()
 
     @property
     def active(self) -> bool:
@@ -159,7 +167,9 @@ class SchedulingService:
     # ------------------------------------------------------------------ runtime facts
     def job_runtime(self, job_key: str) -> JobRuntime:
         if self._engine is None:
-            return runtime.between_terms(job_key, self._stats.of(job_key))
+            return runtime.between_terms(
+                job_key, self._stats.of(job_key), self._history.job_history(job_key)
+            )
         return self._engine.job_runtime(job_key)
 
     def job_keys(self) -> frozenset[str]:

@@ -23,7 +23,8 @@ from controller.mesos.calls import MesosCallError
 from controller.mesos.events import DriverEvent, EventSink, JsonObject
 from controller.mesos.states import Acknowledgement
 from controller.state import NotLeader, RequestCounts, StateError, StateStore
-from controller.state.gateway import Create, Delete, Op, SetData, TransactionRefused
+from controller.state.gateway import TransactionRefused
+from controller.state.transactions import Create, Delete, Op, SetData
 
 FENCE = "/election/leader-0000000001"
 

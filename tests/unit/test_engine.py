@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
+from controller.mesos.history_port import NoHistory
 from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.metrics import FrameworkMetrics
@@ -36,6 +37,7 @@ class Term:
             metrics=FrameworkMetrics(self.registry),
             stats=JobStatistics(),
             emit=self.events.append,
+            history=NoHistory(),
         )
 
     async def subscribe(self, framework_id: str = "fw-1") -> None:
