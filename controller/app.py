@@ -1,7 +1,8 @@
 """The leader-gated controller: only the ZooKeeper leader runs kopf and the Mesos framework.
 
-`Controller.run` connects to ZooKeeper, serves the health and metrics endpoints and
-contends in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
+`Controller.run` connects to ZooKeeper, serves the health and metrics endpoints, runs
+the run history's writer (`HistoryWriter`, for the life of the process) and contends
+in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
 core (`SchedulingService.start`, fenced by the election) and then the kopf operator
 (an explicit `kopf.OperatorRegistry`, standalone — kopf peering is off because the
 election is the one fencing authority), with the orphan sweep beside it. On losing
@@ -42,6 +43,7 @@ from controller.handlers import (
     OperatorMemo,
     register_handlers,
 )
+from controller.history.writer import HistoryWriter
 from controller.mesos.service import SchedulingService
 from controller.operations import RuntimeEvent
 from controller.reconcilers.handling import Reconciliation, Timing
@@ -305,6 +307,7 @@ class Controller:
         )
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)
+        self.history = HistoryWriter(settings.history, registry=self.registry)
 
     @property
     def role(self) -> Role:
@@ -319,6 +322,7 @@ class Controller:
                 ready=self._role in (Role.LEADER, Role.STANDBY) and self._zookeeper == "connected",
                 identity=self.settings.identity,
                 terms=self._terms,
+                history=self.history.health,
             )
 
     @property
@@ -352,11 +356,16 @@ class Controller:
         client = open_client(zk.hosts, auth=digest, session_timeout=zk.session_timeout)
         client.add_listener(self._on_zookeeper)
         self._client = client
+        history_stop = asyncio.Event()
+        # Created before any kopf operator runs, so no operator's shutdown cancels it.
+        history = asyncio.create_task(self.history.run(history_stop), name="run history")
         try:
             if await self._connect(client, stop):
                 await self._contend(client, digest, stop)
         finally:
             self._set(role=Role.STOPPING)
+            history_stop.set()
+            await history
             await asyncio.to_thread(client.stop)
             client.close()
             self._client = None
@@ -380,7 +389,12 @@ class Controller:
         layout = Layout(self.settings.zookeeper.namespace)
         leadership = AsyncLeadership(asyncio.get_running_loop())
         service = SchedulingService(
-            client, self.settings.mesos, layout=layout, zk_auth=digest, registry=self.registry
+            client,
+            self.settings.mesos,
+            layout=layout,
+            zk_auth=digest,
+            registry=self.registry,
+            history=self.history,
         )
         election = LeaderElection(
             client, leadership, layout=layout, identity=self.settings.identity, auth=digest

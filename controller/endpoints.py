@@ -33,6 +33,8 @@ class Health:
     ready: bool
     identity: str
     terms: int
+    history: str = "ok"
+    """"ok", or why the run history is not being written (scheduling goes on)."""
 
 
 def _handler(snapshot: Callable[[], Health]) -> type[BaseHTTPRequestHandler]:

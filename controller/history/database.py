@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def open_engine(url: str) -> AsyncEngine:
+def open_engine(url: str, timeout: float = 10.0) -> AsyncEngine:
+    """An engine for `url`; `timeout` bounds connecting and waiting for SQLite's lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": 10})
+        engine = create_async_engine(parsed, connect_args={"timeout": timeout})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
@@ -41,7 +42,7 @@ def open_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=4,
         max_overflow=2,
-        connect_args={"timeout": 10, "command_timeout": 30},
+        connect_args={"timeout": timeout, "command_timeout": 3 * timeout},
     )
 
 
@@ -64,7 +65,7 @@ def utc(moment: datetime) -> datetime:
 
 
 def stored(moment: datetime | None) -> datetime | None:
-    """A time for a column: UTC; naive for SQLite, which keeps no offset."""
+    """A time for a column, in UTC (SQLite keeps no offset, so every time is UTC)."""
     return None if moment is None else utc(moment)
 
 

@@ -47,6 +47,12 @@ class HistorySettings(BaseModel):
         le=100,
         description="runs listed in a CloudJob's status.recentRuns (newest first)",
     )
+    timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a connection attempt, or a write waiting for SQLite's lock, "
+        "may take before the database counts as unavailable",
+    )
     retry_seconds: float = Field(
         default=5.0, gt=0, description="seconds between two tries while the database is down"
     )

@@ -73,7 +73,7 @@ class HistoryWriter:
         settings: HistorySettings,
         *,
         registry: CollectorRegistry,
-        engine: Callable[[str], AsyncEngine] = open_engine,
+        engine: Callable[[str, float], AsyncEngine] = open_engine,
     ) -> None:
         self.settings = settings
         self.summaries = Summaries(settings.recent_runs)
@@ -88,6 +88,7 @@ class HistoryWriter:
         self._problem: str | None = "not connected yet"
         self._dropped_in_outage = 0
         self._next_retention = 0.0
+        self._progress = asyncio.Condition()
 
     # ------------------------------------------------------------------ inputs
     def submit(self, records: Sequence[HistoryRecord]) -> None:
@@ -138,6 +139,11 @@ class HistoryWriter:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    async def wait_until(self, check: Callable[[], bool]) -> None:
+        """Return once `check()` holds, re-checked after every round of the writer."""
+        async with self._progress:
+            await self._progress.wait_for(check)
+
     # ------------------------------------------------------------------ the task
     async def run(self, stop: asyncio.Event) -> None:
         """Write until `stop` is set; then try once to write what is left."""
@@ -156,7 +162,15 @@ class HistoryWriter:
                 self._engine = None
 
     async def _step(self) -> bool:
-        """One round: reload if asked, write a batch, prune if due. False on a failure."""
+        """One round; whoever waits in `wait_until` looks again after it."""
+        try:
+            return await self._round()
+        finally:
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _round(self) -> bool:
+        """Reload if asked, write a batch, prune if due. False on a failure."""
         retain = self._leading and self._retention_due_in() <= 0
         if not (self._reload or self._buffer or retain):
             return True
@@ -178,7 +192,7 @@ class HistoryWriter:
 
     def _engine_now(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = self._open(self.settings.url())
+            self._engine = self._open(self.settings.url(), self.settings.timeout_seconds)
         return self._engine
 
     async def _load(self, engine: AsyncEngine) -> None:
