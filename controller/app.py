@@ -34,6 +34,7 @@ import kubernetes
 from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
+from controller.api.server import HistoryApi
 from controller.endpoints import Endpoints, Health
 from controller.handlers import (
     APPS,
@@ -298,16 +299,23 @@ class Controller:
         self._zookeeper = "disconnected"
         self._terms = 0
         self._client: KazooClient | None = None
+        self.history = HistoryWriter(settings.history, registry=self.registry)
+        self.api = HistoryApi(
+            database_url=settings.history.url(),
+            timeout=settings.history.timeout_seconds,
+            zookeeper=lambda: self._client,
+            layout=Layout(settings.zookeeper.namespace),
+        )
         self.endpoints = Endpoints(
             host=settings.http.host,
             health_port=settings.http.health_port,
             metrics_port=settings.http.metrics_port,
             registry=self.registry,
             snapshot=self.health,
+            api=self.api.answer,
         )
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)
-        self.history = HistoryWriter(settings.history, registry=self.registry)
 
     @property
     def role(self) -> Role:
@@ -344,6 +352,7 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve, contend and lead until `stop` is set; then withdraw cleanly."""
+        self.api.start()
         self.endpoints.start()
         self.endpoints_up.set()
         log.info(
@@ -370,6 +379,7 @@ class Controller:
             client.close()
             self._client = None
             self.endpoints.stop()
+            await asyncio.to_thread(self.api.stop)
             self._set(role=Role.STOPPED)
 
     async def _connect(self, client: KazooClient, stop: asyncio.Event) -> bool:
