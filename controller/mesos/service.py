@@ -35,6 +35,7 @@ from controller.mesos.calls import MesosFactory
 from controller.mesos.driver import pymesos_factory
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.history_port import NoHistory, RunHistory
+from controller.mesos.job_metrics import JobMetrics
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.view import TermView
@@ -44,6 +45,7 @@ from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader, StateStore
 from controller.state.election import Fence
 
 log = logging.getLogger(__name__)
+JOB_FACTS_TIMEOUT = 30.0
 
 
 class SchedulingService:
@@ -62,7 +64,8 @@ class SchedulingService:
         history: RunHistory | None = None,
     ) -> None:
         self.settings = settings
-        self.metrics = FrameworkMetrics(registry if registry is not None else CollectorRegistry())
+        registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = FrameworkMetrics(registry)
         self.events: asyncio.Queue[RuntimeEvent] = asyncio.Queue(settings.event_queue_size)
         self._client = client
         self._layout = layout or Layout()
@@ -73,6 +76,8 @@ class SchedulingService:
         self._history: RunHistory = history if history is not None else NoHistory()
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        registry.register(JobMetrics(self._job_facts))
 
     # ------------------------------------------------------------------ leadership
     async def start(self, fence: Fence) -> None:
@@ -179,6 +184,26 @@ class SchedulingService:
     def app_keys(self) -> frozenset[str]:
         """Keys of every app whose definition the core holds (raises NotLeader between terms)."""
         return frozenset(self._term().state.apps())
+
+    def _job_facts(self) -> list[tuple[JobDefinition, JobRuntime]]:
+        """Every job of the current term with its runtime (none between terms), read on
+        the service's loop: the per-job metrics call this from the scrape's thread."""
+
+        def read() -> list[tuple[JobDefinition, JobRuntime]]:
+            engine = self._engine
+            if engine is None:
+                return []
+            return [(job, engine.job_runtime(job.key)) for job in engine.state.jobs().values()]
+
+        async def on_loop() -> list[tuple[JobDefinition, JobRuntime]]:
+            return read()
+
+        try:
+            if asyncio.get_running_loop() is self._loop:
+                return read()  # a collection asked for on the loop itself
+        except RuntimeError:
+            pass
+        return asyncio.run_coroutine_threadsafe(on_loop(), self._loop).result(JOB_FACTS_TIMEOUT)
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         if self._engine is None:
