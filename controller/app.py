@@ -46,7 +46,7 @@ from controller.handlers import (
 )
 from controller.history.writer import HistoryWriter
 from controller.mesos.service import SchedulingService
-from controller.operations import RuntimeEvent
+from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError
 from controller.reconcilers.handling import Reconciliation, Timing
 from controller.reconcilers.kubeapi import ApiError, KubeApi
 from controller.reconcilers.recording import EventPolicy, EventRecorder
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 CONNECT_POLL = 0.1
 TERM_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 OPERATOR_STOP_TIMEOUT = 30.0
+RECONCILE_TIMEOUT = 30.0
 
 
 class Role(StrEnum):
@@ -299,12 +300,15 @@ class Controller:
         self._zookeeper = "disconnected"
         self._terms = 0
         self._client: KazooClient | None = None
+        self._service: SchedulingService | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.history = HistoryWriter(settings.history, registry=self.registry)
         self.api = HistoryApi(
             database_url=settings.history.url(),
             timeout=settings.history.timeout_seconds,
             zookeeper=lambda: self._client,
             layout=Layout(settings.zookeeper.namespace),
+            reconcile=self._reconcile_now,
         )
         self.endpoints = Endpoints(
             host=settings.http.host,
@@ -332,6 +336,14 @@ class Controller:
                 terms=self._terms,
                 history=self.history.health,
             )
+
+    def _reconcile_now(self, kind: ReconcileKind, app_key: str | None) -> int:
+        """From the API's thread: a reconciliation by the scheduling core, if it leads."""
+        service, loop = self._service, self._loop
+        if service is None or loop is None or not service.active:
+            raise SchedulingError("this replica does not lead; ask the leader (see /readyz)")
+        future = asyncio.run_coroutine_threadsafe(service.reconcile(kind, app_key), loop)
+        return future.result(RECONCILE_TIMEOUT)
 
     @property
     def zookeeper_client(self) -> KazooClient | None:
@@ -406,6 +418,7 @@ class Controller:
             registry=self.registry,
             history=self.history,
         )
+        self._service, self._loop = service, asyncio.get_running_loop()
         election = LeaderElection(
             client, leadership, layout=layout, identity=self.settings.identity, auth=digest
         )

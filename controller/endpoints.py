@@ -40,8 +40,8 @@ class Health:
     """"ok", or why the run history is not being written (scheduling goes on)."""
 
 
-ApiAnswer = Callable[[str, Mapping[str, str]], tuple[int, dict[str, Any]]]
-"""Answers a GET of an `/api/...` path with its query: status code and JSON body."""
+ApiAnswer = Callable[[str, str, Mapping[str, str]], tuple[int, dict[str, Any]]]
+"""Answers a request (method, `/api/...` path, query): status code and JSON body."""
 
 
 def _handler(snapshot: Callable[[], Health], api: ApiAnswer | None) -> type[BaseHTTPRequestHandler]:
@@ -49,12 +49,19 @@ def _handler(snapshot: Callable[[], Health], api: ApiAnswer | None) -> type[Base
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
             if api is not None and path.startswith("/api/"):
-                self._answer(*api(path, dict(parse_qsl(query))))
+                self._answer(*api("GET", path, dict(parse_qsl(query))))
             elif path == "/healthz":
                 self._answer(200, {"status": "alive"})
             elif path == "/readyz":
                 health = snapshot()
                 self._answer(200 if health.ready else 503, asdict(health))
+            else:
+                self._answer(404, {"error": f"no such endpoint {self.path}"})
+
+        def do_POST(self) -> None:
+            path, _, query = self.path.partition("?")
+            if api is not None and path.startswith("/api/"):
+                self._answer(*api("POST", path, dict(parse_qsl(query))))
             else:
                 self._answer(404, {"error": f"no such endpoint {self.path}"})
 

@@ -108,6 +108,15 @@ class TriggerResult(StrEnum):
     """The core had handled this token before (perhaps under an earlier leader): nothing ran."""
 
 
+class ReconcileKind(StrEnum):
+    """An on-demand reconciliation (the original's explicit and implicit operations)."""
+
+    EXPLICIT = "explicit"
+    """Ask the master about every task recorded as running (of one app's jobs, or all)."""
+    IMPLICIT = "implicit"
+    """Ask the master to report every task of the framework it knows."""
+
+
 class EventKind(StrEnum):
     FIRED = "Fired"
     LAUNCHED = "Launched"
@@ -163,6 +172,10 @@ class SchedulingOperations(Protocol):
         transient → one more ready run; daemon → a message to its executors. The core
         records the last handled token with the run it causes, so a token it has seen
         before runs nothing (ALREADY_HANDLED) whichever leader handled it."""
+
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        """Reconcile now; how many tasks the master was asked about (0 for implicit).
+        Raises SchedulingError while not subscribed to a master."""
 
     def job_runtime(self, job_key: str) -> JobRuntime: ...
 

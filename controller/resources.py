@@ -309,3 +309,5 @@ class CloudAppStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     executors: list[AppExecutor] = Field(default_factory=list)
+    # The last value of the `cloudjob.io/reconcile` annotation that was acted on.
+    last_reconcile: str | None = None

@@ -149,6 +149,13 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
+    "Reconciled": _object(
+        {
+            "kind": {"enum": ["explicit", "implicit"]},
+            "app": _nullable("string"),
+            "tasks": {"type": "integer", "minimum": 0, "description": "tasks asked about"},
+        }
+    ),
     "Error": _object({"error": {"type": "string"}}),
 }
 
@@ -203,6 +210,21 @@ def _get(summary: str, schema: str, parameters: list[dict[str, Any]]) -> dict[st
     }
 
 
+def _reconcile() -> dict[str, Any]:
+    operation = _get(
+        "reconcile with the Mesos master now (the leader only): explicit asks about the "
+        "tasks recorded as running (of one app, or all), implicit about every task the "
+        "master knows",
+        "Reconciled",
+        [
+            _parameter("kind", "explicit (default) or implicit", enum=["explicit", "implicit"]),
+            _parameter("app", "explicit only: the tasks of this app (<namespace>.<name>)"),
+        ],
+    )["get"]
+    operation["responses"]["503"]["description"] = "this replica does not lead, or no master"
+    return dict(operation)
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -232,6 +254,7 @@ DOCUMENT: dict[str, Any] = {
             [],
         ),
         f"{BASE}/queues": _get("the ready, running and failover queues", "Queues", []),
+        f"{BASE}/reconcile": {"post": _reconcile()},
     },
     "components": {"schemas": SCHEMAS},
 }

@@ -24,6 +24,7 @@ from controller.api.openapi import BASE, DOCUMENT
 from controller.history import queries
 from controller.history.database import open_engine
 from controller.naming import split_key
+from controller.operations import ReconcileKind, SchedulingError
 from controller.state.errors import StateError
 from controller.state.gateway import ZkGateway
 from controller.state.layout import Layout
@@ -140,11 +141,15 @@ class HistoryApi:
         timeout: float,
         zookeeper: Callable[[], KazooClient | None],
         layout: Layout,
+        reconcile: Callable[[ReconcileKind, str | None], int],
     ) -> None:
+        """`reconcile` asks the leader's scheduling core for a reconciliation (raises
+        SchedulingError on a replica that does not lead)."""
         self._url = database_url
         self._timeout = timeout
         self._zookeeper = zookeeper
         self._layout = layout
+        self._reconcile = reconcile
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="history-api", daemon=True
@@ -163,9 +168,11 @@ class HistoryApi:
         self._thread.join(10)
         self._loop.close()
 
-    def answer(self, path: str, query: Mapping[str, str]) -> Answer:
-        """The status code and JSON body for a GET of `path` (under /api/v1)."""
+    def answer(self, method: str, path: str, query: Mapping[str, str]) -> Answer:
+        """The status code and JSON body for a request of `path` (under /api/v1)."""
         route = path.removeprefix(BASE)
+        if method == "POST":
+            return self._post(route, path, query)
         try:
             match route:
                 case "/openapi.json":
@@ -197,6 +204,25 @@ class HistoryApi:
             return 503, {"error": f"{type(error).__name__}: {error}"}
         except Exception as error:  # the database's errors: driver-specific types
             return 503, {"error": f"history database: {type(error).__name__}: {error}"[:500]}
+
+    def _post(self, route: str, path: str, query: Mapping[str, str]) -> Answer:
+        if route != "/reconcile":
+            return 404, {"error": f"no such endpoint {path}"}
+        text = query.get("kind", ReconcileKind.EXPLICIT.value)
+        try:
+            kind = ReconcileKind(text)
+        except ValueError:
+            return 400, {"error": f"kind: '{text}' is neither explicit nor implicit"}
+        app = query.get("app")
+        try:
+            if app is not None:
+                split_key(app)
+            asked = self._reconcile(kind, app)
+        except ValueError as error:
+            return 400, {"error": f"app: {error}"}
+        except SchedulingError as error:
+            return 503, {"error": str(error)}
+        return 200, {"kind": kind.value, "app": app, "tasks": asked}
 
     def _read(self, read: Callable[[Any], Awaitable[T]]) -> T:
         async def run() -> T:

@@ -72,6 +72,7 @@ from controller.operations import (
     EventKind,
     ExecutorRuntime,
     JobRuntime,
+    ReconcileKind,
     RuntimeEvent,
     SchedulingError,
     TriggerResult,
@@ -392,6 +393,26 @@ class FrameworkEngine:
             stats=self._stats.of(job_key),
             history=self._history.job_history(job_key),
         )
+
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        """Ask the master about tasks now: explicit → the recorded tasks (of `app_key`'s
+        jobs, if given); implicit → every task it knows. Updates come back as usual."""
+        if not self._subscribed:
+            raise SchedulingError("not subscribed to a Mesos master; retry later")
+        self._metrics.reconciliations.labels(ReconcileTrigger.REQUESTED.value).inc()
+        if kind is ReconcileKind.IMPLICIT:
+            self._reconciler.ask([])
+            return 0
+        store = self._store
+        tasks: list[tuple[str, str | None]] = [
+            (task.task_id, task.agent_id)
+            for task in store.running().values()
+            if app_key is None or ((job := store.job(task.job_key)) and job.app_key == app_key)
+        ]
+        if tasks:
+            self._reconciler.ask(tasks)
+        log.info("reconciliation asked for: %s, %d task(s)", kind.value, len(tasks))
+        return len(tasks)
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         return self._executors.runtime(app_key, self._store.running().values())

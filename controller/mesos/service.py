@@ -40,7 +40,13 @@ from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.view import TermView
 from controller.metrics import FrameworkMetrics
-from controller.operations import ExecutorRuntime, JobRuntime, RuntimeEvent, TriggerResult
+from controller.operations import (
+    ExecutorRuntime,
+    JobRuntime,
+    ReconcileKind,
+    RuntimeEvent,
+    TriggerResult,
+)
 from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader, StateStore
 from controller.state.election import Fence
 
@@ -168,6 +174,9 @@ class SchedulingService:
 
     async def trigger(self, job_key: str, token: str) -> TriggerResult:
         return await self._term().trigger(job_key, token)
+
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        return await self._term().reconcile(kind, app_key)
 
     # ------------------------------------------------------------------ runtime facts
     def job_runtime(self, job_key: str) -> JobRuntime:

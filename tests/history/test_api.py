@@ -26,6 +26,7 @@ from controller.endpoints import Endpoints, Health
 from controller.history.records import Outcome
 from controller.history.settings import HistorySettings
 from controller.history.writer import HistoryWriter
+from controller.operations import ReconcileKind, SchedulingError
 from controller.state import FollowUp, LaunchSource, Layout, RunningTask, StateStore
 from tests.history.conftest import Database
 from tests.history.factories import T0, ended, launched, transition
@@ -87,14 +88,37 @@ def seeded_queues(client: KazooClient, layout: Layout) -> None:
     store.fire([job.key], T0 + timedelta(minutes=1))
 
 
+class Leader:
+    """What the API asks the leader's core for: reconciliations (refused while standing by)."""
+
+    def __init__(self) -> None:
+        self.leading = True
+        self.asked: list[tuple[ReconcileKind, str | None]] = []
+
+    def reconcile(self, kind: ReconcileKind, app: str | None) -> int:
+        if not self.leading:
+            raise SchedulingError("this replica does not lead; ask the leader (see /readyz)")
+        self.asked.append((kind, app))
+        return 0 if kind is ReconcileKind.IMPLICIT else 2
+
+
+@pytest.fixture
+def leader() -> Leader:
+    return Leader()
+
+
 @pytest.fixture
 def served(
-    database: Database, zk_client: KazooClient, zk_namespace: str
+    database: Database, zk_client: KazooClient, zk_namespace: str, leader: Leader
 ) -> Iterator[tuple[int, HistoryWriter]]:
     layout = Layout(zk_namespace)
     seeded_queues(zk_client, layout)
     api = HistoryApi(
-        database_url=database.url, timeout=5.0, zookeeper=lambda: zk_client, layout=layout
+        database_url=database.url,
+        timeout=5.0,
+        zookeeper=lambda: zk_client,
+        layout=layout,
+        reconcile=leader.reconcile,
     )
     # The records date from T0: keep them whatever today is.
     settings = HistorySettings(
@@ -116,9 +140,10 @@ def served(
     api.stop()
 
 
-def get(port: int, path: str) -> tuple[int, Any]:
+def get(port: int, path: str, method: str = "GET") -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.load(answer)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -213,4 +238,24 @@ def test_a_malformed_parameter_is_a_400_in_the_documented_shape(
     port, _ = served
     status, body = get(port, "/api/v1/runs?since=yesterday")
     assert status == 400
+    conforms(body, "Error")
+
+
+def test_reconciliation_is_asked_of_the_leader_and_refused_by_a_standby(
+    served: tuple[int, HistoryWriter], leader: Leader
+) -> None:
+    port, _ = served
+    status, body = get(port, "/api/v1/reconcile?kind=explicit&app=team.app", "POST")
+    assert status == 200
+    conforms(body, "Reconciled")
+    assert body == {"kind": "explicit", "app": "team.app", "tasks": 2}
+    status, body = get(port, "/api/v1/reconcile?kind=implicit", "POST")
+    assert (status, body["tasks"]) == (200, 0)
+    assert leader.asked == [(ReconcileKind.EXPLICIT, "team.app"), (ReconcileKind.IMPLICIT, None)]
+    status, body = get(port, "/api/v1/reconcile?kind=sideways", "POST")
+    assert status == 400
+    conforms(body, "Error")
+    leader.leading = False
+    status, body = get(port, "/api/v1/reconcile", "POST")
+    assert status == 503 and "does not lead" in body["error"]
     conforms(body, "Error")

@@ -1043,6 +1043,7 @@ STATUSES: dict[str, st.SearchStrategy[BaseModel]] = {
             st.builds(resources.AppExecutor, agent=TEXT, executor_id=TEXT, tasks=COUNTS),
             max_size=3,
         ),
+        last_reconcile=st.none() | TEXT,
     ),
 }
 

@@ -14,7 +14,7 @@ from controller.mesos.history_port import NoHistory
 from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.metrics import FrameworkMetrics
-from controller.operations import RuntimeEvent, TriggerResult
+from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
 from controller.state import StateStore
 from tests.unit.fakes import FakeFence, FakeGateway, FakeMesos
 from tests.unit.framework_factories import make_app, make_job
@@ -102,3 +102,31 @@ async def test_no_call_goes_out_once_the_term_no_longer_leads(term: Term) -> Non
     assert term.mesos.may_call()
     term.fence.depose()
     assert not term.mesos.may_call(), "the connection asks the fence before every call"
+
+
+async def test_an_on_demand_reconciliation_asks_about_the_apps_tasks_or_everything(
+    term: Term,
+) -> None:
+    with pytest.raises(SchedulingError):
+        await term.engine.reconcile(ReconcileKind.EXPLICIT)
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.put_app(make_app("other"))
+    await term.engine.schedule(make_job("job", shards=2))
+    await term.engine.trigger("ns.job", "t1")
+    term.mesos.deliver(OffersReceived((offer("o1", "a1"),)))
+    await term.mesos.until(lambda: bool(term.mesos.accepted))
+    asked_before = len(term.mesos.reconciled)
+
+    assert await term.engine.reconcile(ReconcileKind.EXPLICIT, "ns.other") == 0
+    assert await term.engine.reconcile(ReconcileKind.EXPLICIT, "ns.app") == 2
+    await term.mesos.until(lambda: len(term.mesos.reconciled) == asked_before + 1)
+    assert sorted(t for t, _ in term.mesos.reconciled[-1]) == sorted(term.store.running())
+    assert await term.engine.reconcile(ReconcileKind.IMPLICIT) == 0
+    await term.mesos.until(lambda: term.mesos.reconciled[-1] == [])
+    assert (
+        term.registry.get_sample_value(
+            "cloudjob_reconciliation_runs_total", {"trigger": "requested"}
+        )
+        == 3
+    )
