@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients, and a real
-Kubernetes control plane with the identity the controller runs as."""
+"""Fixtures shared by every test: a real ZooKeeper server and kazoo clients, a real
+PostgreSQL, and a real Kubernetes control plane with the identity the controller runs as."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kazoo.client import KazooClient
 
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity, grant_chart_rbac
+from devcluster.postgres import PostgresServer
 from devcluster.zookeeper import ZooKeeperServer
 
 
@@ -18,6 +19,16 @@ from devcluster.zookeeper import ZooKeeperServer
 def zookeeper() -> Iterator[ZooKeeperServer]:
     """One real ZooKeeper for the whole run (started from the Debian package)."""
     server = ZooKeeperServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole run (from the Debian package), started on first
+    use; the run history's tests make a database per test on it."""
+    server = PostgresServer()
     server.start()
     yield server
     server.stop()

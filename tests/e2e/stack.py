@@ -184,6 +184,8 @@ class Stack:
     accounts: set[str] = field(default_factory=set)
     # The replicas' history database; None: SQLite in workdir.
     history_url: str | None = None
+    # The history writer's buffer (records); None: the controller's default.
+    history_buffer: int | None = None
 
     def __post_init__(self) -> None:
         self.accounts.add(self.identity.username)
@@ -286,9 +288,15 @@ class Stack:
         """Every replica of the stack shares one history database (SQLite in workdir,
         unless `history_url` names another)."""
         url = SecretStr(self.history_url) if self.history_url else None
-        return HistorySettings(
-            database_url=url, data_dir=self.workdir / "history", retry_seconds=0.5
+        settings = HistorySettings(
+            database_url=url,
+            data_dir=self.workdir / "history",
+            retry_seconds=0.5,
+            timeout_seconds=2.0,
         )
+        if self.history_buffer is not None:
+            settings = settings.model_copy(update={"buffer_size": self.history_buffer})
+        return settings
 
     def start_controller(
         self,
@@ -326,6 +334,8 @@ class Stack:
                 "CLOUDJOB_KUBERNETES__ORPHAN_SWEEP_INTERVAL": str(SWEEP_INTERVAL),
                 "CLOUDJOB_HISTORY__DATA_DIR": str(settings.history.data_dir),
                 "CLOUDJOB_HISTORY__RETRY_SECONDS": str(settings.history.retry_seconds),
+                "CLOUDJOB_HISTORY__TIMEOUT_SECONDS": str(settings.history.timeout_seconds),
+                "CLOUDJOB_HISTORY__BUFFER_SIZE": str(settings.history.buffer_size),
             }
         )
         if settings.history.database_url is not None:
