@@ -36,8 +36,9 @@ class Health:
     ready: bool
     identity: str
     terms: int
-    history: str = "ok"
-    """"ok", or why the run history is not being written (scheduling goes on)."""
+    history: str = "idle"
+    """Why the run history is not being written (scheduling goes on); else "ok", or
+    "idle" while there was nothing to write yet."""
 
 
 ApiAnswer = Callable[[str, str, Mapping[str, str]], tuple[int, dict[str, Any]]]

@@ -85,7 +85,9 @@ class HistoryWriter:
         self._leading = False
         self._reload = False
         self._migrated = False
-        self._problem: str | None = "not connected yet"
+        # None: nothing went wrong (yet); else why the last try failed.
+        self._problem: str | None = None
+        self._used = False
         self._dropped_in_outage = 0
         self._next_retention = 0.0
         self._progress = asyncio.Condition()
@@ -106,7 +108,7 @@ class HistoryWriter:
                     "run history buffer full (%d records; database: %s): dropping the "
                     "oldest records until it is written again",
                     self.settings.buffer_size,
-                    self._problem or "slow",
+                    self._problem or "slow to write",
                 )
             self._dropped_in_outage += excess
         self.metrics.buffered.set(len(self._buffer))
@@ -132,8 +134,11 @@ class HistoryWriter:
 
     @property
     def health(self) -> str:
-        """ "ok", or why the history is not being written."""
-        return "ok" if self._problem is None else f"unavailable: {self._problem}"
+        """Why the history is not being written; else "ok" once the database answered,
+        "idle" before it was first needed (a standby's usual state)."""
+        if self._problem is not None:
+            return f"unavailable: {self._problem}"
+        return "ok" if self._used else "idle"
 
     @property
     def buffered(self) -> int:
@@ -249,7 +254,7 @@ class HistoryWriter:
 
     def _failed(self, error: Exception) -> None:
         problem = f"{type(error).__name__}: {error}".splitlines()[0][:300]
-        if self._problem is None or self._problem == "not connected yet":
+        if self._problem is None:
             log.warning(
                 "run history database unavailable (%s); scheduling goes on, %d record(s) "
                 "buffered (at most %d, then the oldest are dropped and counted)",
@@ -261,7 +266,8 @@ class HistoryWriter:
         self.metrics.up.set(0)
 
     def _recovered(self) -> None:
-        if self._problem is not None and self._problem != "not connected yet":
+        self._used = True
+        if self._problem is not None:
             log.warning(
                 "run history database available again; %d record(s) were dropped meanwhile",
                 self._dropped_in_outage,
