@@ -78,6 +78,18 @@ class RunEnded:
 
 
 @dataclass(frozen=True)
+class RunAbandoned:
+    """The scheduler dropped a task on purpose (job unscheduled, disabled, edited, app
+    removed) and killed it: its run, if still open, ends as killed. Only closes a row
+    that exists, so a daemon task (whose runs are its reports) adds nothing."""
+
+    run_key: str
+    job_key: str
+    ended_at: datetime
+    message: str
+
+
+@dataclass(frozen=True)
 class Transition:
     """A task's state changed (or a daemon run began or ended), with who said so and why."""
 
@@ -93,7 +105,7 @@ class Transition:
     hostname: str | None = None
 
 
-HistoryRecord = RunLaunched | RunEnded | Transition
+HistoryRecord = RunLaunched | RunEnded | RunAbandoned | Transition
 
 
 def exit_status(message: str | None) -> int | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +25,7 @@ from controller.history.database import loaded, stored
 from controller.history.records import (
     HistoryRecord,
     Outcome,
+    RunAbandoned,
     RunEnded,
     RunLaunched,
     RunPlace,
@@ -90,10 +91,10 @@ def _insert(connection: AsyncConnection) -> Any:
 
 async def write_batch(
     connection: AsyncConnection, records: Sequence[HistoryRecord]
-) -> list[RunLaunched | RunEnded]:
+) -> list[RunLaunched | RunEnded | RunAbandoned]:
     """Write `records` (inside the caller's transaction); the run records that changed
     a row, in order."""
-    changed: list[RunLaunched | RunEnded] = []
+    changed: list[RunLaunched | RunEnded | RunAbandoned] = []
     moves = [_transition_row(r) for r in records if isinstance(r, Transition)]
     if moves:
         await connection.execute(transitions.insert(), moves)
@@ -113,12 +114,22 @@ async def write_batch(
                     index_elements=["run_key"], set_=fields, where=runs.c.outcome.is_(None)
                 )
             )
+        elif isinstance(record, RunAbandoned):
+            statement = (
+                update(runs)
+                .where(runs.c.run_key == record.run_key, runs.c.outcome.is_(None))
+                .values(
+                    ended_at=stored(record.ended_at),
+                    outcome=Outcome.KILLED.value,
+                    message=record.message,
+                )
+            )
         else:
             continue
         result = await connection.execute(statement)
         if result.rowcount:
             changed.append(record)
-            if isinstance(record, RunEnded):
+            if isinstance(record, RunEnded | RunAbandoned):
                 await _count(connection, record)
     return changed
 
@@ -152,13 +163,16 @@ async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loade
     return Loaded(totals, rows)
 
 
-async def _count(connection: AsyncConnection, record: RunEnded) -> None:
+async def _count(connection: AsyncConnection, record: RunEnded | RunAbandoned) -> None:
     """Add an ended run to its job's counters."""
-    seconds = max(0.0, (record.ended_at - record.started_at).total_seconds())
-    outcome = record.outcome
+    if isinstance(record, RunAbandoned):
+        job_key, outcome, seconds = record.job_key, Outcome.KILLED, 0.0
+    else:
+        job_key, outcome = record.place.job_key, record.outcome
+        seconds = max(0.0, (record.ended_at - record.started_at).total_seconds())
     success = stored(record.ended_at) if outcome is Outcome.SUCCEEDED else None
     row = {
-        "job_key": record.place.job_key,
+        "job_key": job_key,
         "succeeded": int(outcome is Outcome.SUCCEEDED),
         "failed": int(outcome is Outcome.FAILED),
         "killed": int(outcome is Outcome.KILLED),

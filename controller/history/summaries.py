@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from controller.history.records import Outcome, RunEnded, RunLaunched
+from controller.history.records import Outcome, RunAbandoned, RunEnded, RunLaunched
 from controller.operations import JobHistory, JobRun, ShardRun
 
 
@@ -139,6 +139,20 @@ class Summaries:
         job.totals = add_outcome(job.totals, record)
         job.rows[record.run_key] = RunRow(record.run_key, record.place.fire_time, shard_run(record))
         self._trim(job)
+
+    def abandoned(self, record: RunAbandoned) -> None:
+        """An open run was ended as killed (its row changed)."""
+        job = self._jobs.setdefault(record.job_key, _Job())
+        job.totals = replace(job.totals, killed=job.totals.killed + 1)
+        row = job.rows.get(record.run_key)
+        if row is not None:
+            run = replace(
+                row.run,
+                ended_at=record.ended_at,
+                outcome=Outcome.KILLED.value,
+                message=record.message,
+            )
+            job.rows[record.run_key] = replace(row, run=run)
 
     def of(self, job_key: str) -> JobHistory | None:
         if not self._loaded:

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.history.database import migrate, open_engine
-from controller.history.records import HistoryRecord, RunEnded, RunLaunched
+from controller.history.records import HistoryRecord, RunAbandoned, RunEnded, RunLaunched
 from controller.history.settings import HistorySettings
 from controller.history.storing import apply_retention, load_summaries, write_batch
 from controller.history.summaries import Summaries
@@ -221,6 +221,8 @@ class HistoryWriter:
         for record in changed:
             if isinstance(record, RunEnded):
                 self.summaries.ended(record)
+            elif isinstance(record, RunAbandoned):
+                self.summaries.abandoned(record)
             elif isinstance(record, RunLaunched):
                 self.summaries.launched(record)
 

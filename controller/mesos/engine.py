@@ -37,7 +37,7 @@ from enum import StrEnum
 
 from controller.definitions import AppDefinition, JobDefinition
 from controller.executor.messages import Stop, Trigger, encode_base64
-from controller.mesos import runtime
+from controller.mesos import history_records, runtime
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosFactory
 from controller.mesos.events import (
@@ -592,6 +592,11 @@ class FrameworkEngine:
             await self._kill_dropped(dropped, KillReason.DISABLED)
 
     async def _kill_dropped(self, dropped: Iterable[RunningTask], why: KillReason) -> None:
+        dropped = list(dropped)
+        now = datetime.now(UTC)
+        self._history.submit(
+            [r for task in dropped for r in history_records.dropped(task, why.value, now)]
+        )
         for task in dropped:
             self._statuses.forget(task.task_id)
             await self._kills.kill(task.task_id, task.agent_id, why)

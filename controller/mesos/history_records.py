@@ -14,7 +14,9 @@ ZooKeeper. The rules:
   stderr tail the executor put in the message);
 - a daemon task reports many runs: each COMPLETE is one run (its report says the
   outcome and the fire time), from its BEGIN; a daemon task that fails outright ends
-  one failed run. A task adrift (unreachable) ends no run: it may come back.
+  one failed run. A task adrift (unreachable) ends no run: it may come back;
+- a task the scheduler drops on purpose (`dropped`: unscheduled, disabled, edited,
+  app removed) ends its open run as killed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from controller.executor.messages import BEGIN, COMPLETE, MessageError, RunRepor
 from controller.history.records import (
     HistoryRecord,
     Outcome,
+    RunAbandoned,
     RunEnded,
     RunLaunched,
     RunPlace,
@@ -74,6 +77,26 @@ def launched(task: RunningTask, job: JobDefinition | None) -> list[HistoryRecord
     if job is not None and not job.is_daemon:
         records.append(RunLaunched(run_key=task.task_id, place=place_of(task)))
     return records
+
+
+def dropped(task: RunningTask, why: str, at: datetime) -> list[HistoryRecord]:
+    """A task the scheduler dropped and kills on purpose: a transition, and its run
+    (if one is open) ends as killed."""
+    message = f"killed by the scheduler: {why}"
+    return [
+        Transition(
+            task_id=task.task_id,
+            job_key=task.job_key,
+            shard=task.shard,
+            state=TaskState.KILLING.value,
+            at=at,
+            source=StatusSource.SCHEDULER.value,
+            message=message,
+            agent_id=task.agent_id,
+            hostname=task.hostname,
+        ),
+        RunAbandoned(run_key=task.task_id, job_key=task.job_key, ended_at=at, message=message),
+    ]
 
 
 def of_update(

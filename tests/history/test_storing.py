@@ -11,7 +11,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.history.database import loaded, migrate, open_engine
-from controller.history.records import Outcome
+from controller.history.records import Outcome, RunAbandoned
 from controller.history.schema import job_totals, metadata, runs, transitions
 from controller.history.storing import apply_retention, load_summaries, write_batch
 from tests.history.conftest import Database
@@ -115,3 +115,29 @@ async def test_retention_by_age_and_by_count_keeps_the_counters(engine: AsyncEng
     assert sorted(left) == [T0 + timedelta(days=n) for n in (3, 4, 5)]
     assert pruned.runs == 3
     assert totals.succeeded == 6
+
+
+async def test_a_dropped_task_ends_its_open_run_as_killed_once(engine: AsyncEngine) -> None:
+    run = launched()
+    abandoned = RunAbandoned(
+        run_key=run.run_key,
+        job_key="team.report",
+        ended_at=T0 + timedelta(minutes=1),
+        message="killed by the scheduler: unscheduled",
+    )
+    daemon = RunAbandoned(
+        run_key="team.resident@-@0@-@READY@-@a@-@u",
+        job_key="team.resident",
+        ended_at=T0,
+        message="killed by the scheduler: unscheduled",
+    )
+    async with engine.begin() as connection:
+        await write_batch(connection, [run])
+        changed = await write_batch(connection, [abandoned, daemon, abandoned])
+        late = await write_batch(connection, [ended(outcome=Outcome.FAILED)])
+    assert changed == [abandoned] and late == []
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(runs))).one()
+        totals = list(await connection.execute(select(job_totals)))
+    assert (row.outcome, row.message) == ("killed", "killed by the scheduler: unscheduled")
+    assert [(t.job_key, t.killed, t.failed) for t in totals] == [("team.report", 1, 0)]

@@ -3,11 +3,12 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from controller.history.records import HistoryRecord, RunAbandoned, RunLaunched
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
 from controller.mesos.history_port import NoHistory
@@ -21,8 +22,19 @@ from tests.unit.framework_factories import make_app, make_job
 from tests.unit.framework_world import offer, settings, update
 
 
+class RecordedHistory(NoHistory):
+    """The history seam, keeping what the term handed it."""
+
+    def __init__(self) -> None:
+        self.records: list[HistoryRecord] = []
+
+    def submit(self, records: Sequence[HistoryRecord]) -> None:
+        self.records.extend(records)
+
+
 class Term:
     def __init__(self) -> None:
+        self.history = RecordedHistory()
         self.gateway = FakeGateway()
         self.fence = FakeFence()
         self.mesos = FakeMesos()
@@ -37,7 +49,7 @@ class Term:
             metrics=FrameworkMetrics(self.registry),
             stats=JobStatistics(),
             emit=self.events.append,
-            history=NoHistory(),
+            history=self.history,
         )
 
     async def subscribe(self, framework_id: str = "fw-1") -> None:
@@ -130,3 +142,19 @@ async def test_an_on_demand_reconciliation_asks_about_the_apps_tasks_or_everythi
         )
         == 3
     )
+
+
+async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed(term: Term) -> None:
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.schedule(make_job("job", shards=2))
+    await term.engine.trigger("ns.job", "t1")
+    term.mesos.deliver(OffersReceived((offer("o1", "a1"),)))
+    await term.mesos.until(lambda: bool(term.mesos.accepted))
+    launched = sorted(r.run_key for r in term.history.records if isinstance(r, RunLaunched))
+    assert launched == sorted(term.store.running())
+
+    await term.engine.unschedule("ns.job")
+    ended = [r for r in term.history.records if isinstance(r, RunAbandoned)]
+    assert sorted(r.run_key for r in ended) == launched
+    assert {r.message for r in ended} == {"killed by the scheduler: unscheduled"}
