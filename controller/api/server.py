@@ -241,4 +241,4 @@ class HistoryApi:
         if client is None or not client.connected:
             raise StateError("not connected to ZooKeeper")
         gateway = ZkGateway(client, timeout=self._timeout)
-        return read_view(gateway, self._layout, datetime.now(UTC)).view
+        return read_view(gateway, self._layout, datetime.now(UTC), create=False).view
