@@ -149,6 +149,23 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
+    "ResultSeries": _object(
+        {
+            "interval": {"enum": ["minute", "hour", "day"]},
+            "items": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "start": _TIME,
+                        **{
+                            k: {"type": "integer", "minimum": 0}
+                            for k in ("succeeded", "failed", "killed")
+                        },
+                    }
+                ),
+            },
+        }
+    ),
     "Reconciled": _object(
         {
             "kind": {"enum": ["explicit", "implicit"]},
@@ -252,6 +269,20 @@ DOCUMENT: dict[str, Any] = {
             "run results of the last minute, hour and day; running tasks; jobs by type",
             "Statistics",
             [],
+        ),
+        f"{BASE}/statistics/results": _get(
+            "runs that ended per minute, hour or day, by outcome (intervals without runs "
+            "are left out)",
+            "ResultSeries",
+            [
+                _parameter(
+                    "interval", "minute (default), hour or day", enum=["minute", "hour", "day"]
+                ),
+                _parameter(
+                    "since", "from (default: 60 intervals before until)", format="date-time"
+                ),
+                _parameter("until", "to (default: now)", format="date-time"),
+            ],
         ),
         f"{BASE}/queues": _get("the ready, running and failover queues", "Queues", []),
         f"{BASE}/reconcile": {"post": _reconcile()},

@@ -80,6 +80,21 @@ def parse_filter(query: Mapping[str, str]) -> queries.Filter:
     )
 
 
+def parse_series(query: Mapping[str, str], now: datetime) -> tuple[str, datetime, datetime]:
+    """interval, since, until of a results series; at most MAX_BUCKETS intervals."""
+    interval = query.get("interval", "minute")
+    if interval not in queries.INTERVALS:
+        raise BadRequest(f"interval: '{interval}' is none of {', '.join(queries.INTERVALS)}")
+    step = queries.INTERVALS[interval]
+    until = _time(query.get("until"), "until") or now
+    since = _time(query.get("since"), "since") or until - 60 * step
+    if since >= until:
+        raise BadRequest("since must be before until")
+    if (until - since) / step > queries.MAX_BUCKETS:
+        raise BadRequest(f"at most {queries.MAX_BUCKETS} {interval}s at a time")
+    return interval, since, until
+
+
 def _names(key: str) -> dict[str, str]:
     namespace, name = split_key(key)
     return {"namespace": namespace, "job": name}
@@ -194,6 +209,10 @@ class HistoryApi:
                         "runningTasks": len(view.by_task),
                         "jobs": jobs_of(view),
                     }
+                case "/statistics/results":
+                    interval, since, until = parse_series(query, datetime.now(UTC))
+                    items = self._read(lambda c: queries.result_series(c, interval, since, until))
+                    return 200, {"interval": interval, "items": items}
                 case "/queues":
                     return 200, queues_of(self._view())
                 case _:

@@ -135,6 +135,46 @@ WINDOWS = {
 }
 
 
+INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_SQLITE_BUCKETS = {
+    "minute": "%Y-%m-%d %H:%M:00",
+    "hour": "%Y-%m-%d %H:00:00",
+    "day": "%Y-%m-%d 00:00:00",
+}
+MAX_BUCKETS = 1500
+
+
+def _bucket(connection: AsyncConnection, interval: str) -> Any:
+    """The start of the interval an end time falls in, as the database computes it."""
+    if connection.dialect.name == "postgresql":
+        return func.date_trunc(interval, func.timezone("UTC", runs.c.ended_at))
+    return func.strftime(_SQLITE_BUCKETS[interval], runs.c.ended_at)
+
+
+async def result_series(
+    connection: AsyncConnection, interval: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Runs that ended per minute, hour or day between `since` and `until`, by outcome,
+    oldest first; intervals without runs are left out."""
+    bucket = _bucket(connection, interval).label("bucket")
+    query = (
+        select(bucket, runs.c.outcome, func.count())
+        .where(
+            runs.c.ended_at >= stored(since),
+            runs.c.ended_at < stored(until),
+            runs.c.outcome.is_not(None),
+        )
+        .group_by(bucket, runs.c.outcome)
+        .order_by(bucket)
+    )
+    series: dict[datetime, dict[str, int]] = {}
+    for start, outcome, count in await connection.execute(query):
+        moment = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+        counts = series.setdefault(loaded(moment), {"succeeded": 0, "failed": 0, "killed": 0})  # type: ignore[arg-type]
+        counts[outcome] = int(count)
+    return [{"start": start.isoformat(), **counts} for start, counts in sorted(series.items())]
+
+
 async def results(connection: AsyncConnection, now: datetime) -> dict[str, dict[str, int]]:
     """Runs that ended in each window, by outcome."""
     answer: dict[str, dict[str, int]] = {}

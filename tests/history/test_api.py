@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -220,6 +221,20 @@ async def test_runs_transitions_statistics_and_queues_conform_to_the_document(
         "byExecutionType": {"TRANSIENT": 1},
         "byKind": {"script": 1},
     }
+
+    window = urlencode({"since": T0.isoformat(), "until": (T0 + timedelta(hours=1)).isoformat()})
+    status, series = get(port, f"/api/v1/statistics/results?interval=minute&{window}")
+    assert status == 200
+    conforms(series, "ResultSeries")
+    assert [(i["start"], i["succeeded"], i["failed"]) for i in series["items"]] == [
+        ((T0 + timedelta(minutes=n)).isoformat(), 3 - (n == 2), int(n == 2)) for n in range(3)
+    ]
+    status, hourly = get(port, f"/api/v1/statistics/results?interval=hour&{window}")
+    conforms(hourly, "ResultSeries")
+    assert [(i["succeeded"], i["failed"]) for i in hourly["items"]] == [(8, 1)]
+    status, refused = get(port, f"/api/v1/statistics/results?interval=week&{window}")
+    assert status == 400
+    conforms(refused, "Error")
 
     status, queues = get(port, "/api/v1/queues")
     assert status == 200
