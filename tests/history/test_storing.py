@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controller.history.database import loaded, migrate, open_engine
+from controller.history.database import async_url, loaded, migrate, open_engine
 from controller.history.records import Outcome, RunAbandoned
 from controller.history.schema import job_totals, metadata, runs, transitions
 from controller.history.storing import apply_retention, load_summaries, write_batch
@@ -141,3 +141,10 @@ async def test_a_dropped_task_ends_its_open_run_as_killed_once(engine: AsyncEngi
         totals = list(await connection.execute(select(job_totals)))
     assert (row.outcome, row.message) == ("killed", "killed by the scheduler: unscheduled")
     assert [(t.job_key, t.killed, t.failed) for t in totals] == [("team.report", 1, 0)]
+
+
+def test_urls_without_a_driver_get_the_async_one() -> None:
+    assert async_url("postgresql://u:p@db:5432/h").drivername == "postgresql+asyncpg"
+    assert async_url("postgres://db/h").drivername == "postgresql+asyncpg"
+    assert async_url("sqlite:////var/lib/h.db").drivername == "sqlite+aiosqlite"
+    assert async_url("postgresql+asyncpg://db/h").drivername == "postgresql+asyncpg"
