@@ -1,7 +1,8 @@
 """The leader-gated controller: only the ZooKeeper leader runs kopf and the Mesos framework.
 
-`Controller.run` connects to ZooKeeper, serves the health and metrics endpoints and
-contends in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
+`Controller.run` connects to ZooKeeper, serves the health and metrics endpoints, runs
+the run history's writer (`HistoryWriter`, for the life of the process) and contends
+in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
 core (`SchedulingService.start`, fenced by the election) and then the kopf operator
 (an explicit `kopf.OperatorRegistry`, standalone — kopf peering is off because the
 election is the one fencing authority), with the orphan sweep beside it. On losing
@@ -36,6 +37,7 @@ import kubernetes
 from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
+from controller.api.server import HistoryApi
 from controller.endpoints import Endpoints, Health
 from controller.handlers import (
     APPS,
@@ -45,8 +47,9 @@ from controller.handlers import (
     OperatorMemo,
     register_handlers,
 )
+from controller.history.writer import HistoryWriter
 from controller.mesos.service import SchedulingService
-from controller.operations import RuntimeEvent
+from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError
 from controller.reconcilers.handling import Reconciliation, Timing
 from controller.reconcilers.kubeapi import ApiError, KubeApi
 from controller.reconcilers.recording import EventPolicy, EventRecorder
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 CONNECT_POLL = 0.1
 TERM_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 OPERATOR_STOP_TIMEOUT = 30.0
+RECONCILE_TIMEOUT = 30.0
 
 
 class Role(StrEnum):
@@ -299,12 +303,23 @@ class Controller:
         self._zookeeper = "disconnected"
         self._terms = 0
         self._client: KazooClient | None = None
+        self._service: SchedulingService | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.history = HistoryWriter(settings.history, registry=self.registry)
+        self.api = HistoryApi(
+            database_url=settings.history.url(),
+            timeout=settings.history.timeout_seconds,
+            zookeeper=lambda: self._client,
+            layout=Layout(settings.zookeeper.namespace),
+            reconcile=self._reconcile_now,
+        )
         self.endpoints = Endpoints(
             host=settings.http.host,
             health_port=settings.http.health_port,
             metrics_port=settings.http.metrics_port,
             registry=self.registry,
             snapshot=self.health,
+            api=self.api.answer,
         )
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)
@@ -322,7 +337,16 @@ class Controller:
                 ready=self._role in (Role.LEADER, Role.STANDBY) and self._zookeeper == "connected",
                 identity=self.settings.identity,
                 terms=self._terms,
+                history=self.history.health,
             )
+
+    def _reconcile_now(self, kind: ReconcileKind, app_key: str | None) -> int:
+        """From the API's thread: a reconciliation by the scheduling core, if it leads."""
+        service, loop = self._service, self._loop
+        if service is None or loop is None or not service.active:
+            raise SchedulingError("this replica does not lead; ask the leader (see /readyz)")
+        future = asyncio.run_coroutine_threadsafe(service.reconcile(kind, app_key), loop)
+        return future.result(RECONCILE_TIMEOUT)
 
     @property
     def zookeeper_client(self) -> KazooClient | None:
@@ -343,6 +367,7 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve, contend and lead until `stop` is set; then withdraw cleanly."""
+        self.api.start()
         self.endpoints.start()
         self.endpoints_up.set()
         log.info(
@@ -355,15 +380,21 @@ class Controller:
         client = open_client(zk.hosts, auth=digest, session_timeout=zk.session_timeout)
         client.add_listener(self._on_zookeeper)
         self._client = client
+        history_stop = asyncio.Event()
+        # Created before any kopf operator runs, so no operator's shutdown cancels it.
+        history = asyncio.create_task(self.history.run(history_stop), name="run history")
         try:
             if await self._connect(client, stop):
                 await self._contend(client, digest, stop)
         finally:
             self._set(role=Role.STOPPING)
+            history_stop.set()
+            await history
             await asyncio.to_thread(client.stop)
             client.close()
             self._client = None
             self.endpoints.stop()
+            await asyncio.to_thread(self.api.stop)
             self._set(role=Role.STOPPED)
 
     async def _connect(self, client: KazooClient, stop: asyncio.Event) -> bool:
@@ -383,8 +414,14 @@ class Controller:
         layout = Layout(self.settings.zookeeper.namespace)
         leadership = AsyncLeadership(asyncio.get_running_loop())
         service = SchedulingService(
-            client, self.settings.mesos, layout=layout, zk_auth=digest, registry=self.registry
+            client,
+            self.settings.mesos,
+            layout=layout,
+            zk_auth=digest,
+            registry=self.registry,
+            history=self.history,
         )
+        self._service, self._loop = service, asyncio.get_running_loop()
         election = LeaderElection(
             client, leadership, layout=layout, identity=self.settings.identity, auth=digest
         )

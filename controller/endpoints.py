@@ -8,6 +8,8 @@ cancels every task created on its loop while it ran) never touches them.
 - `/healthz`: 200 while the process runs (liveness).
 - `/readyz`: 200 with the role (`leader` or `standby`) once connected to ZooKeeper
   and contending; 503 while starting, stopping or cut off from ZooKeeper.
+- `/api/v1/...` (health port): the read-only history API (`controller.api`), when
+  the controller passes one.
 - `/metrics`: the controller's explicit `CollectorRegistry`.
 Started and stopped by `controller.app.Controller`.
 """
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -33,16 +36,33 @@ class Health:
     ready: bool
     identity: str
     terms: int
+    history: str = "idle"
+    """Why the run history is not being written (scheduling goes on); else "ok", or
+    "idle" while there was nothing to write yet."""
 
 
-def _handler(snapshot: Callable[[], Health]) -> type[BaseHTTPRequestHandler]:
+ApiAnswer = Callable[[str, str, Mapping[str, str]], tuple[int, dict[str, Any]]]
+"""Answers a request (method, `/api/...` path, query): status code and JSON body."""
+
+
+def _handler(snapshot: Callable[[], Health], api: ApiAnswer | None) -> type[BaseHTTPRequestHandler]:
     class HealthHandler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] == "/healthz":
+            path, _, query = self.path.partition("?")
+            if api is not None and path.startswith("/api/"):
+                self._answer(*api("GET", path, dict(parse_qsl(query))))
+            elif path == "/healthz":
                 self._answer(200, {"status": "alive"})
-            elif self.path.split("?", 1)[0] == "/readyz":
+            elif path == "/readyz":
                 health = snapshot()
                 self._answer(200 if health.ready else 503, asdict(health))
+            else:
+                self._answer(404, {"error": f"no such endpoint {self.path}"})
+
+        def do_POST(self) -> None:
+            path, _, query = self.path.partition("?")
+            if api is not None and path.startswith("/api/"):
+                self._answer(*api("POST", path, dict(parse_qsl(query))))
             else:
                 self._answer(404, {"error": f"no such endpoint {self.path}"})
 
@@ -71,16 +91,20 @@ class Endpoints:
         metrics_port: int,
         registry: CollectorRegistry,
         snapshot: Callable[[], Health],
+        api: ApiAnswer | None = None,
     ) -> None:
         self._host = host
         self._health_port = health_port
         self._metrics_port = metrics_port
         self._registry = registry
         self._snapshot = snapshot
+        self._api = api
         self._servers: list[Any] = []
 
     def start(self) -> None:
-        health = ThreadingHTTPServer((self._host, self._health_port), _handler(self._snapshot))
+        health = ThreadingHTTPServer(
+            (self._host, self._health_port), _handler(self._snapshot, self._api)
+        )
         health.daemon_threads = True
         threading.Thread(target=health.serve_forever, name="health-endpoint", daemon=True).start()
         self._servers.append(health)

@@ -36,6 +36,43 @@ class ShardRuntime:
 
 
 @dataclass(frozen=True)
+class ShardRun:
+    """One shard's part of a run, as the run history holds it (`outcome` None: running)."""
+
+    shard: int
+    task_id: str
+    agent_id: str
+    hostname: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One run of a job: the shards that ran for one fire time (or one daemon report)."""
+
+    fire_time: datetime | None
+    started_at: datetime
+    shards: tuple[ShardRun, ...]
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """What the run history's database holds of a job: exact counters and recent runs
+    (newest first). Counters and times are the database's, so they agree across leader
+    changes and restarts."""
+
+    succeeded: int = 0
+    failed: int = 0
+    killed: int = 0
+    last_success_time: datetime | None = None
+    last_run_seconds: float | None = None
+    recent: tuple[JobRun, ...] = ()
+
+
+@dataclass(frozen=True)
 class JobRuntime:
     """What the core knows of one job now; the source of its status."""
 
@@ -49,6 +86,9 @@ class JobRuntime:
     failed: int = 0
     pending_runs: int = 0
     unplaceable_reason: str | None = None
+    failover_shards: tuple[int, ...] = ()
+    history: JobHistory | None = None
+    """None while the run history has not loaded (its database unreachable since start)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +106,15 @@ class TriggerResult(StrEnum):
     """The token was new: its one run was requested now."""
     ALREADY_HANDLED = "AlreadyHandled"
     """The core had handled this token before (perhaps under an earlier leader): nothing ran."""
+
+
+class ReconcileKind(StrEnum):
+    """An on-demand reconciliation (the original's explicit and implicit operations)."""
+
+    EXPLICIT = "explicit"
+    """Ask the master about every task recorded as running (of one app's jobs, or all)."""
+    IMPLICIT = "implicit"
+    """Ask the master to report every task of the framework it knows."""
 
 
 class EventKind(StrEnum):
@@ -123,6 +172,10 @@ class SchedulingOperations(Protocol):
         transient → one more ready run; daemon → a message to its executors. The core
         records the last handled token with the run it causes, so a token it has seen
         before runs nothing (ALREADY_HANDLED) whichever leader handled it."""
+
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        """Reconcile now; how many tasks the master was asked about (0 for implicit).
+        Raises SchedulingError while not subscribed to a master."""
 
     def job_runtime(self, job_key: str) -> JobRuntime: ...
 

@@ -262,6 +262,24 @@ class ActiveShard(_Model):
     agent: str
     state: str
     since: AwareDatetime
+    host: str | None = None
+
+
+class ShardOutcome(_Model):
+    shard: int
+    host: str
+    outcome: str | None = None
+    task_id: str
+    message: str | None = None
+
+
+class RecentRun(_Model):
+    """One run of the job (the shards of one fire time), newest first in the status."""
+
+    fire_time: AwareDatetime | None = None
+    started_at: AwareDatetime
+    outcome: str
+    shards: list[ShardOutcome] = Field(default_factory=list)
 
 
 class CloudJobStatus(_Model):
@@ -274,6 +292,9 @@ class CloudJobStatus(_Model):
     active_shards: list[ActiveShard] = Field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
+    pending_runs: int = 0
+    failover_shards: list[int] = Field(default_factory=list)
+    recent_runs: list[RecentRun] = Field(default_factory=list)
     # The last value of the `cloudjob.io/trigger` annotation that was acted on.
     last_trigger: str | None = None
 
@@ -288,3 +309,5 @@ class CloudAppStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     executors: list[AppExecutor] = Field(default_factory=list)
+    # The last value of the `cloudjob.io/reconcile` annotation that was acted on.
+    last_reconcile: str | None = None

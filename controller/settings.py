@@ -4,7 +4,8 @@
 Nested groups use `__` in variable names and `.` in flags:
 `CLOUDJOB_ZOOKEEPER__HOSTS=zk-0:2181` is `--zookeeper.hosts zk-0:2181`. The Mesos
 framework's group is `controller.mesos.settings.FrameworkSettings` (`--mesos.master`,
-`CLOUDJOB_MESOS__MASTER`). docs/operations.md
+`CLOUDJOB_MESOS__MASTER`), the run history's is
+`controller.history.settings.HistorySettings` (`--history.database-url`). docs/operations.md
 lists every setting. Built by `controller.__main__` (from flags and the environment)
 or directly by whoever embeds the controller (the `dev` stack, tests); used by
 `controller.app`.
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller import naming
+from controller.history.settings import HistorySettings
 from controller.mesos.settings import FrameworkSettings
 from controller.state.connection import parse_auth
 from controller.state.layout import DEFAULT_NAMESPACE, Layout
@@ -163,6 +165,7 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = KubernetesSettings()
     http: HttpSettings = HttpSettings()
     status: StatusSettings = StatusSettings()
+    history: HistorySettings = HistorySettings()
 
     @classmethod
     def from_cli(cls, args: Sequence[str], prog: str = "cloudjob-controller run") -> Settings:

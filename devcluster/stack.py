@@ -273,13 +273,16 @@ class DevStack:
             CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),
             CLOUDJOB_STATUS__REFRESH_INTERVAL="2",
             CLOUDJOB_STATUS__MIN_INTERVAL="1",
+            # The run history's SQLite file lives with the rest of the stack's state.
+            CLOUDJOB_HISTORY__DATA_DIR=str(self.work_dir / "history"),
             # Short enough to watch work move off a killed agent or report what cannot fit.
             CLOUDJOB_MESOS__UNREACHABLE_GRACE_SECONDS="30",
             CLOUDJOB_MESOS__UNPLACEABLE_REPORT_SECONDS="3",
         )
         self.say(
             f"controller: python -m controller run (health :{env['CLOUDJOB_HTTP__HEALTH_PORT']},"
-            f" metrics :{env['CLOUDJOB_HTTP__METRICS_PORT']})"
+            f" metrics :{env['CLOUDJOB_HTTP__METRICS_PORT']}; run history API "
+            f"http://127.0.0.1:{env['CLOUDJOB_HTTP__HEALTH_PORT']}/api/v1/runs)"
         )
         # Its own session: Ctrl-C reaches the stack, which stops it in order.
         return subprocess.Popen(

@@ -1,8 +1,8 @@
 """Fixtures shared by every test: a real ZooKeeper server and kazoo clients, local Mesos
-clusters, a real Kubernetes control plane with the identity the controller runs as, and
-the whole stack (`tests.stack`). Also the tiers: every test module declares one of the
-markers `unit`, `integration` or `system` (pyproject.toml says what each means), and a
-test without exactly one is refused at collection."""
+clusters, a real PostgreSQL, a real Kubernetes control plane with the identity the
+controller runs as, and the whole stack (`tests.stack`). Also the tiers: every test
+module declares one of the markers `unit`, `integration` or `system` (pyproject.toml
+says what each means), and a test without exactly one is refused at collection."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kazoo.client import KazooClient
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity, grant_chart_rbac
 from devcluster.mesos import AgentSpec, LocalMesos
+from devcluster.postgres import PostgresServer
 from devcluster.zookeeper import ZooKeeperServer
 from tests.stack import stack
 
@@ -42,6 +43,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def zookeeper() -> Iterator[ZooKeeperServer]:
     """One real ZooKeeper for the whole run (started from the Debian package)."""
     server = ZooKeeperServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole run (from the Debian package), started on first
+    use; the run history's tests make a database per test on it."""
+    server = PostgresServer()
     server.start()
     yield server
     server.stop()

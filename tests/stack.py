@@ -28,8 +28,10 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
+from pydantic import SecretStr
 
 from controller.app import ControllerThread, EventListener, Role
+from controller.history.settings import HistorySettings
 from controller.mesos.settings import FrameworkSettings
 from controller.resources import API_VERSION
 from controller.settings import (
@@ -149,6 +151,10 @@ class Stack:
     audit_start: int = 0
     # The user names the controllers of this test authenticated as.
     accounts: set[str] = field(default_factory=set)
+    # The replicas' history database; None: SQLite in workdir.
+    history_url: str | None = None
+    # The history writer's buffer (records); None: the controller's default.
+    history_buffer: int | None = None
 
     def __post_init__(self) -> None:
         self.accounts.add(self.identity.username)
@@ -244,7 +250,22 @@ class Stack:
                 refresh_interval=status.get("refresh_interval", 2.0),
                 min_interval=status.get("min_interval", 0.3),
             ),
+            history=self.history_settings(),
         )
+
+    def history_settings(self) -> HistorySettings:
+        """Every replica of the stack shares one history database (SQLite in workdir,
+        unless `history_url` names another)."""
+        url = SecretStr(self.history_url) if self.history_url else None
+        settings = HistorySettings(
+            database_url=url,
+            data_dir=self.workdir / "history",
+            retry_seconds=0.5,
+            timeout_seconds=2.0,
+        )
+        if self.history_buffer is not None:
+            settings = settings.model_copy(update={"buffer_size": self.history_buffer})
+        return settings
 
     def start_controller(
         self,
@@ -280,8 +301,14 @@ class Stack:
                 "CLOUDJOB_STATUS__REFRESH_INTERVAL": "2",
                 "CLOUDJOB_STATUS__MIN_INTERVAL": "0.3",
                 "CLOUDJOB_KUBERNETES__ORPHAN_SWEEP_INTERVAL": str(SWEEP_INTERVAL),
+                "CLOUDJOB_HISTORY__DATA_DIR": str(settings.history.data_dir),
+                "CLOUDJOB_HISTORY__RETRY_SECONDS": str(settings.history.retry_seconds),
+                "CLOUDJOB_HISTORY__TIMEOUT_SECONDS": str(settings.history.timeout_seconds),
+                "CLOUDJOB_HISTORY__BUFFER_SIZE": str(settings.history.buffer_size),
             }
         )
+        if settings.history.database_url is not None:
+            env["CLOUDJOB_HISTORY__DATABASE_URL"] = settings.history.url()
         env.update({f"CLOUDJOB_MESOS__{k.upper()}": str(v) for k, v in FAST_FRAMEWORK.items()})
         log = open(self.workdir / f"{identity}.log", "wb")  # noqa: SIM115 - owned by the child
         process = subprocess.Popen(

@@ -4,7 +4,8 @@
 closes it when it stops leading. The engine is given its collaborators — the term's
 `StateStore`, the `Fence`, a `MesosFactory` (pymesos in production, a fake in unit
 tests), settings, metrics, the job statistics and the runtime-event sink — and wires
-the parts that do the work, each of which gets what it needs passed in:
+the parts that do the work, each of which gets what it needs passed in (the
+`RunHistory` goes to the launch cycle and the status pipeline, which hand it records):
 
 - `Inbox`: driver events in arrival order, status updates in batches;
 - `StatusPipeline`: decide, persist, act, acknowledge once durable;
@@ -36,7 +37,7 @@ from enum import StrEnum
 
 from controller.definitions import AppDefinition, JobDefinition
 from controller.executor.messages import Stop, Trigger, encode_base64
-from controller.mesos import runtime
+from controller.mesos import history_records, runtime
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosFactory
 from controller.mesos.events import (
@@ -55,6 +56,7 @@ from controller.mesos.events import (
 )
 from controller.mesos.executors import ExecutorRegistry, app_of
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_port import RunHistory
 from controller.mesos.inbox import Inbox
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.launch_cycle import LaunchCycle
@@ -71,6 +73,7 @@ from controller.operations import (
     EventKind,
     ExecutorRuntime,
     JobRuntime,
+    ReconcileKind,
     RuntimeEvent,
     SchedulingError,
     TriggerResult,
@@ -110,6 +113,7 @@ class FrameworkEngine:
         metrics: FrameworkMetrics,
         stats: JobStatistics,
         emit: Callable[[RuntimeEvent], None],
+        history: RunHistory,
     ) -> None:
         self._store = store
         self._fence = fence
@@ -117,6 +121,7 @@ class FrameworkEngine:
         self._metrics = metrics
         self._stats = stats
         self._emit = emit
+        self._history = history
         self._closed = False
         self._subscribed = False
         # "host:port" of the master subscribed to (its state endpoint), None when not.
@@ -152,6 +157,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             subscribed=lambda: self._subscribed,
+            record_history=history.submit,
         )
         self._statuses = StatusPipeline(
             store=store,
@@ -167,6 +173,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             on_change=self._changed,
+            record_history=history.submit,
         )
         self._watchdog = HeartbeatWatchdog(
             background,
@@ -406,7 +413,28 @@ class FrameworkEngine:
             tracked=self._tracked,
             producer=self._producer,
             stats=self._stats.of(job_key),
+            history=self._history.job_history(job_key),
         )
+
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        """Ask the master about tasks now: explicit → the recorded tasks (of `app_key`'s
+        jobs, if given); implicit → every task it knows. Updates come back as usual."""
+        if not self._subscribed:
+            raise SchedulingError("not subscribed to a Mesos master; retry later")
+        self._metrics.reconciliations.labels(ReconcileTrigger.REQUESTED.value).inc()
+        if kind is ReconcileKind.IMPLICIT:
+            self._reconciler.ask([])
+            return 0
+        store = self._store
+        tasks: list[tuple[str, str | None]] = [
+            (task.task_id, task.agent_id)
+            for task in store.running().values()
+            if app_key is None or ((job := store.job(task.job_key)) and job.app_key == app_key)
+        ]
+        if tasks:
+            self._reconciler.ask(tasks)
+        log.info("reconciliation asked for: %s, %d task(s)", kind.value, len(tasks))
+        return len(tasks)
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         return self._executors.runtime(app_key, self._store.running().values())
@@ -586,6 +614,11 @@ class FrameworkEngine:
             await self._kill_dropped(dropped, KillReason.DISABLED)
 
     async def _kill_dropped(self, dropped: Iterable[RunningTask], why: KillReason) -> None:
+        dropped = list(dropped)
+        now = datetime.now(UTC)
+        self._history.submit(
+            [r for task in dropped for r in history_records.dropped(task, why.value, now)]
+        )
         for task in dropped:
             self._statuses.forget(task.task_id)
             await self._kills.kill(task.task_id, task.agent_id, why)

@@ -9,7 +9,8 @@ batching window, never on a poll. One cycle, under the state lock:
    the held offers and the jobs the open reconciliation has not settled;
 2. drop stale queue entries, take the planned agents' offers out of the pool;
 3. commit the plan's tasks as running in ZooKeeper (`StateStore.commit_launch`),
-   before Mesos hears of them;
+   before Mesos hears of them, and hand the run history their records (an append to
+   its buffer: the database is never waited for);
 
 then, outside the lock: one ACCEPT per agent (a failed ACCEPT has its tasks reconciled
 at once and its offers declined), placement reporting (LAUNCHED events; unplaceable
@@ -22,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from controller.history.records import HistoryRecord
+from controller.mesos import history_records
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
@@ -83,6 +86,7 @@ class LaunchCycle:
         gauges: QueueGauges,
         emit: Callable[[RuntimeEvent], None],
         subscribed: Callable[[], bool],
+        record_history: Callable[[Sequence[HistoryRecord]], None],
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -97,6 +101,7 @@ class LaunchCycle:
         self._gauges = gauges
         self._emit = emit
         self._subscribed = subscribed
+        self._record_history = record_history
         self._pool = OfferPool(
             hold_seconds=settings.offer_hold_seconds,
             busy_refuse_seconds=settings.decline_refuse_seconds,
@@ -248,9 +253,12 @@ class LaunchCycle:
             if not isinstance(error, NotLeader | StateUnavailable):
                 self.changed()
             return set()
+        history: list[HistoryRecord] = []
         for task in record.recorded:
             self._tracked.adopt(task)
             self._executors.task_recorded(task)
+            history.extend(history_records.launched(task, self._store.job(task.job_key)))
+        self._record_history(history)
         return {task.task_id for task in record.recorded}
 
     async def _accept(

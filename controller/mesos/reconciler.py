@@ -35,6 +35,8 @@ class ReconcileTrigger(StrEnum):
 
     SUBSCRIBED = "subscribed"
     PERIODIC = "periodic"
+    REQUESTED = "requested"
+    """Asked for through an app's annotation or the API (an explicit or implicit ask)."""
 
 
 class Reconciler:
@@ -96,7 +98,8 @@ class Reconciler:
                 self._answered.set()
 
     def ask(self, tasks: list[tuple[str, str | None]]) -> None:
-        """Ask about a few tasks right away, outside any run."""
+        """Ask about a few tasks right away, outside any run (no tasks: an implicit
+        reconciliation, the master reports every task it knows)."""
 
         async def ask() -> None:
             try:

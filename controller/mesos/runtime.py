@@ -1,16 +1,16 @@
 """Runtime facts of a job, built from what a term knows (or, between terms, from the
 job statistics alone).
 
-Pure reads: the engine passes its state store, its task memory, its producer and the
-statistics; `SchedulingService.job_runtime` answers with `between_terms` while this
-process does not lead.
+Pure reads: the engine passes its state store, its task memory, its producer, the
+statistics and the run history's summary of the job; `SchedulingService.job_runtime`
+answers with `between_terms` while this process does not lead.
 """
 
 from __future__ import annotations
 
 from controller.mesos.statistics import JobStats
 from controller.mesos.tracking import TrackedTasks
-from controller.operations import JobRuntime, ShardRuntime
+from controller.operations import JobHistory, JobRuntime, ShardRuntime
 from controller.producer import TransientProducer
 from controller.state import StateStore
 
@@ -22,6 +22,7 @@ def job_runtime(
     tracked: TrackedTasks,
     producer: TransientProducer,
     stats: JobStats,
+    history: JobHistory | None,
 ) -> JobRuntime:
     job = store.job(job_key)
     shards = []
@@ -52,10 +53,14 @@ def job_runtime(
         failed=stats.failed,
         pending_runs=ready.count if ready else 0,
         unplaceable_reason=stats.unplaceable_reason,
+        failover_shards=tuple(
+            sorted(e.shard for e in store.failover().values() if e.job_key == job_key)
+        ),
+        history=history,
     )
 
 
-def between_terms(job_key: str, stats: JobStats) -> JobRuntime:
+def between_terms(job_key: str, stats: JobStats, history: JobHistory | None) -> JobRuntime:
     """What is known of a job while no term runs: its counters, nothing scheduled."""
     return JobRuntime(
         job_key=job_key,
@@ -64,4 +69,5 @@ def between_terms(job_key: str, stats: JobStats) -> JobRuntime:
         last_success_time=stats.last_success_time,
         succeeded=stats.succeeded,
         failed=stats.failed,
+        history=history,
     )

@@ -9,8 +9,9 @@ and its ZooKeeper state. It lives as long as the process; leadership comes and g
     ...                             # operations; `service.events` yields RuntimeEvents
     await service.stop()            # on must_stop / shutdown: Mesos failover, no teardown
 
-What outlives a term is owned here: the metrics, the runtime-event queue and the job
-statistics. `start` builds the term — its `StateStore` over the kazoo client, fenced
+What outlives a term is owned here: the metrics, the runtime-event queue, the job
+statistics and the run history it is given (told `lead` / `follow` as terms start and
+end). `start` builds the term — its `StateStore` over the kazoo client, fenced
 by the election, and a `FrameworkEngine` given the store, the statistics and the Mesos
 factory (pymesos unless the caller passes another) — and starts it; `stop` closes it.
 The operations are the current term's: called while not leading they raise
@@ -33,15 +34,24 @@ from controller.mesos import runtime
 from controller.mesos.calls import MesosFactory
 from controller.mesos.driver import pymesos_factory
 from controller.mesos.engine import FrameworkEngine
+from controller.mesos.history_port import NoHistory, RunHistory
+from controller.mesos.job_metrics import JobMetrics
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.view import TermView
 from controller.metrics import FrameworkMetrics
-from controller.operations import ExecutorRuntime, JobRuntime, RuntimeEvent, TriggerResult
+from controller.operations import (
+    ExecutorRuntime,
+    JobRuntime,
+    ReconcileKind,
+    RuntimeEvent,
+    TriggerResult,
+)
 from controller.state import DEFAULT_QUEUE_LIMIT, Layout, NotLeader, StateStore
 from controller.state.election import Fence
 
 log = logging.getLogger(__name__)
+JOB_FACTS_TIMEOUT = 30.0
 
 
 class SchedulingService:
@@ -57,9 +67,11 @@ class SchedulingService:
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
         registry: CollectorRegistry | None = None,
         connect: MesosFactory | None = None,
+        history: RunHistory | None = None,
     ) -> None:
         self.settings = settings
-        self.metrics = FrameworkMetrics(registry if registry is not None else CollectorRegistry())
+        registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = FrameworkMetrics(registry)
         self.events: asyncio.Queue[RuntimeEvent] = asyncio.Queue(settings.event_queue_size)
         self._client = client
         self._layout = layout or Layout()
@@ -67,8 +79,11 @@ class SchedulingService:
         self._queue_limit = queue_limit
         self._connect = connect or pymesos_factory(settings)
         self._stats = JobStatistics()
+        self._history: RunHistory = history if history is not None else NoHistory()
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        registry.register(JobMetrics(self._job_facts))
 
     # ------------------------------------------------------------------ leadership
     async def start(self, fence: Fence) -> None:
@@ -91,11 +106,14 @@ class SchedulingService:
                 metrics=self.metrics,
                 stats=self._stats,
                 emit=self._emit,
+                history=self._history,
             )
+            self._history.lead()
             try:
                 await engine.start()
             except BaseException:
                 await engine.close()
+                self._history.follow()
                 raise
             self._engine = engine
             self.metrics.leading.set(1)
@@ -107,6 +125,7 @@ class SchedulingService:
             self.metrics.leading.set(0)
             if engine is not None:
                 await engine.close()
+                self._history.follow()
 
     @property
     def active(self) -> bool:
@@ -156,10 +175,15 @@ class SchedulingService:
     async def trigger(self, job_key: str, token: str) -> TriggerResult:
         return await self._term().trigger(job_key, token)
 
+    async def reconcile(self, kind: ReconcileKind, app_key: str | None = None) -> int:
+        return await self._term().reconcile(kind, app_key)
+
     # ------------------------------------------------------------------ runtime facts
     def job_runtime(self, job_key: str) -> JobRuntime:
         if self._engine is None:
-            return runtime.between_terms(job_key, self._stats.of(job_key))
+            return runtime.between_terms(
+                job_key, self._stats.of(job_key), self._history.job_history(job_key)
+            )
         return self._engine.job_runtime(job_key)
 
     def job_keys(self) -> frozenset[str]:
@@ -169,6 +193,26 @@ class SchedulingService:
     def app_keys(self) -> frozenset[str]:
         """Keys of every app whose definition the core holds (raises NotLeader between terms)."""
         return frozenset(self._term().state.apps())
+
+    def _job_facts(self) -> list[tuple[JobDefinition, JobRuntime]]:
+        """Every job of the current term with its runtime (none between terms), read on
+        the service's loop: the per-job metrics call this from the scrape's thread."""
+
+        def read() -> list[tuple[JobDefinition, JobRuntime]]:
+            engine = self._engine
+            if engine is None:
+                return []
+            return [(job, engine.job_runtime(job.key)) for job in engine.state.jobs().values()]
+
+        async def on_loop() -> list[tuple[JobDefinition, JobRuntime]]:
+            return read()
+
+        try:
+            if asyncio.get_running_loop() is self._loop:
+                return read()  # a collection asked for on the loop itself
+        except RuntimeError:
+            pass
+        return asyncio.run_coroutine_threadsafe(on_loop(), self._loop).result(JOB_FACTS_TIMEOUT)
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         if self._engine is None:

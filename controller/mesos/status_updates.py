@@ -11,7 +11,9 @@ memory is restored and none of its updates is acknowledged, so Mesos sends them
 again. The updates after a failed one go on, as reordered updates would.
 
 Side effects of an applied decision: KILLs through the kill book, outcome counts into
-the job statistics, runtime events, and a launch cycle when the queues changed. Each
+the job statistics, runtime events, the run history's records (`history_records`,
+handed to the history writer only once durable), and a launch cycle when the queues
+changed. Each
 applied update also answers the open reconciliation run. `expire_unreachable` is the
 sweep `UnreachableExpiry` runs; it applies `statuses.expire_unreachable` the same way.
 """
@@ -24,7 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from controller.mesos import statuses
+from controller.history.records import HistoryRecord
+from controller.mesos import history_records, statuses
 from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
@@ -63,7 +66,7 @@ class _Staged:
     writes: dict[str, str] = field(default_factory=dict)
     # task id → what memory held before (restored if the write fails)
     previous: dict[str, TrackedTask | None] = field(default_factory=dict)
-    pending: list[tuple[StatusUpdate, Decision]] = field(default_factory=list)
+    pending: list[tuple[StatusUpdate, Decision, list[HistoryRecord]]] = field(default_factory=list)
 
     def clear(self) -> None:
         self.writes.clear()
@@ -88,6 +91,7 @@ class StatusPipeline:
         gauges: QueueGauges,
         emit: Callable[[RuntimeEvent], None],
         on_change: Callable[[], None],
+        record_history: Callable[[Sequence[HistoryRecord]], None],
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -102,6 +106,7 @@ class StatusPipeline:
         self._gauges = gauges
         self._emit = emit
         self._on_change = on_change
+        self._record_history = record_history
 
     async def handle(self, updates: Sequence[StatusUpdate]) -> None:
         """Decide every update in order; persist the state-tracking ones together (one
@@ -113,13 +118,16 @@ class StatusPipeline:
         async with self._lock:
             staged = _Staged()
             for update in updates:
-                decision = statuses.decide(update, self.knowledge(update.task_id))
+                known = self.knowledge(update.task_id)
+                decision = statuses.decide(update, known)
+                records = self._history(update, decision, known)
                 if not decision.of(RemoveRunning):
-                    self._stage(staged, update, decision)
+                    self._stage(staged, update, decision, records)
                     continue
                 await self._flush(staged, acks)
                 if await self.apply(decision):
                     self._done(update, decision, acks)
+                    self._record_history(records)
             await self._flush(staged, acks)
         for ack in acks:
             try:
@@ -152,13 +160,32 @@ class StatusPipeline:
             other_shards_running=any(t.task_id != task_id for t in store.running_of(meta.job_key)),
         )
 
+    def _history(
+        self, update: StatusUpdate, decision: Decision, known: TaskKnowledge
+    ) -> list[HistoryRecord]:
+        """What the run history keeps of this decision, from what was known before it."""
+        return history_records.of_update(
+            update,
+            decision,
+            recorded=self._store.running_task(update.task_id),
+            tracked=known.tracked,
+            job=known.job,
+            framework_id=self._store.framework_id(),
+        )
+
     def forget(self, task_id: str) -> None:
         """The task is no longer recorded as running."""
         self._tracked.forget(task_id)
         self._kills.forget(task_id)
         self._reconciler.forget(task_id)
 
-    def _stage(self, staged: _Staged, update: StatusUpdate, decision: Decision) -> None:
+    def _stage(
+        self,
+        staged: _Staged,
+        update: StatusUpdate,
+        decision: Decision,
+        records: list[HistoryRecord],
+    ) -> None:
         """Take a decision that only tracks task states: memory now, ZooKeeper at flush."""
         for track in decision.of(Track):
             key = track.task.task_id.value
@@ -168,7 +195,7 @@ class StatusPipeline:
             if recorded is not None and track.task.state != staged.writes.get(key, recorded.state):
                 staged.writes[key] = track.task.state
             self._tracked.put(track.task)
-        staged.pending.append((update, decision))
+        staged.pending.append((update, decision, records))
 
     async def _flush(self, staged: _Staged, acks: list[Acknowledgement]) -> bool:
         """Persist the staged task states in one transaction, then act on their decisions.
@@ -183,11 +210,12 @@ class StatusPipeline:
             self._tracked.restore(staged.previous)
             staged.clear()
             return False
-        for update, decision in staged.pending:
+        for update, decision, records in staged.pending:
             if any(t.task.state in ADRIFT_STATES for t in decision.of(Track)):
                 self._expiry.schedule(self.expire_unreachable)
             await self._act(decision)
             self._done(update, decision, acks)
+            self._record_history(records)
         self._gauges.update()
         staged.clear()
         return True
@@ -260,8 +288,12 @@ class StatusPipeline:
         async with self._lock:
             for task in self._tracked.adrift():
                 known = self.knowledge(task.task_id.value)
-                decision = statuses.expire_unreachable(known, datetime.now(UTC), grace)
+                now = datetime.now(UTC)
+                decision = statuses.expire_unreachable(known, now, grace)
                 if decision.actions:
                     log.warning("task %s unreachable for over %ss: lost", task.task_id, grace)
-                    await self.apply(decision)
+                    lost = statuses.lost_update(task, now, grace)
+                    records = self._history(lost, decision, known) if lost else []
+                    if await self.apply(decision):
+                        self._record_history(records)
         return bool(self._tracked.adrift())

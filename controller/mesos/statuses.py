@@ -59,6 +59,8 @@ class TrackedTask:
     started: bool = False
     idle: bool | None = None
     last_uuid: str | None = None
+    # When the daemon run now under way began (its BEGIN), for the run history.
+    began: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -287,9 +289,9 @@ def _decide_tracked(
         return
 
     if state is TaskState.RUNNING:
-        idle = tracked.idle
+        idle, began = tracked.idle, tracked.began
         if update.message == DAEMON_BEGIN:
-            idle = False
+            idle, began = False, update.at
         elif update.message == DAEMON_COMPLETE:
             idle = True
             report = _run_report(update)
@@ -309,7 +311,7 @@ def _decide_tracked(
                         warning=True,
                     )
                 )
-        actions.append(Track(replace(after, idle=idle)))
+        actions.append(Track(replace(after, idle=idle, began=began)))
         if changed:
             actions.append(
                 _event(EventKind.TASK_STATE, task, update, f"shard {task.shard} running")
@@ -360,6 +362,24 @@ def _failover(
     return []
 
 
+def lost_update(tracked: TrackedTask, now: datetime, grace_seconds: float) -> StatusUpdate | None:
+    """The update the framework makes up for a task adrift for longer than the grace:
+    TASK_LOST from SOURCE_SCHEDULER; None while the grace lasts."""
+    if tracked.state not in ADRIFT_STATES:
+        return None
+    if (now - tracked.since).total_seconds() < grace_seconds:
+        return None
+    task = tracked.task_id
+    return StatusUpdate(
+        task_id=task.value,
+        state=TaskState.LOST,
+        agent_id=task.agent_id,
+        message=f"{tracked.state.words} for over {grace_seconds:g}s",
+        source=StatusSource.SCHEDULER,
+        timestamp=now.timestamp(),
+    )
+
+
 def expire_unreachable(known: TaskKnowledge, now: datetime, grace_seconds: float) -> Decision:
     """A task unreachable or unknown for longer than the grace is treated as lost.
 
@@ -368,19 +388,12 @@ def expire_unreachable(known: TaskKnowledge, now: datetime, grace_seconds: float
     """
     tracked = known.tracked
     decision = Decision()
-    if tracked is None or tracked.state not in ADRIFT_STATES:
+    if tracked is None:
         return decision
-    if (now - tracked.since).total_seconds() < grace_seconds:
+    lost = lost_update(tracked, now, grace_seconds)
+    if lost is None:
         return decision
     task = tracked.task_id
-    lost = StatusUpdate(
-        task_id=task.value,
-        state=TaskState.LOST,
-        agent_id=task.agent_id,
-        message=f"{tracked.state.words} for over {grace_seconds:g}s",
-        source=StatusSource.SCHEDULER,
-        timestamp=now.timestamp(),
-    )
     if known.job is None:
         decision.actions.append(RemoveRunning(task))
         return decision

@@ -17,7 +17,7 @@ from typing import Any
 
 from controller import naming
 from controller.definitions import AppDefinition
-from controller.operations import SchedulingOperations
+from controller.operations import ReconcileKind, SchedulingOperations
 from controller.reconcilers.specs import InvalidSpec, parse_app
 from controller.reconcilers.status import (
     AppAvailability,
@@ -25,6 +25,9 @@ from controller.reconcilers.status import (
     parse_app_status,
     status_patch,
 )
+
+RECONCILE_ANNOTATION = "cloudjob.io/reconcile"
+IMPLICIT_PREFIX = "implicit"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,18 @@ def app_availability(summary: AppSummary | None) -> AppAvailability:
     return AppAvailability.DISABLED if summary.disabled else AppAvailability.AVAILABLE
 
 
+def reconcile_request(
+    annotations: Mapping[str, str], handled: str | None
+) -> tuple[ReconcileKind, str] | None:
+    """A new value of the reconcile annotation asks for one reconciliation: implicit
+    when the value starts with "implicit", else explicit (the app's tasks)."""
+    value = annotations.get(RECONCILE_ANNOTATION)
+    if value is None or value == handled:
+        return None
+    kind = ReconcileKind.IMPLICIT if value.startswith(IMPLICIT_PREFIX) else ReconcileKind.EXPLICIT
+    return kind, value
+
+
 async def apply_app(ops: SchedulingOperations, desired: DesiredApp) -> None:
     if desired.definition is not None:
         await ops.put_app(desired.definition)
@@ -94,6 +109,7 @@ def refresh_app_status(
     desired: DesiredApp,
     current: Mapping[str, Any] | None,
     now: datetime | None = None,
+    last_reconcile: str | None = None,
 ) -> dict[str, Any] | None:
     executors = ops.app_executors(desired.key) if desired.definition is not None else []
     wanted = app_status(
@@ -104,4 +120,6 @@ def refresh_app_status(
         executors=executors,
         now=now or datetime.now(UTC),
     )
+    if last_reconcile is not None:
+        wanted = wanted.model_copy(update={"last_reconcile": last_reconcile})
     return status_patch(current, wanted)

@@ -29,6 +29,7 @@ import kopf
 from controller import naming
 from controller.operations import (
     EventKind,
+    ReconcileKind,
     RuntimeEvent,
     SchedulingError,
     SchedulingOperations,
@@ -97,6 +98,8 @@ class Reconciliation:
     """Whether this term still leads: once it does not, no status is written."""
     mailboxes: Mailboxes = field(default_factory=Mailboxes)
     triggers: dict[str, str] = field(default_factory=dict)
+    reconciles: dict[str, str] = field(default_factory=dict)
+    """App key → the reconcile annotation value acted on in this term."""
     _applied: dict[str, float] = field(default_factory=dict)
     _counted: dict[str, Counted] = field(default_factory=dict)
     _triggered_at: dict[str, datetime] = field(default_factory=dict)
@@ -171,7 +174,9 @@ class Reconciliation:
             desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
             await _retryable(apps.apply_app(self.ops, desired))
             self._applied[slot] = time.monotonic()
-            report(self._app_status(desired, app.status))
+            if desired.definition is not None:
+                await self._reconcile(app, post)
+            report(self._app_status(desired, app.status, app.key))
         self._reapply_jobs(app.namespace, app_jobs)
         if desired.problems:
             message = "; ".join(desired.problems)
@@ -195,7 +200,7 @@ class Reconciliation:
                     self._applied[slot] = time.monotonic()
                 except SchedulingError as error:
                     log.warning("app %s: re-applying its desired state failed: %s", app.key, error)
-            return self._app_status(desired, app.status)
+            return self._app_status(desired, app.status, app.key)
 
     async def app_deleted(self, app: ObjectView, app_jobs: Iterable[str]) -> None:
         slot = app_slot(app.key)
@@ -273,12 +278,31 @@ class Reconciliation:
             )
         self.triggers[job.key] = decision.value
 
+    async def _reconcile(self, app: ObjectView, post: Post) -> None:
+        """A new value of the app's reconcile annotation: one on-demand reconciliation."""
+        handled = self.reconciles.get(app.key) or app.status.get("lastReconcile")
+        request = apps.reconcile_request(app.annotations, handled)
+        if request is None:
+            return
+        kind, value = request
+        asked = await _retryable(self.ops.reconcile(kind, app.key))
+        what = "every task it knows" if kind is ReconcileKind.IMPLICIT else f"{asked} task(s)"
+        post(
+            warning=False,
+            reason="Reconciling",
+            message=f"{kind.value} reconciliation ({value}): the Mesos master was asked "
+            f"about {what}",
+        )
+        self.reconciles[app.key] = value
+
     def _app_status(
-        self, desired: apps.DesiredApp, current: Mapping[str, Any]
+        self, desired: apps.DesiredApp, current: Mapping[str, Any], key: str
     ) -> dict[str, Any] | None:
         if not self.leading():
             return None
-        return apps.refresh_app_status(self.ops, desired, current)
+        return apps.refresh_app_status(
+            self.ops, desired, current, last_reconcile=self.reconciles.get(key)
+        )
 
     def _job_status(self, job: ObjectView, desired: jobs.DesiredJob) -> dict[str, Any] | None:
         """The status patch, None when nothing changed — or when this term no longer

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.operations import ExecutorRuntime, JobRuntime
+from controller.operations import ExecutorRuntime, JobRun, JobRuntime
 from controller.reconcilers.conditions import ConditionType, set_condition
 from controller.resources import (
     ActiveShard,
@@ -27,6 +27,8 @@ from controller.resources import (
     CloudJobStatus,
     Condition,
     ConditionStatus,
+    RecentRun,
+    ShardOutcome,
 )
 
 TRUE, FALSE, UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
@@ -174,7 +176,14 @@ class Counted:
 def count_runs(
     previous: CloudJobStatus, runtime: JobRuntime | None, baseline: Counted | None
 ) -> Counted:
-    """Status counters now; pass the result back in as `baseline` next time."""
+    """Status counters now; pass the result back in as `baseline` next time.
+
+    The run history's counters, when the core has them, are exact (the database's),
+    and become the baseline the core's own counting continues from if the history
+    goes away."""
+    if runtime is not None and runtime.history is not None:
+        history = runtime.history
+        return Counted(history.succeeded, history.failed, runtime.succeeded, runtime.failed)
     if runtime is None:
         if baseline is None:
             return Counted(previous.succeeded, previous.failed, 0, 0)
@@ -258,13 +267,53 @@ def job_status(
             live.last_fire_time if live else None, triggered, previous.last_schedule_time
         ),
         next_schedule_time=whole_seconds(live.next_fire_time) if live else None,
-        last_successful_time=whole_seconds(
-            (live.last_success_time if live else None) or previous.last_successful_time
+        last_successful_time=_latest(
+            live.history.last_success_time if live and live.history else None,
+            live.last_success_time if live else None,
+            previous.last_successful_time,
         ),
         active_shards=_active_shards(live),
         succeeded=counted.succeeded,
         failed=counted.failed,
+        pending_runs=live.pending_runs if live else 0,
+        failover_shards=list(live.failover_shards) if live else [],
+        recent_runs=(
+            _recent_runs(live.history.recent) if live and live.history else previous.recent_runs
+        ),
     )
+
+
+def run_outcome(outcomes: Sequence[str | None]) -> str:
+    """A run's outcome from its shards': Running while one runs, then Failed if one
+    failed, Killed if one was killed, else Succeeded."""
+    if any(o is None for o in outcomes):
+        return "Running"
+    if "failed" in outcomes:
+        return "Failed"
+    if "killed" in outcomes:
+        return "Killed"
+    return "Succeeded"
+
+
+def _recent_runs(runs: Sequence[JobRun]) -> list[RecentRun]:
+    return [
+        RecentRun(
+            fire_time=whole_seconds(run.fire_time),
+            started_at=_second(run.started_at),
+            outcome=run_outcome([s.outcome for s in run.shards]),
+            shards=[
+                ShardOutcome(
+                    shard=s.shard,
+                    host=s.hostname,
+                    outcome=s.outcome,
+                    task_id=s.task_id,
+                    message=s.message,
+                )
+                for s in run.shards
+            ],
+        )
+        for run in runs
+    ]
 
 
 _NOT_HELD = (JobState.INVALID, JobState.APP_MISSING, JobState.APP_INVALID)
@@ -316,6 +365,7 @@ def _active_shards(runtime: JobRuntime | None) -> list[ActiveShard]:
             agent=shard.agent_id,
             state=shard.state,
             since=_second(shard.since),
+            host=shard.hostname or None,
         )
         for shard in sorted(runtime.active_shards, key=lambda s: (s.shard, s.task_id))
     ]

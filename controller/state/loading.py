@@ -44,9 +44,13 @@ class Loaded:
     ignored: list[str] = field(default_factory=list)
 
 
-def read_view(zk: StateGateway, layout: Layout, loaded_at: datetime) -> Loaded:
-    """Fetch and decode everything below the namespace (creating missing containers)."""
-    zk.ensure_paths(layout.containers())
+def read_view(
+    zk: StateGateway, layout: Layout, loaded_at: datetime, *, create: bool = True
+) -> Loaded:
+    """Fetch and decode everything below the namespace, creating missing containers
+    unless `create` is False (a reader that must write nothing: the history API)."""
+    if create:
+        zk.ensure_paths(layout.containers())
     roots = zk.children_many(
         [
             layout.apps,

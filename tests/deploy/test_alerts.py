@@ -15,6 +15,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from controller.history.writer import HistoryMetrics
+from controller.mesos.job_metrics import JobMetrics
 from controller.metrics import FrameworkMetrics
 from tests.deploy.chart import PROJECT, RULES, RULES_TESTS, merged, render, values_file
 
@@ -46,6 +48,8 @@ def exported_samples() -> set[str]:
     """Every sample name the controller's collectors can export."""
     registry = CollectorRegistry()
     FrameworkMetrics(registry)
+    HistoryMetrics(registry)
+    registry.register(JobMetrics(list))
     return {
         family.name + suffix
         for family in registry.collect()
@@ -91,7 +95,7 @@ def test_the_rules_use_only_metrics_the_controller_exports() -> None:
     exported = exported_samples()
     used = {name for rule in rules() for name in re.findall(r"\bcloudjob_\w+", rule["expr"])}
     assert used, "no metric found in the rules"
-    assert used <= exported, f"not exported by controller/metrics.py: {sorted(used - exported)}"
+    assert used <= exported, f"not exported by the controller: {sorted(used - exported)}"
 
 
 def test_label_values_the_rules_match_are_ones_the_controller_sets() -> None:

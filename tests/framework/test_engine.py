@@ -3,17 +3,19 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from controller.history.records import HistoryRecord, RunAbandoned, RunLaunched
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
+from controller.mesos.history_port import NoHistory
 from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.metrics import FrameworkMetrics
-from controller.operations import RuntimeEvent, TriggerResult
+from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
 from controller.state import StateStore
 from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
@@ -22,8 +24,19 @@ from tests.framework.world import offer, settings, update
 pytestmark = pytest.mark.unit
 
 
+class RecordedHistory(NoHistory):
+    """The history seam, keeping what the term handed it."""
+
+    def __init__(self) -> None:
+        self.records: list[HistoryRecord] = []
+
+    def submit(self, records: Sequence[HistoryRecord]) -> None:
+        self.records.extend(records)
+
+
 class Term:
     def __init__(self) -> None:
+        self.history = RecordedHistory()
         self.gateway = FakeGateway()
         self.fence = FakeFence()
         self.mesos = FakeMesos()
@@ -38,6 +51,7 @@ class Term:
             metrics=FrameworkMetrics(self.registry),
             stats=JobStatistics(),
             emit=self.events.append,
+            history=self.history,
         )
 
     async def subscribe(self, framework_id: str = "fw-1") -> None:
@@ -102,3 +116,47 @@ async def test_no_call_goes_out_once_the_term_no_longer_leads(term: Term) -> Non
     assert term.mesos.may_call()
     term.fence.depose()
     assert not term.mesos.may_call(), "the connection asks the fence before every call"
+
+
+async def test_an_on_demand_reconciliation_asks_about_the_apps_tasks_or_everything(
+    term: Term,
+) -> None:
+    with pytest.raises(SchedulingError):
+        await term.engine.reconcile(ReconcileKind.EXPLICIT)
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.put_app(make_app("other"))
+    await term.engine.schedule(make_job("job", shards=2))
+    await term.engine.trigger("ns.job", "t1")
+    term.mesos.deliver(OffersReceived((offer("o1", "a1"),)))
+    await term.mesos.until(lambda: bool(term.mesos.accepted))
+    asked_before = len(term.mesos.reconciled)
+
+    assert await term.engine.reconcile(ReconcileKind.EXPLICIT, "ns.other") == 0
+    assert await term.engine.reconcile(ReconcileKind.EXPLICIT, "ns.app") == 2
+    await term.mesos.until(lambda: len(term.mesos.reconciled) == asked_before + 1)
+    assert sorted(t for t, _ in term.mesos.reconciled[-1]) == sorted(term.store.running())
+    assert await term.engine.reconcile(ReconcileKind.IMPLICIT) == 0
+    await term.mesos.until(lambda: term.mesos.reconciled[-1] == [])
+    assert (
+        term.registry.get_sample_value(
+            "cloudjob_reconciliation_runs_total", {"trigger": "requested"}
+        )
+        == 3
+    )
+
+
+async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed(term: Term) -> None:
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.schedule(make_job("job", shards=2))
+    await term.engine.trigger("ns.job", "t1")
+    term.mesos.deliver(OffersReceived((offer("o1", "a1"),)))
+    await term.mesos.until(lambda: bool(term.mesos.accepted))
+    launched = sorted(r.run_key for r in term.history.records if isinstance(r, RunLaunched))
+    assert launched == sorted(term.store.running())
+
+    await term.engine.unschedule("ns.job")
+    ended = [r for r in term.history.records if isinstance(r, RunAbandoned)]
+    assert sorted(r.run_key for r in ended) == launched
+    assert {r.message for r in ended} == {"killed by the scheduler: unscheduled"}

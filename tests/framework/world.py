@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from controller.definitions import JobDefinition
+from controller.history.records import HistoryRecord
 from controller.mesos.background import Background
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
@@ -99,6 +100,8 @@ class World:
         self.lock = asyncio.Lock()
         self.background = Background(asyncio.get_running_loop())
         self.stats = JobStatistics()
+        # What the parts handed the run history, in order.
+        self.history: list[HistoryRecord] = []
         self.gauges = QueueGauges(self.store, self.stats, self.metrics)
         self.tracked = TrackedTasks()
         self.executors = ExecutorRegistry()
@@ -126,6 +129,7 @@ class World:
             gauges=self.gauges,
             emit=self.events.append,
             subscribed=lambda: self.subscribed,
+            record_history=self.history.extend,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
         self.statuses = StatusPipeline(
@@ -142,6 +146,7 @@ class World:
             gauges=self.gauges,
             emit=self.events.append,
             on_change=self.launch.changed,
+            record_history=self.history.extend,
         )
 
     def _on_settled(self) -> None:

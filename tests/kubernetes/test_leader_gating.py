@@ -62,6 +62,7 @@ def test_a_standby_makes_no_api_request_and_acts_once_it_leads(stack: Stack) -> 
         "ready": True,
         "identity": "replica-1",
         "terms": 0,
+        "history": "idle",  # a standby has nothing to write
     }
     assert leading_metric(metrics) == 0.0
     assert "status" not in stack.get("CloudJob", "report")

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.operations import ExecutorRuntime, JobRuntime, ShardRuntime
+from controller.operations import (
+    ExecutorRuntime,
+    JobHistory,
+    JobRun,
+    JobRuntime,
+    ShardRun,
+    ShardRuntime,
+)
 from controller.reconcilers.conditions import find_condition
 from controller.reconcilers.status import (
     AppAvailability,
@@ -268,3 +275,68 @@ def test_last_schedule_time_is_the_latest_of_fire_trigger_and_what_status_showed
     assert later.last_schedule_time == triggered.replace(microsecond=0)
     refired = job_status(later, FACTS, runtime(last_fire_time=T0 + timedelta(minutes=5)), T0)
     assert refired.last_schedule_time == (T0 + timedelta(minutes=5)).replace(microsecond=0)
+
+
+def shard_run(item: int, outcome: str | None, *, fire: datetime = T0) -> ShardRun:
+    return ShardRun(
+        shard=item,
+        task_id=f"team-a.report@-@{item}@-@READY@-@agent-{item}@-@{fire.timestamp():.0f}",
+        agent_id=f"agent-{item}",
+        hostname=f"host-{item}",
+        started_at=fire + timedelta(seconds=1),
+        ended_at=None if outcome is None else fire + timedelta(seconds=9),
+        outcome=outcome,
+        message="exit status 3" if outcome == "failed" else None,
+    )
+
+
+def test_the_run_history_gives_exact_counters_recent_runs_and_queue_facts() -> None:
+    later = T0 + timedelta(minutes=1)
+    history = JobHistory(
+        succeeded=41,
+        failed=2,
+        last_success_time=T0 + timedelta(seconds=9),
+        recent=(
+            JobRun(later, later, (shard_run(0, None, fire=later),)),
+            JobRun(T0, T0, (shard_run(0, "succeeded"), shard_run(1, "failed"))),
+        ),
+    )
+    live = runtime(
+        history=history,
+        succeeded=3,
+        failed=1,
+        pending_runs=2,
+        failover_shards=(1,),
+        active_shards=(shard(0),),
+    )
+    previous = CloudJobStatus(succeeded=7, failed=9)
+    counted = count_runs(previous, live, Counted(7, 9, 1, 0))
+    status = job_status(previous, FACTS, live, T0, counted)
+    assert (status.succeeded, status.failed) == (41, 2)
+    assert status.last_successful_time == (T0 + timedelta(seconds=9)).replace(microsecond=0)
+    assert (status.pending_runs, status.failover_shards) == (2, [1])
+    assert [s.host for s in status.active_shards] == ["host-0"]
+    assert [r.outcome for r in status.recent_runs] == ["Running", "Failed"]
+    failed = status.recent_runs[1].shards[1]
+    assert (failed.shard, failed.host, failed.outcome, failed.message) == (
+        1,
+        "host-1",
+        "failed",
+        "exit status 3",
+    )
+
+
+def test_without_the_history_the_counters_and_recent_runs_stay_as_shown() -> None:
+    shown = job_status(
+        CloudJobStatus(),
+        FACTS,
+        runtime(
+            history=JobHistory(succeeded=5, recent=(JobRun(T0, T0, (shard_run(0, "succeeded"),)),))
+        ),
+        T0,
+        Counted(5, 0, 0, 0),
+    )
+    counted = count_runs(shown, runtime(), None)
+    status = job_status(shown, FACTS, runtime(), T0, counted)
+    assert status.succeeded == 5
+    assert status.recent_runs == shown.recent_runs

@@ -623,6 +623,8 @@ def _model_fields(model: type[BaseModel]) -> set[str]:
         ("CloudJob", "status", CloudJobStatus),
         ("CloudJob", "status.conditions.items", resources.Condition),
         ("CloudJob", "status.activeShards.items", resources.ActiveShard),
+        ("CloudJob", "status.recentRuns.items", resources.RecentRun),
+        ("CloudJob", "status.recentRuns.items.shards.items", resources.ShardOutcome),
     ],
 )
 def test_crd_fields_defaults_and_required_are_the_models(
@@ -1005,11 +1007,34 @@ STATUSES: dict[str, st.SearchStrategy[BaseModel]] = {
                 agent=TEXT,
                 state=st.sampled_from(["TASK_STAGING", "TASK_RUNNING"]),
                 since=MOMENTS,
+                host=st.none() | TEXT,
             ),
             max_size=3,
         ),
         succeeded=COUNTS,
         failed=COUNTS,
+        pending_runs=COUNTS,
+        failover_shards=st.lists(st.integers(0, resources.MAX_SHARDS), max_size=3),
+        recent_runs=st.lists(
+            st.builds(
+                resources.RecentRun,
+                fire_time=st.none() | MOMENTS,
+                startedAt=MOMENTS,
+                outcome=st.sampled_from(["Running", "Succeeded", "Failed", "Killed"]),
+                shards=st.lists(
+                    st.builds(
+                        resources.ShardOutcome,
+                        shard=st.integers(0, resources.MAX_SHARDS),
+                        host=TEXT,
+                        outcome=st.none() | st.sampled_from(["succeeded", "failed"]),
+                        task_id=TEXT,
+                        message=st.none() | TEXT,
+                    ),
+                    max_size=3,
+                ),
+            ),
+            max_size=2,
+        ),
         last_trigger=st.none() | TEXT,
     ),
     "CloudApp": st.builds(
@@ -1020,6 +1045,7 @@ STATUSES: dict[str, st.SearchStrategy[BaseModel]] = {
             st.builds(resources.AppExecutor, agent=TEXT, executor_id=TEXT, tasks=COUNTS),
             max_size=3,
         ),
+        last_reconcile=st.none() | TEXT,
     ),
 }
 

@@ -69,6 +69,11 @@ exponent form.
   (list "CLOUDJOB_STATUS__MIN_INTERVAL" $v.status.minIntervalSeconds)
   (list "CLOUDJOB_HTTP__HEALTH_PORT" $v.http.healthPort)
   (list "CLOUDJOB_HTTP__METRICS_PORT" $v.http.metricsPort)
+  (list "CLOUDJOB_HISTORY__DATA_DIR" $v.history.dataDir)
+  (list "CLOUDJOB_HISTORY__RETENTION_DAYS" $v.history.retentionDays)
+  (list "CLOUDJOB_HISTORY__RETENTION_RUNS_PER_JOB" $v.history.retentionRunsPerJob)
+  (list "CLOUDJOB_HISTORY__RECENT_RUNS" $v.history.recentRuns)
+  (list "CLOUDJOB_HISTORY__BUFFER_SIZE" $v.history.bufferSize)
 ) }}
 {{- $env := list }}
 {{- range $pairs }}
@@ -80,6 +85,11 @@ exponent form.
 {{- with $v.zookeeper.digestSecret }}
 {{- if .name }}
 {{- $env = append $env (dict "name" "CLOUDJOB_ZOOKEEPER__DIGEST" "valueFrom" (dict "secretKeyRef" (dict "name" .name "key" .key))) }}
+{{- end }}
+{{- end }}
+{{- with $v.history.databaseUrlSecret }}
+{{- if .name }}
+{{- $env = append $env (dict "name" "CLOUDJOB_HISTORY__DATABASE_URL" "valueFrom" (dict "secretKeyRef" (dict "name" .name "key" .key))) }}
 {{- end }}
 {{- end }}
 {{- with $v.mesos.secretRef }}

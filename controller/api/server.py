@@ -1,0 +1,263 @@
+"""`HistoryApi`: answers the `/api/v1/...` requests the health endpoint passes it.
+
+The health endpoint serves from its own threads (`controller.endpoints`); a request
+for `/api/v1/...` is handed to `answer`, which runs the database read on the API's
+own event loop (a thread of its own, with its own SQLAlchemy engine, so neither the
+controller's loop nor kopf ever touches it) and reads the queues from ZooKeeper
+through the replica's kazoo client. Any replica answers: nothing comes from the
+leader's memory. Built and started by `controller.app.Controller`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kazoo.client import KazooClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.api.openapi import BASE, DOCUMENT
+from controller.history import queries
+from controller.history.database import open_engine
+from controller.naming import split_key
+from controller.operations import ReconcileKind, SchedulingError
+from controller.state.errors import StateError
+from controller.state.gateway import ZkGateway
+from controller.state.layout import Layout
+from controller.state.loading import read_view
+from controller.state.view import View
+
+Answer = tuple[int, dict[str, Any]]
+T = TypeVar("T")
+_OUTCOMES = ("succeeded", "failed", "killed")
+
+
+class BadRequest(ValueError):
+    """A query parameter that cannot be used."""
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name}: '{value}' is not an RFC 3339 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _int(value: str | None, name: str, default: int | None) -> int | None:
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name}: '{value}' is not an integer") from None
+
+
+def parse_filter(query: Mapping[str, str]) -> queries.Filter:
+    outcome = query.get("outcome")
+    if outcome is not None and outcome not in _OUTCOMES:
+        raise BadRequest(f"outcome: '{outcome}' is none of {', '.join(_OUTCOMES)}")
+    limit = _int(query.get("limit"), "limit", 100)
+    assert limit is not None
+    if not 1 <= limit <= queries.MAX_PAGE:
+        raise BadRequest(f"limit: {limit} is not within 1 … {queries.MAX_PAGE}")
+    return queries.Filter(
+        namespace=query.get("namespace"),
+        job=query.get("job"),
+        task_id=query.get("task"),
+        outcome=outcome,
+        state=query.get("state"),
+        since=_time(query.get("since"), "since"),
+        until=_time(query.get("until"), "until"),
+        before=_int(query.get("before"), "before", None),
+        limit=limit,
+    )
+
+
+def parse_series(query: Mapping[str, str], now: datetime) -> tuple[str, datetime, datetime]:
+    """interval, since, until of a results series; at most MAX_BUCKETS intervals."""
+    interval = query.get("interval", "minute")
+    if interval not in queries.INTERVALS:
+        raise BadRequest(f"interval: '{interval}' is none of {', '.join(queries.INTERVALS)}")
+    step = queries.INTERVALS[interval]
+    until = _time(query.get("until"), "until") or now
+    since = _time(query.get("since"), "since") or until - 60 * step
+    if since >= until:
+        raise BadRequest("since must be before until")
+    if (until - since) / step > queries.MAX_BUCKETS:
+        raise BadRequest(f"at most {queries.MAX_BUCKETS} {interval}s at a time")
+    return interval, since, until
+
+
+def _names(key: str) -> dict[str, str]:
+    namespace, name = split_key(key)
+    return {"namespace": namespace, "job": name}
+
+
+def queues_of(view: View) -> dict[str, Any]:
+    """The three queues as the API shows them (pure)."""
+    return {
+        "ready": [
+            {
+                **_names(key),
+                "runs": entry.count,
+                "fireTimes": [f.isoformat() for f in entry.fires],
+            }
+            for key, (entry, _) in sorted(view.ready.items())
+        ],
+        "running": [
+            {
+                **_names(task.job_key),
+                "shard": task.shard,
+                "taskId": task.task_id,
+                "agentId": task.agent_id,
+                "hostname": task.hostname,
+                "state": task.state,
+                "launchedAt": task.launched_at.isoformat(),
+                "fireTime": task.fire_time.isoformat() if task.fire_time else None,
+            }
+            for key in sorted(view.running)
+            for _, task in sorted(view.running[key].items())
+        ],
+        "failover": [
+            {
+                **_names(entry.job_key),
+                "shard": entry.shard,
+                "taskId": entry.task_id,
+                "fireTime": entry.fire_time.isoformat() if entry.fire_time else None,
+            }
+            for key in sorted(view.failover)
+            for _, entry in sorted(view.failover[key].items())
+        ],
+    }
+
+
+def jobs_of(view: View) -> dict[str, Any]:
+    """Registered jobs by execution type and by kind (pure)."""
+    jobs = list(view.jobs.values())
+    return {
+        "total": len(jobs),
+        "byExecutionType": dict(Counter(j.spec.execution_type.value for j in jobs)),
+        "byKind": dict(Counter(j.spec.kind.value for j in jobs)),
+    }
+
+
+class HistoryApi:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        timeout: float,
+        zookeeper: Callable[[], KazooClient | None],
+        layout: Layout,
+        reconcile: Callable[[ReconcileKind, str | None], int],
+    ) -> None:
+        """`reconcile` asks the leader's scheduling core for a reconciliation (raises
+        SchedulingError on a replica that does not lead)."""
+        self._url = database_url
+        self._timeout = timeout
+        self._zookeeper = zookeeper
+        self._layout = layout
+        self._reconcile = reconcile
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="history-api", daemon=True
+        )
+        self._engine: AsyncEngine | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        if self._engine is not None:
+            asyncio.run_coroutine_threadsafe(self._engine.dispose(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def answer(self, method: str, path: str, query: Mapping[str, str]) -> Answer:
+        """The status code and JSON body for a request of `path` (under /api/v1)."""
+        route = path.removeprefix(BASE)
+        if method == "POST":
+            return self._post(route, path, query)
+        try:
+            match route:
+                case "/openapi.json":
+                    return 200, DOCUMENT
+                case "/runs":
+                    wanted = parse_filter(query)
+                    page = self._read(lambda c: queries.run_page(c, wanted))
+                    return 200, {"items": page.items, "next": page.next}
+                case "/transitions":
+                    wanted = parse_filter(query)
+                    page = self._read(lambda c: queries.transition_page(c, wanted))
+                    return 200, {"items": page.items, "next": page.next}
+                case "/statistics":
+                    now = datetime.now(UTC)
+                    results = self._read(lambda c: queries.results(c, now))
+                    view = self._view()
+                    return 200, {
+                        "results": results,
+                        "runningTasks": len(view.by_task),
+                        "jobs": jobs_of(view),
+                    }
+                case "/statistics/results":
+                    interval, since, until = parse_series(query, datetime.now(UTC))
+                    items = self._read(lambda c: queries.result_series(c, interval, since, until))
+                    return 200, {"interval": interval, "items": items}
+                case "/queues":
+                    return 200, queues_of(self._view())
+                case _:
+                    return 404, {"error": f"no such endpoint {path}"}
+        except BadRequest as error:
+            return 400, {"error": str(error)}
+        except (StateError, OSError, TimeoutError) as error:
+            return 503, {"error": f"{type(error).__name__}: {error}"}
+        except Exception as error:  # the database's errors: driver-specific types
+            return 503, {"error": f"history database: {type(error).__name__}: {error}"[:500]}
+
+    def _post(self, route: str, path: str, query: Mapping[str, str]) -> Answer:
+        if route != "/reconcile":
+            return 404, {"error": f"no such endpoint {path}"}
+        text = query.get("kind", ReconcileKind.EXPLICIT.value)
+        try:
+            kind = ReconcileKind(text)
+        except ValueError:
+            return 400, {"error": f"kind: '{text}' is neither explicit nor implicit"}
+        app = query.get("app")
+        try:
+            if app is not None:
+                split_key(app)
+            asked = self._reconcile(kind, app)
+        except ValueError as error:
+            return 400, {"error": f"app: {error}"}
+        except SchedulingError as error:
+            return 503, {"error": str(error)}
+        return 200, {"kind": kind.value, "app": app, "tasks": asked}
+
+    def _read(self, read: Callable[[Any], Awaitable[T]]) -> T:
+        async def run() -> T:
+            if self._engine is None:
+                self._engine = open_engine(self._url, self._timeout)
+            async with self._engine.connect() as connection:
+                return await read(connection)
+
+        if self._loop is None:
+            raise StateError("the history API is not running")
+        future = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        return future.result(3 * self._timeout)
+
+    def _view(self) -> View:
+        client = self._zookeeper()
+        if client is None or not client.connected:
+            raise StateError("not connected to ZooKeeper")
+        gateway = ZkGateway(client, timeout=self._timeout)
+        return read_view(gateway, self._layout, datetime.now(UTC), create=False).view

@@ -1,0 +1,191 @@
+"""The reads behind the history API: runs and transitions with filters and paging,
+and the run results of the last minute, hour and day.
+
+Pages go newest first and are keyed by row id: a page's `next` is the id to pass as
+`before` for the one after it, so paging is stable while rows are added. Used by
+`controller.api`, on any replica (a standby reads the database the leader writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from controller.history.database import loaded, stored
+from controller.history.schema import runs, transitions
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Filter:
+    namespace: str | None = None
+    job: str | None = None
+    """The job's name (within `namespace`) or its key `<namespace>.<name>`."""
+    task_id: str | None = None
+    outcome: str | None = None
+    state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next: int | None
+
+
+def _filtered(table: Table, time_column: str, wanted: Filter) -> Select[Any]:
+    query = select(table)
+    columns = table.c
+    if wanted.namespace:
+        query = query.where(columns.namespace == wanted.namespace)
+    if wanted.job:
+        key = wanted.job if "." in wanted.job or not wanted.namespace else None
+        key = key or f"{wanted.namespace}.{wanted.job}"
+        query = query.where(columns.job_key == key)
+    if wanted.task_id:
+        query = query.where(columns.task_id == wanted.task_id)
+    if wanted.outcome and "outcome" in columns:
+        query = query.where(columns.outcome == wanted.outcome)
+    if wanted.state and "state" in columns:
+        query = query.where(columns.state == wanted.state)
+    if wanted.since:
+        query = query.where(columns[time_column] >= stored(wanted.since))
+    if wanted.until:
+        query = query.where(columns[time_column] < stored(wanted.until))
+    if wanted.before is not None:
+        query = query.where(columns.id < wanted.before)
+    limit = max(1, min(wanted.limit, MAX_PAGE))
+    return query.order_by(columns.id.desc()).limit(limit + 1)
+
+
+def _time(value: datetime | None) -> str | None:
+    moment = loaded(value)
+    return None if moment is None else moment.isoformat()
+
+
+def run_item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "namespace": row.namespace,
+        "job": row.job_name,
+        "shard": row.shard,
+        "taskId": row.task_id,
+        "source": row.source,
+        "agentId": row.agent_id,
+        "hostname": row.hostname,
+        "executorId": row.executor_id,
+        "fireTime": _time(row.fire_time),
+        "startedAt": _time(row.started_at),
+        "endedAt": _time(row.ended_at),
+        "outcome": row.outcome,
+        "state": row.state,
+        "message": row.message,
+        "exitStatus": row.exit_status,
+        "stderrTail": row.stderr_tail,
+        "sandbox": row.sandbox,
+    }
+
+
+def transition_item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "namespace": row.namespace,
+        "job": row.job_key.partition(".")[2],
+        "shard": row.shard,
+        "taskId": row.task_id,
+        "state": row.state,
+        "at": _time(row.at),
+        "source": row.source,
+        "reason": row.reason,
+        "message": row.message,
+        "agentId": row.agent_id,
+        "hostname": row.hostname,
+    }
+
+
+async def _page(connection: AsyncConnection, query: Select[Any], limit: int, item: Any) -> Page:
+    rows = list(await connection.execute(query))
+    limit = max(1, min(limit, MAX_PAGE))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([item(r) for r in rows], rows[-1].id if more and rows else None)
+
+
+async def run_page(connection: AsyncConnection, wanted: Filter) -> Page:
+    return await _page(connection, _filtered(runs, "started_at", wanted), wanted.limit, run_item)
+
+
+async def transition_page(connection: AsyncConnection, wanted: Filter) -> Page:
+    query = _filtered(transitions, "at", wanted)
+    return await _page(connection, query, wanted.limit, transition_item)
+
+
+WINDOWS = {
+    "lastMinute": timedelta(minutes=1),
+    "lastHour": timedelta(hours=1),
+    "lastDay": timedelta(days=1),
+}
+
+
+INTERVALS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_SQLITE_BUCKETS = {
+    "minute": "%Y-%m-%d %H:%M:00",
+    "hour": "%Y-%m-%d %H:00:00",
+    "day": "%Y-%m-%d 00:00:00",
+}
+MAX_BUCKETS = 1500
+
+
+def _bucket(connection: AsyncConnection, interval: str) -> Any:
+    """The start of the interval an end time falls in, as the database computes it."""
+    if connection.dialect.name == "postgresql":
+        return func.date_trunc(interval, func.timezone("UTC", runs.c.ended_at))
+    return func.strftime(_SQLITE_BUCKETS[interval], runs.c.ended_at)
+
+
+async def result_series(
+    connection: AsyncConnection, interval: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Runs that ended per minute, hour or day between `since` and `until`, by outcome,
+    oldest first; intervals without runs are left out."""
+    bucket = _bucket(connection, interval).label("bucket")
+    query = (
+        select(bucket, runs.c.outcome, func.count())
+        .where(
+            runs.c.ended_at >= stored(since),
+            runs.c.ended_at < stored(until),
+            runs.c.outcome.is_not(None),
+        )
+        .group_by(bucket, runs.c.outcome)
+        .order_by(bucket)
+    )
+    series: dict[datetime, dict[str, int]] = {}
+    for start, outcome, count in await connection.execute(query):
+        moment = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+        counts = series.setdefault(loaded(moment), {"succeeded": 0, "failed": 0, "killed": 0})  # type: ignore[arg-type]
+        counts[outcome] = int(count)
+    return [{"start": start.isoformat(), **counts} for start, counts in sorted(series.items())]
+
+
+async def results(connection: AsyncConnection, now: datetime) -> dict[str, dict[str, int]]:
+    """Runs that ended in each window, by outcome."""
+    answer: dict[str, dict[str, int]] = {}
+    for name, span in WINDOWS.items():
+        query = (
+            select(runs.c.outcome, func.count())
+            .where(runs.c.ended_at >= stored(now - span), runs.c.outcome.is_not(None))
+            .group_by(runs.c.outcome)
+        )
+        counts = {"succeeded": 0, "failed": 0, "killed": 0}
+        for outcome, count in await connection.execute(query):
+            counts[outcome] = int(count)
+        answer[name] = counts
+    return answer

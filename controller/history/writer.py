@@ -1,0 +1,293 @@
+"""`HistoryWriter`: the run history's bounded buffer and the task that writes it.
+
+The scheduling core calls `submit` with records once their change is durable in
+ZooKeeper; `submit` only appends to a bounded buffer and never waits, so no database
+— slow, down or gone — ever delays a launch or a status update. The writer task
+(`run`, one per process, on the controller's loop) writes the buffer in batches, one
+transaction each, and only then applies the committed runs to the `Summaries`. While
+the database is unavailable the batch stays in the buffer and is retried every
+`retry_seconds`; when the buffer is full the oldest records are dropped and counted
+(`cloudjob_history_records_dropped_total`), with one log line when dropping starts
+and one when the database is back. `health` says which of these holds, for /readyz.
+
+`lead` (called when this replica becomes leader) makes the writer migrate the schema
+to head and reload the summaries before it writes again; `follow` forgets them, since
+another leader writes now. Retention runs every `retention_interval` while leading.
+Built by `controller.app.Controller`; read by the scheduling core (summaries) and the
+metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.history.database import migrate, open_engine
+from controller.history.records import HistoryRecord, RunAbandoned, RunEnded, RunLaunched
+from controller.history.settings import HistorySettings
+from controller.history.storing import apply_retention, load_summaries, write_batch
+from controller.history.summaries import Summaries
+from controller.operations import JobHistory
+
+log = logging.getLogger(__name__)
+
+
+class HistoryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.written = Counter(
+            "cloudjob_history_records_written", "history records committed", registry=registry
+        )
+        self.dropped = Counter(
+            "cloudjob_history_records_dropped",
+            "history records dropped because the buffer was full (database unavailable)",
+            registry=registry,
+        )
+        self.buffered = Gauge(
+            "cloudjob_history_records_buffered",
+            "history records waiting to be written",
+            registry=registry,
+        )
+        self.up = Gauge(
+            "cloudjob_history_database_up",
+            "1 while the last write or read of the history database succeeded",
+            registry=registry,
+        )
+        self.pruned = Counter(
+            "cloudjob_history_rows_pruned",
+            "history rows deleted by the retention",
+            ("table",),
+            registry=registry,
+        )
+
+
+class HistoryWriter:
+    def __init__(
+        self,
+        settings: HistorySettings,
+        *,
+        registry: CollectorRegistry,
+        engine: Callable[[str, float], AsyncEngine] = open_engine,
+    ) -> None:
+        self.settings = settings
+        self.summaries = Summaries(settings.recent_runs)
+        self.metrics = HistoryMetrics(registry)
+        self._open = engine
+        self._engine: AsyncEngine | None = None
+        self._buffer: deque[HistoryRecord] = deque()
+        self._wake = asyncio.Event()
+        self._leading = False
+        self._reload = False
+        self._migrated = False
+        # None: nothing went wrong (yet); else why the last try failed.
+        self._problem: str | None = None
+        self._used = False
+        self._dropped_in_outage = 0
+        self._next_retention = 0.0
+        self._progress = asyncio.Condition()
+
+    # ------------------------------------------------------------------ inputs
+    def submit(self, records: Sequence[HistoryRecord]) -> None:
+        """Queue records for writing; never waits. Loop thread only."""
+        if not records:
+            return
+        self._buffer.extend(records)
+        excess = len(self._buffer) - self.settings.buffer_size
+        if excess > 0:
+            for _ in range(excess):
+                self._buffer.popleft()
+            self.metrics.dropped.inc(excess)
+            if self._dropped_in_outage == 0:
+                log.warning(
+                    "run history buffer full (%d records; database: %s): dropping the "
+                    "oldest records until it is written again",
+                    self.settings.buffer_size,
+                    self._problem or "slow to write",
+                )
+            self._dropped_in_outage += excess
+        self.metrics.buffered.set(len(self._buffer))
+        self._wake.set()
+
+    def lead(self) -> None:
+        """This replica leads: migrate, reload the summaries, then write."""
+        self._leading = True
+        self._reload = True
+        self._next_retention = 0.0
+        self._wake.set()
+
+    def follow(self) -> None:
+        """Another replica leads: the summaries would go stale."""
+        self._leading = False
+        self._reload = False
+        self.summaries.unload()
+
+    # ------------------------------------------------------------------ reads
+    def job_history(self, job_key: str) -> JobHistory | None:
+        """The job's counters and recent runs as committed; None until loaded."""
+        return self.summaries.of(job_key)
+
+    @property
+    def health(self) -> str:
+        """Why the history is not being written; else "ok" once the database answered,
+        "idle" before it was first needed (a standby's usual state)."""
+        if self._problem is not None:
+            return f"unavailable: {self._problem}"
+        return "ok" if self._used else "idle"
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    async def wait_until(self, check: Callable[[], bool]) -> None:
+        """Return once `check()` holds, re-checked after every round of the writer."""
+        async with self._progress:
+            await self._progress.wait_for(check)
+
+    # ------------------------------------------------------------------ the task
+    async def run(self, stop: asyncio.Event) -> None:
+        """Write until `stop` is set; then try once to write what is left."""
+        try:
+            while not stop.is_set():
+                if not await self._step():
+                    await _wait(stop, self.settings.retry_seconds)
+                elif not self._buffer and not self._reload:
+                    self._wake.clear()
+                    await _wait_any(stop, self._wake, self._retention_due_in())
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._write_all(), self.settings.retry_seconds)
+        finally:
+            if self._engine is not None:
+                await self._engine.dispose()
+                self._engine = None
+
+    async def _step(self) -> bool:
+        """One round; whoever waits in `wait_until` looks again after it."""
+        try:
+            return await self._round()
+        finally:
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _round(self) -> bool:
+        """Reload if asked, write a batch, prune if due. False on a failure."""
+        retain = self._leading and self._retention_due_in() <= 0
+        if not (self._reload or self._buffer or retain):
+            return True
+        try:
+            engine = self._engine_now()
+            if self._reload:
+                await self._load(engine)
+            if self._buffer:
+                await self._write(engine)
+            if retain:
+                await self._retain(engine)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._failed(error)
+            return False
+        self._recovered()
+        return True
+
+    def _engine_now(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = self._open(self.settings.url(), self.settings.timeout_seconds)
+        return self._engine
+
+    async def _load(self, engine: AsyncEngine) -> None:
+        if not self._migrated:
+            await migrate(engine)
+            self._migrated = True
+        async with engine.connect() as connection:
+            loaded = await load_summaries(connection, self.settings.recent_runs)
+        self.summaries.load(loaded.totals, loaded.rows)
+        self._reload = False
+        log.info("run history loaded: %d job(s) with counters", len(loaded.totals))
+
+    async def _write(self, engine: AsyncEngine) -> None:
+        batch = [self._buffer[i] for i in range(min(len(self._buffer), self.settings.batch_size))]
+        async with engine.begin() as connection:
+            changed = await write_batch(connection, batch)
+        for _ in batch:
+            self._buffer.popleft()
+        self.metrics.written.inc(len(batch))
+        self.metrics.buffered.set(len(self._buffer))
+        for record in changed:
+            if isinstance(record, RunEnded):
+                self.summaries.ended(record)
+            elif isinstance(record, RunAbandoned):
+                self.summaries.abandoned(record)
+            elif isinstance(record, RunLaunched):
+                self.summaries.launched(record)
+
+    async def _write_all(self) -> None:
+        if self._engine is None:
+            return
+        while self._buffer:
+            await self._write(self._engine)
+
+    async def _retain(self, engine: AsyncEngine) -> None:
+        settings = self.settings
+        older_than = datetime.now(UTC) - timedelta(days=settings.retention_days)
+        async with engine.begin() as connection:
+            pruned = await apply_retention(
+                connection, older_than=older_than, runs_per_job=settings.retention_runs_per_job
+            )
+        self.metrics.pruned.labels("runs").inc(pruned.runs)
+        self.metrics.pruned.labels("transitions").inc(pruned.transitions)
+        self._next_retention = asyncio.get_running_loop().time() + settings.retention_interval
+        if pruned.runs or pruned.transitions:
+            log.info(
+                "run history retention: %d run(s), %d transition(s) deleted",
+                pruned.runs,
+                pruned.transitions,
+            )
+
+    def _retention_due_in(self) -> float:
+        if not self._leading:
+            return self.settings.retention_interval
+        return self._next_retention - asyncio.get_running_loop().time()
+
+    def _failed(self, error: Exception) -> None:
+        problem = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        if self._problem is None:
+            log.warning(
+                "run history database unavailable (%s); scheduling goes on, %d record(s) "
+                "buffered (at most %d, then the oldest are dropped and counted)",
+                problem,
+                len(self._buffer),
+                self.settings.buffer_size,
+            )
+        self._problem = problem
+        self.metrics.up.set(0)
+
+    def _recovered(self) -> None:
+        self._used = True
+        if self._problem is not None:
+            log.warning(
+                "run history database available again; %d record(s) were dropped meanwhile",
+                self._dropped_in_outage,
+            )
+        self._problem = None
+        self._dropped_in_outage = 0
+        self.metrics.up.set(1)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,64 @@
+"""Records for the history tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from controller.history.records import Outcome, RunEnded, RunLaunched, RunPlace, Transition
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def place(job: str = "team.report", shard: int = 0, *, fire: datetime = T0) -> RunPlace:
+    return RunPlace(
+        job_key=job,
+        shard=shard,
+        task_id=f"{job}@-@{shard}@-@READY@-@agent-{shard}@-@{fire.timestamp():.0f}",
+        source="READY",
+        agent_id=f"agent-{shard}",
+        hostname=f"host-{shard}",
+        executor_id=None,
+        fire_time=fire,
+        launched_at=fire + timedelta(seconds=1),
+    )
+
+
+def launched(job: str = "team.report", shard: int = 0, *, fire: datetime = T0) -> RunLaunched:
+    where = place(job, shard, fire=fire)
+    return RunLaunched(run_key=where.task_id, place=where)
+
+
+def ended(
+    job: str = "team.report",
+    shard: int = 0,
+    outcome: Outcome = Outcome.SUCCEEDED,
+    *,
+    fire: datetime = T0,
+    message: str | None = None,
+) -> RunEnded:
+    where = place(job, shard, fire=fire)
+    return RunEnded(
+        run_key=where.task_id,
+        place=where,
+        started_at=where.launched_at,
+        ended_at=where.launched_at + timedelta(seconds=5),
+        outcome=outcome,
+        state="TASK_FINISHED" if outcome is Outcome.SUCCEEDED else "TASK_FAILED",
+        message=message,
+        exit_status=3 if outcome is Outcome.FAILED else None,
+        stderr_tail="boom" if outcome is Outcome.FAILED else None,
+    )
+
+
+def transition(job: str = "team.report", shard: int = 0, state: str = "TASK_RUNNING") -> Transition:
+    where = place(job, shard)
+    return Transition(
+        task_id=where.task_id,
+        job_key=job,
+        shard=shard,
+        state=state,
+        at=T0 + timedelta(seconds=2),
+        source="SOURCE_EXECUTOR",
+        agent_id=where.agent_id,
+        hostname=where.hostname,
+    )

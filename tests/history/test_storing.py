@@ -1,0 +1,153 @@
+"""The SQL layer against real SQLite and PostgreSQL: migrations, writes, counters,
+summaries and retention."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.history.database import async_url, loaded, migrate, open_engine
+from controller.history.records import Outcome, RunAbandoned
+from controller.history.schema import job_totals, metadata, runs, transitions
+from controller.history.storing import apply_retention, load_summaries, write_batch
+from tests.history.conftest import Database
+from tests.history.factories import T0, ended, launched, transition
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
+    engine = open_engine(database.url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_migrations_are_idempotent_and_build_the_schema_of_the_metadata(
+    engine: AsyncEngine,
+) -> None:
+
+    await migrate(engine)
+    async with engine.connect() as connection:
+
+        def columns(sync: object) -> dict[str, set[str]]:
+            inspector = inspect(sync)
+            return {
+                name: {c["name"] for c in inspector.get_columns(name)}
+                for name in ("runs", "transitions", "job_totals")
+            }
+
+        found = await connection.run_sync(columns)
+    assert found == {
+        table.name: {c.name for c in table.columns} for table in metadata.sorted_tables
+    }
+
+
+async def test_a_run_is_launched_then_ended_once_and_counted_once(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        first = await write_batch(connection, [launched(), transition()])
+        second = await write_batch(
+            connection, [ended(outcome=Outcome.FAILED, message="ValueError: no input")]
+        )
+        again = await write_batch(connection, [ended(outcome=Outcome.FAILED), launched()])
+    assert len(first) == 1 and len(second) == 1 and again == []
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(runs))).one()
+        totals = (await connection.execute(select(job_totals))).one()
+        moves = await connection.scalar(select(func.count()).select_from(transitions))
+    assert (row.outcome, row.hostname, row.exit_status, row.stderr_tail) == (
+        "failed",
+        "host-0",
+        3,
+        "boom",
+    )
+    assert row.message == "ValueError: no input"
+    assert loaded(row.fire_time) == T0
+    assert (totals.succeeded, totals.failed, totals.killed) == (0, 1, 0)
+    assert moves == 1
+
+
+async def test_an_end_without_its_launch_is_a_whole_row(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await write_batch(connection, [ended(shard=2)])
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(runs))).one()
+    assert (row.shard, row.agent_id, row.outcome) == (2, "agent-2", "succeeded")
+
+
+async def test_summaries_load_exact_counters_and_the_newest_runs(engine: AsyncEngine) -> None:
+    records = []
+    for n in range(5):
+        fire = T0 + timedelta(minutes=n)
+        for shard in range(3):
+            outcome = Outcome.FAILED if shard == 1 and n == 4 else Outcome.SUCCEEDED
+            records += [
+                launched(shard=shard, fire=fire),
+                ended(shard=shard, outcome=outcome, fire=fire),
+            ]
+    async with engine.begin() as connection:
+        await write_batch(connection, records)
+    async with engine.connect() as connection:
+        loaded_ = await load_summaries(connection, recent_runs=2)
+    totals = loaded_.totals["team.report"]
+    assert (totals.succeeded, totals.failed) == (14, 1)
+    assert totals.last_success_time == T0 + timedelta(minutes=4, seconds=6)
+    fires = sorted({row.fire_time for _, row in loaded_.rows})
+    assert fires == [T0 + timedelta(minutes=3), T0 + timedelta(minutes=4)]
+    assert len(loaded_.rows) == 6
+
+
+async def test_retention_by_age_and_by_count_keeps_the_counters(engine: AsyncEngine) -> None:
+    records = []
+    for n in range(6):
+        fire = T0 + timedelta(days=n)
+        records += [launched(fire=fire), ended(fire=fire), transition()]
+    async with engine.begin() as connection:
+        await write_batch(connection, records)
+        pruned = await apply_retention(
+            connection, older_than=T0 + timedelta(days=2), runs_per_job=3
+        )
+    async with engine.connect() as connection:
+        left = [loaded(t) for t in await connection.scalars(select(runs.c.fire_time))]
+        totals = (await connection.execute(select(job_totals))).one()
+    assert sorted(left) == [T0 + timedelta(days=n) for n in (3, 4, 5)]
+    assert pruned.runs == 3
+    assert totals.succeeded == 6
+
+
+async def test_a_dropped_task_ends_its_open_run_as_killed_once(engine: AsyncEngine) -> None:
+    run = launched()
+    abandoned = RunAbandoned(
+        run_key=run.run_key,
+        job_key="team.report",
+        ended_at=T0 + timedelta(minutes=1),
+        message="killed by the scheduler: unscheduled",
+    )
+    daemon = RunAbandoned(
+        run_key="team.resident@-@0@-@READY@-@a@-@u",
+        job_key="team.resident",
+        ended_at=T0,
+        message="killed by the scheduler: unscheduled",
+    )
+    async with engine.begin() as connection:
+        await write_batch(connection, [run])
+        changed = await write_batch(connection, [abandoned, daemon, abandoned])
+        late = await write_batch(connection, [ended(outcome=Outcome.FAILED)])
+    assert changed == [abandoned] and late == []
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(runs))).one()
+        totals = list(await connection.execute(select(job_totals)))
+    assert (row.outcome, row.message) == ("killed", "killed by the scheduler: unscheduled")
+    assert [(t.job_key, t.killed, t.failed) for t in totals] == [("team.report", 1, 0)]
+
+
+def test_urls_without_a_driver_get_the_async_one() -> None:
+    assert async_url("postgresql://u:p@db:5432/h").drivername == "postgresql+asyncpg"
+    assert async_url("postgres://db/h").drivername == "postgresql+asyncpg"
+    assert async_url("sqlite:////var/lib/h.db").drivername == "sqlite+aiosqlite"
+    assert async_url("postgresql+asyncpg://db/h").drivername == "postgresql+asyncpg"
