@@ -100,14 +100,16 @@ class TaskId:
 
     @classmethod
     def parse(cls, value: str) -> TaskId:
-        parts = value.split(DELIMITER)
-        if len(parts) < 5:
+        # Job keys, shards, sources and uuids never hold '@'; an agent id may, so it is
+        # what lies between the third delimiter and the last one.
+        head, _, unique = value.rpartition(DELIMITER)
+        parts = head.split(DELIMITER, 3)
+        if len(parts) < 4:
             raise TaskIdError(
                 f"task id '{value}' does not have the form "
                 f"'<job>{DELIMITER}<shard>{DELIMITER}<type>{DELIMITER}<agent>{DELIMITER}<uuid>'"
             )
-        job_key, shard, launch_type, unique = parts[0], parts[1], parts[2], parts[-1]
-        agent_id = DELIMITER.join(parts[3:-1])
+        job_key, shard, launch_type, agent_id = parts
         if not job_key or not shard.isdigit() or not agent_id or not unique:
             raise TaskIdError(f"task id '{value}' has an empty or malformed part")
         try:
