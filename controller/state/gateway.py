@@ -172,19 +172,15 @@ class ZkGateway:
         """Create missing persistent nodes (and their parents) with the gateway's ACL."""
         for path in paths:
             self.counts.add(requests=1)
-            try:
-                self.client.ensure_path(path, acl=self.acl)
-            except _UNAVAILABLE as exc:
-                raise StateUnavailable(f"ZooKeeper unavailable creating {path}: {exc!r}") from exc
+            # Bounded like every other request: a connection that hangs (packets dropped)
+            # must not hold the caller, and the store's lock with it, forever.
+            self._wait(self.client.ensure_path_async(path, acl=self.acl))
 
     def create_ephemeral_sequential(self, prefix: str, data: bytes) -> str:
         self.counts.add(requests=1)
-        try:
-            created: str = self.client.create(
-                prefix, data, acl=self.acl, ephemeral=True, sequence=True
-            )
-        except _UNAVAILABLE as exc:
-            raise StateUnavailable(f"ZooKeeper unavailable creating {prefix}: {exc!r}") from exc
+        created: str = self._wait(
+            self.client.create_async(prefix, data, acl=self.acl, ephemeral=True, sequence=True)
+        )
         return created
 
     def delete_quietly(self, path: str, timeout: float = 2.0) -> None:
