@@ -55,6 +55,7 @@ class JobState(StrEnum):
     RUNNING = "Running"
     PENDING = "Pending"
     SCHEDULED = "Scheduled"
+    EXPIRED = "Expired"
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def job_state(facts: JobFacts, runtime: JobRuntime | None) -> JobState:
         return JobState.RUNNING
     if runtime.pending_runs > 0:
         return JobState.PENDING
+    if not facts.daemon and runtime.next_fire_time is None:
+        return JobState.EXPIRED
     return JobState.SCHEDULED
 
 
@@ -345,6 +348,11 @@ def _ready_message(state: JobState, runtime: JobRuntime | None) -> str:
             return "a run is waiting for resources"
         case JobState.SCHEDULED:
             return "waiting for the next fire"
+        case JobState.EXPIRED:
+            return (
+                "spec.cron names no time after now (its year field is past), so the job "
+                "never fires again; it runs only when triggered (cloudjob.io/trigger)"
+            )
         case JobState.CANNOT_PLACE:
             return "work cannot be placed on any agent; see the CannotPlace condition"
         case JobState.DISABLED:

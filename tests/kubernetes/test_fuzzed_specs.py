@@ -52,6 +52,8 @@ def outcome(kind: str, obj: dict[str, Any]) -> tuple[Expect, str]:
         if ready.get("reason") == "InvalidSpec":
             return Expect.REPORTED, ready["message"]
         return Expect.SCHEDULED, ready.get("message", "")
+    if ready.get("reason") == "Expired":
+        return Expect.REPORTED, ready["message"]
     if condition(obj, "Scheduled").get("status") == "True":
         return Expect.SCHEDULED, ""
     if ready.get("reason") == "AppMissing":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,7 +48,11 @@ def shard(item: int, state: str = "TASK_RUNNING") -> ShardRuntime:
 
 
 def runtime(**changes: object) -> JobRuntime:
-    values: dict[str, object] = {"job_key": "team-a.report", "scheduled": True}
+    values: dict[str, object] = {
+        "job_key": "team-a.report",
+        "scheduled": True,
+        "next_fire_time": T0 + timedelta(hours=1),
+    }
     values.update(changes)
     return JobRuntime(**values)  # type: ignore[arg-type]
 
@@ -70,6 +75,19 @@ def test_a_scheduled_job_waiting_for_its_fire_is_ready() -> None:
     assert condition(status, "Disabled")[0] is ConditionStatus.FALSE
     assert condition(status, "CannotPlace")[0] is ConditionStatus.FALSE
     assert all(c.last_transition_time == T0.replace(microsecond=0) for c in status.conditions)
+
+
+def test_a_transient_job_whose_cron_has_no_fire_left_is_expired_not_ready() -> None:
+    status = job_status(CloudJobStatus(), FACTS, runtime(next_fire_time=None), T0)
+    assert status.state == JobState.EXPIRED
+    ready, reason, message = condition(status, "Ready")
+    assert (ready, reason) == (ConditionStatus.FALSE, "Expired")
+    assert "spec.cron" in message and "triggered" in message
+    assert condition(status, "Scheduled")[0] is ConditionStatus.TRUE
+    daemon = job_status(
+        CloudJobStatus(), replace(FACTS, daemon=True), runtime(next_fire_time=None), T0
+    )
+    assert daemon.state == JobState.SCHEDULED
 
 
 def test_a_running_job_lists_its_shards_in_order_with_counters_and_times() -> None:
@@ -180,7 +198,7 @@ def test_a_patch_carries_only_what_changed_and_removes_vanished_fields() -> None
     later = job_status(
         parse_job_status(stored),
         FACTS,
-        runtime(active_shards=(shard(0),)),
+        runtime(active_shards=(shard(0),), next_fire_time=None),
         T0 + timedelta(seconds=1),
     )
     patch = status_patch(stored, later)
