@@ -74,8 +74,12 @@ def proxy_failure(code: int, body: bytes, service: str, url: str) -> str:
             "Service with --service NAMESPACE/NAME[:PORT], or its URL with --server"
         )
     if code == 503:
+        # The API server says this both when the Service has no ready endpoint and when
+        # there is no such Service: it looks up endpoints only.
+        name = service.split("/", 1)[-1].split(":", 1)[0]
         return (
-            f"the API server cannot reach the controller behind {service}: {message}. Is "
-            f"the controller running? kubectl -n {namespace} get pods,endpointslices"
+            f"no controller answers behind the Service {service} ({message}). Is that the "
+            f"controller's Service, and is a replica running and ready? kubectl -n "
+            f"{namespace} get service {name}; kubectl -n {namespace} get pods,endpointslices"
         )
     return f"the API server answered {code} for {url}: {message}"
