@@ -132,12 +132,12 @@ class Session:
         given: str | None = self.option("namespace")
         if given:
             return given
-        if self.server() is not None:
-            try:
-                return self.cluster().namespace
-            except PluginError:
-                return "default"
-        return self.cluster().namespace
+        try:
+            return self.cluster().namespace
+        except PluginError:
+            if self.server() is None:
+                raise
+            return "default"
 
     def server(self) -> str | None:
         given: str | None = self.option("server")
@@ -181,7 +181,9 @@ def runs(session: Session) -> None:
     args = session.args
     if args.limit < 1:
         raise PluginError(f"--limit must be at least 1, not {args.limit}")
-    everywhere = args.all_namespaces and args.job is None
+    if args.all_namespaces and args.job is not None:
+        raise PluginError("a job cannot be named across all namespaces: leave out -A or JOB")
+    everywhere = args.all_namespaces
     namespace = None if everywhere else session.namespace()
     history = session.history()
     found: list[dict[str, Any]] = []

@@ -71,3 +71,6 @@ def test_a_bad_command_line_exits_with_2() -> None:
     assert "invalid choice: 'lost'" in done.stderr
     zero = plugin("runs", "report", "--limit", "0", "--server", "http://x")
     assert (zero.returncode, zero.stderr) == (1, "error: --limit must be at least 1, not 0\n")
+    both = plugin("runs", "report", "-A", "--server", "http://x")
+    assert both.returncode == 1
+    assert "a job cannot be named across all namespaces" in both.stderr
