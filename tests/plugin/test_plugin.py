@@ -137,7 +137,9 @@ def scenario(stack: Stack, base: str, controller_namespace: str, service: str) -
         timeout=60,
         what="three shard runs of the trigger ended in the history",
     )
-    assert stack.status("CloudJob", "report").get("lastTrigger") == value
+    stack.wait_status(
+        "CloudJob", "report", lambda s: s.get("lastTrigger") == value, what="lastTrigger"
+    )
 
     # runs, through the service proxy (the chart's Service, found by its label).
     assert admin.json("runs", "report") == {"items": ended}
@@ -217,10 +219,29 @@ def scenario(stack: Stack, base: str, controller_namespace: str, service: str) -
         lambda seen: seen == "by-reader",
         what="the reader's trigger handled",
     )
-    expect_errors(admin, reader, base, named)
+    wait_for(
+        lambda: api_get(base, f"/runs?namespace={NAMESPACE}&job=report")["items"],
+        lambda items: len(items) == 6 and all(item["outcome"] for item in items),
+        timeout=60,
+        what="the reader's run ended in the history",
+    )
+    # The namespace is the context's unless -n says otherwise.
+    elsewhere = Plugin(
+        stack.api,
+        stack.api.write_kubeconfig(
+            stack.workdir / "elsewhere.kubeconfig",
+            stack.api.admin_token,
+            user="elsewhere",
+            namespace=controller_namespace,
+        ),
+    )
+    assert elsewhere.json("runs", "report", "-n", NAMESPACE, "--context", "elsewhere") == {
+        "items": admin.json("runs", "report")["items"]
+    }
+    expect_errors(admin, reader, elsewhere, base, named)
 
 
-def expect_errors(admin: Plugin, reader: Plugin, base: str, named: str) -> None:
+def expect_errors(admin: Plugin, reader: Plugin, elsewhere: Plugin, base: str, named: str) -> None:
     def failed(plugin: Plugin, *args: str, **env: str) -> str:
         done = plugin.run(*args, **env)
         assert done.returncode == 1, (args, done)
@@ -232,6 +253,9 @@ def expect_errors(admin: Plugin, reader: Plugin, base: str, named: str) -> None:
     assert failed(admin, "trigger", "nosuch") == missing
     assert failed(admin, "runs", "nosuch", "--server", base) == missing
     other = named.split("/")[0]
+    assert failed(elsewhere, "trigger", "report") == (
+        f'error: cloudjobs.cloudjob.io "report" not found in namespace "{other}"\n'
+    )
     gone = failed(admin, "runs", "report", "--service", f"{other}/nosuch")
     assert f"no controller answers behind the Service {other}/nosuch:api" in gone
     assert f"kubectl -n {other} get service nosuch" in gone
