@@ -57,8 +57,9 @@ class Cluster:
         chosen = next((c for c in contexts if c["name"] == context), current)
         self.namespace: str = (chosen.get("context") or {}).get("namespace") or "default"
         self.server: str = configuration.host
-        # One try: a user waits for the answer; urllib3's default retries only delay it.
-        configuration.retries = 1
+        # No retries: a user waits for the answer, and urllib3's default three only
+        # delay telling that the server is down.
+        configuration.retries = 0
         self._api = kube.ApiClient(configuration)
         self._timeout = timeout
 
@@ -81,7 +82,8 @@ class Cluster:
         except kube.ApiException as error:  # what the client raises for TLS failures
             raise self._unreachable(error.reason) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise self._unreachable(error) from None
+            # urllib3 wraps the cause (refused, timed out, TLS) in "max retries exceeded".
+            raise self._unreachable(getattr(error, "reason", None) or error) from None
         return Answer(response.status, data or b"")
 
     def _unreachable(self, error: object) -> PluginError:
