@@ -228,8 +228,14 @@ class DevStack:
             kubeconfig = self.work_dir / "kubeconfig"
             api.write_kubeconfig(kubeconfig, api.admin_token, user="admin")
             self.say(f"kubernetes API: {api.url} (a real kube-apiserver; admin kubeconfig below)")
-            self.say(f"  export KUBECONFIG={kubeconfig} PATH={api.binaries.directory}:$PATH")
+            # kubectl's directory, and this environment's for the kubectl-cloudjob plugin.
+            path = f"{api.binaries.directory}:{Path(sys.executable).parent}"
+            self.say(f"  export KUBECONFIG={kubeconfig} PATH={path}:$PATH")
+            # The controller runs here, not in the cluster: the plugin reads its API directly.
+            health_port = free_port()
+            self.say(f"  export CLOUDJOB_API=http://127.0.0.1:{health_port}")
             self.say("  kubectl get cjob -o wide")
+            self.say("  kubectl cloudjob runs hello-script")
             identity = grant_chart_rbac(api, self.work_dir)
 
             www = self.work_dir / "www"
@@ -238,7 +244,7 @@ class DevStack:
             base_url = stack.enter_context(serve_directory(www))
             self.say(f"demo app package: {base_url}/demo-app.tar.gz")
 
-            controller = self._start_controller(zk.hosts, mesos, identity)
+            controller = self._start_controller(zk.hosts, mesos, identity, health_port)
             stack.callback(self._stop_controller, controller)
 
             kube = api.client()
@@ -261,7 +267,7 @@ class DevStack:
         return 0
 
     def _start_controller(
-        self, zk_hosts: str, mesos: LocalMesos, identity: Identity
+        self, zk_hosts: str, mesos: LocalMesos, identity: Identity, health_port: int
     ) -> subprocess.Popen[bytes]:
         env = dict(
             os.environ,
@@ -269,7 +275,7 @@ class DevStack:
             CLOUDJOB_ZOOKEEPER__HOSTS=zk_hosts,
             CLOUDJOB_KUBERNETES__KUBECONFIG=str(identity.kubeconfig),
             CLOUDJOB_HTTP__HOST="127.0.0.1",
-            CLOUDJOB_HTTP__HEALTH_PORT=str(free_port()),
+            CLOUDJOB_HTTP__HEALTH_PORT=str(health_port),
             CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),
             CLOUDJOB_STATUS__REFRESH_INTERVAL="2",
             CLOUDJOB_STATUS__MIN_INTERVAL="1",

@@ -10,7 +10,16 @@ import helm_python
 import pytest
 import yaml
 
-from tests.deploy.chart import CHART, NAMESPACE, PROJECT, Rendered, merged, render, values_file
+from tests.deploy.chart import (
+    CHART,
+    NAMESPACE,
+    PROJECT,
+    RELEASE,
+    Rendered,
+    merged,
+    render,
+    values_file,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +51,12 @@ def test_chart_metadata_names_the_project_version() -> None:
     assert chart["appVersion"] == project["version"]
 
 
-def test_default_values_render_the_controller_its_rbac_and_metrics_service(
+def services(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    """The rendered Services by what follows the release's full name: metrics, api."""
+    return {s["metadata"]["name"].rsplit("-", 1)[-1]: s for s in rendered.of_kind("Service")}
+
+
+def test_default_values_render_the_controller_its_rbac_and_services(
     chart: helm_python.Chart,
 ) -> None:
     rendered = render(chart, values_file("default"))
@@ -52,8 +66,11 @@ def test_default_values_render_the_controller_its_rbac_and_metrics_service(
         "Deployment",
         "PodDisruptionBudget",
         "Service",
+        "Service",
         "ServiceAccount",
     ]
+    assert sorted(services(rendered)) == ["api", "metrics"]
+    assert "kubectl cloudjob runs JOB" in rendered.notes
     deployment = rendered.one("Deployment")
     assert deployment["spec"]["replicas"] == 2
     assert rendered.container["image"] == f"cloudjob-controller:{chart.metadata['appVersion']}"
@@ -108,7 +125,7 @@ def test_selectors_ports_and_accounts_agree(chart: helm_python.Chart, values: st
     labels = pod_labels(rendered)
     deployment = rendered.one("Deployment")
     assert selects(deployment["spec"]["selector"]["matchLabels"], labels)
-    service = rendered.one("Service")
+    service = services(rendered)["metrics"]
     assert selects(service["spec"]["selector"], labels)
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert selects(rendered.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
@@ -130,6 +147,28 @@ def test_selectors_ports_and_accounts_agree(chart: helm_python.Chart, values: st
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
         ]
+
+
+def test_the_api_service_routes_its_api_port_to_ready_replicas_health_port(
+    chart: helm_python.Chart,
+) -> None:
+    rendered = render(chart, values_file("default"))
+    api = services(rendered)["api"]
+    assert api["metadata"]["name"] == f"{RELEASE}-cloudjob-controller-api"
+    assert selects(api["spec"]["selector"], pod_labels(rendered))
+    # Not-ready replicas (cut off from ZooKeeper) cannot read the queues: left out.
+    assert "publishNotReadyAddresses" not in api["spec"]
+    assert api["spec"]["type"] == "ClusterIP"
+    (port,) = api["spec"]["ports"]
+    assert (port["name"], port["targetPort"]) == ("api", "health")
+    health = {p["name"]: p["containerPort"] for p in rendered.container["ports"]}["health"]
+    assert port["port"] == health
+
+
+def test_the_api_service_can_be_left_out(chart: helm_python.Chart) -> None:
+    rendered = render(chart, values_file("full"))
+    assert sorted(services(rendered)) == ["metrics"]
+    assert "kubectl cloudjob" not in rendered.notes
 
 
 def test_probes_use_the_liveness_and_the_standby_friendly_readiness_endpoints(
@@ -171,7 +210,7 @@ def test_without_rbac_or_account_creation_only_the_workload_renders(
         {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "existing"}},
     )
     rendered = render(chart, values)
-    assert rendered.kinds == ["Deployment", "PodDisruptionBudget", "Service"]
+    assert rendered.kinds == ["Deployment", "PodDisruptionBudget", "Service", "Service"]
     spec: dict[str, Any] = rendered.one("Deployment")["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "existing"
 

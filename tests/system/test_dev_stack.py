@@ -1,9 +1,11 @@
 """The `dev` command as a user runs it: the example jobs run within a minute; kubectl, with
-the KUBECONFIG dev prints, describes, lists and triggers them as on a cluster; and Ctrl-C
-stops everything cleanly."""
+the KUBECONFIG dev prints, describes, lists and triggers them as on a cluster; `kubectl
+cloudjob`, with the CLOUDJOB_API dev prints, lists the runs the history API has; and
+Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import selectors
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +86,26 @@ def test_dev_runs_the_example_jobs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
             lambda: any("CloudJob/hello-script Normal Triggered" in line for line in seen),
             "the triggered run",
         )
+
+        # The kubectl plugin, reading the local controller's API at the CLOUDJOB_API dev
+        # printed, lists the runs the API has (newer ones may have come since).
+        api = re.findall(r"export CLOUDJOB_API=(\S+)", "".join(seen))[0]
+        env["CLOUDJOB_API"] = api
+        listed = json.loads(kubectl("cloudjob", "runs", "hello-script", "-o", "json"))["items"]
+        query = "/api/v1/runs?namespace=default&job=hello-script"
+        with urllib.request.urlopen(api + query, timeout=10) as reply:
+            served = json.load(reply)["items"]
+        assert listed, "hello-script has run"
+        newest = listed[0]["id"]
+        assert [r["id"] for r in listed] == [r["id"] for r in served if r["id"] <= newest]
+        by_id = {r["id"]: r for r in served}
+        assert [r for r in listed if r["outcome"]] == [
+            by_id[r["id"]] for r in listed if r["outcome"]
+        ]
+        table = kubectl("cloudjob", "runs", "hello-script").splitlines()
+        assert table[0].split()[:3] == ["SHARD", "OUTCOME", "HOST"], table
+        assert len(table) >= 1 + len(listed)
+        assert "WINDOW" in kubectl("cloudjob", "stats")
 
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
