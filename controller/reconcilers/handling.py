@@ -199,10 +199,13 @@ class Reconciliation:
             self.dirty.forget(ObjectKind.JOB if is_job else ObjectKind.APP, key)
             return True
 
+    def busy(self, kind: ObjectKind, key: str) -> bool:
+        """Whether a handler is working on the object now."""
+        return self.mailboxes.lock(_slot(kind, key)).locked()
+
     def request_reapply(self, kind: ObjectKind, key: str) -> None:
         """The object's next refresh re-applies its desired state; mark it dirty."""
-        slot = job_slot(key) if kind is ObjectKind.JOB else app_slot(key)
-        self.mailboxes.request_reapply(slot)
+        self.mailboxes.request_reapply(_slot(kind, key))
         self.dirty.mark(kind, key)
 
     # internals
@@ -289,6 +292,10 @@ def job_slot(key: str) -> str:
 
 def app_slot(key: str) -> str:
     return f"CloudApp/{key}"
+
+
+def _slot(kind: ObjectKind, key: str) -> str:
+    return job_slot(key) if kind is ObjectKind.JOB else app_slot(key)
 
 
 async def _retryable(step: Awaitable[_T]) -> _T:

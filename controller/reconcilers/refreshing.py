@@ -8,8 +8,10 @@ showed it (`Known`, from kopf's index: no API read), asks the term's `Reconcilia
 for its status patch and, when something differs, takes a token from its
 `TokenBucket` and writes the patch to the `status` subresource. So status writes are
 bounded per second whatever the number of objects, a busy object is written at most
-once per the queue's gap, and an idle object costs nothing. A write that fails marks
-the object again (after a pause, so an unreachable API server is not hammered).
+once per the queue's gap, and an idle object costs nothing. An object a handler is
+working on is skipped and marked again, so one slow handler never holds up the rest.
+A write that fails marks the object again (after a pause, so an unreachable API
+server is not hammered).
 
 `runtime_event` turns the core's runtime events into Kubernetes Events on the job
 (through the `EventRecorder`, which aggregates and paces them); task state changes only
@@ -121,6 +123,10 @@ class StatusRefresher:
         object is marked again)."""
         known = self.known(kind, key)
         if known is None:
+            return True
+        if self.reconciliation.busy(kind, key):
+            # A handler holds the object (and marks it when done): never queue behind it.
+            self.queue.mark(kind, key)
             return True
         self.metrics.refreshes.labels(kind.value).inc()
         try:

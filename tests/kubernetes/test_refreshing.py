@@ -248,3 +248,12 @@ def test_runtime_events_become_events_on_their_job_but_task_states_do_not() -> N
     )
     writes, _ = world.recorder.book.due(0.0)
     assert [(w.entry.reason, w.entry.ref.name) for w in writes] == [("Failed", "report")]
+
+
+async def test_an_object_a_handler_holds_is_skipped_and_marked_again() -> None:
+    world = World()
+    await world.create("report")
+    assert world.queue.pop() == (JOB, "team-a.report")
+    async with world.reconciliation.mailboxes.lock("CloudJob/team-a.report"):
+        assert await world.refresher.refresh(JOB, "team-a.report", asyncio.Event())
+    assert world.written == [] and len(world.queue) == 1
