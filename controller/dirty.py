@@ -57,6 +57,9 @@ class DirtyQueue:
     def __len__(self) -> int:
         return len(self._due)
 
+    def __contains__(self, item: DirtyKey) -> bool:
+        return item in self._due
+
     def mark(self, kind: ObjectKind, key: str, *, urgent: bool = False) -> None:
         now, item = self.clock(), (kind, key)
         self.marked += 1
