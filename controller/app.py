@@ -5,7 +5,10 @@ the run history's writer (`HistoryWriter`, for the life of the process) and cont
 in the `LeaderElection`. On election it starts a `LeaderTerm`: the scheduling
 core (`SchedulingService.start`, fenced by the election) and then the kopf operator
 (an explicit `kopf.OperatorRegistry`, standalone — kopf peering is off because the
-election is the one fencing authority), with the orphan sweep beside it. On losing
+election is the one fencing authority), with the status refresher, the drift sweep,
+the Event recorder and the orphan sweep beside it. The queue of dirty objects
+(`controller.dirty`) lives as long as the process: the scheduling core and the run
+history mark it, each term's refresher drains it. On losing
 leadership the term ends: the core stops first (no more Mesos calls or ZooKeeper
 writes), then the operator; the process stays up as a standby and contends again.
 Nothing here exits the process.
@@ -38,6 +41,7 @@ from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
 from controller.api.server import HistoryApi
+from controller.dirty import DirtyQueue, ObjectKind
 from controller.endpoints import Endpoints, Health
 from controller.handlers import (
     APPS,
@@ -50,9 +54,12 @@ from controller.handlers import (
 from controller.history.writer import HistoryWriter
 from controller.mesos.service import SchedulingService
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError
-from controller.reconcilers.handling import Reconciliation, Timing
-from controller.reconcilers.kubeapi import ApiError, KubeApi
+from controller.reconcilers.drift import DriftSweep
+from controller.reconcilers.handling import ObjectView, Reconciliation
+from controller.reconcilers.kubeapi import ApiError, KubeApi, status_path
+from controller.reconcilers.pacing import TokenBucket
 from controller.reconcilers.recording import EventPolicy, EventRecorder
+from controller.reconcilers.refreshing import RefreshMetrics, StatusRefresher, StatusWrite
 from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
 from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
@@ -131,6 +138,7 @@ class LeaderTerm:
         settings: Settings,
         listeners: Sequence[EventListener],
         sweep_metrics: SweepMetrics,
+        refresh_metrics: RefreshMetrics,
     ) -> None:
         self._service = service
         self._election = election
@@ -138,6 +146,7 @@ class LeaderTerm:
         self._settings = settings
         self._listeners = listeners
         self._sweep_metrics = sweep_metrics
+        self._refresh_metrics = refresh_metrics
         self._stop = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name="leader term")
 
@@ -158,11 +167,7 @@ class LeaderTerm:
         status, kube = self._settings.status, self._settings.kubernetes
         leading = self._leading()
         reconciliation = Reconciliation(
-            ops=self._service,
-            timing=Timing(
-                refresh_interval=status.refresh_interval, min_interval=status.min_interval
-            ),
-            leading=leading,
+            ops=self._service, dirty=self._service.dirty, leading=leading
         )
 
         def credentials() -> kopf.ConnectionInfo:
@@ -174,10 +179,27 @@ class LeaderTerm:
             component=EVENT_COMPONENT,
             instance=self._settings.identity,
             leading=leading,
-            policy=EventPolicy(pace=status.refresh_interval),
+            policy=EventPolicy(pace=status.event_pace),
+            bucket=TokenBucket(status.events_per_second, status.event_burst),
         )
         memo = OperatorMemo(
             reconciliation=reconciliation, credentials=credentials, recorder=recorder
+        )
+        indexes = memo.indexes
+        refresher = StatusRefresher(
+            queue=self._service.dirty,
+            reconciliation=reconciliation,
+            known=indexes.known,
+            apps_now=indexes.app_lookup,
+            recorder=recorder,
+            write=_status_writer(api),
+            bucket=TokenBucket(status.writes_per_second, status.write_burst),
+            metrics=self._refresh_metrics,
+        )
+        drift = DriftSweep(
+            objects=indexes.objects,
+            reapply=reconciliation.request_reapply,
+            period=status.refresh_interval,
         )
         sweep = OrphanSweep(
             ops=self._service,
@@ -190,7 +212,9 @@ class LeaderTerm:
             interval=kube.orphan_sweep_interval,
         )
         helpers = [
-            asyncio.create_task(self._pump(reconciliation), name="runtime events"),
+            asyncio.create_task(self._pump(refresher), name="runtime events"),
+            asyncio.create_task(refresher.run(self._stop), name="status refresher"),
+            asyncio.create_task(drift.run(self._stop), name="drift sweep"),
             asyncio.create_task(sweep.run(self._stop), name="orphan sweep"),
             asyncio.create_task(recorder.run(self._stop), name="event recorder"),
         ]
@@ -220,10 +244,10 @@ class LeaderTerm:
 
         return leading
 
-    async def _pump(self, reconciliation: Reconciliation) -> None:
+    async def _pump(self, refresher: StatusRefresher) -> None:
         while True:
             event = await self._service.events.get()
-            reconciliation.runtime_event(event)
+            refresher.runtime_event(event)
             for listener in self._listeners:
                 try:
                     listener(event)
@@ -251,6 +275,15 @@ async def _namespace_gone(api: KubeApi, namespace: str) -> bool:
         return not await api.namespace_named(namespace)
     except ApiError:
         return False
+
+
+def _status_writer(api: KubeApi) -> StatusWrite:
+    plurals = {ObjectKind.JOB: JOBS, ObjectKind.APP: APPS}
+
+    async def write(kind: ObjectKind, view: ObjectView, patch: dict[str, Any]) -> None:
+        await api.patch(status_path(plurals[kind], view.namespace, view.name), {"status": patch})
+
+    return write
 
 
 def _existence(api: KubeApi) -> Exists:
@@ -291,13 +324,8 @@ class Controller:
         self._listeners = tuple(listeners)
         self.registry = registry if registry is not None else CollectorRegistry()
         self._operator_registry = kopf.OperatorRegistry()
-        register_handlers(
-            self._operator_registry,
-            timing=Timing(
-                refresh_interval=settings.status.refresh_interval,
-                min_interval=settings.status.min_interval,
-            ),
-        )
+        register_handlers(self._operator_registry)
+        self.dirty = DirtyQueue(min_gap=settings.status.min_interval)
         self._lock = threading.Lock()
         self._role = Role.STARTING
         self._zookeeper = "disconnected"
@@ -305,7 +333,9 @@ class Controller:
         self._client: KazooClient | None = None
         self._service: SchedulingService | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.history = HistoryWriter(settings.history, registry=self.registry)
+        self.history = HistoryWriter(
+            settings.history, registry=self.registry, summary_changed=self._summary_changed
+        )
         self.api = HistoryApi(
             database_url=settings.history.url(),
             timeout=settings.history.timeout_seconds,
@@ -323,6 +353,10 @@ class Controller:
         )
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)
+        self._refresh_metrics = RefreshMetrics(self.registry)
+
+    def _summary_changed(self, job_key: str) -> None:
+        self.dirty.mark(ObjectKind.JOB, job_key)
 
     @property
     def role(self) -> Role:
@@ -420,6 +454,7 @@ class Controller:
             zk_auth=digest,
             registry=self.registry,
             history=self.history,
+            dirty=self.dirty,
         )
         self._service, self._loop = service, asyncio.get_running_loop()
         election = LeaderElection(
@@ -476,6 +511,7 @@ class Controller:
             settings=self.settings,
             listeners=self._listeners,
             sweep_metrics=self._sweep_metrics,
+            refresh_metrics=self._refresh_metrics,
         )
 
 

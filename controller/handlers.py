@@ -7,13 +7,14 @@ Events go through the term's `EventRecorder` (kopf's own event posting is off).
 All kopf settings are made in the one startup handler; credentials come from the
 memo's `credentials` callable (the controller builds it from its settings).
 
-Per object kind: create / update / resume apply the desired state, delete undoes it
-(behind the `cloudjob.io/finalizer` finalizer), and a timer refreshes status and
-re-applies desired state (repairing drift) at most once per `Timing.min_interval`,
-at least once per `Timing.refresh_interval`. Indexes let jobs see their app, apps find
-their jobs, and the orphan sweep know which objects exist (the startup handler hands
-them over in the memo's `indexes`). Used by `controller.app`, the leader-gated
-controller.
+Per object kind: create / update / resume apply the desired state and mark the object
+dirty, delete undoes it (behind the `cloudjob.io/finalizer` finalizer). There is no
+timer per object: status is written by the term's status refresher from the dirty
+queue, and drift is repaired by the drift sweep (`controller.reconcilers.refreshing`,
+`drift`). Indexes let jobs see their app, apps find their jobs, and the refresher and
+the sweeps read each object as the watch last showed it (`Known`) — the startup
+handler hands them over in the memo's `indexes`. Used by `controller.app`, the
+leader-gated controller.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from typing import Any
 
 import kopf
 
-from controller import resources
+from controller import naming, resources
+from controller.dirty import ObjectKind
 from controller.reconcilers import apps, jobs
-from controller.reconcilers.handling import ObjectView, Post, Reconciliation, Report, Timing
+from controller.reconcilers.handling import ObjectView, Post, Reconciliation
 from controller.reconcilers.recording import EventRecorder, ObjectRef, object_ref
+from controller.reconcilers.refreshing import Known
 from controller.reconcilers.status import AppAvailability
 
 GROUP, VERSION = resources.GROUP, resources.VERSION
@@ -41,22 +44,44 @@ WATCH_SERVER_TIMEOUT = 300
 
 AppIndex = kopf.Index[tuple[str, str], apps.AppSummary]
 JobsByApp = kopf.Index[tuple[str, str], str]
-JobIndex = kopf.Index[tuple[str, str], bool]
+KnownIndex = kopf.Index[tuple[str, str], Known]
 
 
 @dataclass
 class Indexes:
     """The indexes, handed over by the startup handler to whoever runs beside the operator
-    (the orphan sweep); each maps (namespace, name) keys of one kind."""
+    (the refresher and the sweeps); each maps (namespace, name) keys of one kind."""
 
     apps: AppIndex | None = None
-    jobs: JobIndex | None = None
+    jobs: KnownIndex | None = None
+    app_objects: KnownIndex | None = None
 
     def app_keys(self) -> list[tuple[str, str]]:
-        return list(self.apps) if self.apps is not None else []
+        return list(self.app_objects) if self.app_objects is not None else []
 
     def job_keys(self) -> list[tuple[str, str]]:
         return list(self.jobs) if self.jobs is not None else []
+
+    def objects(self) -> list[tuple[ObjectKind, str]]:
+        """Every object known now, apps first."""
+        return [(ObjectKind.APP, naming.object_key(*k)) for k in self.app_keys()] + [
+            (ObjectKind.JOB, naming.object_key(*k)) for k in self.job_keys()
+        ]
+
+    def known(self, kind: ObjectKind, key: str) -> Known | None:
+        index = self.jobs if kind is ObjectKind.JOB else self.app_objects
+        if index is None:
+            return None
+        try:
+            store = index.get(naming.split_key(key))
+        except ValueError:
+            return None
+        return next(iter(store), None) if store is not None else None
+
+    def app_lookup(self, namespace: str, app_name: str) -> AppAvailability:
+        if self.apps is None:
+            return AppAvailability.MISSING
+        return app_lookup(self.apps)(namespace, app_name)
 
 
 @dataclass
@@ -108,16 +133,11 @@ def jobs_of(index: JobsByApp, body: kopf.Body) -> list[str]:
     return sorted(store) if store is not None else []
 
 
-def write_status(patch: kopf.Patch, status: dict[str, Any] | None) -> None:
-    if status:
-        patch.status.update(status)
+def known(body: kopf.Body) -> Known:
+    return Known(view(body), reference(body))
 
 
-def status_writer(patch: kopf.Patch) -> Report:
-    return lambda status: write_status(patch, status)
-
-
-def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> None:
+def register_handlers(registry: kopf.OperatorRegistry) -> None:
     """Register every handler of the controller into `registry`.
 
     Indexes and the stop flag reach the handlers through kopf's extra kwargs
@@ -126,7 +146,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
 
     @kopf.on.startup(registry=registry, id="configure")
     def configure(settings: kopf.OperatorSettings, memo: OperatorMemo, **kw: Any) -> None:
-        memo.indexes.apps, memo.indexes.jobs = kw["app_index"], kw["job_index"]
+        indexes = memo.indexes
+        indexes.apps, indexes.jobs = kw["app_index"], kw["job_index"]
+        indexes.app_objects = kw["app_objects"]
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=ANNOTATION_PREFIX
@@ -155,9 +177,13 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
         return {(app.namespace, app.name): apps.summarize(desired, deleting=app.deleting)}
 
+    @kopf.index(GROUP, VERSION, APPS, registry=registry, id="app_objects")
+    def app_objects(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Known]:
+        return {(body.metadata.namespace or "", body.metadata.name or ""): known(body)}
+
     @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="job_index")
-    def job_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], bool]:
-        return {(body.metadata.namespace or "", body.metadata.name or ""): True}
+    def job_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Known]:
+        return {(body.metadata.namespace or "", body.metadata.name or ""): known(body)}
 
     @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="jobs_by_app")
     def jobs_by_app(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
@@ -170,14 +196,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
     @kopf.on.resume(GROUP, VERSION, APPS, registry=registry, id="app-resume")
     @kopf.on.create(GROUP, VERSION, APPS, registry=registry, id="app-create")
     @kopf.on.update(GROUP, VERSION, APPS, registry=registry, id="app-update")
-    async def app_changed(
-        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
-    ) -> None:
+    async def app_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
         await memo.reconciliation.app_changed(
-            view(body),
-            jobs_of(kw["jobs_by_app"], body),
-            poster(memo.recorder, body),
-            status_writer(patch),
+            view(body), jobs_of(kw["jobs_by_app"], body), poster(memo.recorder, body)
         )
 
     @kopf.on.delete(GROUP, VERSION, APPS, registry=registry, id="app-delete")
@@ -185,44 +206,16 @@ def register_handlers(registry: kopf.OperatorRegistry, *, timing: Timing) -> Non
         await memo.reconciliation.app_deleted(view(body), jobs_of(kw["jobs_by_app"], body))
         memo.recorder.book.forget(reference(body).uid)
 
-    @kopf.timer(
-        GROUP, VERSION, APPS, registry=registry, id="app-refresh", interval=timing.min_interval
-    )
-    async def app_refresh(
-        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
-    ) -> None:
-        status = await memo.reconciliation.app_refresh(lambda: view(body), kw["stopped"].wait())
-        write_status(patch, status)
-
     # CloudJob
     @kopf.on.resume(GROUP, VERSION, JOBS, registry=registry, id="job-resume")
     @kopf.on.create(GROUP, VERSION, JOBS, registry=registry, id="job-create")
     @kopf.on.update(GROUP, VERSION, JOBS, registry=registry, id="job-update")
-    async def job_changed(
-        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
-    ) -> None:
+    async def job_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
         await memo.reconciliation.job_changed(
-            view(body),
-            app_lookup(kw["app_index"]),
-            poster(memo.recorder, body),
-            status_writer(patch),
+            view(body), app_lookup(kw["app_index"]), poster(memo.recorder, body)
         )
 
     @kopf.on.delete(GROUP, VERSION, JOBS, registry=registry, id="job-delete")
     async def job_deleted(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
         await memo.reconciliation.job_deleted(view(body))
         memo.recorder.book.forget(reference(body).uid)
-
-    @kopf.timer(
-        GROUP, VERSION, JOBS, registry=registry, id="job-refresh", interval=timing.min_interval
-    )
-    async def job_refresh(
-        memo: OperatorMemo, body: kopf.Body, patch: kopf.Patch, **kw: Any
-    ) -> None:
-        status = await memo.reconciliation.job_refresh(
-            lambda: view(body),
-            app_lookup(kw["app_index"]),
-            poster(memo.recorder, body),
-            kw["stopped"].wait(),
-        )
-        write_status(patch, status)

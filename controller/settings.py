@@ -110,14 +110,36 @@ class HttpSettings(_Group):
 
 class StatusSettings(_Group):
     refresh_interval: float = Field(
-        default=10.0,
+        default=300.0,
         gt=0,
-        description="seconds: the longest a status goes unrefreshed and drift unrepaired",
+        description="seconds: the drift sweep's period — every object's status is refreshed "
+        "and its desired state re-applied at least once per period, spread evenly over it",
     )
     min_interval: float = Field(
         default=1.0,
         gt=0,
-        description="seconds: the shortest gap between two status writes of one object",
+        description="seconds: the shortest gap between two status refreshes of one object",
+    )
+    writes_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        description="status writes per second, across all objects (on average)",
+    )
+    write_burst: int = Field(
+        default=100, ge=1, description="status writes allowed at once above that rate"
+    )
+    events_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Kubernetes Event writes per second, across all objects (on average)",
+    )
+    event_burst: int = Field(
+        default=50, ge=1, description="Event writes allowed at once above that rate"
+    )
+    event_pace: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds: the shortest gap between two writes of one (aggregated) Event",
     )
 
     @model_validator(mode="after")

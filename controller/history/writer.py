@@ -14,7 +14,8 @@ and one when the database is back. `health` says which of these holds, for /read
 to head and reload the summaries before it writes again; `follow` forgets them, since
 another leader writes now. Retention runs every `retention_interval` while leading.
 Built by `controller.app.Controller`; read by the scheduling core (summaries) and the
-metrics.
+metrics. `summary_changed` is told the key of every job whose summary a write or a
+reload changed (the controller marks that job's status out of date).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -74,8 +75,10 @@ class HistoryWriter:
         *,
         registry: CollectorRegistry,
         engine: Callable[[str, float], AsyncEngine] = open_engine,
+        summary_changed: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._summary_changed = summary_changed
         self.summaries = Summaries(settings.recent_runs)
         self.metrics = HistoryMetrics(registry)
         self._open = engine
@@ -208,6 +211,7 @@ class HistoryWriter:
             loaded = await load_summaries(connection, self.settings.recent_runs)
         self.summaries.load(loaded.totals, loaded.rows)
         self._reload = False
+        self._tell(loaded.totals)
         log.info("run history loaded: %d job(s) with counters", len(loaded.totals))
 
     async def _write(self, engine: AsyncEngine) -> None:
@@ -225,6 +229,16 @@ class HistoryWriter:
                 self.summaries.abandoned(record)
             elif isinstance(record, RunLaunched):
                 self.summaries.launched(record)
+        self._tell(
+            dict.fromkeys(
+                r.job_key if isinstance(r, RunAbandoned) else r.place.job_key for r in changed
+            )
+        )
+
+    def _tell(self, job_keys: Iterable[str]) -> None:
+        if self._summary_changed is not None:
+            for job_key in job_keys:
+                self._summary_changed(job_key)
 
     async def _write_all(self) -> None:
         if self._engine is None:

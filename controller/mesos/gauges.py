@@ -18,10 +18,9 @@ class QueueGauges:
         self._metrics = metrics
 
     def update(self) -> None:
-        store, metrics = self._store, self._metrics
-        ready = store.ready()
-        metrics.ready_jobs.set(len(ready))
-        metrics.ready_runs.set(sum(e.count for e in ready.values()))
-        metrics.failover_shards.set(len(store.failover()))
-        metrics.running_tasks.set(len(store.running()))
+        sizes, metrics = self._store.queue_sizes(), self._metrics
+        metrics.ready_jobs.set(sizes.ready_jobs)
+        metrics.ready_runs.set(sizes.ready_runs)
+        metrics.failover_shards.set(sizes.failover_shards)
+        metrics.running_tasks.set(sizes.running_tasks)
         metrics.unplaceable_jobs.set(self._stats.unplaceable_jobs())

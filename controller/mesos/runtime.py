@@ -1,7 +1,9 @@
 """Runtime facts of a job, built from what a term knows (or, between terms, from the
 job statistics alone).
 
-Pure reads: the engine passes its state store, its task memory, its producer, the
+Pure reads, each O(the job): the store's queues are keyed by job, so no queue is
+scanned or copied (a refresh of every job stays linear in the number of jobs). The
+engine passes its state store, its task memory, its producer, the
 statistics and the run history's summary of the job; `SchedulingService.job_runtime`
 answers with `between_terms` while this process does not lead.
 """
@@ -38,7 +40,7 @@ def job_runtime(
                 since=known.since if known else task.launched_at,
             )
         )
-    ready = store.ready().get(job_key)
+    ready = store.ready_of(job_key)
     scheduled = job is not None and not store.is_disabled(job_key)
     if scheduled and job is not None and not job.is_daemon:
         scheduled = producer.is_registered(job_key)
@@ -53,9 +55,7 @@ def job_runtime(
         failed=stats.failed,
         pending_runs=ready.count if ready else 0,
         unplaceable_reason=stats.unplaceable_reason,
-        failover_shards=tuple(
-            sorted(e.shard for e in store.failover().values() if e.job_key == job_key)
-        ),
+        failover_shards=store.failover_of(job_key),
         history=history,
     )
 

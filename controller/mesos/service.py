@@ -19,6 +19,11 @@ The operations are the current term's: called while not leading they raise
 statistics alone. `view()` gives read-only access to the running term (`TermView`).
 `RuntimeEvent`s are put on the bounded `events` queue (the oldest is dropped when a
 consumer falls behind, counted in `cloudjob_runtime_events_dropped_total`).
+
+Whatever changes a job's status marks it in `dirty` (`controller.dirty`): every
+runtime event and every change of the job statistics; an event about a job's tasks
+also marks its app (its executors' task counts). The run history marks what its
+summaries change (wired by `controller.app`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from kazoo.client import KazooClient
 from prometheus_client import CollectorRegistry
 
 from controller.definitions import AppDefinition, JobDefinition
+from controller.dirty import DirtyQueue, ObjectKind
 from controller.mesos import runtime
 from controller.mesos.calls import MesosFactory
 from controller.mesos.driver import pymesos_factory
@@ -41,6 +47,7 @@ from controller.mesos.statistics import JobStatistics
 from controller.mesos.view import TermView
 from controller.metrics import FrameworkMetrics
 from controller.operations import (
+    EventKind,
     ExecutorRuntime,
     JobRuntime,
     ReconcileKind,
@@ -52,6 +59,8 @@ from controller.state.election import Fence
 
 log = logging.getLogger(__name__)
 JOB_FACTS_TIMEOUT = 30.0
+# Events that say nothing about a job's tasks, so nothing about its app's executors.
+_JOB_ONLY = frozenset({EventKind.FIRED, EventKind.UNPLACEABLE})
 
 
 class SchedulingService:
@@ -68,8 +77,10 @@ class SchedulingService:
         registry: CollectorRegistry | None = None,
         connect: MesosFactory | None = None,
         history: RunHistory | None = None,
+        dirty: DirtyQueue | None = None,
     ) -> None:
         self.settings = settings
+        self.dirty = dirty if dirty is not None else DirtyQueue()
         registry = registry if registry is not None else CollectorRegistry()
         self.metrics = FrameworkMetrics(registry)
         self.events: asyncio.Queue[RuntimeEvent] = asyncio.Queue(settings.event_queue_size)
@@ -78,7 +89,7 @@ class SchedulingService:
         self._zk_auth = zk_auth
         self._queue_limit = queue_limit
         self._connect = connect or pymesos_factory(settings)
-        self._stats = JobStatistics()
+        self._stats = JobStatistics(self._job_changed)
         self._history: RunHistory = history if history is not None else NoHistory()
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
@@ -140,7 +151,15 @@ class SchedulingService:
             raise NotLeader("the scheduling service is not running (not the leader)")
         return self._engine
 
+    def _job_changed(self, job_key: str) -> None:
+        self.dirty.mark(ObjectKind.JOB, job_key)
+
     def _emit(self, event: RuntimeEvent) -> None:
+        self.dirty.mark(ObjectKind.JOB, event.job_key)
+        if event.kind not in _JOB_ONLY and self._engine is not None:
+            job = self._engine.state.job(event.job_key)
+            if job is not None:
+                self.dirty.mark(ObjectKind.APP, job.app_key)
         if self.events.full():
             self.events.get_nowait()
             self.metrics.events_dropped.inc()

@@ -1,24 +1,25 @@
 """What happens when a CloudApp or CloudJob changes, is refreshed or goes away.
 
-One `Reconciliation` per leadership term (kept in the kopf memo) orchestrates the
-reconcilers for the kopf handlers: it serialises work per object, calls the scheduling
-core, decides triggers, posts Kubernetes Events and returns the status patch to write.
-It knows kopf only through its two error types (`PermanentError` for bad input, with a
+One `Reconciliation` per leadership term orchestrates the reconcilers for the kopf
+change handlers and for the status refresher: it serialises work per object, calls the
+scheduling core, decides triggers and computes the status patch to write. It knows
+kopf only through its two error types (`PermanentError` for bad input, with a
 condition and a warning event naming the field; `TemporaryError` when the core asks to
-retry later) and through the `Post` callable the handler gives it.
+retry later) and through the `Post` callable it is given.
 
-Refreshes are level-triggered: each one re-reads the object and its app, re-applies
-the desired state when due (at least every `Timing.reapply_interval`, or at once when
-something it depends on changed), posts the job's pending runtime events and writes
-status only when it differs. Whether a trigger value has run is the scheduling core's
-answer (it records the value with the run, in ZooKeeper); `status.lastTrigger` shows
-the value handled, and spares asking the core again about it.
+A change (create, update, resume) applies the desired state and marks the object dirty
+as urgent, so the refresher writes its status at once. A refresh (`job_refresh`,
+`app_refresh`, called by the refresher for each dirty object) is level-triggered: it
+reads the object as the watch last showed it, re-applies the desired state when asked
+to (the app changed, the drift sweep came by), and returns the status patch — None
+when nothing differs. Whether a trigger value has run is the scheduling core's answer
+(it records the value with the run, in ZooKeeper); `status.lastTrigger` shows the value
+handled, and spares asking the core again about it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +28,9 @@ from typing import Any, Protocol, TypeVar
 import kopf
 
 from controller import naming
+from controller.dirty import DirtyQueue, ObjectKind
 from controller.operations import (
-    EventKind,
     ReconcileKind,
-    RuntimeEvent,
     SchedulingError,
     SchedulingOperations,
     TriggerResult,
@@ -43,28 +43,12 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 RETRY_DELAY = 2.0
-# Task state changes only move the status; every other runtime event is also a Kubernetes Event.
-_QUIET_EVENTS = frozenset({EventKind.TASK_STATE})
 
 
 class Post(Protocol):
     """Posts one Kubernetes Event about the object being handled."""
 
     def __call__(self, *, warning: bool, reason: str, message: str) -> None: ...
-
-
-Report = Callable[[dict[str, Any] | None], None]
-"""Takes the status patch to write (None: nothing changed)."""
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How often objects are looked at again (seconds)."""
-
-    refresh_interval: float = 10.0
-    """The longest a status goes without a refresh (and drift without repair)."""
-    min_interval: float = 1.0
-    """The shortest gap between two refreshes of one object: bounds status writes."""
 
 
 @dataclass(frozen=True)
@@ -89,33 +73,31 @@ class Reconciliation:
     """The reconcilers' entry points for one leadership term (see the module docstring).
 
     `triggers`: job key → the trigger value acted on in this term. The private maps hold,
-    per object, when its desired state was last applied and its run counters' baseline.
+    per job, its run counters' baseline and when it was last triggered. `dirty` is the
+    scheduling core's queue of objects whose status is out of date.
     """
 
     ops: SchedulingOperations
-    timing: Timing = field(default_factory=Timing)
+    dirty: DirtyQueue = field(default_factory=DirtyQueue)
     leading: Callable[[], bool] = field(default=lambda: True)
     """Whether this term still leads: once it does not, no status is written."""
     mailboxes: Mailboxes = field(default_factory=Mailboxes)
     triggers: dict[str, str] = field(default_factory=dict)
     reconciles: dict[str, str] = field(default_factory=dict)
     """App key → the reconcile annotation value acted on in this term."""
-    _applied: dict[str, float] = field(default_factory=dict)
     _counted: dict[str, Counted] = field(default_factory=dict)
     _triggered_at: dict[str, datetime] = field(default_factory=dict)
 
     # CloudJob
-    async def job_changed(
-        self, job: ObjectView, apps_now: jobs.AppLookup, post: Post, report: Report
-    ) -> None:
-        """Create/update/resume: apply, then report; invalid input fails permanently."""
+    async def job_changed(self, job: ObjectView, apps_now: jobs.AppLookup, post: Post) -> None:
+        """Create/update/resume: apply, then have the status written at once; invalid
+        input fails permanently."""
         slot = job_slot(job.key)
         async with self.mailboxes.lock(slot):
             desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
             await _retryable(jobs.apply_job(self.ops, desired))
-            self._applied[slot] = time.monotonic()
             await self._trigger(job, desired, post)
-            report(self._job_status(job, desired))
+            self.dirty.mark(ObjectKind.JOB, job.key, urgent=True)
         if desired.facts.problems:
             message = "; ".join(desired.facts.problems)
             post(warning=True, reason="InvalidSpec", message=message)
@@ -130,29 +112,22 @@ class Reconciliation:
             raise kopf.PermanentError(message)
 
     async def job_refresh(
-        self,
-        read: Callable[[], ObjectView],
-        apps_now: jobs.AppLookup,
-        post: Post,
-        stopped: Awaitable[object],
+        self, job: ObjectView, apps_now: jobs.AppLookup, post: Post
     ) -> dict[str, Any] | None:
-        """One refresh of a job, after a wake-up or `refresh_interval` at the latest."""
-        slot = job_slot(read().key)
-        if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
-            return None
-        job = read()
+        """The job's status patch (None: nothing to write), re-applying its desired
+        state first when that was asked for."""
         if job.deleting:
             return None
+        slot = job_slot(job.key)
         async with self.mailboxes.lock(slot):
             desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
-            if self._reapply_due(slot):
+            if self.mailboxes.take_reapply(slot):
                 try:
                     await jobs.apply_job(self.ops, desired)
-                    self._applied[slot] = time.monotonic()
                 except SchedulingError as error:
+                    self.mailboxes.request_reapply(slot)
                     log.warning("job %s: re-applying its desired state failed: %s", job.key, error)
             await self._trigger(job, desired, post)
-            self._post_runtime_events(self.mailboxes.take(slot), post)
             return self._job_status(job, desired)
 
     async def job_deleted(self, job: ObjectView) -> None:
@@ -163,42 +138,34 @@ class Reconciliation:
             self.triggers.pop(job.key, None)
             self._counted.pop(job.key, None)
             self._triggered_at.pop(job.key, None)
-            self._applied.pop(slot, None)
+            self.dirty.forget(ObjectKind.JOB, job.key)
 
     # CloudApp
-    async def app_changed(
-        self, app: ObjectView, app_jobs: Iterable[str], post: Post, report: Report
-    ) -> None:
+    async def app_changed(self, app: ObjectView, app_jobs: Iterable[str], post: Post) -> None:
         slot = app_slot(app.key)
         async with self.mailboxes.lock(slot):
             desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
             await _retryable(apps.apply_app(self.ops, desired))
-            self._applied[slot] = time.monotonic()
             if desired.definition is not None:
                 await self._reconcile(app, post)
-            report(self._app_status(desired, app.status, app.key))
+            self.dirty.mark(ObjectKind.APP, app.key, urgent=True)
         self._reapply_jobs(app.namespace, app_jobs)
         if desired.problems:
             message = "; ".join(desired.problems)
             post(warning=True, reason="InvalidSpec", message=message)
             raise kopf.PermanentError(f"the CloudApp's spec is invalid: {message}")
 
-    async def app_refresh(
-        self, read: Callable[[], ObjectView], stopped: Awaitable[object]
-    ) -> dict[str, Any] | None:
-        slot = app_slot(read().key)
-        if await self.mailboxes.wait(slot, self.timing.refresh_interval, stopped):
-            return None
-        app = read()
+    async def app_refresh(self, app: ObjectView) -> dict[str, Any] | None:
         if app.deleting:
             return None
+        slot = app_slot(app.key)
         async with self.mailboxes.lock(slot):
             desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
-            if self._reapply_due(slot):
+            if self.mailboxes.take_reapply(slot):
                 try:
                     await apps.apply_app(self.ops, desired)
-                    self._applied[slot] = time.monotonic()
                 except SchedulingError as error:
+                    self.mailboxes.request_reapply(slot)
                     log.warning("app %s: re-applying its desired state failed: %s", app.key, error)
             return self._app_status(desired, app.status, app.key)
 
@@ -207,7 +174,7 @@ class Reconciliation:
         async with self.mailboxes.lock(slot):
             await _retryable(apps.remove_app(self.ops, app.namespace, app.name))
             self.mailboxes.forget(slot)
-            self._applied.pop(slot, None)
+            self.dirty.forget(ObjectKind.APP, app.key)
         self._reapply_jobs(app.namespace, app_jobs)
 
     # orphans: state whose object is gone without passing through its finalizer
@@ -229,24 +196,23 @@ class Reconciliation:
             else:
                 await self.ops.remove_app(key)
             self.mailboxes.forget(slot)
-            self._applied.pop(slot, None)
+            self.dirty.forget(ObjectKind.JOB if is_job else ObjectKind.APP, key)
             return True
 
-    # runtime events from the scheduling core
-    def runtime_event(self, event: RuntimeEvent) -> None:
-        self.mailboxes.post(job_slot(event.job_key), event)
+    def busy(self, kind: ObjectKind, key: str) -> bool:
+        """Whether a handler is working on the object now."""
+        return self.mailboxes.lock(_slot(kind, key)).locked()
+
+    def request_reapply(self, kind: ObjectKind, key: str) -> None:
+        """The object's next refresh re-applies its desired state; mark it dirty."""
+        self.mailboxes.request_reapply(_slot(kind, key))
+        self.dirty.mark(kind, key)
 
     # internals
-    def _reapply_due(self, slot: str) -> bool:
-        if self.mailboxes.take_reapply(slot):
-            return True
-        last = self._applied.get(slot)
-        return last is None or time.monotonic() - last >= self.timing.refresh_interval
-
     def _reapply_jobs(self, namespace: str, names: Iterable[str]) -> None:
-        """The app of these jobs changed: their next refresh re-applies them at once."""
+        """The app of these jobs changed: their next refresh re-applies them."""
         for name in names:
-            self.mailboxes.request_reapply(job_slot(naming.object_key(namespace, name)))
+            self.request_reapply(ObjectKind.JOB, naming.object_key(namespace, name))
 
     async def _trigger(self, job: ObjectView, desired: jobs.DesiredJob, post: Post) -> None:
         # A value in status was handled (status is written after the core answered); any
@@ -319,12 +285,6 @@ class Reconciliation:
         )
         return patch
 
-    def _post_runtime_events(self, events: list[RuntimeEvent], post: Post) -> None:
-        """The recorder aggregates repeats, so every event is handed on."""
-        for event in events:
-            if event.kind not in _QUIET_EVENTS:
-                post(warning=event.warning, reason=event.kind.value, message=event.message)
-
 
 def job_slot(key: str) -> str:
     return f"CloudJob/{key}"
@@ -332,6 +292,10 @@ def job_slot(key: str) -> str:
 
 def app_slot(key: str) -> str:
     return f"CloudApp/{key}"
+
+
+def _slot(kind: ObjectKind, key: str) -> str:
+    return job_slot(key) if kind is ObjectKind.JOB else app_slot(key)
 
 
 async def _retryable(step: Awaitable[_T]) -> _T:

@@ -3,13 +3,15 @@
 The Kubernetes layer needs what kopf has no public API for: reading one object afresh
 (`named`, to confirm that an object is really gone before its state is removed), and
 creating and patching core v1 Events (`post`, `patch`, so that repeated events are
-aggregated into one Event with a count, as the Kubernetes event recorder does).
+aggregated into one Event with a count, as the Kubernetes event recorder does), and
+patching the `status` subresource of CloudJobs and CloudApps (the status refresher).
 
 It logs in with the same `kopf.ConnectionInfo` the operator uses (the controller's
 credentials callable, read again after a 401), over one aiohttp session per leadership
 term. Every failure is an `ApiError` carrying the HTTP code (0 when the server could
-not be reached). Used by `controller.reconcilers.sweeping` and
-`controller.reconcilers.recording`; built and closed by `controller.app`.
+not be reached). Used by `controller.reconcilers.sweeping`,
+`recording` and (through `controller.app`) the status refresher; built and closed by
+`controller.app`.
 """
 
 from __future__ import annotations
@@ -132,6 +134,11 @@ def _message(text: str) -> str:
 def collection_path(plural: str, namespace: str) -> str:
     """The path of the namespaced custom resources of this controller's API group."""
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+
+
+def status_path(plural: str, namespace: str, name: str) -> str:
+    """The `status` subresource of one custom resource."""
+    return f"{collection_path(plural, namespace)}/{name}/status"
 
 
 def events_path(namespace: str, name: str | None = None) -> str:

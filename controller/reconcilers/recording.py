@@ -16,13 +16,16 @@ at most one write per Event per `pace`.
 `EventRecorder` keeps a book per leadership term, takes `post` calls from the
 reconcilers without blocking, and writes in the background through the `KubeApi`
 (create, or a merge patch of `count`, `lastTimestamp` and `message`; a patch of an
-Event that expired meanwhile creates a new one). Before every write it asks `leading`:
-a replica that lost its leadership writes nothing more. Built by `controller.app`.
+Event that expired meanwhile creates a new one), taking a token from its `TokenBucket`
+before each, so Event writes per second are bounded across all objects (occurrences
+meanwhile keep adding to the book). Before every write it asks `leading`: a replica
+that lost its leadership writes nothing more. Built by `controller.app`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -33,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.reconcilers.kubeapi import ApiError, KubeApi, events_path
+from controller.reconcilers.pacing import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +203,10 @@ class EventRecorder:
         instance: str,
         leading: Callable[[], bool],
         policy: EventPolicy | None = None,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self.book = EventBook(policy or EventPolicy())
+        self._bucket = bucket
         self._api = api
         self._component = component
         self._instance = instance
@@ -234,9 +240,20 @@ class EventRecorder:
                 return
             writes, later = self.book.due(time.monotonic())
             for write in writes:
-                if not self._leading():
+                if not await self._paced(stop) or not self._leading():
                     return
                 await self._write(write)
+
+    async def _paced(self, stop: asyncio.Event) -> bool:
+        """Wait for a token; False if `stop` was set meanwhile."""
+        if self._bucket is None:
+            return True
+        while (wait := self._bucket.take(time.monotonic())) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                return False
+        return True
 
     async def _write(self, write: Write) -> None:
         entry = write.entry

@@ -95,7 +95,7 @@ def build_view(
             view.apps[key] = app
     for key in roots.get(layout.jobs, []):
         if (job := _definition(loaded, layout.job(key), data, JobDefinition.decode)) is not None:
-            view.jobs[key] = job
+            view.put_job(job)
     if (fid := data.get(layout.framework_id)) is not None and fid[0].strip():
         view.framework_id = fid[0].decode().strip()
     for key in roots.get(layout.disabled_jobs, []):

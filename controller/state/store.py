@@ -101,6 +101,14 @@ class LoadReport:
 
 
 @dataclass(frozen=True)
+class QueueSizes:
+    ready_jobs: int
+    ready_runs: int
+    failover_shards: int
+    running_tasks: int
+
+
+@dataclass(frozen=True)
 class LaunchRecord:
     """What `commit_launch` recorded, and the fire time each READY job's launch consumed."""
 
@@ -262,6 +270,28 @@ class StateStore:
         with self._view_lock:
             return MappingProxyType({k: e for k, (e, _) in self._view.ready.items()})
 
+    def ready_of(self, job_key: str) -> ReadyEntry | None:
+        """The job's pending runs (None: none), without copying the queue."""
+        with self._view_lock:
+            known = self._view.ready.get(job_key)
+            return known[0] if known else None
+
+    def failover_of(self, job_key: str) -> tuple[int, ...]:
+        """The job's shards waiting in the failover queue, in order."""
+        with self._view_lock:
+            return tuple(sorted(self._view.failover.get(job_key, {})))
+
+    def queue_sizes(self) -> QueueSizes:
+        """How much each queue holds, counted without copying any of them."""
+        with self._view_lock:
+            view = self._view
+            return QueueSizes(
+                ready_jobs=len(view.ready),
+                ready_runs=sum(entry.count for entry, _ in view.ready.values()),
+                failover_shards=sum(len(shards) for shards in view.failover.values()),
+                running_tasks=len(view.by_task),
+            )
+
     def failover(self) -> Mapping[str, FailoverEntry]:
         """Meta info (`<jobKey>@-@<shard>`) → shard to run again."""
         with self._view_lock:
@@ -361,7 +391,7 @@ class StateStore:
                 path, data = layout.job(key), job.encode()
                 plan = Plan(
                     [Create(path, data) if current is None else SetData(path, data)],
-                    lambda: view.jobs.__setitem__(key, job),
+                    lambda: view.put_job(job),
                 )
                 if current is not None:
                     entry = rules.after_config_update(job, entry)

@@ -3,6 +3,10 @@
 Owned by `StateStore`, built by `loading.read_view`, read by `planning` to decide
 the operations of a change, and mutated only by the `apply` of a plan whose
 transaction ZooKeeper has accepted.
+
+Every queue is keyed by job, so what one job needs (its ready entry, running shards,
+failover shards) is found without scanning the queues; `jobs_by_app` indexes the jobs
+of each app and is kept by `put_job` / `forget_job`, the only writers of `jobs`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from controller.state.records import FailoverEntry, ReadyEntry, RunningTask
 class View:
     apps: dict[str, AppDefinition] = field(default_factory=dict)
     jobs: dict[str, JobDefinition] = field(default_factory=dict)
+    """job key → definition; written through `put_job` / `forget_job` only"""
+    jobs_by_app: dict[str, dict[str, None]] = field(default_factory=dict)
+    """app key → keys of its jobs (insertion-ordered)"""
     disabled_jobs: set[str] = field(default_factory=set)
     disabled_apps: set[str] = field(default_factory=set)
     ready: dict[str, tuple[ReadyEntry, int]] = field(default_factory=dict)
@@ -36,10 +43,26 @@ class View:
         return job.key in self.disabled_jobs or job.app_key in self.disabled_apps
 
     def jobs_of_app(self, app_key: str) -> list[JobDefinition]:
-        return [j for j in self.jobs.values() if j.app_key == app_key]
+        return [self.jobs[key] for key in self.jobs_by_app.get(app_key, {})]
+
+    def put_job(self, job: JobDefinition) -> None:
+        previous = self.jobs.get(job.key)
+        if previous is not None and previous.app_key != job.app_key:
+            self._unindex(previous)
+        self.jobs[job.key] = job
+        self.jobs_by_app.setdefault(job.app_key, {})[job.key] = None
 
     def forget_job(self, job_key: str) -> None:
-        self.jobs.pop(job_key, None)
+        job = self.jobs.pop(job_key, None)
+        if job is not None:
+            self._unindex(job)
+
+    def _unindex(self, job: JobDefinition) -> None:
+        keys = self.jobs_by_app.get(job.app_key)
+        if keys is not None:
+            keys.pop(job.key, None)
+            if not keys:
+                del self.jobs_by_app[job.app_key]
 
     def forget_app(self, app_key: str) -> None:
         self.apps.pop(app_key, None)

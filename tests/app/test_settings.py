@@ -44,7 +44,7 @@ def test_the_mesos_master_is_required() -> None:
         (["--zookeeper.digest", "no-colon"], "zookeeper.digest"),
         (["--zookeeper.namespace", "/rooted"], "zookeeper.namespace"),
         (["--kubernetes.namespaces", "Team_A"], "kubernetes.namespaces"),
-        (["--status.min-interval", "20"], "status"),
+        (["--status.min-interval", "400"], "status"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(flags: list[str], field: str) -> None:

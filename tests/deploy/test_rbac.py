@@ -12,7 +12,6 @@ import kopf
 import pytest
 
 from controller.handlers import register_handlers
-from controller.reconcilers.handling import Timing
 from tests.deploy.chart import NAMESPACE, crd_specs, merged, render, values_file
 from tests.deploy.rbac import Access, allowed, grants
 
@@ -25,7 +24,7 @@ def handled_resources() -> dict[str, tuple[bool, bool]]:
     """Plural → (patched, has a status subresource) for every resource the controller's
     kopf registry has handlers for."""
     registry = kopf.OperatorRegistry()
-    register_handlers(registry, timing=Timing(refresh_interval=10.0, min_interval=1.0))
+    register_handlers(registry)
     crds = {}
     for spec in crd_specs():
         names = spec["names"]
@@ -34,8 +33,8 @@ def handled_resources() -> dict[str, tuple[bool, bool]]:
         for alias in aliases:
             crds[(spec["group"], alias)] = (names["plural"], status)
     found: dict[str, tuple[bool, bool]] = {}
-    # Indexes only read; changing handlers and timers make kopf patch the object
-    # (finalizer, progress and diff-base annotations, status).
+    # Indexes only read; changing handlers make kopf patch the object
+    # (finalizer, progress and diff-base annotations); the status refresher patches status.
     for kind, patches in (("_indexing", False), ("_changing", True), ("_spawning", True)):
         for handler in getattr(registry, kind).get_all_handlers():
             selector = handler.selector

@@ -124,5 +124,8 @@ def test_non_default_values_reach_the_settings(
         field = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
         assert getattr(mesos, field) == value, key
     assert settings.kubernetes.namespaces == ["team-a", "team-b"]
-    assert (settings.status.refresh_interval, settings.status.min_interval) == (30.0, 2.5)
+    status = settings.status
+    assert (status.refresh_interval, status.min_interval) == (30.0, 2.5)
+    assert (status.writes_per_second, status.write_burst) == (25.0, 40)
+    assert (status.events_per_second, status.event_burst, status.event_pace) == (5.0, 10, 20.0)
     assert (settings.http.health_port, settings.http.metrics_port) == (8081, 9100)

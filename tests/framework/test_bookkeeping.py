@@ -96,7 +96,8 @@ def test_the_executor_registry_learns_from_tasks_offers_and_updates() -> None:
 
 
 def test_job_statistics_count_and_forget() -> None:
-    stats = JobStatistics()
+    changed: list[str] = []
+    stats = JobStatistics(changed.append)
     stats.fired("j", T0)
     stats.succeeded("j", T0)
     stats.failed("j")
@@ -105,8 +106,11 @@ def test_job_statistics_count_and_forget() -> None:
     snapshot = stats.of("j")
     assert (snapshot.succeeded, snapshot.failed, snapshot.last_fire_time) == (1, 1, T0)
     stats.placeable("j")
+    stats.placeable("j")
     stats.placeable("unknown")
     assert stats.of("j").unplaceable_reason is None and stats.unplaceable_jobs() == 0
+    # Every change shows in the job's status, so each one marks it; repeats do not.
+    assert changed == ["j"] * 5
     stats.forget("j")
     assert stats.of("j").succeeded == 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from controller.dirty import ObjectKind
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
 from controller.state import Layout
@@ -78,6 +79,9 @@ async def test_three_shards_fire_launch_one_accept_per_agent_and_finish(
         assert EventKind.LAUNCHED in fw.kinds(job.key)
         assert EventKind.SUCCEEDED in fw.kinds(job.key)
         assert fw.metric("cloudjob_fire_to_accept_seconds_count") >= 9
+        # Nothing drains the dirty queue here: the job and its app (executors) wait in it.
+        assert (ObjectKind.JOB, job.key) in fw.service.dirty
+        assert (ObjectKind.APP, job.app_key) in fw.service.dirty
 
         await fw.service.unschedule(job.key)
         assert not fw.service.job_runtime(job.key).scheduled

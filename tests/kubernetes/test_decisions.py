@@ -1,14 +1,12 @@
 """Pure decisions of the reconcilers: what a job wants, how it sees its app, whether a
-trigger value asks for a run; and the per-object mailboxes the refresh timers wait on."""
+trigger value asks for a run; and the per-object re-apply requests."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from controller.operations import EventKind, RuntimeEvent
 from controller.reconcilers.apps import AppSummary, app_availability
 from controller.reconcilers.jobs import (
     TRIGGER_ANNOTATION,
@@ -97,27 +95,6 @@ def test_a_trigger_the_job_cannot_honour_is_refused_with_the_reason() -> None:
         decision = trigger_decision({TRIGGER_ANNOTATION: "x"}, None, job)
         assert decision.verdict is TriggerVerdict.REFUSE
         assert words in decision.reason
-
-
-async def test_a_wake_cuts_the_wait_short_and_a_stop_is_reported() -> None:
-    boxes = Mailboxes()
-    never, stopped = asyncio.Event(), asyncio.Event()
-    asyncio.get_running_loop().call_soon(boxes.wake, "k")
-    assert await boxes.wait("k", 30.0, never.wait()) is False
-    stopped.set()
-    assert await boxes.wait("k", 30.0, stopped.wait()) is True
-    assert await boxes.wait("k", 0.01, never.wait()) is False
-
-
-async def test_events_wait_in_a_bounded_inbox_and_wake_their_object() -> None:
-    boxes = Mailboxes(inbox_limit=2)
-    for n in range(3):
-        boxes.post("k", RuntimeEvent(kind=EventKind.FIRED, job_key="a.b", message=str(n)))
-    assert [e.message for e in boxes.take("k")] == ["1", "2"]
-    assert boxes.dropped == 1
-    assert boxes.take("k") == []
-    boxes.post("k", RuntimeEvent(kind=EventKind.FIRED, job_key="a.b", message="woke"))
-    assert await boxes.wait("k", 30.0, asyncio.Event().wait()) is False
 
 
 def test_a_reapply_request_is_taken_once_and_forgotten_with_the_object() -> None:

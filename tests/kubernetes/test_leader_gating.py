@@ -4,13 +4,13 @@ connection as docs/operations.md says."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from controller.app import ControllerThread, Role
-from controller.reconcilers.handling import ObjectView, Reconciliation, Timing
+from controller.dirty import ObjectKind
+from controller.reconcilers.handling import ObjectView, Reconciliation
 from controller.reconcilers.status import AppAvailability
 from controller.settings import ZooKeeperSettings
 from tests.kubernetes.core import MemoryCore
@@ -133,12 +133,7 @@ def job_view(status: dict[str, Any] | None = None) -> ObjectView:
 
 async def test_a_term_that_lost_its_leadership_writes_no_status() -> None:
     core, leads = MemoryCore(), [True]
-    reconciliation = Reconciliation(
-        ops=core,
-        timing=Timing(refresh_interval=0.01, min_interval=0.01),
-        leading=lambda: leads[0],
-    )
-    reported: list[dict[str, Any] | None] = []
+    reconciliation = Reconciliation(ops=core, leading=lambda: leads[0])
     posted: list[str] = []
 
     def post(*, warning: bool, reason: str, message: str) -> None:
@@ -147,12 +142,11 @@ async def test_a_term_that_lost_its_leadership_writes_no_status() -> None:
     def available(namespace: str, name: str) -> AppAvailability:
         return AppAvailability.AVAILABLE
 
-    await reconciliation.job_changed(job_view(), available, post, reported.append)
-    assert reported[0] is not None and reported[0]["state"] == "Scheduled"
+    await reconciliation.job_changed(job_view(), available, post)
+    assert reconciliation.dirty.pop() == (ObjectKind.JOB, "team-a.report")
+    status = await reconciliation.job_refresh(job_view(), available, post)
+    assert status is not None and status["state"] == "Scheduled"
 
     # The election moved on: the core stopped and would describe the job as unscheduled.
     leads[0], core.leading = False, False
-    status = await reconciliation.job_refresh(
-        lambda: job_view(reported[0]), available, post, asyncio.Event().wait()
-    )
-    assert status is None
+    assert await reconciliation.job_refresh(job_view(status), available, post) is None

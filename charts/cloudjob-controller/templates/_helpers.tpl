@@ -67,6 +67,11 @@ exponent form.
 {{- $pairs = concat $pairs (list
   (list "CLOUDJOB_STATUS__REFRESH_INTERVAL" $v.status.refreshIntervalSeconds)
   (list "CLOUDJOB_STATUS__MIN_INTERVAL" $v.status.minIntervalSeconds)
+  (list "CLOUDJOB_STATUS__WRITES_PER_SECOND" $v.status.writesPerSecond)
+  (list "CLOUDJOB_STATUS__WRITE_BURST" $v.status.writeBurst)
+  (list "CLOUDJOB_STATUS__EVENTS_PER_SECOND" $v.status.eventsPerSecond)
+  (list "CLOUDJOB_STATUS__EVENT_BURST" $v.status.eventBurst)
+  (list "CLOUDJOB_STATUS__EVENT_PACE" $v.status.eventPaceSeconds)
   (list "CLOUDJOB_HTTP__HEALTH_PORT" $v.http.healthPort)
   (list "CLOUDJOB_HTTP__METRICS_PORT" $v.http.metricsPort)
   (list "CLOUDJOB_HISTORY__DATA_DIR" $v.history.dataDir)

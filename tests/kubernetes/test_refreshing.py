@@ -1,0 +1,259 @@
+"""The dirty queue, the write pacing, the drift sweep's spreading, and the status
+refresher draining the queue over an in-memory core (the `SchedulingOperations` seam)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from controller.dirty import DirtyQueue, ObjectKind
+from controller.operations import EventKind, RuntimeEvent
+from controller.reconcilers.drift import DriftSweep, spread
+from controller.reconcilers.handling import ObjectView, Reconciliation
+from controller.reconcilers.kubeapi import ApiError, KubeApi
+from controller.reconcilers.pacing import TokenBucket
+from controller.reconcilers.recording import EventRecorder, ObjectRef
+from controller.reconcilers.refreshing import Known, RefreshMetrics, StatusRefresher
+from controller.reconcilers.status import AppAvailability
+from tests.kubernetes.core import MemoryCore
+
+pytestmark = pytest.mark.unit
+
+JOB = ObjectKind.JOB
+SPEC: dict[str, Any] = {
+    "appName": "demo",
+    "cron": "0 0 0 1 1 ? 2099",
+    "shardingTotalCount": 1,
+    "cpuCount": 0.1,
+    "memoryMB": 16.0,
+    "script": {"commandLine": "echo hi"},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ---------------------------------------------------------------- the dirty queue
+def test_marks_of_a_queued_object_coalesce_and_wake_the_refresher_once() -> None:
+    woken: list[int] = []
+    queue = DirtyQueue(min_gap=1.0, clock=Clock(), on_mark=lambda: woken.append(1))
+    for _ in range(5):
+        queue.mark(JOB, "a.x")
+    queue.mark(JOB, "a.y")
+    assert len(queue) == 2 and (queue.marked, queue.coalesced) == (6, 4)
+    assert len(woken) == 2
+    assert [queue.pop(), queue.pop(), queue.pop()] == [(JOB, "a.x"), (JOB, "a.y"), None]
+    assert queue.due_in() is None
+
+
+def test_an_object_is_refreshed_at_most_once_per_gap_unless_urgent() -> None:
+    clock = Clock()
+    queue = DirtyQueue(min_gap=1.0, clock=clock)
+    queue.mark(JOB, "a.x")
+    assert queue.pop() == (JOB, "a.x")
+    clock.now += 0.25
+    queue.mark(JOB, "a.x")
+    assert queue.pop() is None
+    assert queue.due_in() == pytest.approx(0.75)
+    clock.now += 0.75
+    assert queue.pop() == (JOB, "a.x")
+
+    clock.now += 0.1
+    queue.mark(JOB, "a.x")
+    queue.mark(JOB, "a.x", urgent=True)  # a user's edit: no gap, and one entry still
+    assert len(queue) == 1 and queue.pop() == (JOB, "a.x")
+    assert queue.pop() is None and queue.due_in() is None
+
+
+def test_a_forgotten_object_leaves_the_queue() -> None:
+    queue = DirtyQueue(clock=Clock())
+    queue.mark(JOB, "a.x")
+    queue.mark(ObjectKind.APP, "a.x")
+    queue.forget(JOB, "a.x")
+    assert queue.pop() == (ObjectKind.APP, "a.x")
+    assert queue.pop() is None
+
+
+# ---------------------------------------------------------------- pacing and spreading
+def test_the_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(rate=10.0, burst=3)
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take(0.0) == pytest.approx(0.1)
+    assert bucket.take(0.05) == pytest.approx(0.05)
+    assert bucket.take(0.1) == 0.0
+    assert bucket.take(100.0) == 0.0  # refills to the burst, never beyond
+    assert [bucket.take(100.0) for _ in range(3)][-1] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        TokenBucket(rate=0.0, burst=1)
+
+
+def test_the_sweep_spreads_objects_over_its_period() -> None:
+    assert spread(10_000, 300.0) == (7, 0.2)
+    assert spread(3, 300.0) == (1, 100.0)
+    assert spread(0, 300.0) == (0, 300.0)
+    per_batch, tick = spread(1_000, 10.0)
+    assert per_batch * (10.0 / tick) >= 1_000 and tick >= 0.2
+
+
+async def test_a_sweep_round_asks_every_object_for_a_re_apply() -> None:
+    asked: list[tuple[ObjectKind, str]] = []
+    objects = [(ObjectKind.APP, "a.app"), (JOB, "a.x"), (JOB, "a.y")]
+    sweep = DriftSweep(
+        objects=lambda: objects,
+        reapply=lambda kind, key: asked.append((kind, key)),
+        period=0.03,
+    )
+    assert await sweep.round(asyncio.Event())
+    assert asked == objects
+    stop = asyncio.Event()
+    stop.set()
+    assert not await sweep.round(stop)
+
+
+# ---------------------------------------------------------------- the refresher
+def job_view(name: str, status: dict[str, Any] | None = None) -> ObjectView:
+    return ObjectView(
+        namespace="team-a",
+        name=name,
+        generation=1,
+        spec=SPEC,
+        status=status or {},
+        annotations={},
+    )
+
+
+class World:
+    """A refresher over the in-memory core; writes land in `written` (and in the
+    objects, as the watch would show them)."""
+
+    def __init__(self, *, leading: Callable[[], bool] = lambda: True) -> None:
+        self.core = MemoryCore()
+        self.queue = DirtyQueue(min_gap=0.0)
+        self.reconciliation = Reconciliation(ops=self.core, dirty=self.queue, leading=leading)
+        self.objects: dict[tuple[ObjectKind, str], Known] = {}
+        self.written: list[tuple[str, dict[str, Any]]] = []
+        self.wrote = asyncio.Event()
+        self.failures = 0
+        self.recorder = EventRecorder(
+            KubeApi(lambda: pytest.fail("no request is made"), user_agent="test"),
+            component="test",
+            instance="test",
+            leading=leading,
+        )
+        self.refresher = StatusRefresher(
+            queue=self.queue,
+            reconciliation=self.reconciliation,
+            known=lambda kind, key: self.objects.get((kind, key)),
+            apps_now=lambda namespace, name: AppAvailability.AVAILABLE,
+            recorder=self.recorder,
+            write=self.write,
+            bucket=TokenBucket(rate=1000.0, burst=10),
+            metrics=RefreshMetrics(CollectorRegistry()),
+        )
+
+    def add(self, name: str) -> None:
+        view = job_view(name)
+        self.objects[(JOB, view.key)] = Known(
+            view, ObjectRef("cloudjob.io/v1", "CloudJob", "team-a", name, f"uid-{name}")
+        )
+
+    async def create(self, name: str) -> None:
+        """What kopf's create handler does: the job is scheduled and marked urgent."""
+        self.add(name)
+
+        def post(*, warning: bool, reason: str, message: str) -> None:
+            pytest.fail(f"a valid job's creation posts nothing, not {reason}")
+
+        await self.reconciliation.job_changed(
+            job_view(name), lambda namespace, app: AppAvailability.AVAILABLE, post
+        )
+
+    async def write(self, kind: ObjectKind, view: ObjectView, patch: dict[str, Any]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ApiError(0, "the API server is unreachable")
+        self.written.append((view.key, patch))
+        known = self.objects[(kind, view.key)]
+        status = {**known.view.status, **patch}
+        self.objects[(kind, view.key)] = Known(job_view(view.name, status), known.ref)
+        self.wrote.set()
+
+    async def until_written(self, count: int) -> None:
+        while len(self.written) < count:
+            self.wrote.clear()
+            await asyncio.wait_for(self.wrote.wait(), 10.0)
+
+
+async def test_the_refresher_writes_a_dirty_job_once_and_an_unchanged_one_never() -> None:
+    world = World()
+    await world.create("report")
+    stop = asyncio.Event()
+    task = asyncio.create_task(world.refresher.run(stop))
+    try:
+        await world.until_written(1)
+        assert world.written[0][0] == "team-a.report"
+        assert world.written[0][1]["state"] == "Scheduled"
+
+        # Marked again with nothing new: refreshed, not written; a new job is.
+        world.queue.mark(JOB, "team-a.report")
+        await world.create("other")
+        await world.until_written(2)
+        assert [key for key, _ in world.written] == ["team-a.report", "team-a.other"]
+        assert len(world.queue) == 0
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_failed_write_marks_the_object_again() -> None:
+    world = World()
+    await world.create("report")
+    world.failures = 1
+    stop = asyncio.Event()
+    task = asyncio.create_task(world.refresher.run(stop))
+    try:
+        await world.until_written(1)
+        assert world.written[0][1]["state"] == "Scheduled"
+    finally:
+        stop.set()
+        await task
+
+
+async def test_a_term_that_no_longer_leads_writes_nothing() -> None:
+    leads = [False]
+    world = World(leading=lambda: leads[0])
+    world.add("report")
+    assert await world.refresher.refresh(JOB, "team-a.report", asyncio.Event())
+    assert world.written == []
+
+
+def test_runtime_events_become_events_on_their_job_but_task_states_do_not() -> None:
+    world = World()
+    world.add("report")
+    for kind in (EventKind.TASK_STATE, EventKind.FAILED):
+        world.refresher.runtime_event(
+            RuntimeEvent(kind=kind, job_key="team-a.report", message=f"{kind} happened")
+        )
+    world.refresher.runtime_event(
+        RuntimeEvent(kind=EventKind.FAILED, job_key="team-a.unknown", message="lost")
+    )
+    writes, _ = world.recorder.book.due(0.0)
+    assert [(w.entry.reason, w.entry.ref.name) for w in writes] == [("Failed", "report")]
+
+
+async def test_an_object_a_handler_holds_is_skipped_and_marked_again() -> None:
+    world = World()
+    await world.create("report")
+    assert world.queue.pop() == (JOB, "team-a.report")
+    async with world.reconciliation.mailboxes.lock("CloudJob/team-a.report"):
+        assert await world.refresher.refresh(JOB, "team-a.report", asyncio.Event())
+    assert world.written == [] and len(world.queue) == 1
