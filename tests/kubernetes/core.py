@@ -8,9 +8,12 @@ the way the real core does. Whole-stack behaviour is tested against the real cor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from controller.definitions import AppDefinition, JobDefinition
 from controller.operations import ExecutorRuntime, JobRuntime, SchedulingError, TriggerResult
+
+NEXT_FIRE = datetime(2099, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -73,7 +76,11 @@ class MemoryCore:
         return TriggerResult.RAN
 
     def job_runtime(self, job_key: str) -> JobRuntime:
-        return JobRuntime(job_key=job_key, scheduled=job_key in self.jobs and self.leading)
+        scheduled = job_key in self.jobs and self.leading
+        # A held job's cron has a next fire; which one does not matter here.
+        return JobRuntime(
+            job_key=job_key, scheduled=scheduled, next_fire_time=NEXT_FIRE if scheduled else None
+        )
 
     def app_executors(self, app_key: str) -> list[ExecutorRuntime]:
         return []
