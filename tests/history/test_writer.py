@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from kazoo.client import KazooClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -21,7 +22,10 @@ from controller.history.database import open_engine
 from controller.history.records import Outcome
 from controller.history.schema import runs
 from controller.history.settings import HistorySettings
+from controller.history.spool import SpoolUnit
 from controller.history.writer import HistoryWriter
+from controller.mesos.history_spool import ZkSpool
+from controller.state.layout import Layout
 from devcluster.postgres import PostgresServer
 from tests.history.conftest import Database
 from tests.history.factories import T0, ended, launched
@@ -33,6 +37,7 @@ pytestmark = pytest.mark.integration
 class Running:
     writer: HistoryWriter
     registry: CollectorRegistry
+    spool: ZkSpool
 
     def metric(self, name: str) -> float:
         return self.registry.get_sample_value(name) or 0.0
@@ -46,7 +51,15 @@ class Running:
 
 
 @pytest.fixture
-async def running(database: Database) -> AsyncIterator[Running]:
+def spool(zk_client: KazooClient, zk_namespace: str) -> ZkSpool:
+    """The spool in a real ZooKeeper, as a store's load leaves it (its parent there)."""
+    layout = Layout(zk_namespace)
+    zk_client.ensure_path(layout.history_spool)
+    return ZkSpool(zk_client, layout)
+
+
+@pytest.fixture
+async def running(database: Database, spool: ZkSpool) -> AsyncIterator[Running]:
     registry = CollectorRegistry()
     settings = HistorySettings(
         database_url=SecretStr(database.url),
@@ -59,8 +72,8 @@ async def running(database: Database) -> AsyncIterator[Running]:
     writer = HistoryWriter(settings, registry=registry)
     stop = asyncio.Event()
     task = asyncio.create_task(writer.run(stop))
-    writer.lead()
-    ready = Running(writer, registry)
+    writer.lead(spool)
+    ready = Running(writer, registry, spool)
     await ready.until(lambda: writer.summaries.loaded, "the summaries to load")
     yield ready
     stop.set()
@@ -79,9 +92,11 @@ async def rows(url: str) -> int:
 async def test_runs_are_written_and_summarised_exactly(running: Running) -> None:
     writer = running.writer
     for shard in range(3):
-        writer.submit([launched(shard=shard)])
-    writer.submit([ended(shard=0), ended(shard=1, outcome=Outcome.FAILED), ended(shard=2)])
-    writer.submit([ended(shard=0)])  # the same end again changes nothing
+        writer.submit(SpoolUnit.of([launched(shard=shard)]))
+    writer.submit(
+        SpoolUnit.of([ended(shard=0), ended(shard=1, outcome=Outcome.FAILED), ended(shard=2)])
+    )
+    writer.submit(SpoolUnit.of([ended(shard=0)]))  # the same end again changes nothing
     await running.until(lambda: writer.buffered == 0, "the buffer to drain")
     history = writer.job_history("team.report")
     assert history is not None
@@ -98,11 +113,11 @@ async def test_runs_are_written_and_summarised_exactly(running: Running) -> None
 
 async def test_a_new_term_reloads_the_same_counters(running: Running) -> None:
     writer = running.writer
-    writer.submit([ended(fire=T0 + timedelta(minutes=n)) for n in range(5)])
+    writer.submit(SpoolUnit.of([ended(fire=T0 + timedelta(minutes=n)) for n in range(5)]))
     await running.until(lambda: writer.buffered == 0, "the buffer to drain")
     writer.follow()
     assert writer.job_history("team.report") is None
-    writer.lead()
+    writer.lead(running.spool)
     await running.until(lambda: writer.summaries.loaded, "the summaries to reload")
     history = writer.job_history("team.report")
     assert history is not None and history.succeeded == 5
@@ -137,11 +152,11 @@ async def test_database_down_submits_never_wait_and_drops_are_counted_and_logged
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     writer = running.writer
-    writer.submit([launched(shard=0)])
+    writer.submit(SpoolUnit.of([launched(shard=0)]))
     await running.until(lambda: writer.buffered == 0, "the first record to be written")
     caplog.set_level(logging.WARNING, logger="controller.history.writer")
     with outage(database, request):
-        writer.submit([launched(shard=1)])
+        writer.submit(SpoolUnit.of([launched(shard=1)]))
         await running.until(
             lambda: writer.health.startswith("unavailable"), "the outage to be seen"
         )
@@ -149,7 +164,7 @@ async def test_database_down_submits_never_wait_and_drops_are_counted_and_logged
         loop = asyncio.get_running_loop()
         started = loop.time()
         for n in range(2, 16):
-            writer.submit([launched(shard=n)])
+            writer.submit(SpoolUnit.of([launched(shard=n)]))
         assert loop.time() - started < 0.1  # submitting never waits for the database
         assert writer.buffered == 10
         assert running.metric("cloudjob_history_records_dropped_total") == 5
