@@ -26,16 +26,16 @@ log = logging.getLogger(__name__)
 class ZkSpool:
     def __init__(self, client: KazooClient, layout: Layout, timeout: float = 15.0) -> None:
         self._client = client
-        self._layout = layout
+        self.layout = layout
         self._timeout = timeout
 
     def read(self) -> list[SpoolUnit]:
         try:
-            names = self._client.get_children(self._layout.history_spool)
+            names = self._client.get_children(self.layout.history_spool)
         except NoNodeError:
             return []
         pending = [
-            (name, self._client.get_async(self._layout.history_unit(name))) for name in names
+            (name, self._client.get_async(self.layout.history_unit(name))) for name in names
         ]
         found: list[tuple[int, SpoolUnit]] = []
         for name, result in pending:
@@ -52,7 +52,7 @@ class ZkSpool:
         return [unit for _, unit in sorted(found, key=lambda item: item[0])]
 
     def delete(self, names: Sequence[str]) -> None:
-        pending = [self._client.delete_async(self._layout.history_unit(name)) for name in names]
+        pending = [self._client.delete_async(self.layout.history_unit(name)) for name in names]
         for result in pending:
             try:
                 result.get(timeout=self._timeout)

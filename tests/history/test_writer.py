@@ -1,6 +1,8 @@
-"""The history writer against real SQLite and PostgreSQL: it writes off the caller's
-path, keeps exact summaries, and survives the database going away — buffering, then
-dropping the oldest records, counting and logging what it dropped."""
+"""The history writer against real SQLite and PostgreSQL and a real ZooKeeper spool:
+it writes off the caller's path, keeps exact summaries, survives the database going
+away — buffering, then dropping the oldest records (from the spool too), counting and
+logging what it dropped — and as a new leader writes, exactly once, what the last one
+left in the spool."""
 
 from __future__ import annotations
 
@@ -18,17 +20,18 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from controller.history.database import open_engine
-from controller.history.records import Outcome
+from controller.history.database import migrate, open_engine
+from controller.history.records import HistoryRecord, Outcome
 from controller.history.schema import runs
 from controller.history.settings import HistorySettings
-from controller.history.spool import SpoolUnit
+from controller.history.spool import SpoolUnit, encode
+from controller.history.storing import write_batch
 from controller.history.writer import HistoryWriter
 from controller.mesos.history_spool import ZkSpool
 from controller.state.layout import Layout
 from devcluster.postgres import PostgresServer
 from tests.history.conftest import Database
-from tests.history.factories import T0, ended, launched
+from tests.history.factories import T0, ended, launched, transition
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +178,75 @@ async def test_database_down_submits_never_wait_and_drops_are_counted_and_logged
     assert running.metric("cloudjob_history_database_up") == 1
     assert "5 record(s) were dropped" in caplog.text
     assert await rows(database.url) == 11  # the first, and the newest 10
+
+
+def spool_unit(client: KazooClient, spool: ZkSpool, *records: HistoryRecord) -> SpoolUnit:
+    """A unit as a leader's transaction leaves it in the spool."""
+    unit = SpoolUnit.of(records)
+    client.create(spool.layout.history_unit(unit.name), encode(records))
+    return unit
+
+
+def spool_root(spool: ZkSpool) -> str:
+    return spool.layout.history_spool
+
+
+async def test_a_new_leader_writes_what_a_killed_one_left_in_the_spool_exactly_once(
+    database: Database, spool: ZkSpool, zk_client: KazooClient
+) -> None:
+    launches = [launched(shard=s) for s in range(3)]
+    spool_unit(zk_client, spool, *launches, transition())
+    spool_unit(zk_client, spool, ended(shard=0), ended(shard=1, outcome=Outcome.FAILED))
+    # the killed leader had written this one, not yet deleted it: written again, no change
+    written = spool_unit(zk_client, spool, ended(shard=2))
+    # The records date from T0: keep them whatever today is.
+    settings = HistorySettings(
+        database_url=SecretStr(database.url), retry_seconds=0.05, retention_days=36500
+    )
+    engine = open_engine(database.url)
+    await migrate(engine)
+    async with engine.begin() as connection:
+        await write_batch(connection, written.records)
+    await engine.dispose()
+
+    writer = HistoryWriter(settings, registry=CollectorRegistry())
+    stop = asyncio.Event()
+    task = asyncio.create_task(writer.run(stop))
+    writer.lead(spool)
+    try:
+        async with asyncio.timeout(30):
+            await writer.wait_until(
+                lambda: (
+                    writer.summaries.loaded
+                    and writer.buffered == 0
+                    and not zk_client.get_children(spool_root(spool))
+                )
+            )
+    finally:
+        stop.set()
+        await task
+    history = writer.job_history("team.report")
+    assert history is not None
+    # the end written before the takeover is in the loaded counters, and only there
+    assert (history.succeeded, history.failed) == (2, 1)
+    assert await rows(database.url) == 3
+
+
+async def test_dropped_units_leave_the_spool_too(
+    running: Running, database: Database, request: pytest.FixtureRequest, zk_client: KazooClient
+) -> None:
+    writer, spool = running.writer, running.spool
+    with outage(database, request):
+        for n in range(15):
+            writer.submit(spool_unit(zk_client, spool, launched(shard=n)))
+        assert writer.buffered == 10
+        await running.until(
+            lambda: len(zk_client.get_children(spool_root(spool))) == 10,
+            "the dropped units to leave the spool",
+        )
+    await running.until(
+        lambda: writer.buffered == 0 and not zk_client.get_children(spool_root(spool)),
+        "the buffer and the spool to drain",
+    )
+    assert running.metric("cloudjob_history_records_dropped_total") == 5
+    assert await rows(database.url) == 10
