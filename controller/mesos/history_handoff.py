@@ -1,12 +1,14 @@
 """Handing run history records over durably: pack them with the change they describe.
 
-`pack` turns the records of one state change into a spool unit and the ZooKeeper
-operation that writes it; the caller passes that operation to the store method making
-the change, so the unit is committed in the same transaction as the change or not at
-all. Once the change is committed the caller calls `hand_over`, which gives the unit
-to the history writer (an append, never a wait). A history that is not spooled (a
-service built without one) gets no operation. Used by the launch cycle, the status
-pipeline and the engine's removals.
+`pack` turns the records of one state change into spool units (of at most
+`UNIT_RECORDS` records, so a unit stays far below ZooKeeper's request limit whatever
+the change: a launch of thousands of shards) and the ZooKeeper operations that write
+them; the caller passes those operations to the store method making the change, so
+the units are committed in the same transaction as the change or not at all. Once
+the change is committed the caller calls `hand_over`, which gives the units to the
+history writer (an append, never a wait). A history that is not spooled (a service
+built without one) gets no operations. Used by the launch cycle, the status pipeline
+and the engine's removals.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from controller.mesos.history_port import RunHistory
 from controller.state.layout import Layout
 from controller.state.transactions import Create, Op
 
+UNIT_RECORDS = 500
+
 
 @dataclass(frozen=True)
 class Packed:
-    """A unit (None: nothing to record) and the operations that spool it."""
+    """The units of one change (none: nothing to record) and the operations that spool
+    them."""
 
-    unit: SpoolUnit | None = None
+    units: tuple[SpoolUnit, ...] = ()
     ops: tuple[Op, ...] = ()
 
 
@@ -35,13 +40,17 @@ class HistoryHandoff:
         self._layout = layout
 
     def pack(self, records: Sequence[HistoryRecord]) -> Packed:
-        if not records:
-            return Packed()
-        unit = SpoolUnit.of(records)
+        units = tuple(
+            SpoolUnit.of(records[start : start + UNIT_RECORDS])
+            for start in range(0, len(records), UNIT_RECORDS)
+        )
         if not self.history.spooled:
-            return Packed(unit)
-        return Packed(unit, (Create(self._layout.history_unit(unit.name), encode(records)),))
+            return Packed(units)
+        ops = tuple(
+            Create(self._layout.history_unit(unit.name), encode(unit.records)) for unit in units
+        )
+        return Packed(units, ops)
 
     def hand_over(self, packed: Packed) -> None:
-        if packed.unit is not None:
-            self.history.submit(packed.unit)
+        for unit in packed.units:
+            self.history.submit(unit)

@@ -34,9 +34,7 @@ class ZkSpool:
             names = self._client.get_children(self.layout.history_spool)
         except NoNodeError:
             return []
-        pending = [
-            (name, self._client.get_async(self.layout.history_unit(name))) for name in names
-        ]
+        pending = [(name, self._client.get_async(self.layout.history_unit(name))) for name in names]
         found: list[tuple[int, SpoolUnit]] = []
         for name, result in pending:
             try:

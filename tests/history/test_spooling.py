@@ -1,7 +1,8 @@
 """Records ride with the change they describe, over the in-memory ZooKeeper and Mesos:
 each state change commits its run history unit in its own transaction (a refused one
 spools nothing), a daemon's COMPLETE — which changes no state — commits its unit alone
-before it is acknowledged, and its run's start travels in the executor's report."""
+before it is acknowledged, and its run's start travels in the executor's report.
+Units are bounded, and read back as the records written."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from datetime import timedelta
 import pytest
 
 from controller.executor.messages import BEGIN, COMPLETE, RunReport
-from controller.history.records import HistoryRecord, Outcome, RunEnded
-from controller.history.spool import decode
+from controller.history.records import HistoryRecord, JobRemoved, Outcome, RunAbandoned, RunEnded
+from controller.history.spool import SpoolError, decode, encode
+from controller.mesos.history_handoff import UNIT_RECORDS
 from controller.mesos.states import TaskState
 from controller.state import StateUnavailable
+from controller.state.transactions import Create
 from tests.framework.factories import make_job
 from tests.framework.world import T0, World, update
+from tests.history.factories import ended as ended_run
+from tests.history.factories import launched, transition
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +96,26 @@ async def test_a_daemon_run_is_spooled_before_its_ack_and_keeps_its_start_across
     (run,) = [r for r in world.history if isinstance(r, RunEnded)]
     assert (run.started_at, run.outcome, run.message) == (began, Outcome.FAILED, "exit status 2")
     assert run in spooled(world)
+
+
+async def test_a_change_with_many_records_spools_them_in_bounded_units(world: World) -> None:
+    records = [launched(shard=n) for n in range(2 * UNIT_RECORDS + 1)]
+    packed = world.handoff.pack(records)
+    assert [len(unit.records) for unit in packed.units] == [UNIT_RECORDS, UNIT_RECORDS, 1]
+    assert [decode(op.data) for op in packed.ops if isinstance(op, Create)] == [
+        unit.records for unit in packed.units
+    ]
+
+
+def test_every_kind_of_record_reads_back_from_its_unit() -> None:
+    at = T0 + timedelta(seconds=5)
+    records: list[HistoryRecord] = [
+        launched(),
+        ended_run(),
+        RunAbandoned("t", "team.report", at, "killed by the scheduler: unscheduled"),
+        transition(),
+        JobRemoved("team.report", "removal-1", at),
+    ]
+    assert decode(encode(records)) == tuple(records)
+    with pytest.raises(SpoolError):
+        decode(b"not a unit")

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from controller.history.database import migrate, open_engine
-from controller.history.records import HistoryRecord, Outcome
+from controller.history.records import HistoryRecord, JobRemoved, Outcome
 from controller.history.schema import runs
 from controller.history.settings import HistorySettings
 from controller.history.spool import SpoolUnit, encode
@@ -71,6 +71,7 @@ async def running(database: Database, spool: ZkSpool) -> AsyncIterator[Running]:
         retry_seconds=0.05,
         timeout_seconds=0.5,
         recent_runs=3,
+        retention_days=36500,  # the records date from T0: keep them whatever today is
     )
     writer = HistoryWriter(settings, registry=registry)
     stop = asyncio.Event()
@@ -250,3 +251,25 @@ async def test_dropped_units_leave_the_spool_too(
     )
     assert running.metric("cloudjob_history_records_dropped_total") == 5
     assert await rows(database.url) == 10
+
+
+async def test_a_job_created_again_after_its_removal_counts_from_zero(running: Running) -> None:
+    writer = running.writer
+    writer.submit(SpoolUnit.of([ended(shard=0), ended(shard=1, outcome=Outcome.FAILED)]))
+    writer.submit(SpoolUnit.of([JobRemoved("team.report", "removal-1", T0 + timedelta(hours=1))]))
+    later = T0 + timedelta(hours=2)
+    writer.submit(SpoolUnit.of([launched(shard=0, fire=later), ended(shard=0, fire=later)]))
+    await running.until(lambda: writer.buffered == 0, "the buffer to drain")
+
+    def counted() -> tuple[int, int, list[int]]:
+        history = writer.job_history("team.report")
+        assert history is not None
+        shards = [s.shard for run in history.recent for s in run.shards]
+        return history.succeeded, history.failed, shards
+
+    assert counted() == (1, 0, [0])
+    writer.follow()
+    writer.lead(running.spool)
+    await running.until(lambda: writer.summaries.loaded, "the summaries to reload")
+    assert counted() == (1, 0, [0])
+    assert await rows(running.writer.settings.url()) == 3, "the removed job's runs stay"
