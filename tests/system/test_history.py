@@ -347,3 +347,49 @@ def test_records_piled_up_when_the_leader_is_killed_are_all_counted_by_the_next(
         lambda: stack.zk_children("history/spool"), lambda left: left == [], what="spool drained"
     )
     assert metric_of(b_metrics, "cloudjob_history_records_dropped_total") == 0
+
+
+def test_a_job_deleted_and_created_again_counts_from_zero_and_its_old_runs_stay(
+    stack: Stack, history_url: str | None
+) -> None:
+    stack.history_url = history_url
+    replica = stack.start_controller()
+    wait_for(lambda: leading(replica), bool, what="leading")
+    health = replica.controller.endpoints.health_port
+    stack.script_app_object()
+
+    def run_once(runs: int) -> list[dict[str, Any]]:
+        """Create the job, trigger one run of its 3 shards; the history's runs once
+        `runs` have ended there (newest first)."""
+        stack.script_job("report", LEAP_DAY)
+        stack.wait_status("CloudJob", "report", lambda s: s.get("state") == "Scheduled")
+        stack.annotate("CloudJob", "report", **{"cloudjob.io/trigger": "run-1"})
+        items: list[dict[str, Any]] = wait_for(
+            lambda: (api(health, RUNS) or {}).get("items", []),
+            lambda found: len(found) == runs and all(item["outcome"] for item in found),
+            timeout=60,
+            what=f"{runs} shard runs ended in the history",
+        )
+        return items
+
+    run_once(3)
+    stack.delete("CloudJob", "report")
+    wait_for(lambda: stack.exists("CloudJob", "report"), lambda there: not there, what="deleted")
+    items = run_once(6)
+    assert [item["outcome"] for item in items] == ["succeeded"] * 6, "the old runs stay"
+    assert len(stack.runs.of("report")) == 6
+    new_tasks = {item["taskId"] for item in items[:3]}
+
+    # Counted since the summaries followed the last commit: the new job's runs only.
+    samples = job_samples(replica.controller.endpoints.metrics_port)
+    assert samples[("cloudjob_job_runs_total", "succeeded")] == 3
+    assert samples[("cloudjob_job_runs_total", "failed")] == 0
+    status = stack.wait_status(
+        "CloudJob",
+        "report",
+        lambda s: (
+            {sh["taskId"] for r in s.get("recentRuns", []) for sh in r["shards"]} == new_tasks
+        ),
+        what="the status showing the new job's run alone",
+    )
+    assert (status["succeeded"], status["failed"]) == (3, 0)
