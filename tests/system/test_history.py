@@ -14,6 +14,9 @@ and the new leader's history, CloudJob status and metrics count exactly the runs
 job itself recorded. With SQLite the stack's replicas share one file (as the restarts
 of one pod share its volume; replicas in separate pods each keep their own history),
 and "down" is another process holding the file's write lock.
+
+A job deleted and created again under the same name counts from zero, while the old
+job's runs stay in the history.
 """
 
 from __future__ import annotations
