@@ -58,7 +58,9 @@ class SpoolUnit:
 
     @classmethod
     def of(cls, records: Sequence[HistoryRecord]) -> SpoolUnit:
-        return cls(uuid.uuid4().hex, tuple(records))
+        # 64 random bits: unique among the units waiting, and short, so that listing a
+        # full spool stays within ZooKeeper's 1 MiB reply.
+        return cls(uuid.uuid4().hex[:16], tuple(records))
 
 
 class Spool(Protocol):

@@ -43,6 +43,11 @@ from controller.operations import JobHistory
 
 log = logging.getLogger(__name__)
 
+# Units waiting at most, whatever their size: a new leader lists the spool in one
+# ZooKeeper reply (at most 1 MiB; a unit's name costs about 20 bytes of it), and may
+# find a full spool of the last leader's beside a few of its own.
+MAX_UNITS = 20_000
+
 
 class HistoryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -113,9 +118,12 @@ class HistoryWriter:
         self._wake.set()
 
     def _bound(self) -> None:
-        """Drop the oldest units while the buffer holds more records than its size."""
+        """Drop the oldest units while the buffer holds more records than its size, or
+        more than `MAX_UNITS` units."""
         excess = 0
-        while self._records > self.settings.buffer_size and self._buffer:
+        while self._buffer and (
+            self._records > self.settings.buffer_size or len(self._buffer) > MAX_UNITS
+        ):
             unit = self._buffer.popleft()
             self._records -= len(unit.records)
             self._unspool.add(unit.name)
