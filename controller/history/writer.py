@@ -15,7 +15,7 @@ of these holds, for /readyz.
 
 `lead` (called when this replica becomes leader, with the spool) makes the writer
 adopt the units a previous leader left in the spool (ahead of its own: they are
-older), migrate the schema to head and reload the summaries before it writes again;
+older), migrate the schema to head, write what waits and reload the summaries;
 `follow` forgets the summaries, since another leader writes now. Retention runs every
 `retention_interval` while leading. Built by `controller.app.Controller`; read by the
 scheduling core (summaries) and the metrics.
@@ -279,6 +279,11 @@ class HistoryWriter:
         if not self._migrated:
             await migrate(engine)
             self._migrated = True
+        # What waits — the units adopted from the spool above all — is written before
+        # the summaries are read: a previous leader still writing the same units then
+        # changes nothing after the read, and the summaries stay the database's own.
+        while self._buffer:
+            await self._write(engine)
         async with engine.connect() as connection:
             loaded = await load_summaries(connection, self.settings.recent_runs)
         self.summaries.load(loaded.totals, loaded.rows)
