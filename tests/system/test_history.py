@@ -383,16 +383,18 @@ def test_a_job_deleted_and_created_again_counts_from_zero_and_its_old_runs_stay(
     assert len(stack.runs.of("report")) == 6
     new_tasks = {item["taskId"] for item in items[:3]}
 
-    # Counted since the summaries followed the last commit: the new job's runs only.
-    samples = job_samples(replica.controller.endpoints.metrics_port)
-    assert samples[("cloudjob_job_runs_total", "succeeded")] == 3
-    assert samples[("cloudjob_job_runs_total", "failed")] == 0
+    # The status shows what the summaries hold once they have followed the commit of
+    # the new runs; from then on the counters are the new job's alone.
     status = stack.wait_status(
         "CloudJob",
         "report",
         lambda s: (
-            {sh["taskId"] for r in s.get("recentRuns", []) for sh in r["shards"]} == new_tasks
+            [r["outcome"] for r in s.get("recentRuns", [])] == ["Succeeded"]
+            and {sh["taskId"] for sh in s["recentRuns"][0]["shards"]} == new_tasks
         ),
-        what="the status showing the new job's run alone",
+        what="the status showing the new job's run alone, ended",
     )
     assert (status["succeeded"], status["failed"]) == (3, 0)
+    samples = job_samples(replica.controller.endpoints.metrics_port)
+    assert samples[("cloudjob_job_runs_total", "succeeded")] == 3
+    assert samples[("cloudjob_job_runs_total", "failed")] == 0
