@@ -43,7 +43,7 @@ mv "$1/$$.start.tmp" "$1/$$.start"
 CRON = "*/5 * * * * ?"
 
 
-def _app(root: Path) -> AppDefinition:
+def script_app(root: Path) -> AppDefinition:
     (root / "bin").mkdir()
     (root / "bin" / "job.sh").write_text(SCRIPT)
     (root / "bin" / "job.sh").chmod(0o755)
@@ -56,7 +56,7 @@ def _app(root: Path) -> AppDefinition:
     return AppDefinition(namespace="bench", name="app", spec=spec)
 
 
-def _job(index: int, shards: int, out: Path) -> JobDefinition:
+def script_job(index: int, shards: int, out: Path) -> JobDefinition:
     spec = CloudJobSpec.model_validate(
         {
             "appName": "app",
@@ -70,7 +70,7 @@ def _job(index: int, shards: int, out: Path) -> JobDefinition:
     return JobDefinition(namespace="bench", name=f"job{index}", spec=spec)
 
 
-def _starts(out: Path) -> list[float]:
+def process_starts(out: Path) -> list[float]:
     latencies = []
     for context in out.glob("*.json"):
         start = context.with_suffix(".start")
@@ -112,13 +112,13 @@ async def run(jobs: int, shards: int, agents: int, fires: int) -> None:
     try:
         await leadership.changes.get()
         await service.start(election)
-        await service.put_app(_app(root))
+        await service.put_app(script_app(root))
         for index in range(jobs):
-            await service.schedule(_job(index, shards, out))
+            await service.schedule(script_job(index, shards, out))
         expected = jobs * shards * fires
         deadline = time.monotonic() + 5 * fires + 60
         while time.monotonic() < deadline:
-            if len(_starts(out)) >= expected:
+            if len(process_starts(out)) >= expected:
                 break
             await asyncio.sleep(0.5)
         for index in range(jobs):
@@ -134,7 +134,7 @@ async def run(jobs: int, shards: int, agents: int, fires: int) -> None:
         for bound in ("0.1", "0.25", "0.5", "1.0", "2.0", "5.0"):
             below = sample("cloudjob_fire_to_accept_seconds_bucket", le=bound)
             print(f"  <= {bound:>4} s: {below:.0f}")
-        starts = sorted(_starts(out))
+        starts = sorted(process_starts(out))
         if starts:
             p95 = starts[int(len(starts) * 0.95) - 1] if len(starts) >= 20 else starts[-1]
             print(

@@ -106,12 +106,15 @@ Outcome = Literal["succeeded", "failed"]
 
 @dataclass(frozen=True)
 class RunReport:
-    """How one daemon run ended; the data of its `COMPLETE` update."""
+    """How one daemon run ended; the data of its `COMPLETE` update. `started_at` (when
+    the run began, its `BEGIN`) travels with the end, so the scheduler needs no memory
+    of the `BEGIN` to know how long the run took."""
 
     outcome: Outcome
     detail: str = ""
     fire_time: datetime | None = None
     triggered: bool = False
+    started_at: datetime | None = None
 
     def encode(self) -> bytes:
         document: dict[str, Any] = {
@@ -119,6 +122,7 @@ class RunReport:
             "detail": self.detail,
             "fireTime": self.fire_time.isoformat() if self.fire_time else None,
             "triggered": self.triggered,
+            "startedAt": self.started_at.isoformat() if self.started_at else None,
         }
         return json.dumps(document, separators=(",", ":")).encode()
 
@@ -135,19 +139,23 @@ class RunReport:
             raise MessageError(
                 f"run report field 'outcome' is {outcome!r}; expected 'succeeded' or 'failed'"
             )
-        fire_time = document.get("fireTime")
-        try:
-            parsed = datetime.fromisoformat(fire_time) if fire_time is not None else None
-        except (TypeError, ValueError):
-            raise MessageError(
-                f"run report field 'fireTime' is {fire_time!r}; expected an ISO 8601 time or null"
-            ) from None
         return cls(
             outcome=outcome,
             detail=str(document.get("detail", "")),
-            fire_time=parsed,
+            fire_time=_time_field(document, "fireTime"),
             triggered=bool(document.get("triggered", False)),
+            started_at=_time_field(document, "startedAt"),
         )
+
+
+def _time_field(document: dict[str, Any], name: str) -> datetime | None:
+    value = document.get(name)
+    try:
+        return datetime.fromisoformat(value) if value is not None else None
+    except (TypeError, ValueError):
+        raise MessageError(
+            f"run report field '{name}' is {value!r}; expected an ISO 8601 time or null"
+        ) from None
 
 
 def _preview(raw: bytes) -> str:

@@ -253,9 +253,14 @@ class TaskSupervisor:
 
     async def _daemon_run(self, task: _Task, run: Run, reported: bool) -> None:
         task_id = task.plan.task_id
-        begin = (lambda: self._send(task_id, TASK_RUNNING, BEGIN)) if reported else None
+        began: list[datetime] = []
+
+        def begin() -> None:
+            began.append(self._now())
+            self._send(task_id, TASK_RUNNING, BEGIN)
+
         try:
-            outcome = await self._run(task, run, on_start=begin)
+            outcome = await self._run(task, run, on_start=begin if reported else None)
         except Exception as error:  # a fault of the executor, not of the job
             logger.exception("daemon task %s: the run could not be carried out", task_id)
             outcome = RunOutcome(succeeded=False, detail=f"executor error: {error}")
@@ -265,6 +270,7 @@ class TaskSupervisor:
                 detail=outcome.detail,
                 fire_time=run.fire_time,
                 triggered=run.triggered,
+                started_at=began[0] if began else None,
             )
             self._send(task_id, TASK_RUNNING, COMPLETE, report.encode())
         if not outcome.succeeded:

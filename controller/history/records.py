@@ -1,14 +1,17 @@
-"""What the run history records: a run launched, a run ended, a task state transition.
+"""What the run history records: a run launched, a run ended, a task state transition,
+a job removed.
 
 Pure values. The scheduling core builds them (`controller.mesos.history_records`)
 once a change is durable in ZooKeeper and hands them to the writer; the writer turns
 them into rows and, once committed, into the per-job summaries. A run is keyed by
 `run_key`: the task id for a transient run (one task, one run), the task id and the
-reporting update for a daemon run (one resident task reports many runs).
+reporting update for a daemon run (one resident task reports many runs); a transition
+by `transition_key`. Writing any record twice therefore changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,7 +108,25 @@ class Transition:
     hostname: str | None = None
 
 
-HistoryRecord = RunLaunched | RunEnded | RunAbandoned | Transition
+@dataclass(frozen=True)
+class JobRemoved:
+    """A job was deleted (or its app removed): its counters and recent runs end with it,
+    so a job created again under the same name starts from zero; its runs stay in the
+    history. `removal_id` is unique per removal, so writing the record twice resets
+    nothing the second time (not even the runs of the job created since)."""
+
+    job_key: str
+    removal_id: str
+    at: datetime
+
+
+HistoryRecord = RunLaunched | RunEnded | RunAbandoned | Transition | JobRemoved
+
+
+def transition_key(record: Transition) -> str:
+    """A transition's identity: the same change reported or written twice is one row."""
+    parts = (record.task_id, record.state, record.at.isoformat(), record.message or "")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def exit_status(message: str | None) -> int | None:

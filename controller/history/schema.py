@@ -2,7 +2,8 @@
 
 `runs` and `transitions` are pruned by the retention; `job_totals` holds each job's
 counters, kept in the same transaction as the run ends they count, so they survive the
-pruning. The migrations (`controller/history/migrations/versions`) create exactly these; a test
+pruning; `job_removals` the removals applied (a removal ends a job's counters). The
+migrations (`controller/history/migrations/versions`) create exactly these; a test
 compares the migrated database with this metadata. Used by the writer, the retention,
 the summaries and the queries. Times are stored timezone-aware (UTC).
 """
@@ -49,6 +50,8 @@ runs = Table(
     Column("exit_status", Integer),
     Column("stderr_tail", Text),
     Column("sandbox", String(1024)),
+    # Set when the job was removed: the run no longer counts as one of a live job's.
+    Column("removal_id", String(64)),
     Index("ix_runs_job_started", "job_key", "started_at"),
     Index("ix_runs_namespace_started", "namespace", "started_at"),
     Index("ix_runs_ended", "ended_at"),
@@ -81,8 +84,19 @@ transitions = Table(
     Column("message", Text),
     Column("agent_id", String(255)),
     Column("hostname", String(255)),
+    # `records.transition_key`; NULL on rows written before revision 0002.
+    Column("record_key", String(64)),
     Index("ix_transitions_job_at", "job_key", "at"),
     Index("ix_transitions_namespace_at", "namespace", "at"),
     Index("ix_transitions_task", "task_id"),
     Index("ix_transitions_at", "at"),
+    Index("ux_transitions_record_key", "record_key", unique=True),
+)
+
+job_removals = Table(
+    "job_removals",
+    metadata,
+    Column("removal_id", String(64), primary_key=True),
+    Column("job_key", String(KEY), nullable=False),
+    Column("removed_at", DateTime(timezone=True), nullable=False),
 )

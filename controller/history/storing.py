@@ -2,10 +2,12 @@
 
 `write_batch` turns records into rows in one transaction: a launched run is inserted
 unless its row exists; an ended run is inserted or, if its row is still open, closed
-(an ended run is never ended twice, so a record written again changes nothing);
-transitions are appended. It answers which records changed a row, for the summaries.
-Each ended run is added to its job's counters (`job_totals`) in the same transaction.
-`load_summaries` reads the per-job counters and the recent runs. `apply_retention`
+(an ended run is never ended twice); a transition is inserted unless its key is there;
+a job removal, unless already applied, deletes the job's counters and marks its runs —
+so a record written again changes nothing. It answers which records changed a row, for
+the summaries. Each ended run is added to its job's counters (`job_totals`) in the
+same transaction. `load_summaries` reads the per-job counters and the recent runs of
+jobs not removed. `apply_retention`
 deletes by age and by count per job. Used by the writer; SQLAlchemy Core throughout,
 the same statements on SQLite and PostgreSQL (the upsert's dialect form aside).
 """
@@ -17,21 +19,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import Table, and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from controller.history.database import loaded, stored
 from controller.history.records import (
     HistoryRecord,
+    JobRemoved,
     Outcome,
     RunAbandoned,
     RunEnded,
     RunLaunched,
     RunPlace,
     Transition,
+    transition_key,
 )
-from controller.history.schema import job_totals, runs, transitions
+from controller.history.schema import job_removals, job_totals, runs, transitions
 from controller.history.summaries import RunRow, Totals
 from controller.operations import ShardRun
 
@@ -79,26 +83,37 @@ def _transition_row(record: Transition) -> dict[str, Any]:
         "message": record.message,
         "agent_id": record.agent_id,
         "hostname": record.hostname,
+        "record_key": transition_key(record),
     }
 
 
-def _insert(connection: AsyncConnection) -> Any:
+def _insert(connection: AsyncConnection, table: Table = runs) -> Any:
     """The dialect's INSERT, which has ON CONFLICT."""
     if connection.dialect.name == "postgresql":
-        return postgresql.insert(runs)
-    return sqlite.insert(runs)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+Changed = RunLaunched | RunEnded | RunAbandoned | JobRemoved
 
 
 async def write_batch(
     connection: AsyncConnection, records: Sequence[HistoryRecord]
-) -> list[RunLaunched | RunEnded | RunAbandoned]:
-    """Write `records` (inside the caller's transaction); the run records that changed
-    a row, in order."""
-    changed: list[RunLaunched | RunEnded | RunAbandoned] = []
+) -> list[Changed]:
+    """Write `records` (inside the caller's transaction); the run and removal records
+    that changed a row, in order."""
+    changed: list[Changed] = []
     moves = [_transition_row(r) for r in records if isinstance(r, Transition)]
     if moves:
-        await connection.execute(transitions.insert(), moves)
+        await connection.execute(
+            _insert(connection, transitions).on_conflict_do_nothing(index_elements=["record_key"]),
+            moves,
+        )
     for record in records:
+        if isinstance(record, JobRemoved):
+            if await _remove(connection, record):
+                changed.append(record)
+            continue
         if isinstance(record, RunLaunched):
             statement = (
                 _insert(connection)
@@ -140,8 +155,31 @@ class Loaded:
     rows: list[tuple[str, RunRow]]
 
 
+async def _remove(connection: AsyncConnection, removal: JobRemoved) -> bool:
+    """Apply a job removal unless it was applied already; whether it was now."""
+    applied = await connection.execute(
+        _insert(connection, job_removals)
+        .values(
+            removal_id=removal.removal_id,
+            job_key=removal.job_key,
+            removed_at=stored(removal.at),
+        )
+        .on_conflict_do_nothing(index_elements=["removal_id"])
+    )
+    if not applied.rowcount:
+        return False
+    await connection.execute(delete(job_totals).where(job_totals.c.job_key == removal.job_key))
+    await connection.execute(
+        update(runs)
+        .where(runs.c.job_key == removal.job_key, runs.c.removal_id.is_(None))
+        .values(removal_id=removal.removal_id)
+    )
+    return True
+
+
 async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loaded:
-    """Every job's counters, and the shard runs of its newest `recent_runs` job runs."""
+    """Every job's counters, and the shard runs of its newest `recent_runs` job runs
+    (the runs of removed jobs left out)."""
     totals = {
         row.job_key: Totals(
             succeeded=row.succeeded,
@@ -153,10 +191,16 @@ async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loade
         for row in await connection.execute(select(job_totals))
     }
     group = func.coalesce(runs.c.fire_time, runs.c.started_at)
-    ranked = select(
-        runs,
-        func.dense_rank().over(partition_by=runs.c.job_key, order_by=group.desc()).label("rank"),
-    ).subquery()
+    ranked = (
+        select(
+            runs,
+            func.dense_rank()
+            .over(partition_by=runs.c.job_key, order_by=group.desc())
+            .label("rank"),
+        )
+        .where(runs.c.removal_id.is_(None))
+        .subquery()
+    )
     rows: list[tuple[str, RunRow]] = []
     for row in await connection.execute(select(ranked).where(ranked.c.rank <= recent_runs)):
         rows.append((row.job_key, run_row(row)))

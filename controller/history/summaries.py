@@ -1,7 +1,8 @@
 """Per-job summaries of the run history, exactly as committed to the database.
 
 `Summaries` starts from what the database holds (`load`, when this replica becomes
-leader) and then follows every run the writer commits (`launched`, `ended`), so its
+leader) and then follows every run the writer commits (`launched`, `ended`, and `removed` when a
+job is deleted), so its
 counters are the database's own: the same after a leader change or a restart. The
 scheduling core reads them for `JobRuntime.history` (the CloudJob status) and the
 per-job metrics. Grouping shard runs into job runs — the shards of one fire time — is
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from controller.history.records import Outcome, RunAbandoned, RunEnded, RunLaunched
+from controller.history.records import JobRemoved, Outcome, RunAbandoned, RunEnded, RunLaunched
 from controller.operations import JobHistory, JobRun, ShardRun
 
 
@@ -153,6 +154,10 @@ class Summaries:
                 message=record.message,
             )
             job.rows[record.run_key] = replace(row, run=run)
+
+    def removed(self, record: JobRemoved) -> None:
+        """The job was removed: a job created again under its name starts from zero."""
+        self._jobs.pop(record.job_key, None)
 
     def of(self, job_key: str) -> JobHistory | None:
         if not self._loaded:

@@ -1,21 +1,26 @@
 """`HistoryWriter`: the run history's bounded buffer and the task that writes it.
 
-The scheduling core calls `submit` with records once their change is durable in
-ZooKeeper; `submit` only appends to a bounded buffer and never waits, so no database
-— slow, down or gone — ever delays a launch or a status update. The writer task
-(`run`, one per process, on the controller's loop) writes the buffer in batches, one
-transaction each, and only then applies the committed runs to the `Summaries`. While
-the database is unavailable the batch stays in the buffer and is retried every
-`retry_seconds`; when the buffer is full the oldest records are dropped and counted
-(`cloudjob_history_records_dropped_total`), with one log line when dropping starts
-and one when the database is back. `health` says which of these holds, for /readyz.
+The scheduling core calls `submit` with a spool unit — the records of one state
+change, already in ZooKeeper's spool in the same transaction as the change (see
+`spool`) — once the change is committed; `submit` only appends to a bounded buffer
+and never waits, so no database — slow, down or gone — ever delays a launch or a
+status update. The writer task (`run`, one per process, on the controller's loop)
+writes the buffer in batches of whole units, one transaction each, then applies the
+committed runs to the `Summaries` and deletes the units from the spool. While the
+database is unavailable the batch stays in the buffer and is retried every
+`retry_seconds`; when the buffer is full the oldest units are dropped — from the spool
+too — and their records counted (`cloudjob_history_records_dropped_total`), with one
+log line when dropping starts and one when the database is back. `health` says which
+of these holds, for /readyz.
 
-`lead` (called when this replica becomes leader) makes the writer migrate the schema
-to head and reload the summaries before it writes again; `follow` forgets them, since
-another leader writes now. Retention runs every `retention_interval` while leading.
-Built by `controller.app.Controller`; read by the scheduling core (summaries) and the
-metrics. `summary_changed` is told the key of every job whose summary a write or a
-reload changed (the controller marks that job's status out of date).
+`lead` (called when this replica becomes leader, with the spool) makes the writer
+adopt the units a previous leader left in the spool (ahead of its own: they are
+older), migrate the schema to head, write what waits and reload the summaries;
+`follow` forgets the summaries, since another leader writes now. Retention runs every
+`retention_interval` while leading. Built by `controller.app.Controller`; read by the
+scheduling core (summaries) and the metrics. `summary_changed` is told the key of every
+job whose summary a write or a reload changed (the controller marks that job's status
+out of date).
 """
 
 from __future__ import annotations
@@ -24,20 +29,26 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.history.database import migrate, open_engine
-from controller.history.records import HistoryRecord, RunAbandoned, RunEnded, RunLaunched
+from controller.history.records import JobRemoved, RunAbandoned, RunEnded, RunLaunched
 from controller.history.settings import HistorySettings
+from controller.history.spool import Spool, SpoolUnit
 from controller.history.storing import apply_retention, load_summaries, write_batch
 from controller.history.summaries import Summaries
 from controller.operations import JobHistory
 
 log = logging.getLogger(__name__)
+
+# Units waiting at most, whatever their size: a new leader lists the spool in one
+# ZooKeeper reply (at most 1 MiB; a unit's name costs about 20 bytes of it), and may
+# find a full spool of the last leader's beside a few of its own.
+MAX_UNITS = 20_000
 
 
 class HistoryMetrics:
@@ -83,9 +94,14 @@ class HistoryWriter:
         self.metrics = HistoryMetrics(registry)
         self._open = engine
         self._engine: AsyncEngine | None = None
-        self._buffer: deque[HistoryRecord] = deque()
+        self._buffer: deque[SpoolUnit] = deque()
+        self._records = 0
+        self._spool: Spool | None = None
+        # Units written (or dropped) whose spool nodes are still to be deleted.
+        self._unspool: set[str] = set()
         self._wake = asyncio.Event()
         self._leading = False
+        self._adopt = False
         self._reload = False
         self._migrated = False
         # None: nothing went wrong (yet); else why the last try failed.
@@ -96,15 +112,27 @@ class HistoryWriter:
         self._progress = asyncio.Condition()
 
     # ------------------------------------------------------------------ inputs
-    def submit(self, records: Sequence[HistoryRecord]) -> None:
-        """Queue records for writing; never waits. Loop thread only."""
-        if not records:
+    def submit(self, unit: SpoolUnit) -> None:
+        """Queue a unit for writing; never waits. Loop thread only."""
+        if not unit.records:
             return
-        self._buffer.extend(records)
-        excess = len(self._buffer) - self.settings.buffer_size
-        if excess > 0:
-            for _ in range(excess):
-                self._buffer.popleft()
+        self._buffer.append(unit)
+        self._records += len(unit.records)
+        self._bound()
+        self._wake.set()
+
+    def _bound(self) -> None:
+        """Drop the oldest units while the buffer holds more records than its size, or
+        more than `MAX_UNITS` units."""
+        excess = 0
+        while self._buffer and (
+            self._records > self.settings.buffer_size or len(self._buffer) > MAX_UNITS
+        ):
+            unit = self._buffer.popleft()
+            self._records -= len(unit.records)
+            self._unspool.add(unit.name)
+            excess += len(unit.records)
+        if excess:
             self.metrics.dropped.inc(excess)
             if self._dropped_in_outage == 0:
                 log.warning(
@@ -114,12 +142,14 @@ class HistoryWriter:
                     self._problem or "slow to write",
                 )
             self._dropped_in_outage += excess
-        self.metrics.buffered.set(len(self._buffer))
-        self._wake.set()
+        self.metrics.buffered.set(self._records)
 
-    def lead(self) -> None:
-        """This replica leads: migrate, reload the summaries, then write."""
+    def lead(self, spool: Spool) -> None:
+        """This replica leads: adopt what the spool holds, migrate, reload the
+        summaries, then write."""
+        self._spool = spool
         self._leading = True
+        self._adopt = True
         self._reload = True
         self._next_retention = 0.0
         self._wake.set()
@@ -131,6 +161,11 @@ class HistoryWriter:
         self.summaries.unload()
 
     # ------------------------------------------------------------------ reads
+    @property
+    def spooled(self) -> bool:
+        """Records reach this writer through the spool (see `submit`)."""
+        return True
+
     def job_history(self, job_key: str) -> JobHistory | None:
         """The job's counters and recent runs as committed; None until loaded."""
         return self.summaries.of(job_key)
@@ -145,7 +180,7 @@ class HistoryWriter:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._records
 
     async def wait_until(self, check: Callable[[], bool]) -> None:
         """Return once `check()` holds, re-checked after every round of the writer."""
@@ -159,9 +194,12 @@ class HistoryWriter:
             while not stop.is_set():
                 if not await self._step():
                     await _wait(stop, self.settings.retry_seconds)
-                elif not self._buffer and not self._reload:
+                elif not self._buffer and not self._reload and not self._adopt:
                     self._wake.clear()
-                    await _wait_any(stop, self._wake, self._retention_due_in())
+                    due = self._retention_due_in()
+                    if self._unspool:
+                        due = min(due, self.settings.retry_seconds)
+                    await _wait_any(stop, self._wake, due)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._write_all(), self.settings.retry_seconds)
         finally:
@@ -180,9 +218,12 @@ class HistoryWriter:
     async def _round(self) -> bool:
         """Reload if asked, write a batch, prune if due. False on a failure."""
         retain = self._leading and self._retention_due_in() <= 0
-        if not (self._reload or self._buffer or retain):
+        await self._delete_spooled()
+        if not (self._adopt or self._reload or self._buffer or retain):
             return True
         try:
+            if self._adopt:
+                await self._adopt_spool()
             engine = self._engine_now()
             if self._reload:
                 await self._load(engine)
@@ -203,10 +244,50 @@ class HistoryWriter:
             self._engine = self._open(self.settings.url(), self.settings.timeout_seconds)
         return self._engine
 
+    async def _adopt_spool(self) -> None:
+        """Put the units a previous leader left in the spool ahead of this term's."""
+        if self._spool is None:
+            self._adopt = False
+            return
+        units = await asyncio.to_thread(self._spool.read)
+        known = self._unspool | {unit.name for unit in self._buffer}
+        found = [unit for unit in units if unit.name not in known]
+        unreadable = [unit.name for unit in found if not unit.records]
+        found = [unit for unit in found if unit.records]
+        self._unspool.update(unreadable)
+        self._buffer.extendleft(reversed(found))
+        self._records += sum(len(unit.records) for unit in found)
+        self._adopt = False
+        if found:
+            log.info(
+                "run history: %d record(s) in %d unit(s) adopted from the spool",
+                sum(len(unit.records) for unit in found),
+                len(found),
+            )
+        self._bound()
+
+    async def _delete_spooled(self) -> None:
+        """Delete the spool nodes of units written or dropped; kept for later on failure
+        (a unit written again changes nothing)."""
+        if self._spool is None or not self._unspool:
+            return
+        names = sorted(self._unspool)
+        try:
+            await asyncio.to_thread(self._spool.delete, names)
+        except Exception as error:
+            log.debug("spooled history units not deleted yet: %s", error)
+            return
+        self._unspool.difference_update(names)
+
     async def _load(self, engine: AsyncEngine) -> None:
         if not self._migrated:
             await migrate(engine)
             self._migrated = True
+        # What waits — the units adopted from the spool above all — is written before
+        # the summaries are read: a previous leader still writing the same units then
+        # changes nothing after the read, and the summaries stay the database's own.
+        while self._buffer:
+            await self._write(engine)
         async with engine.connect() as connection:
             loaded = await load_summaries(connection, self.settings.recent_runs)
         self.summaries.load(loaded.totals, loaded.rows)
@@ -215,15 +296,25 @@ class HistoryWriter:
         log.info("run history loaded: %d job(s) with counters", len(loaded.totals))
 
     async def _write(self, engine: AsyncEngine) -> None:
-        batch = [self._buffer[i] for i in range(min(len(self._buffer), self.settings.batch_size))]
+        units: list[SpoolUnit] = []
+        size = 0
+        for unit in self._buffer:
+            if units and size + len(unit.records) > self.settings.batch_size:
+                break
+            units.append(unit)
+            size += len(unit.records)
         async with engine.begin() as connection:
-            changed = await write_batch(connection, batch)
-        for _ in batch:
+            changed = await write_batch(connection, [r for unit in units for r in unit.records])
+        for unit in units:
             self._buffer.popleft()
-        self.metrics.written.inc(len(batch))
-        self.metrics.buffered.set(len(self._buffer))
+            self._unspool.add(unit.name)
+        self._records -= size
+        self.metrics.written.inc(size)
+        self.metrics.buffered.set(self._records)
         for record in changed:
-            if isinstance(record, RunEnded):
+            if isinstance(record, JobRemoved):
+                self.summaries.removed(record)
+            elif isinstance(record, RunEnded):
                 self.summaries.ended(record)
             elif isinstance(record, RunAbandoned):
                 self.summaries.abandoned(record)
@@ -231,7 +322,8 @@ class HistoryWriter:
                 self.summaries.launched(record)
         self._tell(
             dict.fromkeys(
-                r.job_key if isinstance(r, RunAbandoned) else r.place.job_key for r in changed
+                r.job_key if isinstance(r, (RunAbandoned, JobRemoved)) else r.place.job_key
+                for r in changed
             )
         )
 
@@ -241,10 +333,10 @@ class HistoryWriter:
                 self._summary_changed(job_key)
 
     async def _write_all(self) -> None:
-        if self._engine is None:
-            return
-        while self._buffer:
-            await self._write(self._engine)
+        if self._engine is not None:
+            while self._buffer:
+                await self._write(self._engine)
+        await self._delete_spooled()
 
     async def _retain(self, engine: AsyncEngine) -> None:
         settings = self.settings
@@ -275,7 +367,7 @@ class HistoryWriter:
                 "run history database unavailable (%s); scheduling goes on, %d record(s) "
                 "buffered (at most %d, then the oldest are dropped and counted)",
                 problem,
-                len(self._buffer),
+                self._records,
                 self.settings.buffer_size,
             )
         self._problem = problem

@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 
 from controller.definitions import AppDefinition, JobDefinition
 from controller.executor.messages import Stop, Trigger, encode_base64
+from controller.history.records import HistoryRecord, JobRemoved
 from controller.mesos import history_records, runtime
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosFactory
@@ -56,6 +59,7 @@ from controller.mesos.events import (
 )
 from controller.mesos.executors import ExecutorRegistry, app_of
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_handoff import HistoryHandoff, Packed
 from controller.mesos.history_port import RunHistory
 from controller.mesos.inbox import Inbox
 from controller.mesos.kills import KillBook, KillReason
@@ -82,6 +86,8 @@ from controller.producer import TimerKey, TransientProducer
 from controller.state import Change, NotLeader, RunningTask, StateError, StateStore
 from controller.state.election import Fence
 from controller.state.rules import ReadyOutcome, TriggerOutcome
+from controller.state.store import Also
+from controller.state.transactions import Op
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +128,7 @@ class FrameworkEngine:
         self._stats = stats
         self._emit = emit
         self._history = history
+        self._handoff = handoff = HistoryHandoff(history, store.layout)
         self._closed = False
         self._subscribed = False
         # "host:port" of the master subscribed to (its state endpoint), None when not.
@@ -157,7 +164,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             subscribed=lambda: self._subscribed,
-            record_history=history.submit,
+            handoff=handoff,
         )
         self._statuses = StatusPipeline(
             store=store,
@@ -173,7 +180,7 @@ class FrameworkEngine:
             gauges=gauges,
             emit=emit,
             on_change=self._changed,
-            record_history=history.submit,
+            handoff=handoff,
         )
         self._watchdog = HeartbeatWatchdog(
             background,
@@ -456,8 +463,12 @@ class FrameworkEngine:
             for job in self._store.jobs_of_app(app_key):
                 self._producer.deregister(job.key)
                 self._stats.forget(job.key)
-            dropped = await asyncio.to_thread(self._store.remove_app, app_key)
-            await self._kill_dropped(dropped, KillReason.APP_REMOVED)
+            removed = [job.key for job in self._store.jobs_of_app(app_key)]
+            await self._drop(
+                partial(self._store.remove_app, app_key),
+                KillReason.APP_REMOVED,
+                removed,
+            )
         executors = self._executors.of_app(app_key)
         try:
             # The master knows executors this term never heard of: idle ones a previous
@@ -515,8 +526,11 @@ class FrameworkEngine:
             self._stats.forget(job_key)  # a job of that name later starts afresh
             if self._store.job(job_key) is None:
                 return
-            dropped = await asyncio.to_thread(self._store.remove_job, job_key)
-            await self._kill_dropped(dropped, KillReason.UNSCHEDULED)
+            await self._drop(
+                partial(self._store.remove_job, job_key),
+                KillReason.UNSCHEDULED,
+                [job_key],
+            )
         self._gauges.update()
 
     async def disable_job(self, job_key: str) -> None:
@@ -603,22 +617,36 @@ class FrameworkEngine:
     async def _reschedule_locked(self, previous: JobDefinition, job: JobDefinition) -> None:
         if previous.is_daemon or job.is_daemon:
             # A daemon runs its definition until killed: restart it with the new one.
-            dropped = await asyncio.to_thread(self._store.unschedule, job.key)
-            await self._kill_dropped(dropped, KillReason.RESCHEDULED)
+            await self._drop(partial(self._store.unschedule, job.key), KillReason.RESCHEDULED)
         await self._schedule_locked(job)
 
     async def _unschedule_jobs_locked(self, jobs: Iterable[JobDefinition]) -> None:
         for job in jobs:
             self._producer.deregister(job.key)
-            dropped = await asyncio.to_thread(self._store.unschedule, job.key)
-            await self._kill_dropped(dropped, KillReason.DISABLED)
+            await self._drop(partial(self._store.unschedule, job.key), KillReason.DISABLED)
 
-    async def _kill_dropped(self, dropped: Iterable[RunningTask], why: KillReason) -> None:
-        dropped = list(dropped)
+    async def _drop(
+        self,
+        change: Callable[[Also], tuple[RunningTask, ...]],
+        why: KillReason,
+        removed: Sequence[str] = (),
+    ) -> None:
+        """Make a change that drops running tasks (and removes the jobs `removed`), its
+        history spooled with it; then kill what it dropped."""
         now = datetime.now(UTC)
-        self._history.submit(
-            [r for task in dropped for r in history_records.dropped(task, why.value, now)]
-        )
+        packed: list[Packed] = []
+
+        def spool(dropped: Sequence[RunningTask]) -> Sequence[Op]:
+            records: list[HistoryRecord] = [
+                r for task in dropped for r in history_records.dropped(task, why.value, now)
+            ]
+            records += [JobRemoved(key, uuid.uuid4().hex, now) for key in removed]
+            packed.append(self._handoff.pack(records))
+            return packed[-1].ops
+
+        dropped = await asyncio.to_thread(change, spool)
+        for unit in packed:
+            self._handoff.hand_over(unit)
         for task in dropped:
             self._statuses.forget(task.task_id)
             await self._kills.kill(task.task_id, task.agent_id, why)

@@ -1,26 +1,31 @@
 """What the scheduling core needs of the run history: a place to hand records, and
 each job's summary. `controller.history.writer.HistoryWriter` is the real one;
-`NoHistory` keeps nothing (a service built without a history, as some tests do).
+`NoHistory` keeps nothing (a service built without a history, as some tests do) and
+so asks for no spool either.
 
-`SchedulingService` calls `lead` when a term starts (the history migrates and reloads
-before it writes again) and `follow` when it ends; the launch cycle and the status
-pipeline `submit`; `job_history` feeds `JobRuntime.history`.
+`SchedulingService` calls `lead` when a term starts (the history adopts the spool,
+migrates and reloads before it writes again) and `follow` when it ends; the launch
+cycle, the status pipeline and the engine's removals `submit` units through
+`history_handoff`; `job_history` feeds `JobRuntime.history`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
-from controller.history.records import HistoryRecord
+from controller.history.spool import Spool, SpoolUnit
 from controller.operations import JobHistory
 
 
 class RunHistory(Protocol):
-    def submit(self, records: Sequence[HistoryRecord]) -> None:
-        """Take records whose change is durable; must never wait."""
+    @property
+    def spooled(self) -> bool:
+        """Whether records ride the spool (False: nothing would ever drain it)."""
 
-    def lead(self) -> None: ...
+    def submit(self, unit: SpoolUnit) -> None:
+        """Take a unit whose change is committed; must never wait."""
+
+    def lead(self, spool: Spool) -> None: ...
 
     def follow(self) -> None: ...
 
@@ -29,10 +34,14 @@ class RunHistory(Protocol):
 
 
 class NoHistory:
-    def submit(self, records: Sequence[HistoryRecord]) -> None:
+    @property
+    def spooled(self) -> bool:
+        return False
+
+    def submit(self, unit: SpoolUnit) -> None:
         pass
 
-    def lead(self) -> None:
+    def lead(self, spool: Spool) -> None:
         pass
 
     def follow(self) -> None:

@@ -13,8 +13,10 @@ ZooKeeper. The rules:
   (FINISHED: succeeded; KILLED: killed; any other: failed, with the exit status and
   stderr tail the executor put in the message);
 - a daemon task reports many runs: each COMPLETE is one run (its report says the
-  outcome and the fire time), from its BEGIN; a daemon task that fails outright ends
-  one failed run. A task adrift (unreachable) ends no run: it may come back;
+  outcome, the fire time and when the run began — so the start survives a leader
+  change; the BEGIN seen in memory stands in for a report without it); a daemon task
+  that fails outright ends one failed run, from the BEGIN seen (else its launch). A
+  task adrift (unreachable) ends no run: it may come back;
 - a task the scheduler drops on purpose (`dropped`: unscheduled, disabled, edited,
   app removed) ends its open run as killed.
 """
@@ -135,7 +137,7 @@ def of_update(
             RunEnded(
                 run_key=key,
                 place=replace(place, fire_time=fire or place.fire_time),
-                started_at=tracked.began or update.at,
+                started_at=(report.started_at if report else None) or tracked.began or update.at,
                 ended_at=update.at,
                 outcome=Outcome.SUCCEEDED if counts[0].succeeded else Outcome.FAILED,
                 state=update.state.value,

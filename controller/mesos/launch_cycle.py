@@ -9,8 +9,9 @@ batching window, never on a poll. One cycle, under the state lock:
    the held offers and the jobs the open reconciliation has not settled;
 2. drop stale queue entries, take the planned agents' offers out of the pool;
 3. commit the plan's tasks as running in ZooKeeper (`StateStore.commit_launch`),
-   before Mesos hears of them, and hand the run history their records (an append to
-   its buffer: the database is never waited for);
+   before Mesos hears of them, with their run history records spooled in the same
+   transaction, and hand those to the history (an append to its buffer: the database
+   is never waited for);
 
 then, outside the lock: one ACCEPT per agent (a failed ACCEPT has its tasks reconciled
 at once and its offers declined), placement reporting (LAUNCHED events; unplaceable
@@ -28,12 +29,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from controller.history.records import HistoryRecord
 from controller.mesos import history_records
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_handoff import HistoryHandoff, Packed
 from controller.mesos.launcher import AgentLaunch, LaunchInputs, LaunchPlan, plan_launch
 from controller.mesos.offers import HeldOffer, OfferPool
 from controller.mesos.reconciler import Reconciler
@@ -44,7 +45,15 @@ from controller.mesos.tracking import TrackedTasks
 from controller.mesos.unplaceable import UnplaceableGrace
 from controller.metrics import FrameworkMetrics
 from controller.operations import EventKind, RuntimeEvent
-from controller.state import NotLeader, PartialLaunch, StateError, StateStore, StateUnavailable
+from controller.state import (
+    NotLeader,
+    PartialLaunch,
+    RunningTask,
+    StateError,
+    StateStore,
+    StateUnavailable,
+)
+from controller.state.transactions import Op
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +95,7 @@ class LaunchCycle:
         gauges: QueueGauges,
         emit: Callable[[RuntimeEvent], None],
         subscribed: Callable[[], bool],
-        record_history: Callable[[Sequence[HistoryRecord]], None],
+        handoff: HistoryHandoff,
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -101,7 +110,7 @@ class LaunchCycle:
         self._gauges = gauges
         self._emit = emit
         self._subscribed = subscribed
-        self._record_history = record_history
+        self._handoff = handoff
         self._pool = OfferPool(
             hold_seconds=settings.offer_hold_seconds,
             busy_refuse_seconds=settings.decline_refuse_seconds,
@@ -239,8 +248,17 @@ class LaunchCycle:
         """Record the plan's tasks as running; the ids recorded (the ones to launch)."""
         if not plan.records:
             return set()
+        packed: dict[str, Packed] = {}
+
+        def spool(tasks: Sequence[RunningTask]) -> tuple[Op, ...]:
+            records = [
+                r for t in tasks for r in history_records.launched(t, self._store.job(t.job_key))
+            ]
+            packed[tasks[0].job_key] = unit = self._handoff.pack(records)
+            return unit.ops
+
         try:
-            record = await asyncio.to_thread(self._store.commit_launch, plan.records)
+            record = await asyncio.to_thread(self._store.commit_launch, plan.records, spool)
         except PartialLaunch as partial:
             log.warning("launch recorded only in part: %s", partial)
             record = partial.record
@@ -253,12 +271,11 @@ class LaunchCycle:
             if not isinstance(error, NotLeader | StateUnavailable):
                 self.changed()
             return set()
-        history: list[HistoryRecord] = []
         for task in record.recorded:
             self._tracked.adopt(task)
             self._executors.task_recorded(task)
-            history.extend(history_records.launched(task, self._store.job(task.job_key)))
-        self._record_history(history)
+        for job_key in dict.fromkeys(task.job_key for task in record.recorded):
+            self._handoff.hand_over(packed[job_key])
         return {task.task_id for task in record.recorded}
 
     async def _accept(

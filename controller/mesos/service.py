@@ -41,6 +41,7 @@ from controller.mesos.calls import MesosFactory
 from controller.mesos.driver import pymesos_factory
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.history_port import NoHistory, RunHistory
+from controller.mesos.history_spool import ZkSpool
 from controller.mesos.job_metrics import JobMetrics
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
@@ -91,6 +92,7 @@ class SchedulingService:
         self._connect = connect or pymesos_factory(settings)
         self._stats = JobStatistics(self._job_changed)
         self._history: RunHistory = history if history is not None else NoHistory()
+        self._spool = ZkSpool(client, self._layout)
         self._engine: FrameworkEngine | None = None
         self._transition = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
@@ -119,7 +121,7 @@ class SchedulingService:
                 emit=self._emit,
                 history=self._history,
             )
-            self._history.lead()
+            self._history.lead(self._spool)
             try:
                 await engine.start()
             except BaseException:

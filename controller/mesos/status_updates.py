@@ -12,8 +12,9 @@ again. The updates after a failed one go on, as reordered updates would.
 
 Side effects of an applied decision: KILLs through the kill book, outcome counts into
 the job statistics, runtime events, the run history's records (`history_records`,
-handed to the history writer only once durable), and a launch cycle when the queues
-changed. Each
+spooled in the same transaction as the decision's state change — a daemon's BEGIN
+and COMPLETE, which change no state, commit their unit alone — and handed to the
+history writer once committed), and a launch cycle when the queues changed. Each
 applied update also answers the open reconciliation run. `expire_unreachable` is the
 sweep `UnreachableExpiry` runs; it applies `statuses.expire_unreachable` the same way.
 """
@@ -31,6 +32,7 @@ from controller.mesos import history_records, statuses
 from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_handoff import HistoryHandoff, Packed
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.states import ADRIFT_STATES, Acknowledgement, StatusUpdate
@@ -91,7 +93,7 @@ class StatusPipeline:
         gauges: QueueGauges,
         emit: Callable[[RuntimeEvent], None],
         on_change: Callable[[], None],
-        record_history: Callable[[Sequence[HistoryRecord]], None],
+        handoff: HistoryHandoff,
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -106,7 +108,7 @@ class StatusPipeline:
         self._gauges = gauges
         self._emit = emit
         self._on_change = on_change
-        self._record_history = record_history
+        self._handoff = handoff
 
     async def handle(self, updates: Sequence[StatusUpdate]) -> None:
         """Decide every update in order; persist the state-tracking ones together (one
@@ -125,9 +127,8 @@ class StatusPipeline:
                     self._stage(staged, update, decision, records)
                     continue
                 await self._flush(staged, acks)
-                if await self.apply(decision):
+                if await self.apply(decision, records):
                     self._done(update, decision, acks)
-                    self._record_history(records)
             await self._flush(staged, acks)
         for ack in acks:
             try:
@@ -202,20 +203,23 @@ class StatusPipeline:
         On failure memory is restored and nothing staged is acknowledged (Mesos resends)."""
         if not staged.pending:
             return True
+        packed = self._handoff.pack([r for _, _, records in staged.pending for r in records])
         try:
-            if staged.writes:
-                await asyncio.to_thread(self._store.update_task_states, dict(staged.writes))
+            if staged.writes or packed.ops:
+                await asyncio.to_thread(
+                    self._store.update_task_states, dict(staged.writes), packed.ops
+                )
         except StateError as error:
             log.warning("%d status update(s) not applied: %s", len(staged.pending), error)
             self._tracked.restore(staged.previous)
             staged.clear()
             return False
-        for update, decision, records in staged.pending:
+        for update, decision, _ in staged.pending:
             if any(t.task.state in ADRIFT_STATES for t in decision.of(Track)):
                 self._expiry.schedule(self.expire_unreachable)
             await self._act(decision)
             self._done(update, decision, acks)
-            self._record_history(records)
+        self._handoff.hand_over(packed)
         self._gauges.update()
         staged.clear()
         return True
@@ -226,8 +230,10 @@ class StatusPipeline:
         if decision.acknowledge and (ack := update.acknowledgement) is not None:
             acks.append(ack)
 
-    async def apply(self, decision: Decision) -> bool:
-        """Apply a decision; False when its state change could not be made durable."""
+    async def apply(self, decision: Decision, records: Sequence[HistoryRecord] = ()) -> bool:
+        """Apply a decision, its history `records` spooled with its state change; False
+        when that could not be made durable."""
+        packed = self._handoff.pack(records)
         removed = decision.of(RemoveRunning)
         failover = decision.of(RecordFailover)
         drop_failover_event = False
@@ -240,12 +246,19 @@ class StatusPipeline:
                     follow = FollowUp.REQUEUE_DAEMON
                 else:
                     follow = FollowUp.NONE
-                outcome = await asyncio.to_thread(self._store.task_terminated, task.value, follow)
+                outcome = await asyncio.to_thread(
+                    self._store.task_terminated, task.value, follow, packed.ops
+                )
+                self._handoff.hand_over(packed)
+                packed = Packed()
                 drop_failover_event = outcome.failover not in (None, FailoverOutcome.RECORDED)
                 self.forget(task.value)
                 self._on_change()
             for track in decision.of(Track):
                 await self._track(track.task)
+            if packed.ops:
+                await asyncio.to_thread(self._store.update_task_states, {}, packed.ops)
+            self._handoff.hand_over(packed)
         except StateError as error:
             log.warning("status not applied (Mesos will resend it): %s", error)
             return False
@@ -294,6 +307,5 @@ class StatusPipeline:
                     log.warning("task %s unreachable for over %ss: lost", task.task_id, grace)
                     lost = statuses.lost_update(task, now, grace)
                     records = self._history(lost, decision, known) if lost else []
-                    if await self.apply(decision):
-                        self._record_history(records)
+                    await self.apply(decision, records)
         return bool(self._tracked.adrift())

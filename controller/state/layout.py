@@ -11,6 +11,7 @@ tree below `/<namespace>` is defined in one place (documented in docs/state.md):
     state/trigger/<jobKey>                    the last trigger token handled (text)
     state/disable/job/<jobKey>                present = job disabled
     state/disable/app/<appKey>                present = app disabled
+    history/spool/<unit>                      run history records not yet in the database
     ha/framework_id                           the Mesos framework id (text)
     ha/election/n_<contender>_<sequence>      one ephemeral-sequential node per contender
 
@@ -129,6 +130,14 @@ class Layout:
     def disabled_app(self, app_key: str) -> str:
         return f"{self.disabled_apps}/{_segment('app key', app_key)}"
 
+    # the run history's records on their way to the database
+    @property
+    def history_spool(self) -> str:
+        return f"{self.root}/history/spool"
+
+    def history_unit(self, name: str) -> str:
+        return f"{self.history_spool}/{_segment('spool unit', name)}"
+
     # high availability
     @property
     def framework_id(self) -> str:
@@ -153,5 +162,6 @@ class Layout:
             self.trigger_root,
             self.disabled_jobs,
             self.disabled_apps,
+            self.history_spool,
             self.election,
         )

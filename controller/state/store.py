@@ -67,10 +67,18 @@ from controller.state.loading import read_view
 from controller.state.planning import Plan
 from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome, TriggerOutcome
-from controller.state.transactions import Create, Delete, SetData, chunk
+from controller.state.transactions import Create, Delete, Op, SetData, chunk
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
+
+# Operations to commit in the same transaction as a change, given the running tasks
+# it records or drops: how the run history's spool rides with the state it describes.
+Also = Callable[[Sequence[RunningTask]], Sequence[Op]]
+
+
+def _nothing_more(_: Sequence[RunningTask]) -> Sequence[Op]:
+    return ()
 
 
 class Change(StrEnum):
@@ -354,7 +362,7 @@ class StateStore:
             self._commit([plan])
             return Change.CREATED if current is None else Change.UPDATED
 
-    def remove_app(self, app_key: str) -> tuple[RunningTask, ...]:
+    def remove_app(self, app_key: str, also: Also = _nothing_more) -> tuple[RunningTask, ...]:
         """Forget the app and every job of it (as `remove_job`); returns the running
         tasks dropped, which the caller kills."""
         with self._write_lock:
@@ -366,7 +374,7 @@ class StateStore:
             plan = planning.app_flag(view, self.layout, app_key, False)
             if app_key in view.apps:
                 plan += Plan([Delete(self.layout.app(app_key))], lambda: view.forget_app(app_key))
-            self._commit([*plans, plan])
+            self._commit([*plans, plan + Plan(list(also(dropped)))])
             return tuple(dropped)
 
     def disable_app(self, app_key: str) -> None:
@@ -408,13 +416,13 @@ class StateStore:
             self._commit([plan])
             return Change.CREATED if current is None else Change.UPDATED
 
-    def remove_job(self, job_key: str) -> tuple[RunningTask, ...]:
+    def remove_job(self, job_key: str, also: Also = _nothing_more) -> tuple[RunningTask, ...]:
         """Deregister: delete the job's config, disabled flag, ready, running and
         failover entries and its last trigger token; returns the running tasks dropped
         (the caller kills them)."""
         with self._write_lock:
             plan, dropped = planning.remove_job(self._view, self.layout, job_key)
-            self._commit([plan])
+            self._commit([plan + Plan(list(also(dropped)))])
             return dropped
 
     def disable_job(self, job_key: str) -> None:
@@ -526,33 +534,39 @@ class StateStore:
                 plan += planning.remove_failover(view, self.layout, job_key, found)
             self._commit([plan])
 
-    def unschedule(self, job_key: str) -> tuple[RunningTask, ...]:
+    def unschedule(self, job_key: str, also: Also = _nothing_more) -> tuple[RunningTask, ...]:
         """Drop the job's ready entry and running entries in one transaction; returns the
         running tasks dropped (the caller kills them). Failover entries stay."""
         with self._write_lock:
             view = self._view
             running = tuple(view.running.get(job_key, {}).values())
-            self._commit(
-                [
-                    planning.ready(view, self.layout, job_key, None)
-                    + planning.remove_running(view, self.layout, job_key, running)
-                ]
+            change = planning.ready(view, self.layout, job_key, None) + planning.remove_running(
+                view, self.layout, job_key, running
             )
+            if change.ops:
+                change += Plan(list(also(running)))
+            self._commit([change])
             return running
 
     # ------------------------------------------------------------------ launching
-    def commit_launch(self, launches: Sequence[RunningTask]) -> LaunchRecord:
+    def commit_launch(
+        self, launches: Sequence[RunningTask], also: Also = _nothing_more
+    ) -> LaunchRecord:
         """Record every launched task as running and consume the work it came from:
         one ready run per READY job (a versioned set, or delete at zero) and the
         failover entry of each FAILOVER task — in one fenced transaction (more only
-        beyond ~900 tasks, see the module docstring).
+        beyond ~900 tasks, see the module docstring). `also` is asked once per job,
+        for operations that commit with that job's launch.
 
         READY tasks carry the fire time `ready()[job].next_fire`. Raises ValueError for
         a launch that does not match the queues (no ready entry / failover entry, shard
         already running, duplicate task); NotLeader when fenced; PartialLaunch when a
         multi-transaction launch stopped part way; StateConflict/StateUnavailable."""
         with self._write_lock:
-            plans = planning.launch(self._view, self.layout, launches)
+            plans = [
+                plan + Plan(list(also(plan.launches)))
+                for plan in planning.launch(self._view, self.layout, launches)
+            ]
             applied: list[Plan] = []
             try:
                 transactions = self._commit(plans, applied)
@@ -574,9 +588,10 @@ class StateStore:
             self.update_task_states({task_id: state})
             return self._view.by_task.get(task_id)
 
-    def update_task_states(self, states: Mapping[str, str]) -> int:
+    def update_task_states(self, states: Mapping[str, str], also: Sequence[Op] = ()) -> int:
         """Persist the new Mesos state of many running tasks in one transaction (task id
-        → state; unrecorded and unchanged tasks are skipped); returns how many changed."""
+        → state; unrecorded and unchanged tasks are skipped), with `also`; returns how
+        many changed."""
         with self._write_lock:
             view, plans = self._view, list[Plan]()
             for task_id, state in states.items():
@@ -584,7 +599,7 @@ class StateStore:
                 if task is None or task.state == state:
                     continue
                 plans.append(planning.task_state(view, self.layout, task, state))
-            self._commit(plans)
+            self._commit([*plans, Plan(list(also))])
             return len(plans)
 
     def record_running(self, task: RunningTask) -> bool:
@@ -599,12 +614,15 @@ class StateStore:
             self._commit([planning.add_running(view, self.layout, task.job_key, [task])])
             return True
 
-    def task_terminated(self, task_id: str, follow_up: FollowUp = FollowUp.NONE) -> Termination:
+    def task_terminated(
+        self, task_id: str, follow_up: FollowUp = FollowUp.NONE, also: Sequence[Op] = ()
+    ) -> Termination:
         """A task reached a terminal state: remove it from running and, in the same
         transaction, record its shard for failover (FAILOVER, per the failover rules)
         or put its daemon job back in ready (REQUEUE_DAEMON, if no task of the job is
-        left running). A full queue is logged and reported, not raised. A task id
-        that is not recorded must still start with `<jobKey>@-@<shard>`."""
+        left running), and commit `also` with it. A full queue is logged and reported,
+        not raised. A task id that is not recorded must still start with
+        `<jobKey>@-@<shard>`."""
         with self._write_lock:
             view, layout = self._view, self.layout
             task = view.by_task.get(task_id)
@@ -636,7 +654,7 @@ class StateStore:
                 outcome = Termination(task, ready=change.outcome)
                 if change.outcome.changed:
                     plan += planning.ready(view, layout, job_key, change.entry)
-            self._commit([plan])
+            self._commit([plan + Plan(list(also))])
             return outcome
 
     def add_failover(self, task_id: str, fire_time: datetime | None = None) -> FailoverOutcome:

@@ -117,6 +117,7 @@ def test_daemon_jobs_stay_running_and_report_each_run(
     assert messages in ([BEGIN, COMPLETE] * completed, [BEGIN, COMPLETE] * completed + [BEGIN])
     reports = [RunReport.decode(u.data or b"") for u in middle if u.message == COMPLETE]
     assert all(r.outcome == "succeeded" and not r.triggered for r in reports)
+    assert all(r.started_at for r in reports)
     fire_times = [r.fire_time for r in reports]
     assert all(fire_times) and fire_times == sorted(set(fire_times))
 

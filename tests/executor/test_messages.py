@@ -64,6 +64,7 @@ def test_run_reports_round_trip() -> None:
         detail="exit status 3",
         fire_time=datetime(2024, 1, 1, tzinfo=UTC),
         triggered=True,
+        started_at=datetime(2024, 1, 1, 0, 0, 2, tzinfo=UTC),
     )
     assert RunReport.decode(report.encode()) == report
     assert RunReport.decode(RunReport(outcome="succeeded").encode()) == RunReport("succeeded")
@@ -75,6 +76,7 @@ def test_run_reports_round_trip() -> None:
         (b"nope", "not JSON"),
         (b'{"outcome": "maybe"}', "'outcome'"),
         (b'{"outcome": "failed", "fireTime": "yesterday"}', "'fireTime'"),
+        (b'{"outcome": "failed", "startedAt": 3}', "'startedAt'"),
     ],
 )
 def test_bad_run_reports_say_what_is_wrong(raw: bytes, fragment: str) -> None:

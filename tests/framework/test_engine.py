@@ -3,12 +3,13 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from controller.history.records import HistoryRecord, RunAbandoned, RunLaunched
+from controller.history.records import HistoryRecord, JobRemoved, RunAbandoned, RunLaunched
+from controller.history.spool import SpoolUnit, decode
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
 from controller.mesos.history_port import NoHistory
@@ -25,13 +26,17 @@ pytestmark = pytest.mark.unit
 
 
 class RecordedHistory(NoHistory):
-    """The history seam, keeping what the term handed it."""
+    """The history seam, spooled, keeping what the term handed it."""
 
     def __init__(self) -> None:
         self.records: list[HistoryRecord] = []
 
-    def submit(self, records: Sequence[HistoryRecord]) -> None:
-        self.records.extend(records)
+    @property
+    def spooled(self) -> bool:
+        return True
+
+    def submit(self, unit: SpoolUnit) -> None:
+        self.records.extend(unit.records)
 
 
 class Term:
@@ -146,7 +151,19 @@ async def test_an_on_demand_reconciliation_asks_about_the_apps_tasks_or_everythi
     )
 
 
-async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed(term: Term) -> None:
+def spooled(term: Term) -> list[HistoryRecord]:
+    prefix = term.store.layout.history_spool + "/"
+    return [
+        r
+        for p, (data, _) in term.gateway.nodes.items()
+        if p.startswith(prefix)
+        for r in decode(data)
+    ]
+
+
+async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed_and_its_counters(
+    term: Term,
+) -> None:
     await term.subscribe()
     await term.engine.put_app(make_app("app"))
     await term.engine.schedule(make_job("job", shards=2))
@@ -160,3 +177,7 @@ async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed(term: Ter
     ended = [r for r in term.history.records if isinstance(r, RunAbandoned)]
     assert sorted(r.run_key for r in ended) == launched
     assert {r.message for r in ended} == {"killed by the scheduler: unscheduled"}
+    (removed,) = [r for r in term.history.records if isinstance(r, JobRemoved)]
+    assert removed.job_key == "ns.job"
+    # spooled in the removal's own transaction: every record handed over is in the spool
+    assert sorted(map(repr, spooled(term))) == sorted(map(repr, term.history.records))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from controller.dirty import ObjectKind
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
 from controller.state import Layout
+from controller.state.transactions import Op
 from devcluster.mesos import AgentSpec, LocalMesos
 from devcluster.zookeeper import ZooKeeperServer
 from tests.framework.harness import (
@@ -247,7 +248,7 @@ async def test_a_batch_of_updates_that_cannot_be_persisted_is_not_acknowledged_a
         real_update = store.update_task_states
         vanished: list[str] = []
 
-        def lose_one_record_first(states: Mapping[str, str]) -> int:
+        def lose_one_record_first(states: Mapping[str, str], also: Sequence[Op] = ()) -> int:
             running = [t for t, s in states.items() if s == "TASK_RUNNING"]
             if not vanished and len(running) >= 2:
                 # Someone deletes one running entry behind the leader's back: the
@@ -256,7 +257,7 @@ async def test_a_batch_of_updates_that_cannot_be_persisted_is_not_acknowledged_a
                 assert task is not None
                 zk_client.delete(Layout(zk_namespace).running_task(task.job_key, task.shard))
                 vanished.append(task.task_id)
-            return real_update(states)
+            return real_update(states, also)
 
         store.update_task_states = lose_one_record_first  # type: ignore[method-assign]
         await fw.service.trigger(job.key, "1")

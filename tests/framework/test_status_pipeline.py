@@ -35,7 +35,8 @@ async def test_tracking_updates_of_a_batch_are_written_in_one_transaction_then_a
 ) -> None:
     tasks = world.seed(running=3)
     await world.statuses.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
-    assert world.journal.entries == [("commit", 3)] + [("ack", t) for t in tasks]
+    # the three states, and their run history unit
+    assert world.journal.entries == [("commit", 3 + 1)] + [("ack", t) for t in tasks]
     assert states(world, tasks) == ["TASK_RUNNING"] * 3
     assert all(world.tracked.get(t).state is TaskState.RUNNING for t in tasks)  # type: ignore[union-attr]
 
@@ -85,7 +86,7 @@ async def test_staged_updates_are_written_before_a_terminal_one_and_all_acknowle
         [update(first, TaskState.RUNNING, uid=1), update(second, TaskState.FAILED, uid=2)]
     )
     assert world.journal.kinds() == ["commit", "commit", "ack", "ack"]
-    assert world.journal.entries[0] == ("commit", 1)
+    assert world.journal.entries[0] == ("commit", 1 + 1)  # a state and its history unit
     assert list(world.store.running()) == [first]
 
 

@@ -19,9 +19,12 @@ from prometheus_client import CollectorRegistry
 
 from controller.definitions import JobDefinition
 from controller.history.records import HistoryRecord
+from controller.history.spool import SpoolUnit
 from controller.mesos.background import Background
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
+from controller.mesos.history_handoff import HistoryHandoff
+from controller.mesos.history_port import NoHistory
 from controller.mesos.kills import KillBook
 from controller.mesos.launch_cycle import LaunchCycle
 from controller.mesos.reconciler import Reconciler
@@ -84,6 +87,20 @@ def offer(offer_id: str, agent_id: str, cpus: float = 8.0, mem: float = 8192.0) 
     }
 
 
+class Recorded(NoHistory):
+    """A spooled history that keeps the records of every unit handed over."""
+
+    def __init__(self, records: list[HistoryRecord]) -> None:
+        self.records = records
+
+    @property
+    def spooled(self) -> bool:
+        return True
+
+    def submit(self, unit: SpoolUnit) -> None:
+        self.records.extend(unit.records)
+
+
 @dataclass
 class World:
     settings: FrameworkSettings = field(default_factory=settings)
@@ -102,6 +119,7 @@ class World:
         self.stats = JobStatistics()
         # What the parts handed the run history, in order.
         self.history: list[HistoryRecord] = []
+        self.handoff = HistoryHandoff(Recorded(self.history), self.store.layout)
         self.gauges = QueueGauges(self.store, self.stats, self.metrics)
         self.tracked = TrackedTasks()
         self.executors = ExecutorRegistry()
@@ -129,7 +147,7 @@ class World:
             gauges=self.gauges,
             emit=self.events.append,
             subscribed=lambda: self.subscribed,
-            record_history=self.history.extend,
+            handoff=self.handoff,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
         self.statuses = StatusPipeline(
@@ -146,7 +164,7 @@ class World:
             gauges=self.gauges,
             emit=self.events.append,
             on_change=self.launch.changed,
-            record_history=self.history.extend,
+            handoff=self.handoff,
         )
 
     def _on_settled(self) -> None:

@@ -26,7 +26,9 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.endpoints import Endpoints, Health
 from controller.history.records import Outcome
 from controller.history.settings import HistorySettings
+from controller.history.spool import SpoolUnit
 from controller.history.writer import HistoryWriter
+from controller.mesos.history_spool import ZkSpool
 from controller.operations import ReconcileKind, SchedulingError
 from controller.state import FollowUp, LaunchSource, Layout, RunningTask, StateStore
 from tests.history.conftest import Database
@@ -164,10 +166,10 @@ def test_the_openapi_document_is_valid() -> None:
     validate(DOCUMENT)
 
 
-async def fill(writer: HistoryWriter) -> None:
+async def fill(writer: HistoryWriter, spool: ZkSpool) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(writer.run(stop))
-    writer.lead()
+    writer.lead(spool)
     records: list[Any] = []
     for n in range(3):
         fire = T0 + timedelta(minutes=n)
@@ -182,7 +184,7 @@ async def fill(writer: HistoryWriter) -> None:
                     message="exit status 3" if outcome is Outcome.FAILED else None,
                 ),
             ]
-    writer.submit([*records, transition(), transition(state="TASK_FAILED")])
+    writer.submit(SpoolUnit.of([*records, transition(), transition(state="TASK_FAILED")]))
     await writer.wait_until(lambda: writer.buffered == 0 and writer.summaries.loaded)
     stop.set()
     await task
@@ -190,9 +192,11 @@ async def fill(writer: HistoryWriter) -> None:
 
 async def test_runs_transitions_statistics_and_queues_conform_to_the_document(
     served: tuple[int, HistoryWriter],
+    zk_client: KazooClient,
+    zk_namespace: str,
 ) -> None:
     port, writer = served
-    await fill(writer)
+    await fill(writer, ZkSpool(zk_client, Layout(zk_namespace)))
 
     status, failed = get(port, "/api/v1/runs?namespace=team&job=report&outcome=failed")
     assert status == 200

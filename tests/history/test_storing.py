@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, inspect, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.history.database import async_url, loaded, migrate, open_engine
-from controller.history.records import Outcome, RunAbandoned
+from controller.history.records import JobRemoved, Outcome, RunAbandoned, transition_key
 from controller.history.schema import job_totals, metadata, runs, transitions
 from controller.history.storing import apply_retention, load_summaries, write_batch
 from tests.history.conftest import Database
@@ -39,13 +39,85 @@ async def test_migrations_are_idempotent_and_build_the_schema_of_the_metadata(
             inspector = inspect(sync)
             return {
                 name: {c["name"] for c in inspector.get_columns(name)}
-                for name in ("runs", "transitions", "job_totals")
+                for name in inspector.get_table_names()
+                if name != "alembic_version"
             }
 
         found = await connection.run_sync(columns)
+        unique = await connection.run_sync(
+            lambda sync: {
+                i["name"]: bool(i["unique"]) for i in inspect(sync).get_indexes("transitions")
+            }
+        )
     assert found == {
         table.name: {c.name for c in table.columns} for table in metadata.sorted_tables
     }
+    assert unique["ux_transitions_record_key"]
+
+
+async def test_a_database_of_the_first_revision_is_upgraded_with_its_rows(
+    database: Database,
+) -> None:
+    engine = open_engine(database.url)
+    try:
+        await migrate(engine, "0001")
+        async with engine.begin() as connection:
+            await connection.execute(transitions.insert().values(**old_transition()))
+            await old_totals(connection)
+        await migrate(engine)
+        async with engine.begin() as connection:
+            await write_batch(connection, [transition(), transition()])
+            keys = (await connection.execute(select(transitions.c.record_key))).scalars().all()
+            totals = (await connection.execute(select(job_totals))).one()
+    finally:
+        await engine.dispose()
+    assert sorted(keys, key=str) == sorted([None, transition_key(transition())], key=str)
+    assert totals.succeeded == 1
+
+
+def old_transition() -> dict[str, object]:
+    move = transition()
+    return {
+        "task_id": move.task_id,
+        "job_key": move.job_key,
+        "namespace": "team",
+        "shard": move.shard,
+        "state": move.state,
+        "at": move.at,
+    }
+
+
+async def old_totals(connection: AsyncConnection) -> None:
+    """A job's counters as revision 0001 kept them."""
+    await connection.execute(
+        job_totals.insert().values(job_key="team.report", succeeded=1, failed=0, killed=0)
+    )
+
+
+async def test_a_transition_written_twice_is_one_row(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await write_batch(connection, [transition(), transition(state="TASK_FAILED")])
+        await write_batch(connection, [transition(), transition(state="TASK_FAILED")])
+        moves = await connection.scalar(select(func.count()).select_from(transitions))
+    assert moves == 2
+
+
+async def test_a_removal_ends_the_counters_once_and_keeps_the_runs(engine: AsyncEngine) -> None:
+    removal = JobRemoved("team.report", "removal-1", T0 + timedelta(hours=1))
+    before = [ended(shard=0), ended(shard=1, outcome=Outcome.FAILED)]
+    after = [ended(shard=0, fire=T0 + timedelta(hours=2))]
+    async with engine.begin() as connection:
+        changed = await write_batch(connection, [*before, removal, *after])
+        # all of it again, as a new leader writing a spool the last one left
+        again = await write_batch(connection, [*before, removal, *after])
+    assert removal in changed and again == []
+    async with engine.connect() as connection:
+        totals = (await connection.execute(select(job_totals))).one()
+        kept = await connection.scalar(select(func.count()).select_from(runs))
+        summaries = await load_summaries(connection, recent_runs=10)
+    assert (totals.succeeded, totals.failed) == (1, 0)
+    assert kept == 3
+    assert [row.fire_time for _, row in summaries.rows] == [T0 + timedelta(hours=2)]
 
 
 async def test_a_run_is_launched_then_ended_once_and_counted_once(engine: AsyncEngine) -> None:
