@@ -321,7 +321,7 @@ DOCUMENT: dict[str, Any] = {
         f"{BASE}/statistics": _get(
             "run results of the last minute, hour and day; running tasks; jobs by type",
             "Statistics",
-            [],
+            [_parameter("namespace", "only this namespace")],
         ),
         f"{BASE}/statistics/results": _get(
             "runs that ended per minute, hour or day, by outcome (intervals without runs "

@@ -241,9 +241,10 @@ class HistoryApi:
                     return 200, {"items": page.items, "next": page.next}
                 case "/statistics":
                     now = datetime.now(UTC)
-                    within = self._scoped(queries.Filter())
+                    namespace = query.get("namespace")
+                    within = self._scoped(queries.Filter(namespace=namespace))
                     results = self._read(lambda c: queries.results(c, now, within))
-                    view = self._view(None)
+                    view = self._view(namespace)
                     return 200, {
                         "results": results,
                         "runningTasks": len(view.by_task),
