@@ -73,7 +73,7 @@ class ConsoleAssets:
                 503,
                 "The console is not built",
                 "Its files are missing from this installation: build them with "
-                "<code>npm ci && npm run build</code> in <code>console/</code> "
+                "<code>npm ci &amp;&amp; npm run build</code> in <code>console/</code> "
                 "(<code>scripts/setup</code> does).",
             )
         name = relative_file(path)
