@@ -126,3 +126,5 @@ def test_non_default_values_reach_the_settings(
     assert settings.kubernetes.namespaces == ["team-a", "team-b"]
     assert (settings.status.refresh_interval, settings.status.min_interval) == (30.0, 2.5)
     assert (settings.http.health_port, settings.http.metrics_port) == (8081, 9100)
+    assert settings.console.enabled and settings.console.namespaces == ["team-a"]
+    assert settings.shown_namespaces() == ["team-a"]
