@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
@@ -40,6 +41,9 @@ from controller.state.loading import read_view
 from controller.state.view import View
 
 Answer = tuple[int, dict[str, Any]]
+VIEW_MAX_AGE = 2.0
+"""Seconds one read of ZooKeeper's state tree answers for: the requests of a console
+page, sent at once, and those of other browsers share it."""
 T = TypeVar("T")
 _OUTCOMES = ("succeeded", "failed", "killed")
 
@@ -209,6 +213,8 @@ class HistoryApi:
             target=self._loop.run_forever, name="history-api", daemon=True
         )
         self._engine: AsyncEngine | None = None
+        self._view_lock = threading.Lock()
+        self._last_view: tuple[float, View] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -309,16 +315,26 @@ class HistoryApi:
         future = asyncio.run_coroutine_threadsafe(run(), self._loop)
         return future.result(3 * self._timeout)
 
+    def _state(self) -> View:
+        """The state tree as read at most VIEW_MAX_AGE ago (one read at a time)."""
+        with self._view_lock:
+            last = self._last_view
+            if last is not None and time.monotonic() - last[0] < VIEW_MAX_AGE:
+                return last[1]
+            client = self._zookeeper()
+            if client is None or not client.connected:
+                raise StateError("not connected to ZooKeeper")
+            gateway = ZkGateway(client, timeout=self._timeout)
+            view = read_view(gateway, self._layout, datetime.now(UTC), create=False).view
+            self._last_view = (time.monotonic(), view)
+            return view
+
     def _scoped(self, wanted: queries.Filter) -> queries.Filter:
         return replace(wanted, namespaces=self._scope.narrowed(wanted.namespace))
 
     def _view(self, namespace: str | None) -> View:
         """The queues and definitions in ZooKeeper, of the scope (and `namespace`) only."""
-        client = self._zookeeper()
-        if client is None or not client.connected:
-            raise StateError("not connected to ZooKeeper")
-        gateway = ZkGateway(client, timeout=self._timeout)
-        view = read_view(gateway, self._layout, datetime.now(UTC), create=False).view
+        view = self._state()
         namespaces = self._scope.narrowed(namespace)
         if namespaces is None:
             return view
