@@ -66,7 +66,8 @@ class ConsoleAssets:
                 "This controller is set not to serve its console (console.enabled).",
             )
         if path == PREFIX:
-            return Asset(301, _TYPES[".html"], b"", location=f"{PREFIX}/")
+            # Relative, so that it holds behind a proxy that adds a path prefix.
+            return Asset(301, _TYPES[".html"], b"", location="console/")
         index = self._directory / "index.html"
         if not index.is_file():
             return _page(

@@ -10,16 +10,7 @@ import helm_python
 import pytest
 import yaml
 
-from tests.deploy.chart import (
-    CHART,
-    NAMESPACE,
-    PROJECT,
-    RELEASE,
-    Rendered,
-    merged,
-    render,
-    values_file,
-)
+from tests.deploy.chart import CHART, NAMESPACE, PROJECT, Rendered, merged, render, values_file
 
 pytestmark = pytest.mark.unit
 
@@ -29,13 +20,6 @@ HELM_ERROR = 3
 def pod_labels(rendered: Rendered) -> dict[str, str]:
     labels: dict[str, str] = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
     return labels
-
-
-def metrics_service(rendered: Rendered) -> dict[str, Any]:
-    [service] = [
-        s for s in rendered.of_kind("Service") if s["metadata"]["name"].endswith("-metrics")
-    ]
-    return service
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -93,7 +77,6 @@ def test_non_default_values_render_monitoring_and_namespaced_rbac(
         "RoleBinding",
         "RoleBinding",
         "Service",
-        "Service",
         "ServiceAccount",
         "ServiceMonitor",
     ]
@@ -125,7 +108,7 @@ def test_selectors_ports_and_accounts_agree(chart: helm_python.Chart, values: st
     labels = pod_labels(rendered)
     deployment = rendered.one("Deployment")
     assert selects(deployment["spec"]["selector"]["matchLabels"], labels)
-    service = metrics_service(rendered)
+    service = rendered.one("Service")
     assert selects(service["spec"]["selector"], labels)
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert selects(rendered.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels)
@@ -149,25 +132,18 @@ def test_selectors_ports_and_accounts_agree(chart: helm_python.Chart, values: st
         ]
 
 
-def test_the_console_is_served_and_exposed_only_as_the_values_say(
-    chart: helm_python.Chart,
-) -> None:
+def test_the_console_is_served_and_limited_as_the_values_say(chart: helm_python.Chart) -> None:
     default = render(chart, values_file("default"))
-    assert [s["metadata"]["name"] for s in default.of_kind("Service")] == [
-        f"{RELEASE}-cloudjob-controller-metrics"
-    ]
+    names = {e["name"] for e in default.env}
+    assert not names & {"CLOUDJOB_CONSOLE__ENABLED", "CLOUDJOB_CONSOLE__NAMESPACES"}
     assert "port-forward deployment/" in default.notes and "/console/" in default.notes
 
     full = render(chart, values_file("full"))
-    [console] = [s for s in full.of_kind("Service") if s["metadata"]["name"] == "jobs-console"]
-    assert selects(console["spec"]["selector"], pod_labels(full))
-    assert console["spec"]["ports"] == [
-        {"name": "http", "port": 8088, "targetPort": "health", "protocol": "TCP"}
-    ]
-    assert {p["name"] for p in full.container["ports"]} >= {"health"}
-    assert "service jobs-console, port 8088" in full.notes
+    env = {e["name"]: e.get("value") for e in full.env}
+    assert env["CLOUDJOB_CONSOLE__NAMESPACES"] == "team-a"
+    assert "/console/, showing team-a" in full.notes
 
-    off = render(chart, merged(values_file("full"), {"console": {"enabled": False}}))
+    off = render(chart, merged(values_file("default"), {"console": {"enabled": False}}))
     env = {e["name"]: e.get("value") for e in off.env}
     assert env["CLOUDJOB_CONSOLE__ENABLED"] == "false"
     assert "The web console is off" in off.notes
