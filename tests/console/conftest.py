@@ -164,12 +164,14 @@ def _run(job: str, shard: int, fire: datetime, outcome: Outcome) -> list[Any]:
 
 
 def history_records(now: datetime) -> list[Any]:
-    """team/report ran once a minute for the last REPORT_RUNS minutes, shard 1 of the
-    third-newest run failed; ops/cleanup ran once, half an hour ago, and was killed."""
+    """team/report ran once a minute for REPORT_RUNS minutes until two minutes ago (no
+    run ends within the last minute, whose count would change while a test reads it),
+    shard 1 of the third-newest run failed; ops/cleanup ran once, half an hour ago, and
+    was killed."""
     minute = now.replace(second=0, microsecond=0)
     records: list[Any] = []
     for n in reversed(range(REPORT_RUNS)):
-        fire = minute - timedelta(minutes=n + 1)
+        fire = minute - timedelta(minutes=n + 2)
         for shard in range(3):
             outcome = Outcome.FAILED if (n, shard) == (2, 1) else Outcome.SUCCEEDED
             records += _run("team.report", shard, fire, outcome)
