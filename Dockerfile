@@ -4,8 +4,8 @@
 # requires, in a stage the others start from, so the virtualenv's python (a link to
 # /usr/bin/python3) is the same package where it is built and where it runs. The build
 # stage compiles pymesos's http-parser dependency with the same script scripts/setup
-# uses (it says why) and installs the dependencies into /opt/venv; the project stage
-# builds the project's wheel; the runtime stage adds the virtualenv, installs the wheel
+# uses (it says why) and installs the dependencies into /opt/venv; the console stage
+# builds the web console; the project stage builds the project's wheel with it; the runtime stage adds the virtualenv, installs the wheel
 # into it and runs as an unprivileged user. The Helm chart (charts/cloudjob-controller)
 # runs it with `run`, settings from CLOUDJOB_* variables; docs/deploy.md explains the
 # deployment.
@@ -32,10 +32,24 @@ RUN /opt/venv/bin/python -c 'import sys, tomllib; \
     && /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
+# The web console (console/), built from its lockfile with Debian's Node.js into the
+# folder the controller serves it from; the wheel below carries it.
+FROM debian-python AS console
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+# /root may be mounted read-only (scripts/build-image): npm's cache and logs go here.
+ENV npm_config_cache=/tmp/npm-cache
+COPY console/package.json console/package-lock.json /src/console/
+RUN cd /src/console && npm ci --no-audit --no-fund --loglevel=error
+COPY console /src/console
+RUN cd /src/console && npm run build
+
 # The project itself as a wheel, in a stage of its own: a change to controller/ rebuilds
 # only this and the wheel's install below, never the virtualenv's dependencies.
 FROM build AS project
 COPY controller /src/controller
+COPY --from=console /src/controller/api/static /src/controller/api/static
 RUN /opt/venv/bin/python -m pip wheel --quiet --no-deps --no-build-isolation \
         --wheel-dir /wheels /src
 

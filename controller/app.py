@@ -40,6 +40,7 @@ import kubernetes
 from kazoo.client import KazooClient, KazooState
 from prometheus_client import CollectorRegistry
 
+from controller.api.console import ConsoleAssets
 from controller.api.server import HistoryApi
 from controller.dirty import DirtyQueue, ObjectKind
 from controller.endpoints import Endpoints, Health
@@ -342,7 +343,9 @@ class Controller:
             zookeeper=lambda: self._client,
             layout=Layout(settings.zookeeper.namespace),
             reconcile=self._reconcile_now,
+            namespaces=settings.shown_namespaces(),
         )
+        self.console = ConsoleAssets(enabled=settings.console.enabled)
         self.endpoints = Endpoints(
             host=settings.http.host,
             health_port=settings.http.health_port,
@@ -350,6 +353,7 @@ class Controller:
             registry=self.registry,
             snapshot=self.health,
             api=self.api.answer,
+            console=self.console.answer,
         )
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)

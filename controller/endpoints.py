@@ -10,6 +10,8 @@ cancels every task created on its loop while it ran) never touches them.
   and contending; 503 while starting, stopping or cut off from ZooKeeper.
 - `/api/v1/...` (health port): the read-only history API (`controller.api`), when
   the controller passes one.
+- `/console/...` (health port): the web console's files (`controller.api.console`),
+  when the controller passes them.
 - `/metrics`: the controller's explicit `CollectorRegistry`.
 Started and stopped by `controller.app.Controller`.
 """
@@ -25,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from prometheus_client import CollectorRegistry, start_http_server
+
+from controller.api.console import PREFIX, Asset
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,19 @@ ApiAnswer = Callable[[str, str, Mapping[str, str]], tuple[int, dict[str, Any]]]
 """Answers a request (method, `/api/...` path, query): status code and JSON body."""
 
 
-def _handler(snapshot: Callable[[], Health], api: ApiAnswer | None) -> type[BaseHTTPRequestHandler]:
+ConsoleAnswer = Callable[[str], Asset]
+"""Answers a GET of a `/console` path with a file of the console."""
+
+
+def _handler(
+    snapshot: Callable[[], Health], api: ApiAnswer | None, console: ConsoleAnswer | None
+) -> type[BaseHTTPRequestHandler]:
     class HealthHandler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
-            if api is not None and path.startswith("/api/"):
+            if console is not None and (path == PREFIX or path.startswith(f"{PREFIX}/")):
+                self._send(console(path))
+            elif api is not None and path.startswith("/api/"):
                 self._answer(*api("GET", path, dict(parse_qsl(query))))
             elif path == "/healthz":
                 self._answer(200, {"status": "alive"})
@@ -67,12 +79,16 @@ def _handler(snapshot: Callable[[], Health], api: ApiAnswer | None) -> type[Base
                 self._answer(404, {"error": f"no such endpoint {self.path}"})
 
         def _answer(self, code: int, body: dict[str, Any]) -> None:
-            payload = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
+            self._send(Asset(code, "application/json", json.dumps(body).encode()))
+
+        def _send(self, asset: Asset) -> None:
+            self.send_response(asset.status)
+            self.send_header("Content-Type", asset.content_type)
+            self.send_header("Content-Length", str(len(asset.body)))
+            if asset.location is not None:
+                self.send_header("Location", asset.location)
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(asset.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Probes every few seconds are not worth a log line each."""
@@ -92,6 +108,7 @@ class Endpoints:
         registry: CollectorRegistry,
         snapshot: Callable[[], Health],
         api: ApiAnswer | None = None,
+        console: ConsoleAnswer | None = None,
     ) -> None:
         self._host = host
         self._health_port = health_port
@@ -99,11 +116,12 @@ class Endpoints:
         self._registry = registry
         self._snapshot = snapshot
         self._api = api
+        self._console = console
         self._servers: list[Any] = []
 
     def start(self) -> None:
         health = ThreadingHTTPServer(
-            (self._host, self._health_port), _handler(self._snapshot, self._api)
+            (self._host, self._health_port), _handler(self._snapshot, self._api, self._console)
         )
         health.daemon_threads = True
         threading.Thread(target=health.serve_forever, name="health-endpoint", daemon=True).start()

@@ -63,6 +63,19 @@ class ZooKeeperSettings(_Group):
         return value
 
 
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _namespace_list(value: list[str]) -> list[str]:
+    for namespace in value:
+        if problem := naming.name_error("Namespace", namespace):
+            raise ValueError(problem)
+    return value
+
+
 class KubernetesSettings(_Group):
     kubeconfig: Path | None = Field(
         default=None,
@@ -82,20 +95,8 @@ class KubernetesSettings(_Group):
         "object no longer exists (they are removed after two sweeps in a row find them)",
     )
 
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("namespaces")
-    @classmethod
-    def _dns_labels(cls, value: list[str]) -> list[str]:
-        for namespace in value:
-            if problem := naming.name_error("Namespace", namespace):
-                raise ValueError(problem)
-        return value
+    _comma_separated = field_validator("namespaces", mode="before")(_comma_list)
+    _dns_labels = field_validator("namespaces")(_namespace_list)
 
 
 class HttpSettings(_Group):
@@ -106,6 +107,21 @@ class HttpSettings(_Group):
     metrics_port: int = Field(
         default=9090, ge=0, le=65535, description="Prometheus /metrics (0: any free port)"
     )
+
+
+class ConsoleSettings(_Group):
+    enabled: bool = Field(
+        default=True,
+        description="serve the web console at /console/ on the health port",
+    )
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="namespaces the console and the /api/v1 answers show (comma-separated); "
+        "empty: those of kubernetes.namespaces (empty too: all)",
+    )
+
+    _comma_separated = field_validator("namespaces", mode="before")(_comma_list)
+    _dns_labels = field_validator("namespaces")(_namespace_list)
 
 
 class StatusSettings(_Group):
@@ -188,6 +204,11 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     status: StatusSettings = StatusSettings()
     history: HistorySettings = HistorySettings()
+    console: ConsoleSettings = ConsoleSettings()
+
+    def shown_namespaces(self) -> list[str]:
+        """The namespaces the console and the API show: none listed means all."""
+        return self.console.namespaces or self.kubernetes.namespaces
 
     @classmethod
     def from_cli(cls, args: Sequence[str], prog: str = "cloudjob-controller run") -> Settings:

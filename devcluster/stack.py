@@ -285,11 +285,13 @@ class DevStack:
             CLOUDJOB_MESOS__UNREACHABLE_GRACE_SECONDS="30",
             CLOUDJOB_MESOS__UNPLACEABLE_REPORT_SECONDS="3",
         )
+        health = f"http://127.0.0.1:{env['CLOUDJOB_HTTP__HEALTH_PORT']}"
         self.say(
             f"controller: python -m controller run (health :{env['CLOUDJOB_HTTP__HEALTH_PORT']},"
             f" metrics :{env['CLOUDJOB_HTTP__METRICS_PORT']}; run history API "
-            f"http://127.0.0.1:{env['CLOUDJOB_HTTP__HEALTH_PORT']}/api/v1/runs)"
+            f"{health}/api/v1/runs)"
         )
+        self.say(f"console: {health}/console/")
         # Its own session: Ctrl-C reaches the stack, which stops it in order.
         return subprocess.Popen(
             [sys.executable, "-m", "controller", "run"], env=env, start_new_session=True

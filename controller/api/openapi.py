@@ -17,6 +17,7 @@ def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
 
 _TIME = {"type": "string", "format": "date-time"}
 _NTIME = _nullable("string", format="date-time")
+_STATES = ["Disabled", "Running", "Pending", "Scheduled"]
 _COUNTS = {
     "type": "object",
     "required": ["succeeded", "failed", "killed"],
@@ -25,15 +26,16 @@ _COUNTS = {
 }
 
 
-def _page(item: str) -> dict[str, Any]:
+def _page(item: str, cursor: str = "integer") -> dict[str, Any]:
+    after = "before" if cursor == "integer" else "after"
     return {
         "type": "object",
         "required": ["items", "next"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
             "next": {
-                **_nullable("integer"),
-                "description": "pass as `before` for the next page; null: no more",
+                **_nullable(cursor),
+                "description": f"pass as `{after}` for the next page; null: no more",
             },
         },
         "additionalProperties": False,
@@ -88,6 +90,46 @@ SCHEMAS: dict[str, Any] = {
             "hostname": _nullable("string"),
         }
     ),
+    "Job": _object(
+        {
+            "namespace": {"type": "string"},
+            "name": {"type": "string"},
+            "app": {"type": "string"},
+            "kind": {"enum": ["script", "python", "dataflow"]},
+            "executionType": {"enum": ["TRANSIENT", "DAEMON"]},
+            "cron": {"type": "string"},
+            "timeZone": {"type": "string"},
+            "shards": {"type": "integer", "minimum": 1},
+            "cpuCount": {"type": "number"},
+            "memoryMB": {"type": "number"},
+            "failover": {"type": "boolean"},
+            "misfire": {"type": "boolean"},
+            "description": {"type": "string"},
+            "state": {
+                "enum": _STATES,
+                "description": "the scheduler's: disabled (the job or its app), a shard "
+                "launched or running, runs pending, or waiting for its next fire",
+            },
+            "runningShards": {"type": "integer", "minimum": 0},
+            "pendingRuns": {"type": "integer", "minimum": 0},
+            "failoverShards": {"type": "array", "items": {"type": "integer"}},
+            "nextFires": {"type": "array", "items": _TIME, "maxItems": 3},
+        }
+    ),
+    "App": _object(
+        {
+            "namespace": {"type": "string"},
+            "name": {"type": "string"},
+            "appURL": {"type": "string"},
+            "bootstrapScript": {"type": "string"},
+            "cpuCount": {"type": "number"},
+            "memoryMB": {"type": "number"},
+            "disabled": {"type": "boolean"},
+            "jobs": {"type": "integer", "minimum": 0},
+        }
+    ),
+    "JobPage": _page("Job", "string"),
+    "AppPage": _page("App", "string"),
     "RunPage": _page("Run"),
     "TransitionPage": _page("Transition"),
     "Statistics": _object(
@@ -102,6 +144,11 @@ SCHEMAS: dict[str, Any] = {
                         "additionalProperties": {"type": "integer"},
                     },
                     "byKind": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "byState": {
+                        "type": "object",
+                        "propertyNames": {"enum": _STATES},
+                        "additionalProperties": {"type": "integer"},
+                    },
                 }
             ),
         }
@@ -187,6 +234,7 @@ def _parameter(name: str, description: str, kind: str = "string", **extra: Any) 
     }
 
 
+_LIMIT = _parameter("limit", "items per page (at most 1000)", "integer", minimum=1, maximum=1000)
 _FILTERS = [
     _parameter("namespace", "only this namespace"),
     _parameter("job", "only this job: its name (with namespace) or <namespace>.<name>"),
@@ -194,7 +242,7 @@ _FILTERS = [
     _parameter("since", "from this time on (RFC 3339)", format="date-time"),
     _parameter("until", "before this time (RFC 3339)", format="date-time"),
     _parameter("before", "the `next` of the previous page", "integer"),
-    _parameter("limit", "items per page (at most 1000)", "integer", minimum=1, maximum=1000),
+    _LIMIT,
 ]
 
 
@@ -239,6 +287,10 @@ def _reconcile() -> dict[str, Any]:
         ],
     )["get"]
     operation["responses"]["503"]["description"] = "this replica does not lead, or no master"
+    operation["responses"]["403"] = {
+        "description": "the app is outside the namespaces this API serves",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     return dict(operation)
 
 
@@ -247,7 +299,8 @@ DOCUMENT: dict[str, Any] = {
     "info": {
         "title": "cloudjob-controller history API",
         "version": VERSION,
-        "description": "Read-only: the run history, statistics and the scheduling queues.",
+        "description": "Read-only: the run history, statistics, the scheduling queues and "
+        "the jobs and apps the scheduler holds, limited to the namespaces it is set to serve.",
     },
     "paths": {
         f"{BASE}/runs": _get(
@@ -268,7 +321,7 @@ DOCUMENT: dict[str, Any] = {
         f"{BASE}/statistics": _get(
             "run results of the last minute, hour and day; running tasks; jobs by type",
             "Statistics",
-            [],
+            [_parameter("namespace", "only this namespace")],
         ),
         f"{BASE}/statistics/results": _get(
             "runs that ended per minute, hour or day, by outcome (intervals without runs "
@@ -282,9 +335,37 @@ DOCUMENT: dict[str, Any] = {
                     "since", "from (default: 60 intervals before until)", format="date-time"
                 ),
                 _parameter("until", "to (default: now)", format="date-time"),
+                _parameter("namespace", "only runs of this namespace"),
+                _parameter("job", "only runs of this job: its name (with namespace) or key"),
             ],
         ),
-        f"{BASE}/queues": _get("the ready, running and failover queues", "Queues", []),
+        f"{BASE}/queues": _get(
+            "the ready, running and failover queues",
+            "Queues",
+            [_parameter("namespace", "only this namespace")],
+        ),
+        f"{BASE}/jobs": _get(
+            "the jobs the scheduler holds, by key (<namespace>.<name>), with their state "
+            "and next fires",
+            "JobPage",
+            [
+                _parameter("namespace", "only this namespace"),
+                _parameter("app", "only the jobs of this app (its name)"),
+                _parameter("job", "only this job: its name or <namespace>.<name>"),
+                _parameter("state", "only jobs in this state", enum=_STATES),
+                _parameter("after", "the `next` of the previous page"),
+                _LIMIT,
+            ],
+        ),
+        f"{BASE}/apps": _get(
+            "the apps the scheduler holds, by key, with their number of jobs",
+            "AppPage",
+            [
+                _parameter("namespace", "only this namespace"),
+                _parameter("after", "the `next` of the previous page"),
+                _LIMIT,
+            ],
+        ),
         f"{BASE}/reconcile": {"post": _reconcile()},
     },
     "components": {"schemas": SCHEMAS},

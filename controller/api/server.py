@@ -1,5 +1,10 @@
 """`HistoryApi`: answers the `/api/v1/...` requests the health endpoint passes it.
 
+Runs, transitions and statistics come from the history database; the queues and the
+jobs and apps the scheduler holds (`catalog`) from ZooKeeper. Every answer is limited
+to the API's `Scope` of namespaces (the console's setting), so that the console, which
+reads this API from the browser, shows nothing outside it.
+
 The health endpoint serves from its own threads (`controller.endpoints`); a request
 for `/api/v1/...` is handed to `answer`, which runs the database read on the API's
 own event loop (a thread of its own, with its own SQLAlchemy engine, so neither the
@@ -12,14 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.api import catalog
+from controller.api.catalog import AppQuery, JobQuery, JobState, Scope
 from controller.api.openapi import BASE, DOCUMENT
 from controller.history import queries
 from controller.history.database import open_engine
@@ -32,6 +41,9 @@ from controller.state.loading import read_view
 from controller.state.view import View
 
 Answer = tuple[int, dict[str, Any]]
+VIEW_MAX_AGE = 2.0
+"""Seconds one read of ZooKeeper's state tree answers for: the requests of a console
+page, sent at once, and those of other browsers share it."""
 T = TypeVar("T")
 _OUTCOMES = ("succeeded", "failed", "killed")
 
@@ -78,6 +90,33 @@ def parse_filter(query: Mapping[str, str]) -> queries.Filter:
         before=_int(query.get("before"), "before", None),
         limit=limit,
     )
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    limit = _int(query.get("limit"), "limit", 100)
+    assert limit is not None
+    if not 1 <= limit <= catalog.MAX_PAGE:
+        raise BadRequest(f"limit: {limit} is not within 1 … {catalog.MAX_PAGE}")
+    return limit
+
+
+def parse_job_query(query: Mapping[str, str]) -> JobQuery:
+    state = query.get("state")
+    states = [s.value for s in JobState]
+    if state is not None and state not in states:
+        raise BadRequest(f"state: '{state}' is none of {', '.join(states)}")
+    return JobQuery(
+        namespace=query.get("namespace"),
+        app=query.get("app"),
+        job=query.get("job"),
+        state=JobState(state) if state else None,
+        after=query.get("after"),
+        limit=_limit(query),
+    )
+
+
+def parse_app_query(query: Mapping[str, str]) -> AppQuery:
+    return AppQuery(namespace=query.get("namespace"), after=query.get("after"), limit=_limit(query))
 
 
 def parse_series(query: Mapping[str, str], now: datetime) -> tuple[str, datetime, datetime]:
@@ -139,12 +178,13 @@ def queues_of(view: View) -> dict[str, Any]:
 
 
 def jobs_of(view: View) -> dict[str, Any]:
-    """Registered jobs by execution type and by kind (pure)."""
+    """Registered jobs by execution type, by kind and by state (pure)."""
     jobs = list(view.jobs.values())
     return {
         "total": len(jobs),
         "byExecutionType": dict(Counter(j.spec.execution_type.value for j in jobs)),
         "byKind": dict(Counter(j.spec.kind.value for j in jobs)),
+        "byState": catalog.jobs_by_state(view),
     }
 
 
@@ -157,9 +197,12 @@ class HistoryApi:
         zookeeper: Callable[[], KazooClient | None],
         layout: Layout,
         reconcile: Callable[[ReconcileKind, str | None], int],
+        namespaces: Collection[str] = (),
     ) -> None:
         """`reconcile` asks the leader's scheduling core for a reconciliation (raises
-        SchedulingError on a replica that does not lead)."""
+        SchedulingError on a replica that does not lead); `namespaces` are those every
+        answer is limited to (none: all)."""
+        self._scope = Scope(frozenset(namespaces))
         self._url = database_url
         self._timeout = timeout
         self._zookeeper = zookeeper
@@ -170,6 +213,8 @@ class HistoryApi:
             target=self._loop.run_forever, name="history-api", daemon=True
         )
         self._engine: AsyncEngine | None = None
+        self._view_lock = threading.Lock()
+        self._last_view: tuple[float, View] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -193,17 +238,19 @@ class HistoryApi:
                 case "/openapi.json":
                     return 200, DOCUMENT
                 case "/runs":
-                    wanted = parse_filter(query)
+                    wanted = self._scoped(parse_filter(query))
                     page = self._read(lambda c: queries.run_page(c, wanted))
                     return 200, {"items": page.items, "next": page.next}
                 case "/transitions":
-                    wanted = parse_filter(query)
+                    wanted = self._scoped(parse_filter(query))
                     page = self._read(lambda c: queries.transition_page(c, wanted))
                     return 200, {"items": page.items, "next": page.next}
                 case "/statistics":
                     now = datetime.now(UTC)
-                    results = self._read(lambda c: queries.results(c, now))
-                    view = self._view()
+                    namespace = query.get("namespace")
+                    within = self._scoped(queries.Filter(namespace=namespace))
+                    results = self._read(lambda c: queries.results(c, now, within))
+                    view = self._view(namespace)
                     return 200, {
                         "results": results,
                         "runningTasks": len(view.by_task),
@@ -211,10 +258,23 @@ class HistoryApi:
                     }
                 case "/statistics/results":
                     interval, since, until = parse_series(query, datetime.now(UTC))
-                    items = self._read(lambda c: queries.result_series(c, interval, since, until))
+                    within = self._scoped(
+                        queries.Filter(namespace=query.get("namespace"), job=query.get("job"))
+                    )
+                    items = self._read(
+                        lambda c: queries.result_series(c, interval, since, until, within)
+                    )
                     return 200, {"interval": interval, "items": items}
                 case "/queues":
-                    return 200, queues_of(self._view())
+                    return 200, queues_of(self._view(query.get("namespace")))
+                case "/jobs":
+                    jobs = parse_job_query(query)
+                    return 200, catalog.job_page(
+                        self._view(None), self._scope, jobs, datetime.now(UTC)
+                    )
+                case "/apps":
+                    apps = parse_app_query(query)
+                    return 200, catalog.app_page(self._view(None), self._scope, apps)
                 case _:
                     return 404, {"error": f"no such endpoint {path}"}
         except BadRequest as error:
@@ -234,8 +294,8 @@ class HistoryApi:
             return 400, {"error": f"kind: '{text}' is neither explicit nor implicit"}
         app = query.get("app")
         try:
-            if app is not None:
-                split_key(app)
+            if app is not None and not self._scope.allows(split_key(app)[0]):
+                return 403, {"error": f"app: '{app}' is outside the namespaces this API serves"}
             asked = self._reconcile(kind, app)
         except ValueError as error:
             return 400, {"error": f"app: {error}"}
@@ -255,9 +315,27 @@ class HistoryApi:
         future = asyncio.run_coroutine_threadsafe(run(), self._loop)
         return future.result(3 * self._timeout)
 
-    def _view(self) -> View:
-        client = self._zookeeper()
-        if client is None or not client.connected:
-            raise StateError("not connected to ZooKeeper")
-        gateway = ZkGateway(client, timeout=self._timeout)
-        return read_view(gateway, self._layout, datetime.now(UTC), create=False).view
+    def _state(self) -> View:
+        """The state tree as read at most VIEW_MAX_AGE ago (one read at a time)."""
+        with self._view_lock:
+            last = self._last_view
+            if last is not None and time.monotonic() - last[0] < VIEW_MAX_AGE:
+                return last[1]
+            client = self._zookeeper()
+            if client is None or not client.connected:
+                raise StateError("not connected to ZooKeeper")
+            gateway = ZkGateway(client, timeout=self._timeout)
+            view = read_view(gateway, self._layout, datetime.now(UTC), create=False).view
+            self._last_view = (time.monotonic(), view)
+            return view
+
+    def _scoped(self, wanted: queries.Filter) -> queries.Filter:
+        return replace(wanted, namespaces=self._scope.narrowed(wanted.namespace))
+
+    def _view(self, namespace: str | None) -> View:
+        """The queues and definitions in ZooKeeper, of the scope (and `namespace`) only."""
+        view = self._state()
+        namespaces = self._scope.narrowed(namespace)
+        if namespaces is None:
+            return view
+        return catalog.scoped_view(view, Scope(frozenset(namespaces))) if namespaces else View()

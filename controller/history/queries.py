@@ -33,6 +33,8 @@ class Filter:
     until: datetime | None = None
     before: int | None = None
     limit: int = 100
+    namespaces: tuple[str, ...] | None = None
+    """Only these namespaces (the API's scope); None: all."""
 
 
 @dataclass(frozen=True)
@@ -41,29 +43,37 @@ class Page:
     next: int | None
 
 
-def _filtered(table: Table, time_column: str, wanted: Filter) -> Select[Any]:
-    query = select(table)
+def _where(table: Table, time_column: str, wanted: Filter) -> list[Any]:
+    """The conditions of a filter, but its paging."""
     columns = table.c
+    conditions: list[Any] = []
+    if wanted.namespaces is not None:
+        conditions.append(columns.namespace.in_(wanted.namespaces))
     if wanted.namespace:
-        query = query.where(columns.namespace == wanted.namespace)
+        conditions.append(columns.namespace == wanted.namespace)
     if wanted.job:
         key = wanted.job if "." in wanted.job or not wanted.namespace else None
         key = key or f"{wanted.namespace}.{wanted.job}"
-        query = query.where(columns.job_key == key)
+        conditions.append(columns.job_key == key)
     if wanted.task_id:
-        query = query.where(columns.task_id == wanted.task_id)
+        conditions.append(columns.task_id == wanted.task_id)
     if wanted.outcome and "outcome" in columns:
-        query = query.where(columns.outcome == wanted.outcome)
+        conditions.append(columns.outcome == wanted.outcome)
     if wanted.state and "state" in columns:
-        query = query.where(columns.state == wanted.state)
+        conditions.append(columns.state == wanted.state)
     if wanted.since:
-        query = query.where(columns[time_column] >= stored(wanted.since))
+        conditions.append(columns[time_column] >= stored(wanted.since))
     if wanted.until:
-        query = query.where(columns[time_column] < stored(wanted.until))
+        conditions.append(columns[time_column] < stored(wanted.until))
+    return conditions
+
+
+def _filtered(table: Table, time_column: str, wanted: Filter) -> Select[Any]:
+    query = select(table).where(*_where(table, time_column, wanted))
     if wanted.before is not None:
-        query = query.where(columns.id < wanted.before)
+        query = query.where(table.c.id < wanted.before)
     limit = max(1, min(wanted.limit, MAX_PAGE))
-    return query.order_by(columns.id.desc()).limit(limit + 1)
+    return query.order_by(table.c.id.desc()).limit(limit + 1)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -144,6 +154,10 @@ _SQLITE_BUCKETS = {
 MAX_BUCKETS = 1500
 
 
+def _scope_of(wanted: Filter) -> Filter:
+    return Filter(namespace=wanted.namespace, job=wanted.job, namespaces=wanted.namespaces)
+
+
 def _bucket(connection: AsyncConnection, interval: str) -> Any:
     """The start of the interval an end time falls in, as the database computes it."""
     if connection.dialect.name == "postgresql":
@@ -152,10 +166,15 @@ def _bucket(connection: AsyncConnection, interval: str) -> Any:
 
 
 async def result_series(
-    connection: AsyncConnection, interval: str, since: datetime, until: datetime
+    connection: AsyncConnection,
+    interval: str,
+    since: datetime,
+    until: datetime,
+    wanted: Filter = Filter(),
 ) -> list[dict[str, Any]]:
     """Runs that ended per minute, hour or day between `since` and `until`, by outcome,
-    oldest first; intervals without runs are left out."""
+    oldest first; intervals without runs are left out. Of `wanted`'s namespaces and job
+    only (its times and paging do not apply)."""
     bucket = _bucket(connection, interval).label("bucket")
     query = (
         select(bucket, runs.c.outcome, func.count())
@@ -163,6 +182,7 @@ async def result_series(
             runs.c.ended_at >= stored(since),
             runs.c.ended_at < stored(until),
             runs.c.outcome.is_not(None),
+            *_where(runs, "ended_at", _scope_of(wanted)),
         )
         .group_by(bucket, runs.c.outcome)
         .order_by(bucket)
@@ -175,13 +195,19 @@ async def result_series(
     return [{"start": start.isoformat(), **counts} for start, counts in sorted(series.items())]
 
 
-async def results(connection: AsyncConnection, now: datetime) -> dict[str, dict[str, int]]:
-    """Runs that ended in each window, by outcome."""
+async def results(
+    connection: AsyncConnection, now: datetime, wanted: Filter = Filter()
+) -> dict[str, dict[str, int]]:
+    """Runs that ended in each window, by outcome (of `wanted`'s namespaces and job)."""
     answer: dict[str, dict[str, int]] = {}
     for name, span in WINDOWS.items():
         query = (
             select(runs.c.outcome, func.count())
-            .where(runs.c.ended_at >= stored(now - span), runs.c.outcome.is_not(None))
+            .where(
+                runs.c.ended_at >= stored(now - span),
+                runs.c.outcome.is_not(None),
+                *_where(runs, "ended_at", _scope_of(wanted)),
+            )
             .group_by(runs.c.outcome)
         )
         counts = {"succeeded": 0, "failed": 0, "killed": 0}

@@ -32,6 +32,21 @@ def test_environment_fills_every_group_and_flags_win(monkeypatch: pytest.MonkeyP
     assert settings.http.health_port == 0
 
 
+def test_the_console_shows_its_own_namespaces_else_the_watched_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLOUDJOB_MESOS__MASTER", "127.0.0.1:5050")
+    assert Settings.from_cli([]).shown_namespaces() == []
+    assert Settings.from_cli([]).console.enabled
+    monkeypatch.setenv("CLOUDJOB_KUBERNETES__NAMESPACES", "team-a,team-b")
+    assert Settings.from_cli([]).shown_namespaces() == ["team-a", "team-b"]
+    monkeypatch.setenv("CLOUDJOB_CONSOLE__NAMESPACES", "team-b")
+    monkeypatch.setenv("CLOUDJOB_CONSOLE__ENABLED", "false")
+    settings = Settings.from_cli([])
+    assert (settings.shown_namespaces(), settings.console.enabled) == (["team-b"], False)
+    assert Settings.from_cli(["--console.enabled"]).console.enabled
+
+
 def test_the_mesos_master_is_required() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings.from_cli([])
@@ -44,6 +59,7 @@ def test_the_mesos_master_is_required() -> None:
         (["--zookeeper.digest", "no-colon"], "zookeeper.digest"),
         (["--zookeeper.namespace", "/rooted"], "zookeeper.namespace"),
         (["--kubernetes.namespaces", "Team_A"], "kubernetes.namespaces"),
+        (["--console.namespaces", "team-a,Team_B"], "console.namespaces"),
         (["--status.min-interval", "400"], "status"),
     ],
 )

@@ -225,3 +225,20 @@ def test_the_kind_values_point_at_the_kind_zookeeper(chart: helm_python.Chart) -
     port = service["spec"]["ports"][0]["port"]
     env = {e["name"]: e.get("value") for e in rendered.env}
     assert env["CLOUDJOB_ZOOKEEPER__HOSTS"] == f"{service['metadata']['name']}.cloudjob.svc:{port}"
+
+
+def test_the_console_is_served_and_limited_as_the_values_say(chart: helm_python.Chart) -> None:
+    default = render(chart, values_file("default"))
+    names = {e["name"] for e in default.env}
+    assert not names & {"CLOUDJOB_CONSOLE__ENABLED", "CLOUDJOB_CONSOLE__NAMESPACES"}
+    assert "port-forward deployment/" in default.notes and "/console/" in default.notes
+
+    full = render(chart, values_file("full"))
+    env = {e["name"]: e.get("value") for e in full.env}
+    assert env["CLOUDJOB_CONSOLE__NAMESPACES"] == "team-a"
+    assert "/console/, showing team-a" in full.notes
+
+    off = render(chart, merged(values_file("default"), {"console": {"enabled": False}}))
+    env = {e["name"]: e.get("value") for e in off.env}
+    assert env["CLOUDJOB_CONSOLE__ENABLED"] == "false"
+    assert "The web console is off" in off.notes

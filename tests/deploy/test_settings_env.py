@@ -129,3 +129,5 @@ def test_non_default_values_reach_the_settings(
     assert (status.writes_per_second, status.write_burst) == (25.0, 40)
     assert (status.events_per_second, status.event_burst, status.event_pace) == (5.0, 10, 20.0)
     assert (settings.http.health_port, settings.http.metrics_port) == (8081, 9100)
+    assert settings.console.enabled and settings.console.namespaces == ["team-a"]
+    assert settings.shown_namespaces() == ["team-a"]

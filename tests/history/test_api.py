@@ -48,31 +48,28 @@ class NodeFence:
         return self.path
 
 
+APP_SPEC: dict[str, Any] = {
+    "appURL": "http://repo/app.tar.gz",
+    "bootstrapScript": "bin/start.sh",
+}
+JOB_SPEC: dict[str, Any] = {
+    "appName": "app",
+    "cron": "0 * * * * ?",
+    "shardingTotalCount": 3,
+    "executionType": "TRANSIENT",
+    "cpuCount": 0.1,
+    "memoryMB": 32,
+    "failover": True,
+    "script": {"commandLine": "echo"},
+}
+
+
 def seeded_queues(client: KazooClient, layout: Layout) -> None:
     """One job with a pending run, a running shard and a failover shard."""
     store = StateStore.on_kazoo(client, NodeFence(client), layout=layout)
     store.load()
-    store.put_app(
-        AppDefinition(
-            namespace="team",
-            name="app",
-            spec={"appURL": "http://repo/app.tar.gz", "bootstrapScript": "bin/start.sh"},
-        )
-    )
-    job = JobDefinition(
-        namespace="team",
-        name="report",
-        spec={
-            "appName": "app",
-            "cron": "0 * * * * ?",
-            "shardingTotalCount": 3,
-            "executionType": "TRANSIENT",
-            "cpuCount": 0.1,
-            "memoryMB": 32,
-            "failover": True,
-            "script": {"commandLine": "echo"},
-        },
-    )
+    store.put_app(AppDefinition(namespace="team", name="app", spec=APP_SPEC))
+    job = JobDefinition(namespace="team", name="report", spec=JOB_SPEC)
     store.put_job(job)
     store.fire([job.key], T0)
     tasks = [
@@ -226,6 +223,7 @@ async def test_runs_transitions_statistics_and_queues_conform_to_the_document(
         "total": 1,
         "byExecutionType": {"TRANSIENT": 1},
         "byKind": {"script": 1},
+        "byState": {"Running": 1},
     }
 
     window = urlencode({"since": T0.isoformat(), "until": (T0 + timedelta(hours=1)).isoformat()})
@@ -249,8 +247,111 @@ async def test_runs_transitions_statistics_and_queues_conform_to_the_document(
     assert [(q["shard"], q["hostname"]) for q in queues["running"]] == [(0, "host-1")]
     assert [q["shard"] for q in queues["failover"]] == [1]
 
+    status, jobs = get(port, "/api/v1/jobs?namespace=team&app=app")
+    assert status == 200
+    conforms(jobs, "JobPage")
+    [job] = jobs["items"]
+    assert (job["name"], job["state"], job["runningShards"], job["pendingRuns"]) == (
+        "report",
+        "Running",
+        1,
+        1,
+    )
+    assert job["failoverShards"] == [1] and len(job["nextFires"]) == 3
+    status, none = get(port, "/api/v1/jobs?state=Disabled")
+    assert (status, none) == (200, {"items": [], "next": None})
+
+    status, apps = get(port, "/api/v1/apps")
+    assert status == 200
+    conforms(apps, "AppPage")
+    assert [(a["name"], a["jobs"], a["disabled"]) for a in apps["items"]] == [("app", 1, False)]
+
     status, document = get(port, "/api/v1/openapi.json")
     assert status == 200 and document["openapi"] == "3.1.0"
+
+
+def test_jobs_and_apps_page_by_key(zk_client: KazooClient, zk_namespace: str) -> None:
+    layout = Layout(zk_namespace)
+    store = StateStore.on_kazoo(zk_client, NodeFence(zk_client), layout=layout)
+    store.load()
+    for namespace in ("a", "b"):
+        store.put_app(AppDefinition(namespace=namespace, name="app", spec=APP_SPEC))
+        for name in ("j1", "j2", "j3"):
+            store.put_job(JobDefinition(namespace=namespace, name=name, spec=JOB_SPEC))
+    api = HistoryApi(
+        database_url="sqlite+aiosqlite:///unused",
+        timeout=5.0,
+        zookeeper=lambda: zk_client,
+        layout=layout,
+        reconcile=Leader().reconcile,
+    )
+    api.start()
+    try:
+        keys: list[str] = []
+        after = ""
+        while after is not None:
+            status, page = api.answer("GET", "/api/v1/jobs", {"limit": "4", "after": after})
+            assert status == 200
+            conforms(page, "JobPage")
+            keys += [f"{j['namespace']}.{j['name']}" for j in page["items"]]
+            after = page["next"]
+        assert keys == ["a.j1", "a.j2", "a.j3", "b.j1", "b.j2", "b.j3"]
+        status, page = api.answer("GET", "/api/v1/jobs", {"job": "b.j2"})
+        assert [j["name"] for j in page["items"]] == ["j2"]
+        status, page = api.answer("GET", "/api/v1/apps", {"limit": "1"})
+        assert (status, page["next"], page["items"][0]["jobs"]) == (200, "a.app", 3)
+        assert api.answer("GET", "/api/v1/jobs", {"state": "Sleeping"})[0] == 400
+        assert api.answer("GET", "/api/v1/apps", {"limit": "0"})[0] == 400
+    finally:
+        api.stop()
+
+
+def test_an_api_limited_to_namespaces_shows_nothing_outside_them(
+    served: tuple[int, HistoryWriter],
+    database: Database,
+    zk_client: KazooClient,
+    zk_namespace: str,
+) -> None:
+    """The served API holds runs and queues of namespace 'team' only."""
+    _, writer = served
+    asyncio.run(fill(writer))
+
+    def answers(namespaces: tuple[str, ...]) -> HistoryApi:
+        return HistoryApi(
+            database_url=database.url,
+            timeout=5.0,
+            zookeeper=lambda: zk_client,
+            layout=Layout(zk_namespace),
+            reconcile=Leader().reconcile,
+            namespaces=namespaces,
+        )
+
+    inside, outside = answers(("team", "other")), answers(("other",))
+    inside.start()
+    outside.start()
+    try:
+        window = {"since": T0.isoformat(), "until": (T0 + timedelta(hours=1)).isoformat()}
+        for path, query, count in [
+            ("/api/v1/runs", {}, 9),
+            ("/api/v1/runs", {"namespace": "team"}, 9),
+            ("/api/v1/transitions", {}, 2),
+            ("/api/v1/jobs", {}, 1),
+            ("/api/v1/apps", {}, 1),
+            ("/api/v1/statistics/results", {"interval": "hour", **window}, 1),
+        ]:
+            assert len(inside.answer("GET", path, query)[1]["items"]) == count, path
+            assert outside.answer("GET", path, query)[1]["items"] == [], path
+        queues = outside.answer("GET", "/api/v1/queues", {})[1]
+        assert queues == {"ready": [], "running": [], "failover": []}
+        assert inside.answer("GET", "/api/v1/queues", {"namespace": "other"})[1] == queues
+        statistics = outside.answer("GET", "/api/v1/statistics", {})[1]
+        assert (statistics["runningTasks"], statistics["jobs"]["total"]) == (0, 0)
+        status, body = outside.answer("POST", "/api/v1/reconcile", {"app": "team.app"})
+        assert status == 403
+        conforms(body, "Error")
+    finally:
+        inside.stop()
+        outside.stop()
 
 
 def test_a_malformed_parameter_is_a_400_in_the_documented_shape(

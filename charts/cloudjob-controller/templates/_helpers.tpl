@@ -64,6 +64,12 @@ exponent form.
 {{- if $v.kubernetes.watchNamespaces }}
 {{- $pairs = append $pairs (list "CLOUDJOB_KUBERNETES__NAMESPACES" (join "," $v.kubernetes.watchNamespaces)) }}
 {{- end }}
+{{- if not $v.console.enabled }}
+{{- $pairs = append $pairs (list "CLOUDJOB_CONSOLE__ENABLED" false) }}
+{{- end }}
+{{- if $v.console.namespaces }}
+{{- $pairs = append $pairs (list "CLOUDJOB_CONSOLE__NAMESPACES" (join "," $v.console.namespaces)) }}
+{{- end }}
 {{- $pairs = concat $pairs (list
   (list "CLOUDJOB_STATUS__REFRESH_INTERVAL" $v.status.refreshIntervalSeconds)
   (list "CLOUDJOB_STATUS__MIN_INTERVAL" $v.status.minIntervalSeconds)
