@@ -77,6 +77,8 @@ class App:
     key: str
     tarball: Path
     bootstrap: str = "bin/start-executor.sh"
+    # More variables for the ExecutorInfo's environment.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def executor_id(self, agent_id: str) -> str:
         return f"{self.key}@-@{agent_id}"
@@ -239,6 +241,7 @@ class Framework:
                         "variables": [
                             {"name": "CLOUDJOB_PYTHON", "value": sys.executable},
                             {"name": "CLOUDJOB_EXECUTOR_LOG_LEVEL", "value": "DEBUG"},
+                            *({"name": k, "value": v} for k, v in app.environment),
                         ]
                     },
                 },
