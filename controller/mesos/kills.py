@@ -82,6 +82,9 @@ class KillBook:
     def on_purpose(self, task_id: str) -> bool:
         return task_id in self._killed
 
+    def is_replacing(self, task_id: str) -> bool:
+        return task_id in self._replacing
+
     def replacing(self) -> frozenset[str]:
         """Tasks killed to be launched again whose end is not applied yet."""
         return frozenset(self._replacing)
