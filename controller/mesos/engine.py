@@ -368,6 +368,9 @@ class FrameworkEngine:
         except StateError as error:
             log.error("could not store framework id %s: %s", event.framework_id, error)
         self._reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=first)
+        self._background.spawn(
+            self._roller.learn(event.master, event.framework_id), "list the master's executors"
+        )
         self._watchdog.restart(event.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS)
         self._changed()
 

@@ -3,7 +3,8 @@
 Removing an app must send STOP to each of its executors, including idle ones no task
 of ours names any more, and an executor of an outdated app version is shut down once
 it has no task (`rollout`). The registry learns executors from the running tasks
-(loaded or launched), from offers (`executor_ids`) and from live tasks' status updates,
+(loaded or launched), from offers (`executor_ids`), from live tasks' status updates and
+from the master's list after each subscription,
 and forgets them when their agent or the executor is lost, or STOP or SHUTDOWN was
 sent. Asyncio-loop only; the engine owns it, the launch cycle and the status pipeline
 report to it.
@@ -69,6 +70,12 @@ class ExecutorRegistry:
         if (known := parsed(executor)) is not None:
             self._executors.setdefault(executor, KnownExecutor(known, ""))
 
+    def listed(self, executor: str) -> None:
+        """The master lists the executor for this framework (an idle one an earlier
+        leader started may be named nowhere else)."""
+        if (known := parsed(executor)) is not None:
+            self._executors.setdefault(executor, KnownExecutor(known, ""))
+
     def agent_lost(self, agent_id: str) -> None:
         for key in [k for k, e in self._executors.items() if e.agent_id == agent_id]:
             del self._executors[key]
@@ -77,7 +84,7 @@ class ExecutorRegistry:
         self._executors.pop(executor, None)
 
     def known(self) -> list[ExecutorId]:
-        return sorted(e.executor for e in self._executors.values())
+        return sorted((e.executor for e in self._executors.values()), key=str)
 
     def of_app(self, app_key: str) -> dict[str, str]:
         """Executor id → agent id of the app's known executors."""

@@ -2,13 +2,16 @@
 
 The engine wakes the `Roller` after anything that may move the roll-out on (`changed`:
 an app edited, a task ended or started running, offers naming executors) and tells it
-when an executor ended (`executor_ended`). Each step plans under the state lock
-(`rollout.plan_rollout` on the store's view, the executor registry and the kill book),
-kills the daemon tasks to move through the kill book (`KillBook.replace`: their shards
-are launched again, on executors of the new version) and sends SHUTDOWN to the
-executors to retire. A SHUTDOWN is sent once per executor: the registry forgets it and
-the offer pool counts its resources as gone; offers made before it ended may name it
-again, so the ones sent are remembered until Mesos reports the executor gone.
+when an executor ended (`executor_ended`). After each subscription it has the master's
+list of the framework's executors put into the registry (`learn`), so that old idle
+executors an earlier leader left on agents that offer nothing are retired too. Each
+step plans under the state lock (`rollout.plan_rollout` on the store's view, the
+executor registry and the kill book), kills the daemon tasks to move through the kill
+book (`KillBook.replace`: their shards are launched again, on executors of the new
+version) and sends SHUTDOWN to the executors to retire. A SHUTDOWN is sent once per
+executor: the registry forgets it and the offer pool counts its resources as gone;
+offers made before it ended may name it again, so the ones sent are remembered until
+Mesos reports the executor gone.
 Asyncio-loop only; one per leadership term.
 """
 
@@ -61,6 +64,16 @@ class Roller:
 
     def executor_ended(self, executor: str) -> None:
         self._shut_down.discard(executor)
+
+    async def learn(self, master: str, framework_id: str) -> None:
+        try:
+            listed = await self._mesos.executors(master, framework_id)
+        except MesosCallError as error:
+            log.info("could not list the executors on %s; offers will name them: %s", master, error)
+            return
+        for executor, _ in listed:
+            self._executors.listed(executor)
+        self.changed()
 
     async def run(self) -> None:
         while True:

@@ -68,7 +68,9 @@ def plan_rollout(
     plan = RolloutPlan()
     tasks = list(running)
     used = {t.executor_id for t in tasks if t.executor_id}
-    plan.retire = sorted(e for e in set(executors) if outdated(e.version) and e.value not in used)
+    plan.retire = sorted(
+        (e for e in set(executors) if outdated(e.version) and e.value not in used), key=str
+    )
 
     daemons: dict[str, list[RunningTask]] = {}
     for task in tasks:

@@ -137,7 +137,7 @@ class TaskId:
         return self.value
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class AppVersion:
     """One version of an app's executor: tasks of the same version share an executor.
 
@@ -148,7 +148,7 @@ class AppVersion:
     digest: str | None
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class ExecutorId:
     """The executor of one app version on one agent."""
 

@@ -10,13 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.mesos.kills import KillBook
+from controller.mesos.roller import Roller
 from controller.mesos.rollout import RolloutPlan, plan_rollout
 from controller.mesos.states import TaskState
 from controller.mesos.tasks import AppVersion, ExecutorId
 from controller.metrics import FrameworkMetrics
 from controller.state import LaunchSource, RunningTask
-from tests.framework.factories import make_job
+from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeMesos
+from tests.framework.world import World
 
 pytestmark = pytest.mark.unit
 
@@ -112,6 +114,46 @@ def test_unsettled_jobs_and_current_tasks_are_left_alone() -> None:
     tasks = [task(DAEMON.key, shard, OLD) for shard in range(3)]
     assert plan(tasks, unsettled=[DAEMON.key]).replace == []
     assert plan([task(TRANSIENT.key, 0, OLD)]).replace == [], "transient tasks end by themselves"
+
+
+async def test_the_roller_shuts_an_old_executor_down_once_and_moves_one_daemon_shard() -> None:
+    world = World()
+    try:
+        world.store.put_app(make_app("app"))
+        world.store.put_job(DAEMON)
+        old = ExecutorId("ns.app", "a1", None)
+        world.store.add_ready(DAEMON.key, None)
+        world.store.commit_launch([task(DAEMON.key, shard, OLD) for shard in range(3)])
+        world.store.update_task_states({t: TaskState.RUNNING.value for t in world.store.running()})
+        ended: list[ExecutorId] = []
+        roller = Roller(
+            store=world.store,
+            mesos=world.mesos,
+            lock=world.lock,
+            settings=world.settings,
+            executors=world.executors,
+            kills=world.kills,
+            reconciler=world.reconciler,
+            executor_gone=ended.append,
+            subscribed=lambda: True,
+        )
+        world.executors.listed(old.value)
+        await roller.step()
+        assert world.mesos.shutdowns == [("a1", old.value)]
+        assert ended == [old] and old not in world.executors.known()
+        assert world.mesos.killed == [task(DAEMON.key, 0, OLD).task_id]
+
+        # An offer made before it ended names it again: no second SHUTDOWN, and the
+        # shard being replaced holds the next one back.
+        world.executors.listed(old.value)
+        await roller.step()
+        assert world.mesos.shutdowns == [("a1", old.value)]
+        assert world.mesos.killed == [task(DAEMON.key, 0, OLD).task_id]
+        roller.executor_ended(old.value)
+        await roller.step()
+        assert len(world.mesos.shutdowns) == 2, "a new executor under the same id is new"
+    finally:
+        await world.close()
 
 
 async def test_a_replacement_kill_is_not_on_purpose_and_is_forgotten_when_it_fails() -> None:
