@@ -16,6 +16,9 @@ once by the entry point (`controller.executor.__main__`); pure.
   executor shuts down at once.
 - `MESOS_RECOVERY_TIMEOUT` (default `15mins`): with checkpointing, how long the
   executor waits for a restarting agent before it shuts down.
+- `CLOUDJOB_EXECUTOR_IDLE_TIMEOUT` (a Mesos duration, default `60secs`; `0secs`:
+  never): an executor with no task for this long exits (status 0). The framework
+  sets it in every ExecutorInfo's environment from its own setting.
 - `CLOUDJOB_EXECUTOR_WORKERS` (default 16): how many job processes may run at
   once; further runs wait for a slot.
 - `CLOUDJOB_EXECUTOR_LOG_LEVEL` (default `INFO`): the executor's own log level.
@@ -31,6 +34,8 @@ from pathlib import Path
 DEFAULT_GRACE_SECONDS = 5.0
 DEFAULT_RECOVERY_SECONDS = 15 * 60.0
 DEFAULT_WORKERS = 16
+DEFAULT_IDLE_SECONDS = 60.0
+IDLE_TIMEOUT_VARIABLE = "CLOUDJOB_EXECUTOR_IDLE_TIMEOUT"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$")
 _UNIT_SECONDS = {
     "ns": 1e-9,
@@ -58,6 +63,8 @@ class ExecutorEnvironment:
     workers: int
     log_level: str
     checkpoint: bool = False
+    # With no task for this long the executor exits; 0: never.
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
 
     @property
     def tasks_dir(self) -> Path:
@@ -90,6 +97,8 @@ def read_environment(environ: Mapping[str, str], cwd: Path) -> ExecutorEnvironme
         if recovery_text
         else DEFAULT_RECOVERY_SECONDS
     )
+    idle_text = environ.get(IDLE_TIMEOUT_VARIABLE)
+    idle = parse_duration(idle_text, IDLE_TIMEOUT_VARIABLE) if idle_text else DEFAULT_IDLE_SECONDS
     workers_text = environ.get("CLOUDJOB_EXECUTOR_WORKERS", "")
     if workers_text:
         if not workers_text.isdigit() or int(workers_text) < 1:
@@ -112,4 +121,5 @@ def read_environment(environ: Mapping[str, str], cwd: Path) -> ExecutorEnvironme
         workers=workers,
         log_level=log_level,
         checkpoint=environ.get("MESOS_CHECKPOINT") == "1",
+        idle_seconds=idle,
     )

@@ -12,6 +12,9 @@ Threads and who owns what:
 
 How it ends:
 
+- idle (no task) for the idle timeout (`CLOUDJOB_EXECUTOR_IDLE_TIMEOUT`): stop
+  the driver and exit 0; the framework sees the executor end with status 0, which
+  costs no task anything.
 - framework message `STOP`, or SIGTERM: kill every task (TASK_KILLED each), wait
   (bounded) until the agent acknowledged every update, stop the driver; exit 0.
 - agent SHUTDOWN, or the agent connection closes without checkpointing: kill
@@ -57,16 +60,20 @@ class ExecutorService:
         )
         self._driver = AcknowledgingDriver(MesosCallbacks(self))
         self._sender = StatusSender(self._driver)
-        self._supervisor = TaskSupervisor(environment=environment, report=self._sender.send)
+        self._supervisor = TaskSupervisor(
+            environment=environment, report=self._sender.send, on_idle=self._arm_idle
+        )
         self._done = threading.Event()
         self._stopping = False
         self._recovery: asyncio.TimerHandle | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def run(self) -> int:
         """Serve until stopped; the process exit status."""
         self._loop_thread.start()
         self._sender.start()
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._call(self._arm_idle)
         exit_status = 0
         try:
             self._driver.start()
@@ -89,7 +96,7 @@ class ExecutorService:
     # Called on pymesos's IO thread (through MesosCallbacks) or a signal handler.
 
     def launch(self, task: dict[str, Any]) -> None:
-        self._call(self._supervisor.launch, task)
+        self._call(self._launch, task)
 
     def refuse(self, task_id: str, reason: str) -> None:
         self._sender.send(TaskUpdate(task_id=task_id, state=TASK_ERROR, message=reason))
@@ -144,6 +151,28 @@ class ExecutorService:
                 "stopping with %d status update(s) the agent has not acknowledged",
                 self._driver.unacknowledged(),
             )
+
+    def _launch(self, task: dict[str, Any]) -> None:
+        self._cancel_idle()
+        self._supervisor.launch(task)
+        if not self._supervisor.task_ids:
+            self._arm_idle()  # the launch was refused: still idle
+
+    def _arm_idle(self) -> None:
+        self._cancel_idle()
+        if self._environment.idle_seconds > 0 and not self._stopping:
+            self._idle = self._loop.call_later(self._environment.idle_seconds, self._idle_expired)
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_expired(self) -> None:
+        self._idle = None
+        if self._supervisor.retire_if_idle():
+            logger.info("no task for %.0f s; the executor exits", self._environment.idle_seconds)
+            self._loop.create_task(self._shutdown(grace=None, drain=True))
 
     def _start_recovery(self) -> None:
         if self._recovery is None:

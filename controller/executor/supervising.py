@@ -16,6 +16,10 @@ status updates:
   only once the job process is gone, also when the kill is repeated or a stop
   follows (both cancel again).
 
+- Idle: when the last task ends, `on_idle` is called; `retire_if_idle` then lets
+  the service exit, and a launch that still arrives is answered TASK_DROPPED (the
+  task never ran; the framework launches it again).
+
 At most `workers` job processes run at once; other runs wait for a slot. All
 methods run on the loop's thread; the pymesos callbacks hand work over with
 `call_soon_threadsafe`. Updates go to the `report` callable (the status sender).
@@ -67,6 +71,7 @@ TASK_FINISHED = "TASK_FINISHED"
 TASK_FAILED = "TASK_FAILED"
 TASK_KILLED = "TASK_KILLED"
 TASK_ERROR = "TASK_ERROR"
+TASK_DROPPED = "TASK_DROPPED"
 RESULT_FILE = ".last-run-result.json"
 
 
@@ -98,6 +103,7 @@ class TaskSupervisor:
         report: Callable[[TaskUpdate], None],
         python: str = sys.executable,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_idle: Callable[[], None] = lambda: None,
     ) -> None:
         self._environment = environment
         self._report = report
@@ -105,7 +111,10 @@ class TaskSupervisor:
         self._now = now
         self._tasks: dict[str, _Task] = {}
         self._slots = asyncio.Semaphore(environment.workers)
+        self._on_idle = on_idle
         self._stopping = False
+        # What a launch is answered once the executor is stopping.
+        self._refusal = (TASK_KILLED, "the executor is shutting down")
 
     @property
     def task_ids(self) -> list[str]:
@@ -117,7 +126,7 @@ class TaskSupervisor:
             logger.warning("task %s is already served here; ignoring the second launch", task_id)
             return
         if self._stopping:
-            self._send(task_id, TASK_KILLED, "the executor is shutting down")
+            self._send(task_id, *self._refusal)
             return
         try:
             plan = plan_task(task_info)
@@ -176,6 +185,17 @@ class TaskSupervisor:
             )
         return asked
 
+    def retire_if_idle(self) -> bool:
+        """With no task here, stop taking tasks (the executor exits); False otherwise.
+
+        A launch that Mesos sent before it learnt the executor is going gets TASK_DROPPED:
+        its run never started, so the framework queues it again."""
+        if self._tasks or self._stopping:
+            return False
+        self._stopping = True
+        self._refusal = (TASK_DROPPED, "the executor was exiting after being idle; launch again")
+        return True
+
     async def stop(self, grace: float | None = None) -> None:
         """Kill every task (each reports TASK_KILLED) and refuse new ones."""
         self._stopping = True
@@ -212,6 +232,8 @@ class TaskSupervisor:
             self._send(plan.task_id, TASK_FAILED, f"executor error: {error}")
         finally:
             del self._tasks[plan.task_id]
+            if not self._tasks:
+                self._on_idle()
 
     async def _serve_daemon(self, task: _Task) -> None:
         assert task.plan.schedule is not None

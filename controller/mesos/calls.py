@@ -3,10 +3,11 @@
 `MesosCalls` is what the engine's parts need (the launch cycle accepts, declines,
 revives, suppresses; the status pipeline acknowledges; the kill book kills; the
 reconciler reconciles; the operations message executors and list the master's
-executors). `MesosConnection` adds the subscription's lifecycle, which only the engine
-drives. `driver.MesosDriver` implements it over pymesos; the unit tests use an
-in-memory fake. A `MesosFactory` builds the connection of one leadership term from the
-sink its events go to and the test of whether this process still leads.
+executors; the roll-out shuts executors of outdated app versions down).
+`MesosConnection` adds the subscription's lifecycle, which only the engine drives.
+`driver.MesosDriver` implements it over pymesos; the unit tests use an in-memory fake.
+A `MesosFactory` builds the connection of one leadership term from the sink its events
+go to and the test of whether this process still leads.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class MesosCalls(Protocol):
         """Explicit reconciliation of (task id, agent id) pairs; implicit when empty."""
 
     async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None: ...
+
+    async def shutdown(self, agent_id: str, executor_id: str) -> None:
+        """SHUTDOWN of one executor: the agent asks it to end, then destroys it."""
 
     async def executors(self, master: str, framework_id: str) -> list[tuple[str, str]]:
         """(executor id, agent id) of the framework's executors that `master`

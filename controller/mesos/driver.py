@@ -387,6 +387,17 @@ class MesosDriver:
             raise MesosCallError(f"master state from {master} is not a JSON object")
         return framework_executors(state, framework_id)
 
+    async def shutdown(self, agent_id: str, executor_id: str) -> None:
+        await self._call(
+            "SHUTDOWN",
+            {
+                "shutdown": {
+                    "executor_id": {"value": executor_id},
+                    "agent_id": {"value": agent_id},
+                }
+            },
+        )
+
     async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None:
         await self._call(
             "MESSAGE",

@@ -11,6 +11,7 @@ the parts that do the work, each of which gets what it needs passed in (the
 - `StatusPipeline`: decide, persist, act, acknowledge once durable;
 - `LaunchCycle`: plan, commit, ACCEPT, settle the offer pool;
 - `Reconciler`: a run per subscription, periodic runs, on-demand asks;
+- `Roller`: the roll-out of edited apps (old idle executors shut down, daemons moved);
 - bookkeeping: `TrackedTasks`, `KillBook`, `ExecutorRegistry`, `UnreachableExpiry`;
 - `HeartbeatWatchdog`, `TransientProducer` (cron fires), `QueueGauges`.
 
@@ -57,7 +58,7 @@ from controller.mesos.events import (
     Subscribed,
     SubscriptionWithheld,
 )
-from controller.mesos.executors import ExecutorRegistry, app_of
+from controller.mesos.executors import ExecutorRegistry, app_of, parsed
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
 from controller.mesos.history_port import RunHistory
@@ -65,6 +66,7 @@ from controller.mesos.inbox import Inbox
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.launch_cycle import LaunchCycle
 from controller.mesos.reconciler import Reconciler, ReconcileTrigger
+from controller.mesos.roller import Roller
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.status_updates import StatusPipeline
@@ -182,6 +184,17 @@ class FrameworkEngine:
             on_change=self._changed,
             handoff=handoff,
         )
+        self._roller = Roller(
+            store=store,
+            mesos=mesos,
+            lock=self._lock,
+            settings=settings,
+            executors=executors,
+            kills=self._kills,
+            reconciler=reconciler,
+            executor_gone=self._launch.executor_gone,
+            subscribed=lambda: self._subscribed,
+        )
         self._watchdog = HeartbeatWatchdog(
             background,
             missed_limit=settings.heartbeat_missed_limit,
@@ -217,6 +230,7 @@ class FrameworkEngine:
                     log.error("job %s not scheduled: %s", job.key, error)
         self._background.spawn(self._process_inbox(), "mesos events")
         self._background.spawn(self._launch.run(), "launch cycle")
+        self._background.spawn(self._roller.run(), "app roll-out")
         if self._settings.reconcile_interval_seconds > 0:
             self._background.spawn(
                 self._reconciler.periodic(lambda: self._subscribed), "periodic reconciliation"
@@ -259,6 +273,7 @@ class FrameworkEngine:
 
     def _changed(self) -> None:
         self._launch.changed()
+        self._roller.changed()
 
     # ------------------------------------------------------------------ read-only view
     @property
@@ -286,6 +301,8 @@ class FrameworkEngine:
                     if isinstance(event, StatusReceived):
                         batch, following = await self._inbox.statuses_behind(event)
                         await self._statuses.handle(batch)
+                        # A replacement daemon task running lets the next one move.
+                        self._roller.changed()
                     else:
                         await self._handle(event)
                 except asyncio.CancelledError:
@@ -300,6 +317,7 @@ class FrameworkEngine:
                 await self._statuses.handle([update])
             case OffersReceived(offers=offers):
                 self._launch.offers_received(offers)
+                self._roller.changed()
             case OfferRescinded(offer_id=offer_id):
                 self._launch.offer_rescinded(offer_id)
             case Subscribed():
@@ -317,7 +335,12 @@ class FrameworkEngine:
                 self._launch.agent_lost(agent_id)
                 self._executors.agent_lost(agent_id)
             case ExecutorLost(executor_id=lost):
+                # An idle executor exiting (status 0) is no failure: its tasks, if any,
+                # get their own updates from the agent.
                 self._executors.forget(lost)
+                self._roller.executor_ended(lost)
+                if (executor := parsed(lost)) is not None:
+                    self._launch.executor_gone(executor)
             case MessageReceived(executor_id=sender):
                 log.debug("ignoring a message from executor %s", sender)
             case MasterError(message=message):
@@ -352,6 +375,9 @@ class FrameworkEngine:
         except StateError as error:
             log.error("could not store framework id %s: %s", event.framework_id, error)
         self._reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=first)
+        self._background.spawn(
+            self._roller.learn(event.master, event.framework_id), "list the master's executors"
+        )
         self._watchdog.restart(event.heartbeat_interval or DEFAULT_HEARTBEAT_SECONDS)
         self._changed()
 

@@ -2,9 +2,12 @@
 
 A task killed by an operation (unscheduled, disabled, rescheduled, app removed) or by
 a status decision (a task nobody records) must not be failed over or put back in ready
-when its KILLED update comes: the status pipeline asks `on_purpose`. The book forgets a
-task once its terminal update is applied, and keeps at most `limit` ids (the oldest
-half goes first) for kills whose update never comes. Asyncio-loop only.
+when its KILLED update comes: the status pipeline asks `on_purpose`. A daemon task
+replaced by the roll-out of a new app version is killed *to be launched again*
+(`replace`): it is not on purpose, and the roll-out counts it down until its end is
+applied (`replacing`). The book forgets a task once its terminal update is applied,
+and keeps at most `limit` ids of each kind (the oldest half goes first) for kills
+whose update never comes. Asyncio-loop only.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class KillReason(StrEnum):
     UNSCHEDULED = "unscheduled"
     RESCHEDULED = "rescheduled"
     DISABLED = "disabled"
+    ROLLOUT = "rollout"
 
 
 class KillBook:
@@ -46,23 +50,45 @@ class KillBook:
         self._limit = limit
         self._clock = clock
         self._killed: dict[str, float] = {}
+        self._replacing: dict[str, float] = {}
 
     async def kill(self, task_id: str, agent_id: str | None, why: KillReason) -> None:
         """Note the kill, then send it (a failed call is logged: reconciliation or the
         next update about the task brings it up again)."""
-        self._killed[task_id] = self._clock()
-        if len(self._killed) > self._limit:
-            oldest = sorted(self._killed, key=self._killed.__getitem__)[: self._limit // 2]
-            for key in oldest:
-                del self._killed[key]
+        self._note(self._killed, task_id)
         self._metrics.kills.labels(why.value).inc()
         try:
             await self._mesos.kill(task_id, agent_id)
         except MesosCallError as error:
             log.warning("killing %s failed: %s", task_id, error)
 
+    async def replace(self, task_id: str, agent_id: str | None) -> None:
+        """Kill a task so that it is launched again; a failed call is forgotten, so the
+        roll-out tries again on its next step."""
+        self._note(self._replacing, task_id)
+        self._metrics.kills.labels(KillReason.ROLLOUT.value).inc()
+        try:
+            await self._mesos.kill(task_id, agent_id)
+        except MesosCallError as error:
+            log.warning("replacing %s failed: %s", task_id, error)
+            self._replacing.pop(task_id, None)
+
+    def _note(self, book: dict[str, float], task_id: str) -> None:
+        book[task_id] = self._clock()
+        if len(book) > self._limit:
+            for key in sorted(book, key=book.__getitem__)[: self._limit // 2]:
+                del book[key]
+
     def on_purpose(self, task_id: str) -> bool:
         return task_id in self._killed
 
+    def is_replacing(self, task_id: str) -> bool:
+        return task_id in self._replacing
+
+    def replacing(self) -> frozenset[str]:
+        """Tasks killed to be launched again whose end is not applied yet."""
+        return frozenset(self._replacing)
+
     def forget(self, task_id: str) -> None:
         self._killed.pop(task_id, None)
+        self._replacing.pop(task_id, None)

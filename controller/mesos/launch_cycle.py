@@ -40,7 +40,7 @@ from controller.mesos.offers import HeldOffer, OfferPool
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.statistics import JobStatistics
-from controller.mesos.tasks import MetaInfo, TaskIdError, parse_executor_id
+from controller.mesos.tasks import AppVersion, ExecutorId, MetaInfo, TaskIdError
 from controller.mesos.tracking import TrackedTasks
 from controller.mesos.unplaceable import UnplaceableGrace
 from controller.metrics import FrameworkMetrics
@@ -149,6 +149,9 @@ class LaunchCycle:
     def agent_lost(self, agent_id: str) -> None:
         self._pool.drop_agent(agent_id)
 
+    def executor_gone(self, executor: ExecutorId) -> None:
+        self._pool.executor_gone(executor)
+
     def forget_offers(self) -> None:
         """The subscription ended or began anew: the master has rescinded every offer."""
         self._pool.clear()
@@ -189,7 +192,7 @@ class LaunchCycle:
                 plan_launch,
                 self._inputs(),
                 list(self._pool.offers.values()),
-                self._pool.agents(running_executor_apps=self._running_executor_apps()),
+                self._pool.agents(running_executors=self._running_executors()),
                 now=_now(),
             )
             await self._drop_stale(plan)
@@ -217,19 +220,20 @@ class LaunchCycle:
             disabled_jobs={k for k in jobs if store.is_job_disabled(k)},
             disabled_apps={k for k in apps if store.is_app_disabled(k)},
             unsettled_jobs=self._reconciler.unsettled_jobs(),
+            executor=self._settings.executor_options,
         )
 
-    def _running_executor_apps(self) -> dict[str, set[str]]:
-        """Agent id → apps whose executor a recorded task of ours uses there."""
-        apps: dict[str, set[str]] = {}
+    def _running_executors(self) -> dict[str, set[AppVersion]]:
+        """Agent id → app versions whose executor a recorded task of ours uses there."""
+        versions: dict[str, set[AppVersion]] = {}
         for task in self._store.running().values():
             if task.executor_id:
                 try:
-                    app_key, agent_id = parse_executor_id(task.executor_id)
+                    executor = ExecutorId.parse(task.executor_id)
                 except TaskIdError:
                     continue
-                apps.setdefault(agent_id, set()).add(app_key)
-        return apps
+                versions.setdefault(executor.agent_id, set()).add(executor.version)
+        return versions
 
     async def _drop_stale(self, plan: LaunchPlan) -> None:
         """Delete queue entries that can never launch (job gone, shard beyond its count).

@@ -18,11 +18,14 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.mesos.offers import HeldOffer
 from controller.mesos.placement import AgentOffer, place
 from controller.mesos.tasks import (
+    DEFAULT_EXECUTOR_OPTIONS,
+    ExecutorId,
+    ExecutorOptions,
     JsonObject,
     MetaInfo,
     TaskId,
+    app_version,
     build_task_info,
-    executor_id,
     uses_command_executor,
 )
 from controller.mesos.work import QueueSnapshot, eligible_work
@@ -72,6 +75,7 @@ class LaunchInputs:
     disabled_jobs: Collection[str]
     disabled_apps: Collection[str]
     unsettled_jobs: Collection[str]
+    executor: ExecutorOptions = DEFAULT_EXECUTOR_OPTIONS
 
 
 def plan_launch(
@@ -90,7 +94,13 @@ def plan_launch(
         disabled_jobs=inputs.disabled_jobs,
         disabled_apps=inputs.disabled_apps,
     )
-    work = eligible_work(queues, inputs.jobs, inputs.apps, unsettled_jobs=inputs.unsettled_jobs)
+    work = eligible_work(
+        queues,
+        inputs.jobs,
+        inputs.apps,
+        unsettled_jobs=inputs.unsettled_jobs,
+        options=inputs.executor,
+    )
     plan = LaunchPlan(
         waiting=dict(work.waiting),
         stale_ready=list(work.stale_ready),
@@ -128,6 +138,7 @@ def plan_launch(
                 app,
                 fire_time=fire,
                 offered=[r for o in held for r in o.resources],
+                executor=inputs.executor,
             )
         except ValueError as error:
             plan.invalid[job.key] = str(error)
@@ -143,7 +154,7 @@ def plan_launch(
             launched_at=now,
             executor_id=None
             if uses_command_executor(job)
-            else executor_id(app.key, assignment.agent_id),
+            else ExecutorId.of(app_version(app, inputs.executor), assignment.agent_id).value,
             fire_time=fire,
         )
         built.setdefault(assignment.agent_id, []).append((info, record))

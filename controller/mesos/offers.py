@@ -13,11 +13,11 @@ launch cycle (`launch_cycle.LaunchCycle`, which owns the pool) sends the answers
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.mesos.placement import AgentOffer
-from controller.mesos.tasks import TaskIdError, parse_executor_id
+from controller.mesos.tasks import AppVersion, ExecutorId, TaskIdError
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,18 @@ class HeldOffer:
     cpus: float
     mem: float
     resources: tuple[Mapping[str, Any], ...]
-    # App keys whose executor (of this framework) runs on the agent.
-    executor_apps: frozenset[str]
+    # The executors of this framework running on the agent.
+    executors: frozenset[ExecutorId]
     received: float
 
     @classmethod
     def from_mesos(cls, offer: Mapping[str, Any], now: float) -> HeldOffer:
         """Read an offer of the OFFERS event (Mesos v1 JSON)."""
         resources = tuple(offer.get("resources") or ())
-        apps: set[str] = set()
+        executors: set[ExecutorId] = set()
         for executor in offer.get("executor_ids") or ():
             try:
-                apps.add(parse_executor_id(str(executor.get("value", "")))[0])
+                executors.add(ExecutorId.parse(str(executor.get("value", ""))))
             except TaskIdError:
                 continue
         return cls(
@@ -49,7 +49,7 @@ class HeldOffer:
             cpus=_scalar(resources, "cpus"),
             mem=_scalar(resources, "mem"),
             resources=resources,
-            executor_apps=frozenset(apps),
+            executors=frozenset(executors),
             received=now,
         )
 
@@ -97,6 +97,13 @@ class OfferPool:
             del self.offers[offer.offer_id]
         return gone
 
+    def executor_gone(self, executor: ExecutorId) -> None:
+        """An executor ended: offers made before say it runs, and placement must count
+        its resources again for a task of its version there."""
+        for key, offer in list(self.offers.items()):
+            if executor in offer.executors:
+                self.offers[key] = replace(offer, executors=offer.executors - {executor})
+
     def clear(self) -> None:
         """Forget every offer (after a disconnect the master has rescinded them all) and
         what the master is told: the next settle sends REVIVE or SUPPRESS."""
@@ -105,21 +112,22 @@ class OfferPool:
         self.filters_possible = False
 
     def agents(
-        self, *, running_executor_apps: Mapping[str, Iterable[str]] | None = None
+        self, *, running_executors: Mapping[str, Iterable[AppVersion]] | None = None
     ) -> list[AgentOffer]:
         """One `AgentOffer` per agent, summing its held offers.
 
-        `running_executor_apps` (agent id → app keys) adds executors this framework
+        `running_executors` (agent id → app versions) adds executors this framework
         knows it has launched there, which the offers may not list yet.
         """
-        known_apps = running_executor_apps or {}
+        known_versions = running_executors or {}
         merged: dict[str, AgentOffer] = {}
         for offer in self.offers.values():
             known = merged.get(offer.agent_id)
-            apps = set(offer.executor_apps) | set(known_apps.get(offer.agent_id, ()))
+            versions = {e.version for e in offer.executors}
+            versions.update(known_versions.get(offer.agent_id, ()))
             if known is None:
                 merged[offer.agent_id] = AgentOffer(
-                    offer.agent_id, offer.hostname, offer.cpus, offer.mem, frozenset(apps)
+                    offer.agent_id, offer.hostname, offer.cpus, offer.mem, frozenset(versions)
                 )
             else:
                 merged[offer.agent_id] = AgentOffer(
@@ -127,7 +135,7 @@ class OfferPool:
                     known.hostname,
                     known.cpus + offer.cpus,
                     known.mem + offer.mem,
-                    known.executors | apps,
+                    known.executors | versions,
                 )
         return list(merged.values())
 

@@ -23,6 +23,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from controller.mesos.tasks import AppVersion
 from controller.mesos.work import WorkItem
 from controller.resources import PlacementStrategy
 
@@ -43,8 +44,8 @@ class AgentOffer:
     hostname: str
     cpus: float
     mem: float
-    # Apps whose executor already runs there (no overhead for their tasks).
-    executors: frozenset[str] = frozenset()
+    # App versions whose executor already runs there (no overhead for their tasks).
+    executors: frozenset[AppVersion] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class _Agent:
     offer: AgentOffer
     cpus: int
     mem: int
-    executors: set[str]
+    executors: set[AppVersion]
     total_cpus: int = 1
     total_mem: int = 1
     job_tasks: dict[str, int] = field(default_factory=dict)
@@ -90,7 +91,7 @@ class _Need:
 
     cpus: int
     mem: int
-    executor_app: str | None
+    executor: AppVersion | None
     executor_cpus: int
     executor_mem: int
 
@@ -99,32 +100,32 @@ class _Need:
         return cls(
             _milli(item.cpus),
             _milli(item.mem),
-            item.executor_app,
+            item.executor,
             _milli(item.executor_cpus),
             _milli(item.executor_mem),
         )
 
     def on(self, agent: _Agent) -> tuple[int, int, bool]:
         """(cpus, mem, starts an executor) to place one task on `agent`."""
-        if self.executor_app is not None and self.executor_app not in agent.executors:
+        if self.executor is not None and self.executor not in agent.executors:
             return self.cpus + self.executor_cpus, self.mem + self.executor_mem, True
         return self.cpus, self.mem, False
 
 
 # What a placement changed on an agent, to undo an all-or-nothing item that failed:
-# (agent, cpus before, mem before, executor app added or None).
-_Undo = tuple[_Agent, int, int, str | None]
+# (agent, cpus before, mem before, executor version added or None).
+_Undo = tuple[_Agent, int, int, AppVersion | None]
 
 
 def _take(agent: _Agent, need: _Need, job_key: str, undo: list[_Undo]) -> bool:
     cpus, mem, starts = need.on(agent)
     if cpus > agent.cpus or mem > agent.mem:
         return False
-    undo.append((agent, agent.cpus, agent.mem, need.executor_app if starts else None))
+    undo.append((agent, agent.cpus, agent.mem, need.executor if starts else None))
     agent.cpus -= cpus
     agent.mem -= mem
-    if starts and need.executor_app is not None:
-        agent.executors.add(need.executor_app)
+    if starts and need.executor is not None:
+        agent.executors.add(need.executor)
     agent.job_tasks[job_key] = agent.job_tasks.get(job_key, 0) + 1
     return True
 
@@ -206,10 +207,10 @@ def _spread(
 def _shortfall(item: WorkItem, placed: int, agents: Sequence[_Agent]) -> str:
     total = len(item.shards)
     need = f"{_fmt(_milli(item.cpus))} cpus and {_fmt(_milli(item.mem))} MB memory per shard"
-    if item.executor_app is not None:
+    if item.executor is not None:
         need += (
             f", plus {_fmt(_milli(item.executor_cpus))} cpus and "
-            f"{_fmt(_milli(item.executor_mem))} MB for app {item.executor_app}'s executor "
+            f"{_fmt(_milli(item.executor_mem))} MB for app {item.executor.app_key}'s executor "
             "on each agent where it is not running yet"
         )
     if not agents:

@@ -14,6 +14,8 @@ import socket
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controller.mesos.tasks import DEFAULT_EXECUTOR_IDLE_SECONDS, ExecutorOptions
+
 ONE_WEEK = 7 * 24 * 3600.0
 
 
@@ -73,6 +75,18 @@ class FrameworkSettings(BaseSettings):
     misfire_threshold_seconds: float = Field(
         default=5.0, ge=0, description="a cron fire noticed later than this is skipped"
     )
+    executor_idle_seconds: float = Field(
+        default=DEFAULT_EXECUTOR_IDLE_SECONDS,
+        ge=0,
+        description="an app executor with no task for this long exits (0: never); "
+        "part of every ExecutorInfo, so changing it rolls every app's executors over",
+    )
+    daemon_rollout_batch: int = Field(
+        default=1,
+        ge=1,
+        description="how many shards of a daemon job may be down at once while its "
+        "tasks move to executors of a new app version",
+    )
     event_queue_size: int = Field(default=10_000, ge=1)
     mesos_call_timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -95,6 +109,10 @@ class FrameworkSettings(BaseSettings):
                 "'zk://host:port/mesos' URL"
             )
         return value
+
+    @property
+    def executor_options(self) -> ExecutorOptions:
+        return ExecutorOptions(idle_seconds=self.executor_idle_seconds)
 
     def framework_info(self, framework_id: str | None) -> dict[str, object]:
         """FrameworkInfo (Mesos v1 JSON) for SUBSCRIBE; with the stored id once known."""

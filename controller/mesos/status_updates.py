@@ -158,6 +158,7 @@ class StatusPipeline:
             app_disabled=job is not None
             and (store.is_app_disabled(job.app_key) or (app is not None and app.spec.disabled)),
             killed_on_purpose=self._kills.on_purpose(task_id),
+            replacing=self._kills.is_replacing(task_id),
             other_shards_running=any(t.task_id != task_id for t in store.running_of(meta.job_key)),
         )
 

@@ -17,6 +17,8 @@ then acknowledges the update (if it carries a uuid). The rules (docs/framework.m
   reported it) is re-queued as a failover entry whatever the job's failover flag: its
   run never happened;
 - a task killed on purpose (unschedule, disable) never goes back to ready or failover;
+- a daemon task killed to move it to a new app version (`replacing`) is relaunched
+  through the failover queue, its shard alone, whatever else of its job runs;
 - a daemon shard killed while other shards of its job run is relaunched through the
   failover queue (the ready queue only takes a daemon none of whose shards runs);
 - `expire_unreachable` turns a task unreachable for too long into a lost one.
@@ -75,6 +77,8 @@ class TaskKnowledge:
     killed_on_purpose: bool = False
     # Another shard of the same job is recorded as running.
     other_shards_running: bool = False
+    # Killed by the roll-out of a new app version, to be launched again.
+    replacing: bool = False
 
 
 # Actions --------------------------------------------------------------------------------
@@ -269,8 +273,11 @@ def _decide_tracked(
                 and not known.app_disabled
             ):
                 # The ready queue takes a daemon only when none of its shards runs, so
-                # a shard killed beside running ones comes back through failover.
-                if known.other_shards_running:
+                # a shard killed beside running ones comes back through failover; so does
+                # a replaced one, which must not wait behind shards replaced with it.
+                if known.replacing:
+                    actions.append(RecordFailover(task.meta, task, requeue=True))
+                elif known.other_shards_running:
                     actions.append(RecordFailover(task.meta, task))
                 else:
                     actions.append(ReadyDaemon(task.job_key))

@@ -2,19 +2,28 @@
 
 Pure. A task id is `<job>@-@<shard>@-@<READY|FAILOVER>@-@<agent id>@-@<uuid>`, its
 meta info `<job>@-@<shard>` (the key of the running and failover queues), and the
-executor of an app on an agent is `<app>@-@<agent id>`. Job and app keys never contain
-the delimiter (`controller.naming` validates them), so ids parse back unambiguously.
+executor of an app version on an agent is `<app>@-@<agent id>@-@<digest>`: the digest
+is a short hash of everything the ExecutorInfo says (package URL and cache flag,
+bootstrap script, resources, environment), so an edited app gets executors of its own
+beside the old ones instead of a LAUNCH Mesos refuses. Ids of the form before versions,
+`<app>@-@<agent id>`, still parse (their version is unknown: they are never current).
+Job and app keys never contain the delimiter (`controller.naming` validates them), so
+ids parse back unambiguously.
 
 `build_task_info` produces the Mesos v1 JSON shape that an ACCEPT's LAUNCH operation
 carries. Transient script jobs run under the Mesos command executor with the argv of
 `controller.commandline.script_argv`: the sharding context JSON is always one argument
 no shell parses, so nothing in a job's parameters can reach a shell. Every other job
-runs under its app's executor (one per app per agent). Used by the launch plan
-(`launcher`), the status state machine, the executor registry and the launch cycle.
+runs under its app's executor (one per app version per agent). Used by the launch plan
+(`launcher`), the status state machine, the executor registry, the launch cycle and the
+roll-out of app versions (`rollout`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +32,7 @@ from typing import Any
 
 from controller.commandline import script_argv
 from controller.definitions import AppDefinition, JobDefinition
+from controller.executor.environment import IDLE_TIMEOUT_VARIABLE
 from controller.naming import DELIMITER
 from controller.resources import ExecutionType, JobKind
 from controller.state.records import LaunchSource
@@ -46,6 +56,9 @@ ARCHIVE_SUFFIXES = (
 # Resource fields copied from the offered resource so that a task takes what was offered
 # (a role's reservation rather than unreserved resources, for example).
 _OFFER_RESOURCE_FIELDS = ("role", "reservation", "reservations", "allocation_info")
+DEFAULT_EXECUTOR_IDLE_SECONDS = 60.0
+DIGEST_LENGTH = 12
+_DIGEST = re.compile(rf"^[0-9a-f]{{{DIGEST_LENGTH}}}$")
 
 
 class TaskIdError(ValueError):
@@ -124,17 +137,66 @@ class TaskId:
         return self.value
 
 
-def executor_id(app_key: str, agent_id: str) -> str:
-    """The one executor of an app on an agent, reused by every task of the app there."""
-    return f"{app_key}{DELIMITER}{agent_id}"
+@dataclass(frozen=True)
+class AppVersion:
+    """One version of an app's executor: tasks of the same version share an executor.
+
+    `digest` is None for an executor id of the form before versions: it never equals
+    the current version of its app, so such executors are retired like outdated ones."""
+
+    app_key: str
+    digest: str | None
 
 
-def parse_executor_id(value: str) -> tuple[str, str]:
-    """Inverse of `executor_id`: (app key, agent id)."""
-    app_key, sep, agent_id = value.partition(DELIMITER)
-    if not sep or not app_key or not agent_id:
-        raise TaskIdError(f"executor id '{value}' is not '<app>{DELIMITER}<agent id>'")
-    return app_key, agent_id
+@dataclass(frozen=True)
+class ExecutorId:
+    """The executor of one app version on one agent."""
+
+    app_key: str
+    agent_id: str
+    digest: str | None
+
+    @property
+    def version(self) -> AppVersion:
+        return AppVersion(self.app_key, self.digest)
+
+    @property
+    def value(self) -> str:
+        parts = (self.app_key, self.agent_id, self.digest)
+        return DELIMITER.join(p for p in parts if p is not None)
+
+    @classmethod
+    def of(cls, version: AppVersion, agent_id: str) -> ExecutorId:
+        return cls(version.app_key, agent_id, version.digest)
+
+    @classmethod
+    def parse(cls, value: str) -> ExecutorId:
+        # App keys never hold the delimiter and digests are hex; an agent id is what
+        # lies between. A trailing part that is no digest belongs to an agent id of an
+        # id from before versions (Mesos agent ids are `<uuid>-S<n>`, never a digest).
+        app_key, sep, rest = value.partition(DELIMITER)
+        if not sep or not app_key or not rest:
+            raise TaskIdError(
+                f"executor id '{value}' is not '<app>{DELIMITER}<agent id>{DELIMITER}<digest>'"
+            )
+        agent_id, sep, digest = rest.rpartition(DELIMITER)
+        if sep and agent_id and _DIGEST.match(digest):
+            return cls(app_key, agent_id, digest)
+        return cls(app_key, rest, None)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What the framework adds to every app's ExecutorInfo (part of its version)."""
+
+    # An executor with no task for this long exits (0: never).
+    idle_seconds: float = DEFAULT_EXECUTOR_IDLE_SECONDS
+
+
+DEFAULT_EXECUTOR_OPTIONS = ExecutorOptions()
 
 
 def uses_command_executor(job: JobDefinition) -> bool:
@@ -200,24 +262,49 @@ def app_uri(app: AppDefinition, *, command_executor: bool) -> JsonObject:
     return uri
 
 
-def build_executor_info(
-    app: AppDefinition, agent_id: str, offered: Sequence[Mapping[str, Any]] = ()
+def _executor_body(
+    app: AppDefinition, options: ExecutorOptions, offered: Sequence[Mapping[str, Any]]
 ) -> JsonObject:
-    """The app's executor on `agent_id`: identical for every task so Mesos reuses it."""
     return {
         "type": "CUSTOM",
-        "executor_id": {"value": executor_id(app.key, agent_id)},
         "name": f"{app.key} executor",
         "command": {
             "value": app.spec.bootstrap_script,
             "shell": True,
             "uris": [app_uri(app, command_executor=False)],
+            "environment": {
+                "variables": [
+                    {"name": IDLE_TIMEOUT_VARIABLE, "value": f"{options.idle_seconds:g}secs"}
+                ]
+            },
         },
         "resources": [
             scalar("cpus", app.spec.cpu_count, offered),
             scalar("mem", app.spec.memory_mb, offered),
         ],
     }
+
+
+def app_version(app: AppDefinition, options: ExecutorOptions) -> AppVersion:
+    """The app's current executor version: a digest of its ExecutorInfo, id aside.
+
+    Offered role and reservation fields are left out: they describe where resources
+    come from, not what the executor is."""
+    body = json.dumps(_executor_body(app, options, ()), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(body.encode()).hexdigest()[:DIGEST_LENGTH]
+    return AppVersion(app.key, digest)
+
+
+def build_executor_info(
+    app: AppDefinition,
+    agent_id: str,
+    options: ExecutorOptions,
+    offered: Sequence[Mapping[str, Any]] = (),
+) -> JsonObject:
+    """The executor of the app's current version on `agent_id`: identical for every task
+    of that version there, so Mesos reuses it."""
+    executor = ExecutorId.of(app_version(app, options), agent_id)
+    return {"executor_id": {"value": executor.value}, **_executor_body(app, options, offered)}
 
 
 def build_task_info(
@@ -227,6 +314,7 @@ def build_task_info(
     *,
     fire_time: datetime | None = None,
     offered: Sequence[Mapping[str, Any]] = (),
+    executor: ExecutorOptions = DEFAULT_EXECUTOR_OPTIONS,
 ) -> JsonObject:
     """The TaskInfo (Mesos v1 JSON) for one shard of one run, placed on `task_id.agent_id`."""
     payload = build_payload(task_id, job, app, fire_time)
@@ -254,5 +342,5 @@ def build_task_info(
             },
         }
     else:
-        info["executor"] = build_executor_info(app, task_id.agent_id, offered)
+        info["executor"] = build_executor_info(app, task_id.agent_id, executor, offered)
     return info

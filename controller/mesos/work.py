@@ -12,7 +12,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from controller.definitions import AppDefinition, JobDefinition
-from controller.mesos.tasks import MetaInfo, uses_command_executor
+from controller.mesos.tasks import (
+    DEFAULT_EXECUTOR_OPTIONS,
+    AppVersion,
+    ExecutorOptions,
+    MetaInfo,
+    app_version,
+    uses_command_executor,
+)
 from controller.resources import PlacementStrategy
 from controller.state.records import LaunchSource
 
@@ -28,8 +35,8 @@ class WorkItem:
     cpus: float
     mem: float
     strategy: PlacementStrategy = PlacementStrategy.BINPACK
-    # The app whose executor the tasks run in (None: the Mesos command executor).
-    executor_app: str | None = None
+    # The app version whose executor the tasks run in (None: the Mesos command executor).
+    executor: AppVersion | None = None
     executor_cpus: float = 0.0
     executor_mem: float = 0.0
 
@@ -61,7 +68,11 @@ class EligibleWork:
 
 
 def work_item(
-    job: JobDefinition, app: AppDefinition, launch_type: LaunchSource, shards: tuple[int, ...]
+    job: JobDefinition,
+    app: AppDefinition,
+    launch_type: LaunchSource,
+    shards: tuple[int, ...],
+    options: ExecutorOptions = DEFAULT_EXECUTOR_OPTIONS,
 ) -> WorkItem:
     own_executor = not uses_command_executor(job)
     return WorkItem(
@@ -72,7 +83,7 @@ def work_item(
         cpus=job.spec.cpu_count,
         mem=job.spec.memory_mb,
         strategy=job.spec.placement_strategy,
-        executor_app=app.key if own_executor else None,
+        executor=app_version(app, options) if own_executor else None,
         executor_cpus=app.spec.cpu_count if own_executor else 0.0,
         executor_mem=app.spec.memory_mb if own_executor else 0.0,
     )
@@ -84,6 +95,7 @@ def eligible_work(
     apps: Mapping[str, AppDefinition],
     *,
     unsettled_jobs: Collection[str] = frozenset(),
+    options: ExecutorOptions = DEFAULT_EXECUTOR_OPTIONS,
 ) -> EligibleWork:
     """Work that may be launched now, in launch priority order.
 
@@ -125,7 +137,9 @@ def eligible_work(
             continue
         if meta in running:
             continue
-        result.items.append(work_item(job, apps[job.app_key], LaunchSource.FAILOVER, (meta.shard,)))
+        result.items.append(
+            work_item(job, apps[job.app_key], LaunchSource.FAILOVER, (meta.shard,), options)
+        )
 
     for job_key, times in queues.ready.items():
         if times <= 0:
@@ -144,5 +158,5 @@ def eligible_work(
             continue
         job = jobs[job_key]
         shards = tuple(range(job.spec.sharding_total_count))
-        result.items.append(work_item(job, apps[job.app_key], LaunchSource.READY, shards))
+        result.items.append(work_item(job, apps[job.app_key], LaunchSource.READY, shards, options))
     return result

@@ -4,7 +4,8 @@ The scheduler is written here on the unmodified pymesos `MesosSchedulerDriver`
 (explicit acknowledgements from a thread of its own, a week's failover timeout),
 independent of the controller's framework. It records every status update it
 receives, in order, per task, and builds TaskInfos by hand in the shape the
-framework uses: executor id `<app key>@-@<agent id>`, command = the app's
+framework uses: executor id `<app key>@-@<agent id>` (the framework's ids add a
+version digest; the executor never reads its id), command = the app's
 bootstrap script, URI = the app tarball (extract), data = the task payload.
 """
 
@@ -77,6 +78,8 @@ class App:
     key: str
     tarball: Path
     bootstrap: str = "bin/start-executor.sh"
+    # More variables for the ExecutorInfo's environment.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def executor_id(self, agent_id: str) -> str:
         return f"{self.key}@-@{agent_id}"
@@ -239,6 +242,7 @@ class Framework:
                         "variables": [
                             {"name": "CLOUDJOB_PYTHON", "value": sys.executable},
                             {"name": "CLOUDJOB_EXECUTOR_LOG_LEVEL", "value": "DEBUG"},
+                            *({"name": k, "value": v} for k, v in app.environment),
                         ]
                     },
                 },

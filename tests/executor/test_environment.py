@@ -28,6 +28,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert environment.recovery_seconds == 900.0
     assert environment.workers == 16
     assert environment.log_level == "INFO"
+    assert environment.idle_seconds == 60.0
     assert not environment.checkpoint
 
 
@@ -41,6 +42,7 @@ def test_values_from_the_agent_and_the_bootstrap_script(tmp_path: Path) -> None:
             "CLOUDJOB_EXECUTOR_WORKERS": "2",
             "CLOUDJOB_EXECUTOR_LOG_LEVEL": "debug",
             "MESOS_CHECKPOINT": "1",
+            "CLOUDJOB_EXECUTOR_IDLE_TIMEOUT": "90secs",
         },
         tmp_path,
     )
@@ -50,6 +52,7 @@ def test_values_from_the_agent_and_the_bootstrap_script(tmp_path: Path) -> None:
     assert environment.recovery_seconds == 60.0
     assert environment.workers == 2
     assert environment.log_level == "DEBUG"
+    assert environment.idle_seconds == 90.0
     assert environment.checkpoint
 
 
@@ -66,6 +69,7 @@ def test_checkpoint_zero_is_off(tmp_path: Path) -> None:
         ({"CLOUDJOB_EXECUTOR_WORKERS": "0"}, "positive integer"),
         ({"CLOUDJOB_EXECUTOR_WORKERS": "many"}, "positive integer"),
         ({"CLOUDJOB_EXECUTOR_LOG_LEVEL": "loud"}, "must be one of"),
+        ({"CLOUDJOB_EXECUTOR_IDLE_TIMEOUT": "60"}, "CLOUDJOB_EXECUTOR_IDLE_TIMEOUT='60'"),
     ],
 )
 def test_bad_values_are_named(environ: dict[str, str], fragment: str, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,30 @@ def test_stop_kills_every_task_then_the_executor_exits(framework: Framework, dem
     assert (executor_id, 0) in framework.scheduler.executor_exits
     # It stopped only once the agent had acknowledged every update.
     assert "not acknowledged" not in (framework.sandbox(demo_app) / "stderr").read_text()
+
+
+def test_an_idle_executor_exits_by_itself_and_a_later_task_gets_a_new_one(
+    framework: Framework, demo_tarball: Path
+) -> None:
+    app = App(
+        key="tests.idle-app",
+        tarball=demo_tarball,
+        environment=(("CLOUDJOB_EXECUTOR_IDLE_TIMEOUT", "1secs"),),
+    )
+    executor_id = app.executor_id(framework.agent_id)
+    (first,) = framework.launch(framework.task(app, "tests.simple", **SIMPLE))
+    assert [u.state for u in framework.wait_terminal(first)] == ["TASK_RUNNING", "TASK_FINISHED"]
+    framework.wait_for(
+        lambda: any(e == executor_id for e, _ in framework.scheduler.executor_exits),
+        "the idle executor to exit",
+    )
+    # A clean exit: status 0, and the finished task's update was the last one.
+    assert framework.scheduler.executor_exits == [(executor_id, 0)]
+    assert framework.states(first) == ["TASK_RUNNING", "TASK_FINISHED"]
+    assert "no task for 1 s; the executor exits" in (framework.sandbox(app) / "stderr").read_text()
+
+    (second,) = framework.launch(framework.task(app, "tests.simple", **SIMPLE))
+    assert [u.state for u in framework.wait_terminal(second)] == ["TASK_RUNNING", "TASK_FINISHED"]
 
 
 def test_sigterm_stops_the_executor_cleanly(framework: Framework, demo_app: App) -> None:

@@ -148,6 +148,7 @@ class FakeMesos:
         self.acknowledged: list[Acknowledgement] = []
         self.reconciled: list[list[tuple[str, str | None]]] = []
         self.messages: list[tuple[str, str, str]] = []
+        self.shutdowns: list[tuple[str, str]] = []
         self.revives = 0
         self.suppressions = 0
         self.started_with: list[str | None] = []
@@ -224,6 +225,10 @@ class FakeMesos:
     async def message(self, agent_id: str, executor_id: str, data_base64: str) -> None:
         await self._call("message", executor_id)
         self.messages.append((agent_id, executor_id, data_base64))
+
+    async def shutdown(self, agent_id: str, executor_id: str) -> None:
+        await self._call("shutdown", executor_id)
+        self.shutdowns.append((agent_id, executor_id))
 
     async def executors(self, master: str, framework_id: str) -> list[tuple[str, str]]:
         await self._call("executors")

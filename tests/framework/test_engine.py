@@ -15,6 +15,7 @@ from controller.mesos.events import MasterError, OffersReceived, StatusReceived,
 from controller.mesos.history_port import NoHistory
 from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
+from controller.mesos.tasks import ExecutorId, app_version
 from controller.metrics import FrameworkMetrics
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
 from controller.state import StateStore
@@ -106,6 +107,19 @@ async def test_removing_an_app_stops_the_executors_the_master_knows(term: Term) 
     assert [(agent, executor) for agent, executor, _ in term.mesos.messages] == [
         ("a7", "ns.app@-@a7")
     ]
+
+
+async def test_an_idle_executor_of_an_old_app_version_the_master_lists_is_shut_down(
+    term: Term,
+) -> None:
+    # An earlier controller's executor (an id from before versions) and one of the
+    # current version: only the old one goes.
+    await term.engine.put_app(make_app("app"))
+    current = ExecutorId.of(app_version(make_app("app"), settings().executor_options), "a7")
+    term.mesos.master_executors = [("ns.app@-@a7", "a7"), (current.value, "a7")]
+    await term.subscribe()
+    await term.mesos.until(lambda: bool(term.mesos.shutdowns))
+    assert term.mesos.shutdowns == [("a7", "ns.app@-@a7")]
 
 
 async def test_a_framework_the_master_removed_registers_anew(term: Term) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from controller.mesos.offers import HeldOffer, OfferPool
+from controller.mesos.tasks import AppVersion, ExecutorId
 
 pytestmark = pytest.mark.unit
 
@@ -38,7 +39,7 @@ def test_offer_is_read_from_mesos_json() -> None:
     )
     assert (offer.offer_id, offer.agent_id, offer.hostname) == ("o1", "a1", "host-a1")
     assert (offer.cpus, offer.mem) == (4.0, 1024.0)
-    assert offer.executor_apps == frozenset({"ns.app"})
+    assert offer.executors == frozenset({ExecutorId("ns.app", "a1", None)})
     assert offer.received == 3.0
 
 
@@ -47,11 +48,22 @@ def test_offers_of_one_agent_are_merged_and_taken_together() -> None:
     p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1", cpus=1, mem=100), 0))
     p.add(HeldOffer.from_mesos(mesos_offer("o2", "a1", cpus=2, mem=200), 0))
     p.add(HeldOffer.from_mesos(mesos_offer("o3", "a2"), 0))
-    agents = {a.agent_id: a for a in p.agents(running_executor_apps={"a2": ["ns.app"]})}
+    version = AppVersion("ns.app", "0123456789ab")
+    agents = {a.agent_id: a for a in p.agents(running_executors={"a2": [version]})}
     assert (agents["a1"].cpus, agents["a1"].mem) == (3.0, 300.0)
-    assert agents["a2"].executors == frozenset({"ns.app"})
+    assert agents["a2"].executors == frozenset({version})
     assert [o.offer_id for o in p.take_agent("a1")] == ["o1", "o2"]
     assert set(p.offers) == {"o3"}
+
+
+def test_an_executor_that_ended_no_longer_counts_as_running_in_held_offers() -> None:
+    p = pool()
+    running = "ns.app@-@a1@-@0123456789ab"
+    p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1", executors=(running,)), 0))
+    assert p.agents()[0].executors == frozenset({AppVersion("ns.app", "0123456789ab")})
+    p.executor_gone(ExecutorId.parse(running))
+    assert p.agents()[0].executors == frozenset()
+    assert set(p.offers) == {"o1"}
 
 
 def test_unused_offers_are_declined_at_the_hold_bound() -> None:

@@ -4,19 +4,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.mesos.placement import AgentOffer, place
-from controller.mesos.tasks import MetaInfo
+from controller.mesos.tasks import AppVersion, ExecutorOptions, MetaInfo, app_version
 from controller.mesos.work import QueueSnapshot, WorkItem, eligible_work, work_item
 from controller.resources import PlacementStrategy
 from controller.state.records import LaunchSource
 from tests.framework.factories import make_app, make_job
 
 pytestmark = pytest.mark.unit
+
+VERSION = "0123456789ab"
 
 
 def item(
@@ -39,14 +42,17 @@ def item(
         cpus=cpus,
         mem=mem,
         strategy=strategy,
-        executor_app=executor,
+        executor=AppVersion(executor, VERSION) if executor else None,
         executor_cpus=executor_cpus if executor else 0.0,
         executor_mem=executor_mem if executor else 0.0,
     )
 
 
 def agent(name: str, cpus: float, mem: float, *executors: str) -> AgentOffer:
-    return AgentOffer(name, f"host-{name}", cpus, mem, frozenset(executors))
+    """An agent running the current version's executor of each app in `executors`."""
+    return AgentOffer(
+        name, f"host-{name}", cpus, mem, frozenset(AppVersion(e, VERSION) for e in executors)
+    )
 
 
 def test_all_shards_placed_with_executor_overhead_once_per_agent() -> None:
@@ -67,6 +73,14 @@ def test_executor_overhead_prevents_over_commit() -> None:
 def test_running_executor_needs_no_overhead() -> None:
     result = place([item()], [agent("a", 3.0, 1000, "ns.app")])
     assert len(result.assignments) == 3
+
+
+def test_an_executor_of_an_older_app_version_costs_the_new_one_its_overhead() -> None:
+    old = AgentOffer("a", "host-a", 3.0, 1000, frozenset({AppVersion("ns.app", "fedcba987654")}))
+    result = place([item()], [old])
+    assert result.assignments == []
+    assert "for app ns.app's executor" in result.unplaced["ns.job"]
+    assert len(place([item()], [replace(old, cpus=3.5)]).assignments) == 3
 
 
 def test_command_executor_tasks_carry_no_app_overhead() -> None:
@@ -171,8 +185,8 @@ def test_never_over_commits_and_ready_jobs_are_whole(
         offer = by_name[agent_id]
         cpus = sum(round(a.item.cpus * 1000) for a in assigned)
         mem = sum(round(a.item.mem * 1000) for a in assigned)
-        for app in {a.item.executor_app for a in assigned} - {None} - offer.executors:
-            overhead = next(a.item for a in assigned if a.item.executor_app == app)
+        for app in {a.item.executor for a in assigned} - {None} - offer.executors:
+            overhead = next(a.item for a in assigned if a.item.executor == app)
             cpus += round(overhead.executor_cpus * 1000)
             mem += round(overhead.executor_mem * 1000)
         assert cpus <= round(offer.cpus * 1000)
@@ -266,8 +280,8 @@ def test_disabled_or_missing_app_blocks_its_jobs() -> None:
 def test_work_item_carries_executor_overhead_only_for_custom_executors() -> None:
     script = work_item(JOBS["ns.a"], APP, LaunchSource.READY, (0,))
     daemon = work_item(JOBS["ns.daemon"], APP, LaunchSource.READY, (0, 1))
-    assert script.executor_app is None and script.executor_cpus == 0
-    assert daemon.executor_app == "ns.app"
+    assert script.executor is None and script.executor_cpus == 0
+    assert daemon.executor == app_version(APP, ExecutorOptions())
     assert (daemon.executor_cpus, daemon.executor_mem) == (1.0, 128.0)
 
 
@@ -290,9 +304,7 @@ def _reference(items: list[WorkItem], offers: list[AgentOffer]) -> list[tuple[st
         for shard in work.shards:
             options = []
             for agent_id in sorted(free):
-                starts = (
-                    work.executor_app is not None and work.executor_app not in executors[agent_id]
-                )
+                starts = work.executor is not None and work.executor not in executors[agent_id]
                 cpus = round(work.cpus * 1000) + (round(work.executor_cpus * 1000) if starts else 0)
                 mem = round(work.mem * 1000) + (round(work.executor_mem * 1000) if starts else 0)
                 if cpus <= free[agent_id][0] and mem <= free[agent_id][1]:
@@ -313,8 +325,8 @@ def _reference(items: list[WorkItem], offers: list[AgentOffer]) -> list[tuple[st
             _, agent_id, cpus, mem = min(options)
             free[agent_id][0] -= cpus
             free[agent_id][1] -= mem
-            if work.executor_app is not None:
-                executors[agent_id].add(work.executor_app)
+            if work.executor is not None:
+                executors[agent_id].add(work.executor)
             tasks[(work.job_key, agent_id)] += 1
             placed.append((work.job_key, shard, agent_id))
         if len(placed) < len(work.shards) and work.all_or_nothing:

@@ -200,6 +200,14 @@ def test_a_daemon_shard_killed_beside_running_shards_fails_over() -> None:
     assert d.of(RecordFailover) == [RecordFailover(MetaInfo("ns.job", 1), TASK)]
 
 
+def test_a_daemon_shard_replaced_by_a_roll_out_is_relaunched_alone_through_failover() -> None:
+    # Even with no other shard running (they may be being replaced too): a ready entry
+    # would wait behind their failover entries and then behind their running tasks.
+    d = decide(update("TASK_KILLED"), know(DAEMON, tracked("TASK_RUNNING"), replacing=True))
+    assert kinds(d) == ["RemoveRunning", "Emit:Killed", "RecordFailover"]
+    assert d.of(RecordFailover) == [RecordFailover(MetaInfo("ns.job", 1), TASK, requeue=True)]
+
+
 @pytest.mark.parametrize(
     "flags",
     [{"killed_on_purpose": True}, {"job_disabled": True}, {"app_disabled": True}],

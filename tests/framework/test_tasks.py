@@ -13,13 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.mesos.tasks import (
+    AppVersion,
+    ExecutorId,
+    ExecutorOptions,
     MetaInfo,
     TaskId,
     TaskIdError,
+    app_version,
     build_task_info,
-    executor_id,
     is_archive,
-    parse_executor_id,
 )
 from controller.state.records import LaunchSource
 from controller.taskdata import TaskPayload
@@ -71,11 +73,45 @@ def test_meta_info_parse() -> None:
         MetaInfo.parse("ns.job")
 
 
-def test_executor_id_is_one_per_app_per_agent() -> None:
-    assert executor_id("ns.app", AGENT) == f"ns.app@-@{AGENT}"
-    assert parse_executor_id(executor_id("ns.app", AGENT)) == ("ns.app", AGENT)
+def test_executor_id_is_one_per_app_version_per_agent() -> None:
+    executor = ExecutorId.of(AppVersion("ns.app", "0123456789ab"), AGENT)
+    assert executor.value == f"ns.app@-@{AGENT}@-@0123456789ab"
+    assert ExecutorId.parse(executor.value) == executor
     with pytest.raises(TaskIdError):
-        parse_executor_id("no-delimiter")
+        ExecutorId.parse("no-delimiter")
+
+
+@given(agent=st.text(alphabet="abcdef0123456789-S@", min_size=1, max_size=40))
+def test_executor_ids_parse_back_whatever_the_agent_id(agent: str) -> None:
+    executor = ExecutorId("ns.app", agent, "a1b2c3d4e5f6")
+    assert ExecutorId.parse(executor.value) == executor
+
+
+@pytest.mark.parametrize("agent", [AGENT, "a@-@b", "x@-@0123"])
+def test_executor_ids_from_before_versions_still_parse_with_no_version(agent: str) -> None:
+    old = ExecutorId.parse(f"ns.app@-@{agent}")
+    assert old == ExecutorId("ns.app", agent, None)
+    assert old.version == AppVersion("ns.app", None)
+    assert old.version != app_version(make_app(), ExecutorOptions())
+
+
+def test_the_version_changes_with_whatever_the_executor_info_holds() -> None:
+    base = app_version(make_app(), ExecutorOptions())
+    assert base == app_version(make_app(), ExecutorOptions())
+    assert len(base.digest or "") == 12
+    edits: list[dict[str, object]] = [
+        {"appURL": "http://127.0.0.1:8000/app-2.tar.gz"},
+        {"bootstrapScript": "bin/start.sh --new"},
+        {"cpuCount": 2},
+        {"memoryMB": 256},
+        {"appCacheEnable": False},
+    ]
+    versions = {app_version(make_app(**edit), ExecutorOptions()) for edit in edits}
+    versions.add(app_version(make_app(), ExecutorOptions(idle_seconds=5)))
+    assert base not in versions
+    assert len(versions) == len(edits) + 1
+    # What does not reach the ExecutorInfo leaves the version alone.
+    assert app_version(make_app(eventTraceSamplingCount=7), ExecutorOptions()) == base
 
 
 @pytest.mark.parametrize(
@@ -184,8 +220,12 @@ def test_other_jobs_run_in_the_apps_executor(spec: dict[str, object]) -> None:
 
     assert "command" not in info
     executor = info["executor"]
-    assert executor["executor_id"] == {"value": f"ns.app@-@{AGENT}"}
+    version = app_version(app, ExecutorOptions())
+    assert executor["executor_id"] == {"value": f"ns.app@-@{AGENT}@-@{version.digest}"}
     assert executor["command"]["value"] == "bin/start.sh --x"
+    assert executor["command"]["environment"] == {
+        "variables": [{"name": "CLOUDJOB_EXECUTOR_IDLE_TIMEOUT", "value": "60secs"}]
+    }
     assert executor["command"]["uris"] == [
         {"value": "http://127.0.0.1:8000/app.tar.gz", "cache": True, "extract": True}
     ]

@@ -249,7 +249,8 @@ def test_deleting_an_app_stops_its_executors_and_its_jobs_report_the_missing_app
         lambda s: sorted(e["executorId"] for e in s.get("executors") or []) == executors,
         what="the app's executors in its status",
     )
-    assert all(e["executorId"].endswith(e["agent"]) for e in app["executors"])
+    # `<app>@-@<agent id>@-@<app version>`
+    assert all(f"@-@{e['agent']}@-@" in e["executorId"] for e in app["executors"])
 
     stack.delete("CloudApp", "workers")
     wait_for(stack.mesos_executors, lambda found: found == [], what="executors stopped")
