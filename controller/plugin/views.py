@@ -151,11 +151,12 @@ def statistics_tables(statistics: Document) -> list[Table]:
     )
     jobs = statistics["jobs"]
     totals = Table(
-        ("running tasks", "jobs", "by execution type", "by kind"),
+        ("running tasks", "jobs", "by state", "by execution type", "by kind"),
         (
             (
                 str(statistics["runningTasks"]),
                 str(jobs["total"]),
+                pairs(jobs["byState"]),
                 pairs(jobs["byExecutionType"]),
                 pairs(jobs["byKind"]),
             ),

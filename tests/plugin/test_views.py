@@ -207,6 +207,7 @@ STATISTICS = valid(
             "total": 3,
             "byExecutionType": {"TRANSIENT": 2, "DAEMON": 1},
             "byKind": {"script": 2, "python": 1},
+            "byState": {"Running": 1, "Scheduled": 2},
         },
     },
 )
@@ -221,8 +222,8 @@ def test_statistics_are_results_per_window_then_tasks_and_jobs() -> None:
         "last day      300         20       4\n"
     )
     assert render(totals) == (
-        "RUNNING TASKS   JOBS   BY EXECUTION TYPE      BY KIND\n"
-        "4               3      DAEMON=1,TRANSIENT=2   python=1,script=2\n"
+        "RUNNING TASKS   JOBS   BY STATE                BY EXECUTION TYPE      BY KIND\n"
+        "4               3      Running=1,Scheduled=2   DAEMON=1,TRANSIENT=2   python=1,script=2\n"
     )
 
 
