@@ -4,6 +4,7 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,10 +17,11 @@ from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.metrics import FrameworkMetrics
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
-from controller.state import StateStore
+from controller.state import ReadyEntry, StateStore
 from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
 from tests.framework.world import offer, settings, update
+from tests.waiting import async_wait_for
 
 pytestmark = pytest.mark.unit
 
@@ -160,3 +162,52 @@ async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed(term: Ter
     ended = [r for r in term.history.records if isinstance(r, RunAbandoned)]
     assert sorted(r.run_key for r in ended) == launched
     assert {r.message for r in ended} == {"killed by the scheduler: unscheduled"}
+
+
+async def test_a_new_term_catches_up_missed_fires_then_its_timers_go_on_from_there() -> None:
+    """The previous leader handled its last fires ten seconds ago and no one led since:
+    the new term queues what was missed — every fire (misfire on), the newest (misfire
+    off), nothing older than the deadline — and its timers never fire one of them again."""
+    gateway, fence = FakeGateway(), FakeFence()
+    handled = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
+    earlier = StateStore(gateway, fence, clock=lambda: handled)
+    earlier.load()
+    earlier.put_app(make_app())
+    every_second = {"cron": "* * * * * ?", "startingDeadlineSeconds": 300}
+    on = make_job("on", misfire=True, **every_second)
+    off = make_job("off", misfire=False, **every_second)
+    short = make_job("short", misfire=True, cron="* * * * * ?", startingDeadlineSeconds=0)
+    for job in (on, off, short):
+        earlier.put_job(job)
+    events: list[RuntimeEvent] = []
+    store = StateStore(gateway, fence)
+    engine = FrameworkEngine(
+        store=store,
+        fence=fence,
+        connect=FakeMesos().connect,
+        settings=settings(misfire_threshold_seconds=3),
+        metrics=FrameworkMetrics(CollectorRegistry()),
+        stats=JobStatistics(),
+        emit=events.append,
+        history=NoHistory(),
+    )
+    await engine.start()
+    try:
+        caught = store.last_fired(on.key)
+        assert caught is not None and caught >= handled + timedelta(seconds=10)
+        missed = int((caught - handled).total_seconds())
+        assert store.ready()[on.key].count == missed
+        assert store.ready()[on.key].fires == tuple(
+            handled + timedelta(seconds=n) for n in range(1, missed + 1)
+        )
+        assert store.ready()[off.key] == ReadyEntry(1, (caught,))
+        # a deadline below the misfire threshold counts as the threshold: 3 s late at most
+        assert store.ready()[short.key].fires[0] >= caught - timedelta(seconds=3)
+        await async_wait_for(
+            lambda: [e for e in events if e.job_key == on.key and "cron fired" in e.message],
+            what="a fire of the new term's timer",
+        )
+        fired = [e.at for e in events if e.job_key == on.key]
+        assert len(fired) == len(set(fired)) and min(fired[1:]) > caught
+    finally:
+        await engine.close()
