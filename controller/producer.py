@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controller.cron import CronSchedule, parse_cron
+from controller.operations import SchedulingError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class _Timer:
 
 
 class TransientProducer:
-    """Cron timers for transient jobs; `register`/`deregister` are idempotent."""
+    """Cron timers for transient jobs; `register`/`deregister` are idempotent;
+    `register` raises `SchedulingError` once the producer is closed."""
 
     def __init__(
         self,
@@ -124,7 +126,8 @@ class TransientProducer:
         A timer this creates fires after `since` (default: now) — a new leader passes
         the time up to which it has caught up missed fires, so none falls in between."""
         if self._closed:
-            raise RuntimeError("the transient producer is closed")
+            # An operation that reached the term as it ended: the caller's "retry later".
+            raise SchedulingError("this term's cron timers are closed: it no longer leads")
         key = TimerKey(cron, time_zone)
         if self._job_timer.get(job_key) == key:
             return

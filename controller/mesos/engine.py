@@ -402,7 +402,15 @@ class FrameworkEngine:
                 if store.job(k) is not None
                 and ((last := store.last_fired(k)) is None or last < fire_time)
             ]
-            changes = await asyncio.to_thread(store.fire, keys, fire_time)
+            try:
+                changes = await asyncio.to_thread(store.fire, keys, fire_time)
+            except StateError:
+                if self._leading():
+                    raise
+                # Recorded as handled only if its transaction committed; if not, the next
+                # leader catches it up.
+                log.info("fire at %s left to the next leader: no longer leading", fire_time)
+                return
         self._metrics.fires.inc()
         for job_key, change in changes.items():
             self._fired(job_key, fire_time, change, "cron fired")

@@ -3,6 +3,7 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -211,3 +212,25 @@ async def test_a_new_term_catches_up_missed_fires_then_its_timers_go_on_from_the
         assert len(fired) == len(set(fired)) and min(fired[1:]) > caught
     finally:
         await engine.close()
+
+
+async def test_a_term_that_no_longer_leads_steps_down_without_an_error(
+    term: Term, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fire the deposed term can no longer queue is left to the next leader (its last
+    fire handled stays put), and an operation reaching the ended term is a 'retry later'."""
+    await term.engine.put_app(make_app())
+    job = make_job("every-second", cron="* * * * * ?")
+    await term.engine.schedule(job)
+    before = term.store.last_fired(job.key)
+    term.fence.depose()
+    with caplog.at_level(logging.INFO):
+        await async_wait_for(
+            lambda: [r for r in caplog.records if "left to the next leader" in r.getMessage()],
+            what="a fire left to the next leader",
+        )
+    assert term.store.last_fired(job.key) == before
+    await term.engine.close()
+    with pytest.raises(SchedulingError, match="no longer leads"):
+        await term.engine.schedule(job)  # unchanged: no write, straight to its timer
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
