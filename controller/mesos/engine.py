@@ -20,7 +20,7 @@ master) and carries out the scheduling operations. Every write to the state stor
 serialised by one asyncio lock shared by the parts, so decisions are always taken on
 the view they are applied to.
 
-Longer than the other modules (~570 lines) for a reason: the nine scheduling
+Longer than the other modules (~700 lines) for a reason: the nine scheduling
 operations (~230 lines) each act on several parts under the one lock — the store, the
 producer, the kill book, the executor registry, the launch cycle — and the engine is
 the one place that holds all of them; splitting them off would mean handing another
@@ -190,7 +190,8 @@ class FrameworkEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Load the state, schedule every job, start the loops, subscribe."""
+        """Load the state, catch up the fires missed while no one led, schedule every
+        job, start the loops, subscribe."""
         report = await asyncio.to_thread(self._store.load)
         log.info(
             "state loaded: %d apps, %d jobs, %d ready, %d running, %d failover",
@@ -419,8 +420,8 @@ class FrameworkEngine:
 
     async def _catch_up_locked(self, now: datetime) -> None:
         """Queue the fires of every transient job that no leader handled up to `now`, as
-        far as its starting deadline allows (docs/semantics.md#catching-up-after-a-
-        leader-change), in as few transactions as the size bounds allow."""
+        far as its starting deadline allows, in as few transactions as the size bounds
+        allow (docs/semantics.md#catching-up-after-a-leader-change)."""
         store = self._store
         found = missed_of_jobs(
             [
