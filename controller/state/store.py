@@ -359,8 +359,8 @@ class StateStore:
         another definition apply the update rules to its ready entry (misfire off →
         count 1; daemon → removed) and drop the failover entries of shards beyond its
         sharding count — all in one transaction. A transient job whose cron starts
-        afresh (new, another cron or zone, enabled again) gets now as its last fire
-        handled, so no earlier fire is caught up after a leader change."""
+        afresh (new, another cron, zone or execution type, enabled again) gets now as
+        its last fire handled, so no earlier fire is caught up after a leader change."""
         with self._write_lock:
             view, key, layout = self._view, job.key, self.layout
             current = view.jobs.get(key)
@@ -812,8 +812,9 @@ class StateStore:
             self._view = loaded.view
 
 
-def _cron_of(job: JobDefinition) -> tuple[str, str]:
-    return job.spec.cron, job.spec.time_zone
+def _cron_of(job: JobDefinition) -> tuple[str, str, bool]:
+    """What a job's fires are: a change of any part starts its cron afresh."""
+    return job.spec.cron, job.spec.time_zone, job.is_daemon
 
 
 def _is_daemon(job: JobDefinition | None) -> bool:
