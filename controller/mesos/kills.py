@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.metrics import FrameworkMetrics
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class KillBook:
         try:
             await self._mesos.kill(task_id, agent_id)
         except MesosCallError as error:
-            log.warning("killing %s failed: %s", task_id, error)
+            log.log(refusal_level(error), "killing %s failed: %s", task_id, error)
 
     def on_purpose(self, task_id: str) -> bool:
         return task_id in self._killed

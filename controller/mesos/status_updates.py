@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from controller.history.records import HistoryRecord
 from controller.mesos import history_records, statuses
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.kills import KillBook, KillReason
@@ -133,7 +133,11 @@ class StatusPipeline:
             try:
                 await self._mesos.acknowledge(ack)
             except MesosCallError as error:
-                log.warning("acknowledging an update failed (Mesos will resend it): %s", error)
+                log.log(
+                    refusal_level(error),
+                    "acknowledging an update failed (Mesos will resend it): %s",
+                    error,
+                )
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
         """What the state store and memory know of the task an update is about."""
@@ -206,7 +210,8 @@ class StatusPipeline:
             if staged.writes:
                 await asyncio.to_thread(self._store.update_task_states, dict(staged.writes))
         except StateError as error:
-            log.warning("%d status update(s) not applied: %s", len(staged.pending), error)
+            level = refusal_level(error)
+            log.log(level, "%d status update(s) not applied: %s", len(staged.pending), error)
             self._tracked.restore(staged.previous)
             staged.clear()
             return False
@@ -247,7 +252,7 @@ class StatusPipeline:
             for track in decision.of(Track):
                 await self._track(track.task)
         except StateError as error:
-            log.warning("status not applied (Mesos will resend it): %s", error)
+            log.log(refusal_level(error), "status not applied (Mesos will resend it): %s", error)
             return False
         await self._act(decision, drop_failover_event=drop_failover_event)
         self._gauges.update()

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.history.records import HistoryRecord, RunAbandoned, RunLaunched
+from controller.mesos.calls import MesosCallError, NotLeading, refusal_level
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
 from controller.mesos.history_port import NoHistory
@@ -18,7 +19,7 @@ from controller.mesos.states import TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.metrics import FrameworkMetrics
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
-from controller.state import ReadyEntry, StateStore
+from controller.state import NotLeader, ReadyEntry, StateStore, StateUnavailable
 from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
 from tests.framework.world import offer, settings, update
@@ -234,3 +235,16 @@ async def test_a_term_that_no_longer_leads_steps_down_without_an_error(
     with pytest.raises(SchedulingError, match="no longer leads"):
         await term.engine.schedule(job)  # unchanged: no write, straight to its timer
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (NotLeading("KILL: not sent, this process no longer leads"), logging.DEBUG),
+        (NotLeader("this process does not lead"), logging.DEBUG),
+        (MesosCallError("KILL: not subscribed to a Mesos master"), logging.WARNING),
+        (StateUnavailable("ZooKeeper did not answer"), logging.WARNING),
+    ],
+)
+def test_refusals_while_stepping_down_are_logged_quietly(error: Exception, level: int) -> None:
+    assert refusal_level(error) == level
