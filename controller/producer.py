@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controller.cron import CronSchedule, parse_cron
+from controller.operations import SchedulingError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class _Timer:
 
 
 class TransientProducer:
-    """Cron timers for transient jobs; `register`/`deregister` are idempotent."""
+    """Cron timers for transient jobs; `register`/`deregister` are idempotent;
+    `register` raises `SchedulingError` once the producer is closed."""
 
     def __init__(
         self,
@@ -116,18 +118,24 @@ class TransientProducer:
         self._closed = False
 
     # registration ---------------------------------------------------------------------
-    def register(self, job_key: str, cron: str, time_zone: str = "UTC") -> None:
-        """Fire `job_key` on `cron` in `time_zone`; raises `CronError` for a bad cron."""
+    def register(
+        self, job_key: str, cron: str, time_zone: str = "UTC", *, since: datetime | None = None
+    ) -> None:
+        """Fire `job_key` on `cron` in `time_zone`; raises `CronError` for a bad cron.
+
+        A timer this creates fires after `since` (default: now) — a new leader passes
+        the time up to which it has caught up missed fires, so none falls in between."""
         if self._closed:
-            raise RuntimeError("the transient producer is closed")
+            # An operation that reached the term as it ended: the caller's "retry later".
+            raise SchedulingError("this term's cron timers are closed: it no longer leads")
         key = TimerKey(cron, time_zone)
         if self._job_timer.get(job_key) == key:
             return
         timer = self._timers.get(key)
         if timer is None:
             schedule = parse_cron(cron, time_zone)
-            now = self._clock()
-            timer = _Timer(key, schedule, handled=now, next_fire=schedule.next_fire(now))
+            start = self._clock() if since is None else since
+            timer = _Timer(key, schedule, handled=start, next_fire=schedule.next_fire(start))
         self.deregister(job_key)
         timer.jobs[job_key] = None
         self._job_timer[job_key] = key

@@ -40,6 +40,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MAX_SHARDS = 10_000
 MAX_TEXT = 4096
 MAX_COMMAND_LINE = 32_768
+# How late a missed cron fire may still start (spec.startingDeadlineSeconds): a day at
+# most, five minutes unless set (enough for a failover or a rolling restart).
+MAX_STARTING_DEADLINE = 86_400
+DEFAULT_STARTING_DEADLINE = 300
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 PYTHON_TARGET = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})*:{_IDENTIFIER}$")
 PYTHON_TARGET_PATTERN = PYTHON_TARGET.pattern
@@ -174,6 +178,9 @@ class CloudJobSpec(_Model):
     cpu_count: Cpus
     memory_mb: MemoryMB = Field(alias="memoryMB")
     misfire: StrictBool = False
+    starting_deadline_seconds: StrictInt = Field(
+        default=DEFAULT_STARTING_DEADLINE, ge=0, le=MAX_STARTING_DEADLINE
+    )
     failover: StrictBool = False
     disabled: StrictBool = False
     placement_strategy: PlacementStrategy = PlacementStrategy.BINPACK

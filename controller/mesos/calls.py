@@ -12,15 +12,29 @@ go to and the test of whether this process still leads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from controller.mesos.events import EventSink, JsonObject
 from controller.mesos.states import Acknowledgement
+from controller.state.errors import NotLeader
 
 
 class MesosCallError(RuntimeError):
     """A call to the master was not accepted (not subscribed, or an HTTP error)."""
+
+
+class NotLeading(MesosCallError):
+    """Not sent: this process no longer leads. Its term is ending, and the next leader
+    redoes whatever the call was for (acknowledgements are resent, reconciliation and
+    offers start afresh), so this is expected while stepping down, not a failure."""
+
+
+def refusal_level(error: Exception) -> int:
+    """The level to log a refused Mesos call or state write at: DEBUG when refused
+    because this process no longer leads (it is stepping down), else WARNING."""
+    return logging.DEBUG if isinstance(error, NotLeading | NotLeader) else logging.WARNING
 
 
 class MesosCalls(Protocol):

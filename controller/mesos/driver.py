@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.mesos.calls import MesosCallError, MesosFactory
+from controller.mesos.calls import MesosCallError, MesosFactory, NotLeading
 from controller.mesos.events import (
     AgentLost,
     Disconnected,
@@ -292,7 +292,7 @@ class MesosDriver:
         # Checked on the calls thread right before sending: leadership can end (ZooKeeper
         # SUSPENDED) at any moment, and a call queued before that must not go out after.
         if not self._may_call():
-            raise MesosCallError(f"{what}: not sent, this process no longer leads")
+            raise NotLeading(f"{what}: not sent, this process no longer leads")
         driver = self._holder.pymesos
         if driver is None or not driver.connected or not driver.framework_id:
             raise MesosCallError(f"{what}: not subscribed to a Mesos master")

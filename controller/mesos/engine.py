@@ -21,7 +21,7 @@ master) and carries out the scheduling operations. Every write to the state stor
 serialised by one asyncio lock shared by the parts, so decisions are always taken on
 the view they are applied to.
 
-Longer than the other modules (~570 lines) for a reason: the nine scheduling
+Longer than the other modules (~700 lines) for a reason: the nine scheduling
 operations (~230 lines) each act on several parts under the one lock — the store, the
 producer, the kill book, the executor registry, the launch cycle — and the engine is
 the one place that holds all of them; splitting them off would mean handing another
@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
 
+from controller.catchup import missed_of_jobs
 from controller.definitions import AppDefinition, JobDefinition
 from controller.executor.messages import Stop, Trigger, encode_base64
 from controller.history.records import HistoryRecord, JobRemoved
@@ -84,10 +85,10 @@ from controller.operations import (
     SchedulingError,
     TriggerResult,
 )
-from controller.producer import TimerKey, TransientProducer
+from controller.producer import TimerKey, TransientProducer, utc_now
 from controller.state import Change, NotLeader, RunningTask, StateError, StateStore
 from controller.state.election import Fence
-from controller.state.rules import ReadyOutcome, TriggerOutcome
+from controller.state.rules import ReadyChange, ReadyOutcome, TriggerOutcome
 from controller.state.store import Also
 from controller.state.transactions import Op
 
@@ -209,7 +210,8 @@ class FrameworkEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Load the state, schedule every job, start the loops, subscribe."""
+        """Load the state, catch up the fires missed while no one led, schedule every
+        job, start the loops, subscribe."""
         report = await asyncio.to_thread(self._store.load)
         log.info(
             "state loaded: %d apps, %d jobs, %d ready, %d running, %d failover",
@@ -223,7 +225,17 @@ class FrameworkEngine:
             self._tracked.adopt(task)
             self._executors.task_recorded(task)
         async with self._lock:
-            for job in self._store.jobs().values():
+            now = utc_now()
+            await self._catch_up_locked(now)
+            jobs = self._store.jobs().values()
+            # Every transient timer starts at `now`, where the catch-up ended; none of them
+            # runs before all are registered (no await in between).
+            for job in [j for j in jobs if not j.is_daemon]:
+                try:
+                    self._register_locked(job, since=now)
+                except ValueError as error:
+                    log.error("job %s not scheduled: %s", job.key, error)
+            for job in [j for j in jobs if j.is_daemon]:
                 try:
                     await self._schedule_locked(job)
                 except (SchedulingError, ValueError) as error:
@@ -415,25 +427,86 @@ class FrameworkEngine:
     # ------------------------------------------------------------------ producer
     async def _on_fire(self, job_keys: tuple[str, ...], fire_time: datetime) -> None:
         async with self._lock:
-            keys = [k for k in job_keys if self._store.job(k) is not None]
-            changes = await asyncio.to_thread(self._store.fire, keys, fire_time)
+            store = self._store
+            # A fire at or before a job's last handled one ran already: a previous leader
+            # whose clock was ahead of this one's handled it.
+            keys = [
+                k
+                for k in job_keys
+                if store.job(k) is not None
+                and ((last := store.last_fired(k)) is None or last < fire_time)
+            ]
+            try:
+                changes = await asyncio.to_thread(store.fire, keys, fire_time)
+            except StateError:
+                if self._leading():
+                    raise
+                # Recorded as handled only if its transaction committed; if not, the next
+                # leader catches it up.
+                log.info("fire at %s left to the next leader: no longer leading", fire_time)
+                return
         self._metrics.fires.inc()
         for job_key, change in changes.items():
-            self._stats.fired(job_key, fire_time)
-            refused = change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL
-            self._emit(
-                RuntimeEvent(
-                    kind=EventKind.FIRED,
-                    job_key=job_key,
-                    message=change.message
-                    if refused and change.message
-                    else f"cron fired: {change.outcome.value}",
-                    warning=refused,
-                    at=fire_time,
-                )
-            )
+            self._fired(job_key, fire_time, change, "cron fired")
         self._changed()
         self._gauges.update()
+
+    async def _catch_up_locked(self, now: datetime) -> None:
+        """Queue the fires of every transient job that no leader handled up to `now`, as
+        far as its starting deadline allows, in as few transactions as the size bounds
+        allow (docs/semantics.md#catching-up-after-a-leader-change)."""
+        store = self._store
+        found = missed_of_jobs(
+            [
+                (job, handled)
+                for job in store.jobs().values()
+                if not job.is_daemon
+                and not store.is_disabled(job.key)
+                and (handled := store.last_fired(job.key)) is not None
+            ],
+            now,
+            threshold=self._settings.misfire_threshold_seconds,
+        )
+        for job_key, missed in found.items():
+            if missed.first_skipped is not None:
+                log.warning(
+                    "job %s: fires from %s on were missed by more than its starting deadline "
+                    "and are skipped",
+                    job_key,
+                    missed.first_skipped.isoformat(),
+                )
+        runs = {job_key: missed.run for job_key, missed in found.items() if missed.run}
+        if not runs:
+            return
+        try:
+            changes = await asyncio.to_thread(store.catch_up, runs)
+        except StateError as error:
+            log.error("missed fires of %d jobs not caught up: %s", len(runs), error)
+            return
+        for job_key, change in changes.items():
+            fires = runs[job_key]
+            what = f"caught up {len(fires)} missed fire(s) from {fires[0].isoformat()} on"
+            self._fired(job_key, fires[-1], change, what)
+        log.info(
+            "caught up %d missed fires of %d jobs",
+            sum(len(runs[k]) for k in changes),
+            len(changes),
+        )
+
+    def _fired(self, job_key: str, fire_time: datetime, change: ReadyChange, what: str) -> None:
+        self._stats.fired(job_key, fire_time)
+        refused = change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL
+        self._emit(
+            RuntimeEvent(
+                kind=EventKind.FIRED,
+                job_key=job_key,
+                message=change.message
+                if refused and change.message
+                else f"{what}: {change.outcome.value}",
+                warning=refused,
+                at=fire_time,
+            )
+        )
 
     def _on_misfire(self, key: TimerKey, fire_time: datetime) -> None:
         self._metrics.misfires.inc()
@@ -631,14 +704,18 @@ class FrameworkEngine:
 
     async def _schedule_locked(self, job: JobDefinition) -> None:
         """Transient → its cron timer in the producer; daemon → ready (unless running)."""
-        if self._store.is_disabled(job.key):
-            self._producer.deregister(job.key)
-            return
-        if job.is_daemon:
+        if job.is_daemon and not self._store.is_disabled(job.key):
             self._producer.deregister(job.key)
             await asyncio.to_thread(self._store.add_ready, job.key, None)
         else:
-            self._producer.register(job.key, job.spec.cron, job.spec.time_zone)
+            self._register_locked(job)
+
+    def _register_locked(self, job: JobDefinition, since: datetime | None = None) -> None:
+        """A transient job's cron timer (none while the job or its app is disabled)."""
+        if self._store.is_disabled(job.key):
+            self._producer.deregister(job.key)
+        else:
+            self._producer.register(job.key, job.spec.cron, job.spec.time_zone, since=since)
 
     async def _reschedule_locked(self, previous: JobDefinition, job: JobDefinition) -> None:
         if previous.is_daemon or job.is_daemon:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.metrics import FrameworkMetrics
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class KillBook:
         try:
             await self._mesos.kill(task_id, agent_id)
         except MesosCallError as error:
-            log.warning("killing %s failed: %s", task_id, error)
+            log.log(refusal_level(error), "killing %s failed: %s", task_id, error)
 
     async def replace(self, task_id: str, agent_id: str | None) -> None:
         """Kill a task so that it is launched again; a failed call is forgotten, so the

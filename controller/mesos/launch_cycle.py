@@ -31,7 +31,7 @@ from typing import Any
 
 from controller.mesos import history_records
 from controller.mesos.background import Background
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
@@ -246,7 +246,7 @@ class LaunchCycle:
                 stale = [(m.job_key, m.shard) for m in plan.stale_failover]
                 await asyncio.to_thread(self._store.remove_failover, stale)
         except StateError as error:
-            log.warning("stale queue entries not removed yet: %s", error)
+            log.log(refusal_level(error), "stale queue entries not removed yet: %s", error)
 
     async def _commit(self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]]) -> set[str]:
         """Record the plan's tasks as running; the ids recorded (the ones to launch)."""
@@ -267,7 +267,11 @@ class LaunchCycle:
             log.warning("launch recorded only in part: %s", partial)
             record = partial.record
         except (StateError, ValueError) as error:
-            log.warning("launch not recorded, trying again on the next cycle: %s", error)
+            log.log(
+                refusal_level(error),
+                "launch not recorded, trying again on the next cycle: %s",
+                error,
+            )
             self._metrics.launch_errors.labels(LaunchStage.RECORD.value).inc()
             for offers in taken.values():
                 for offer in offers:
@@ -305,7 +309,8 @@ class LaunchCycle:
                     self._settings.decline_refuse_seconds,
                 )
             except MesosCallError as error:
-                log.warning(
+                log.log(
+                    refusal_level(error),
                     "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
                     agent.agent_id,
                     len(pairs),
@@ -335,7 +340,8 @@ class LaunchCycle:
             await self._mesos.decline([o.offer_id for o in offers], 0.0)
             self._metrics.offers_declined.labels(DeclineReason.ACCEPT_FAILED.value).inc(len(offers))
         except MesosCallError as error:
-            log.warning("declining the offers of a failed ACCEPT failed: %s", error)
+            level = refusal_level(error)
+            log.log(level, "declining the offers of a failed ACCEPT failed: %s", error)
 
     def _report_placement(self, plan: LaunchPlan, launched: dict[str, list[str]]) -> None:
         """Emit LAUNCHED events; report work unplaceable for longer than the grace."""
@@ -387,7 +393,7 @@ class LaunchCycle:
                 await self._mesos.suppress()
                 self._metrics.suppressions.inc()
         except MesosCallError as error:
-            log.warning("offer pool call failed: %s", error)
+            log.log(refusal_level(error), "offer pool call failed: %s", error)
         self._metrics.offers_held.set(len(self._pool.offers))
 
 

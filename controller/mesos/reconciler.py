@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from controller.mesos.background import Background
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.reconciliation import ReconciliationRun, backoff
 from controller.mesos.settings import FrameworkSettings
 from controller.metrics import FrameworkMetrics
@@ -105,7 +105,7 @@ class Reconciler:
             try:
                 await self._mesos.reconcile(tasks)
             except MesosCallError as error:
-                log.warning("reconciling %d tasks failed: %s", len(tasks), error)
+                log.log(refusal_level(error), "reconciling %d tasks failed: %s", len(tasks), error)
 
         self._background.spawn(ask(), "reconcile tasks")
 
@@ -145,7 +145,11 @@ class Reconciler:
             self._metrics.reconciliation_seconds.observe(time.monotonic() - started)
             log.info("reconciliation settled after %d round(s)", run.rounds)
         except MesosCallError as error:
-            log.warning("reconciliation interrupted (it restarts on resubscription): %s", error)
+            log.log(
+                refusal_level(error),
+                "reconciliation interrupted (it restarts on resubscription): %s",
+                error,
+            )
         finally:
             if self._run is run and run.settled:
                 self._run = None

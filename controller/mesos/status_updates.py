@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from controller.history.records import HistoryRecord
 from controller.mesos import history_records, statuses
-from controller.mesos.calls import MesosCallError, MesosCalls
+from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
@@ -134,7 +134,11 @@ class StatusPipeline:
             try:
                 await self._mesos.acknowledge(ack)
             except MesosCallError as error:
-                log.warning("acknowledging an update failed (Mesos will resend it): %s", error)
+                log.log(
+                    refusal_level(error),
+                    "acknowledging an update failed (Mesos will resend it): %s",
+                    error,
+                )
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
         """What the state store and memory know of the task an update is about."""
@@ -211,7 +215,8 @@ class StatusPipeline:
                     self._store.update_task_states, dict(staged.writes), packed.ops
                 )
         except StateError as error:
-            log.warning("%d status update(s) not applied: %s", len(staged.pending), error)
+            level = refusal_level(error)
+            log.log(level, "%d status update(s) not applied: %s", len(staged.pending), error)
             self._tracked.restore(staged.previous)
             staged.clear()
             return False
@@ -261,7 +266,7 @@ class StatusPipeline:
                 await asyncio.to_thread(self._store.update_task_states, {}, packed.ops)
             self._handoff.hand_over(packed)
         except StateError as error:
-            log.warning("status not applied (Mesos will resend it): %s", error)
+            log.log(refusal_level(error), "status not applied (Mesos will resend it): %s", error)
             return False
         await self._act(decision, drop_failover_event=drop_failover_event)
         self._gauges.update()

@@ -9,6 +9,7 @@ tree below `/<namespace>` is defined in one place (documented in docs/state.md):
     state/running/<jobKey>/<metaInfo>         RunningTask JSON (every launched task)
     state/failover/<jobKey>/<metaInfo>        FailoverEntry JSON (the failed task id)
     state/trigger/<jobKey>                    the last trigger token handled (text)
+    state/fired/<jobKey>                      the last cron fire handled (ISO-8601 text)
     state/disable/job/<jobKey>                present = job disabled
     state/disable/app/<appKey>                present = app disabled
     history/spool/<unit>                      run history records not yet in the database
@@ -117,6 +118,13 @@ class Layout:
         return f"{self.trigger_root}/{_segment('job key', job_key)}"
 
     @property
+    def fired_root(self) -> str:
+        return f"{self.root}/state/fired"
+
+    def fired(self, job_key: str) -> str:
+        return f"{self.fired_root}/{_segment('job key', job_key)}"
+
+    @property
     def disabled_jobs(self) -> str:
         return f"{self.root}/state/disable/job"
 
@@ -160,6 +168,7 @@ class Layout:
             self.running_root,
             self.failover_root,
             self.trigger_root,
+            self.fired_root,
             self.disabled_jobs,
             self.disabled_apps,
             self.history_spool,

@@ -2,12 +2,12 @@
 
 `read_view` fetches the whole tree in four pipelined round trips (whatever the
 number of jobs); `build_view` (pure) decodes it. Entries that belong to no stored
-job — ready, running and failover entries, trigger tokens, disabled-job flags, and
-disabled-app flags of absent apps — are returned as `stale` paths (children before parents) for
-the store to delete; ready entries of disabled jobs are stale too, since a disabled
-job never holds pending runs, and so are failover entries of shards beyond the job's
-sharding count. Config nodes that do not decode are reported as
-`ignored` and left alone. Used by `StateStore.load` and after a refused transaction.
+job — ready, running and failover entries, trigger tokens, last fires handled,
+disabled-job flags, and disabled-app flags of absent apps — are returned as `stale`
+paths (children before parents) for the store to delete; ready entries of disabled
+jobs are stale too, since a disabled job never holds pending runs, and so are failover
+entries of shards beyond the job's sharding count. Config nodes that do not decode are
+reported as `ignored` and left alone. Used by `StateStore.load` and after a refused transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from controller.state.records import (
     ReadyEntry,
     RecordError,
     RunningTask,
+    decode_fired,
     decode_trigger,
 )
 from controller.state.view import View
@@ -59,6 +60,7 @@ def read_view(
             layout.running_root,
             layout.failover_root,
             layout.trigger_root,
+            layout.fired_root,
             layout.disabled_jobs,
             layout.disabled_apps,
         ]
@@ -68,6 +70,7 @@ def read_view(
         + [layout.job(k) for k in roots.get(layout.jobs, [])]
         + [layout.ready(k) for k in roots.get(layout.ready_root, [])]
         + [layout.trigger(k) for k in roots.get(layout.trigger_root, [])]
+        + [layout.fired(k) for k in roots.get(layout.fired_root, [])]
         + [layout.framework_id]
     )
     parents = [layout.running_job(k) for k in roots.get(layout.running_root, [])] + [
@@ -112,6 +115,8 @@ def build_view(
         _ready(loaded, layout, key, data.get(layout.ready(key)))
     for key in roots.get(layout.trigger_root, []):
         _trigger(loaded, layout, key, data.get(layout.trigger(key)))
+    for key in roots.get(layout.fired_root, []):
+        _fired(loaded, layout, key, data.get(layout.fired(key)))
     for key in roots.get(layout.running_root, []):
         _children(
             loaded,
@@ -182,6 +187,20 @@ def _trigger(loaded: Loaded, layout: Layout, key: str, node: tuple[bytes, int] |
         return
     try:
         loaded.view.triggers[key] = (decode_trigger(node[0]), node[1])
+    except RecordError as exc:
+        log.warning("dropping %s: %s", path, exc)
+        loaded.stale.append(path)
+
+
+def _fired(loaded: Loaded, layout: Layout, key: str, node: tuple[bytes, int] | None) -> None:
+    if node is None:
+        return
+    path = layout.fired(key)
+    if key not in loaded.view.jobs:
+        loaded.stale.append(path)
+        return
+    try:
+        loaded.view.fired[key] = decode_fired(node[0])
     except RecordError as exc:
         log.warning("dropping %s: %s", path, exc)
         loaded.stale.append(path)

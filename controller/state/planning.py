@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from controller.definitions import JobDefinition
 from controller.state import rules
 from controller.state.layout import Layout
 from controller.state.records import (
@@ -21,6 +22,7 @@ from controller.state.records import (
     LaunchSource,
     ReadyEntry,
     RunningTask,
+    encode_fired,
     encode_trigger,
 )
 from controller.state.rules import FailoverOutcome, ReadyChange, ReadyOutcome
@@ -105,6 +107,35 @@ def ready_change(
     return change
 
 
+def catch_up_change(
+    view: View,
+    job_key: str,
+    fires: Sequence[datetime],
+    *,
+    entries: int,
+    job_running: bool,
+    limit: int,
+) -> ReadyChange:
+    """The rules' verdict on several missed fires of a stored transient job, in turn."""
+    job = view.jobs[job_key]
+    current = view.ready.get(job_key)
+    change = rules.within_limit(
+        rules.after_fires(
+            job,
+            current[0] if current else None,
+            fires,
+            disabled=view.is_disabled(job),
+            job_running=job_running,
+        ),
+        entries,
+        limit,
+        job_key,
+    )
+    if change.outcome is ReadyOutcome.REFUSED_QUEUE_FULL:
+        log.warning("%s", change.message)
+    return change
+
+
 def trigger(view: View, layout: Layout, job_key: str, token: str | None) -> Plan:
     """Make `token` the last handled trigger token of `job_key` (None = forget it);
     compare-and-set on the version the view knows."""
@@ -125,6 +156,37 @@ def trigger(view: View, layout: Layout, job_key: str, token: str | None) -> Plan
     if current is None:
         return Plan([Create(path, encode_trigger(token))], apply)
     return Plan([SetData(path, encode_trigger(token), version)], apply)
+
+
+def fired(view: View, layout: Layout, job_key: str, at: datetime) -> Plan:
+    """Record `at` as the last cron fire `job_key` handled, unless a later one is
+    recorded: fire times only move forward, whatever the wall clock does."""
+    current = view.fired.get(job_key)
+    if current is not None and current >= at:
+        return Plan()
+    path, data = layout.fired(job_key), encode_fired(at)
+    op: Op = Create(path, data) if current is None else SetData(path, data)
+    return Plan([op], lambda: view.fired.__setitem__(job_key, at))
+
+
+def forget_fired(view: View, layout: Layout, job_key: str) -> Plan:
+    if job_key not in view.fired:
+        return Plan()
+
+    def forget() -> None:
+        view.fired.pop(job_key, None)
+
+    return Plan([Delete(layout.fired(job_key))], forget)
+
+
+def restart_fires(view: View, layout: Layout, jobs: Sequence[JobDefinition], now: datetime) -> Plan:
+    """Jobs whose cron starts afresh at `now` (created, given another cron or time zone,
+    enabled again): no fire before `now` is theirs to catch up after a leader change."""
+    plan = Plan()
+    for job in jobs:
+        if not job.is_daemon:
+            plan += fired(view, layout, job.key, now)
+    return plan
 
 
 def remove_running(view: View, layout: Layout, job_key: str, tasks: Sequence[RunningTask]) -> Plan:
@@ -259,6 +321,7 @@ def remove_job(view: View, layout: Layout, job_key: str) -> tuple[Plan, tuple[Ru
         + remove_failover(view, layout, job_key, list(view.failover.get(job_key, {})))
         + ready(view, layout, job_key, None)
         + trigger(view, layout, job_key, None)
+        + forget_fired(view, layout, job_key)
     )
     if job_key in view.disabled_jobs:
         plan += Plan(

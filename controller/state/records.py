@@ -220,6 +220,18 @@ def decode_trigger(raw: bytes) -> str:
     return token
 
 
+def encode_fired(fire_time: datetime) -> bytes:
+    """The data of `state/fired/<jobKey>`: the last fire handled, ISO-8601 text."""
+    return fire_time.isoformat().encode()
+
+
+def decode_fired(raw: bytes) -> datetime:
+    fired = _parse_time(raw.decode(errors="replace").strip(), "last fire handled")
+    if fired is None or fired.tzinfo is None:
+        raise RecordError(f"last fire handled is not an ISO-8601 time with an offset: {raw!r}")
+    return fired
+
+
 def _field(task_id: str, index: int) -> str:
     parts = task_id.split(naming.DELIMITER)
     return parts[index] if len(parts) > index else ""

@@ -30,6 +30,7 @@ has already run (nothing happens), any other runs once unless the job is disable
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -102,6 +103,30 @@ def after_fire(
             ReadyOutcome.ACCUMULATED, ReadyEntry(count=current.count + 1, fires=kept)
         )
     return ReadyChange(ReadyOutcome.SET_TO_ONE, ReadyEntry(count=1, fires=fires))
+
+
+def after_fires(
+    job: JobDefinition,
+    current: ReadyEntry | None,
+    fires: Sequence[datetime],
+    *,
+    disabled: bool,
+    job_running: bool,
+) -> ReadyChange:
+    """The ready entry of a transient `job` after several fires in turn (a catch-up of
+    fires no leader handled): each as `after_fire`, so misfire on accumulates one run
+    per fire and misfire off leaves one run with the newest fire time. The outcome is
+    ADDED when the fires create the entry, otherwise that of the last fire."""
+    if not fires:
+        raise ValueError("after_fires needs at least one fire time")
+    entry = current
+    change = ReadyChange(ReadyOutcome.SKIPPED_DISABLED, current)
+    for fire in fires:
+        change = after_fire(job, entry, fire, disabled=disabled, job_running=job_running)
+        entry = change.entry
+    if current is None and change.outcome.changed:
+        return ReadyChange(ReadyOutcome.ADDED, change.entry)
+    return change
 
 
 def after_launch(current: ReadyEntry) -> tuple[ReadyEntry | None, datetime | None]:

@@ -336,6 +336,12 @@ class StateStore:
         with self._view_lock:
             return self._view.framework_id
 
+    def last_fired(self, job_key: str) -> datetime | None:
+        """The last cron fire the job handled (None: none recorded since it was stored
+        with this cron, or it is a daemon job)."""
+        with self._view_lock:
+            return self._view.fired.get(job_key)
+
     def last_trigger(self, job_key: str) -> str | None:
         """The last trigger token the job handled (None: none since it was stored)."""
         with self._view_lock:
@@ -347,7 +353,7 @@ class StateStore:
         """Store `app` and set its disabled flag from `spec.disabled`; disabling drops
         the ready entries of its jobs in the same transaction."""
         with self._write_lock:
-            view, key = self._view, app.key
+            view, key, now = self._view, app.key, self._clock()
             current = view.apps.get(key)
             plan = Plan()
             if current != app:
@@ -356,6 +362,8 @@ class StateStore:
                     [Create(path, data) if current is None else SetData(path, data)],
                     lambda: view.apps.__setitem__(key, app),
                 )
+            if key in view.disabled_apps and not app.spec.disabled:
+                plan += planning.restart_fires(view, self.layout, view.jobs_of_app(key), now)
             plan += planning.app_flag(view, self.layout, key, app.spec.disabled)
             if not plan.ops:
                 return Change.UNCHANGED
@@ -388,7 +396,9 @@ class StateStore:
         """Store `job`, set its disabled flag from `spec.disabled`, and when it replaces
         another definition apply the update rules to its ready entry (misfire off →
         count 1; daemon → removed) and drop the failover entries of shards beyond its
-        sharding count — all in one transaction."""
+        sharding count — all in one transaction. A transient job whose cron starts
+        afresh (new, another cron, zone or execution type, enabled again) gets now as
+        its last fire handled, so no earlier fire is caught up after a leader change."""
         with self._write_lock:
             view, key, layout = self._view, job.key, self.layout
             current = view.jobs.get(key)
@@ -408,6 +418,8 @@ class StateStore:
                     plan += planning.remove_failover(view, layout, key, beyond)
             if job.spec.disabled:
                 entry = None
+            elif current is None or _cron_of(current) != _cron_of(job) or key in view.disabled_jobs:
+                plan += planning.restart_fires(view, layout, [job], self._clock())
             plan += planning.job_flag(view, layout, key, job.spec.disabled)
             if not job.spec.disabled:
                 plan += planning.ready(view, layout, key, entry)
@@ -471,7 +483,44 @@ class StateStore:
                 entries += change.creates_entry
                 results[key] = change
                 if change.outcome.changed:
-                    plans.append(planning.ready(view, self.layout, key, change.entry))
+                    plan = planning.ready(view, self.layout, key, change.entry)
+                    if fire_time is not None and not view.jobs[key].is_daemon:
+                        plan += planning.fired(view, self.layout, key, fire_time)
+                    plans.append(plan)
+            self._commit(plans)
+            return results
+
+    def catch_up(self, missed: Mapping[str, Sequence[datetime]]) -> dict[str, ReadyChange]:
+        """Queue fires of transient jobs that no leader handled (job key → fire times,
+        oldest first; `controller.catchup` chooses them) as if each had fired in turn,
+        and record each job's newest as its last fire handled — both in the same
+        transaction, as few as the size bounds allow. Jobs that are not stored, are
+        daemons or disabled, or have no fires are left out; queue-full refusals are
+        logged and returned, and record nothing."""
+        with self._write_lock:
+            view = self._view
+            results: dict[str, ReadyChange] = {}
+            entries = len(view.ready)
+            plans = []
+            for key, fires in missed.items():
+                job = view.jobs.get(key)
+                if not fires or job is None or job.is_daemon or view.is_disabled(job):
+                    continue
+                change = planning.catch_up_change(
+                    view,
+                    key,
+                    fires,
+                    entries=entries,
+                    job_running=bool(view.running.get(key)),
+                    limit=self.queue_limit,
+                )
+                entries += change.creates_entry
+                results[key] = change
+                if change.outcome.changed:
+                    plans.append(
+                        planning.ready(view, self.layout, key, change.entry)
+                        + planning.fired(view, self.layout, key, max(fires))
+                    )
             self._commit(plans)
             return results
 
@@ -721,15 +770,25 @@ class StateStore:
     # ------------------------------------------------------------------ internals
     def _set_job_flag(self, job_key: str, disabled: bool) -> None:
         with self._write_lock:
-            if job_key not in self._view.jobs:
+            view = self._view
+            job = view.jobs.get(job_key)
+            if job is None:
                 raise UnknownDefinition(f"job '{job_key}' is not stored")
-            self._commit([planning.job_flag(self._view, self.layout, job_key, disabled)])
+            plan = planning.job_flag(view, self.layout, job_key, disabled)
+            if plan.ops and not disabled:
+                plan += planning.restart_fires(view, self.layout, [job], self._clock())
+            self._commit([plan])
 
     def _set_app_flag(self, app_key: str, disabled: bool) -> None:
         with self._write_lock:
-            if app_key not in self._view.apps:
+            view = self._view
+            if app_key not in view.apps:
                 raise UnknownDefinition(f"app '{app_key}' is not stored")
-            self._commit([planning.app_flag(self._view, self.layout, app_key, disabled)])
+            plan = planning.app_flag(view, self.layout, app_key, disabled)
+            if plan.ops and not disabled:
+                jobs = view.jobs_of_app(app_key)
+                plan += planning.restart_fires(view, self.layout, jobs, self._clock())
+            self._commit([plan])
 
     def _commit(self, plans: Sequence[Plan], applied: list[Plan] | None = None) -> int:
         """Write `plans` (fenced, chunked) and apply each to memory once all its
@@ -799,6 +858,11 @@ class StateStore:
             raise
         with self._view_lock:
             self._view = loaded.view
+
+
+def _cron_of(job: JobDefinition) -> tuple[str, str, bool]:
+    """What a job's fires are: a change of any part starts its cron afresh."""
+    return job.spec.cron, job.spec.time_zone, job.is_daemon
 
 
 def _is_daemon(job: JobDefinition | None) -> bool:

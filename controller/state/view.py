@@ -12,6 +12,7 @@ of each app and is kept by `put_job` / `forget_job`, the only writers of `jobs`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from controller.definitions import AppDefinition, JobDefinition
 from controller.state.records import FailoverEntry, ReadyEntry, RunningTask
@@ -37,6 +38,8 @@ class View:
     failover_parents: set[str] = field(default_factory=set)
     triggers: dict[str, tuple[str, int]] = field(default_factory=dict)
     """job key → (last handled trigger token, znode version)"""
+    fired: dict[str, datetime] = field(default_factory=dict)
+    """job key → the last cron fire handled (transient jobs)"""
     framework_id: str | None = None
 
     def is_disabled(self, job: JobDefinition) -> bool:

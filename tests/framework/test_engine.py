@@ -3,13 +3,16 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.history.records import HistoryRecord, JobRemoved, RunAbandoned, RunLaunched
 from controller.history.spool import SpoolUnit, decode
+from controller.mesos.calls import MesosCallError, NotLeading, refusal_level
 from controller.mesos.engine import FrameworkEngine
 from controller.mesos.events import MasterError, OffersReceived, StatusReceived, Subscribed
 from controller.mesos.history_port import NoHistory
@@ -18,10 +21,11 @@ from controller.mesos.statistics import JobStatistics
 from controller.mesos.tasks import ExecutorId, app_version
 from controller.metrics import FrameworkMetrics
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError, TriggerResult
-from controller.state import StateStore
+from controller.state import NotLeader, ReadyEntry, StateStore, StateUnavailable
 from tests.framework.factories import make_app, make_job
 from tests.framework.fakes import FakeFence, FakeGateway, FakeMesos
 from tests.framework.world import offer, settings, update
+from tests.waiting import async_wait_for
 
 pytestmark = pytest.mark.unit
 
@@ -195,3 +199,87 @@ async def test_a_job_unscheduled_while_running_ends_its_runs_as_killed_and_its_c
     assert removed.job_key == "ns.job"
     # spooled in the removal's own transaction: every record handed over is in the spool
     assert sorted(map(repr, spooled(term))) == sorted(map(repr, term.history.records))
+
+
+async def test_a_new_term_catches_up_missed_fires_then_its_timers_go_on_from_there() -> None:
+    """The previous leader handled its last fires ten seconds ago and no one led since:
+    the new term queues what was missed — every fire (misfire on), the newest (misfire
+    off), nothing older than the deadline — and its timers never fire one of them again."""
+    gateway, fence = FakeGateway(), FakeFence()
+    handled = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
+    earlier = StateStore(gateway, fence, clock=lambda: handled)
+    earlier.load()
+    earlier.put_app(make_app())
+    every_second = {"cron": "* * * * * ?", "startingDeadlineSeconds": 300}
+    on = make_job("on", misfire=True, **every_second)
+    off = make_job("off", misfire=False, **every_second)
+    short = make_job("short", misfire=True, cron="* * * * * ?", startingDeadlineSeconds=0)
+    for job in (on, off, short):
+        earlier.put_job(job)
+    events: list[RuntimeEvent] = []
+    store = StateStore(gateway, fence)
+    engine = FrameworkEngine(
+        store=store,
+        fence=fence,
+        connect=FakeMesos().connect,
+        settings=settings(misfire_threshold_seconds=3),
+        metrics=FrameworkMetrics(CollectorRegistry()),
+        stats=JobStatistics(),
+        emit=events.append,
+        history=NoHistory(),
+    )
+    await engine.start()
+    try:
+        caught = store.last_fired(on.key)
+        assert caught is not None and caught >= handled + timedelta(seconds=10)
+        missed = int((caught - handled).total_seconds())
+        assert store.ready()[on.key].count == missed
+        assert store.ready()[on.key].fires == tuple(
+            handled + timedelta(seconds=n) for n in range(1, missed + 1)
+        )
+        assert store.ready()[off.key] == ReadyEntry(1, (caught,))
+        # a deadline below the misfire threshold counts as the threshold: 3 s late at most
+        assert store.ready()[short.key].fires[0] >= caught - timedelta(seconds=3)
+        await async_wait_for(
+            lambda: [e for e in events if e.job_key == on.key and "cron fired" in e.message],
+            what="a fire of the new term's timer",
+        )
+        fired = [e.at for e in events if e.job_key == on.key]
+        assert len(fired) == len(set(fired)) and min(fired[1:]) > caught
+    finally:
+        await engine.close()
+
+
+async def test_a_term_that_no_longer_leads_steps_down_without_an_error(
+    term: Term, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fire the deposed term can no longer queue is left to the next leader (its last
+    fire handled stays put), and an operation reaching the ended term is a 'retry later'."""
+    await term.engine.put_app(make_app())
+    job = make_job("every-second", cron="* * * * * ?")
+    await term.engine.schedule(job)
+    before = term.store.last_fired(job.key)
+    term.fence.depose()
+    with caplog.at_level(logging.INFO):
+        await async_wait_for(
+            lambda: [r for r in caplog.records if "left to the next leader" in r.getMessage()],
+            what="a fire left to the next leader",
+        )
+    assert term.store.last_fired(job.key) == before
+    await term.engine.close()
+    with pytest.raises(SchedulingError, match="no longer leads"):
+        await term.engine.schedule(job)  # unchanged: no write, straight to its timer
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (NotLeading("KILL: not sent, this process no longer leads"), logging.DEBUG),
+        (NotLeader("this process does not lead"), logging.DEBUG),
+        (MesosCallError("KILL: not subscribed to a Mesos master"), logging.WARNING),
+        (StateUnavailable("ZooKeeper did not answer"), logging.WARNING),
+    ],
+)
+def test_refusals_while_stepping_down_are_logged_quietly(error: Exception, level: int) -> None:
+    assert refusal_level(error) == level

@@ -151,6 +151,28 @@ async def test_misfired_fires_are_skipped_not_replayed() -> None:
     assert misfires[1] - misfires[0] > timedelta(seconds=29)
 
 
+async def test_a_timer_started_since_an_earlier_time_fires_what_came_after_it() -> None:
+    """A new leader starts its timers where its catch-up of missed fires ended, so a fire
+    between that moment and the registration is not lost."""
+    time = FakeTime(START)
+    fires: list[datetime] = []
+    done = asyncio.Event()
+
+    async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
+        fires.append(at)
+        if len(fires) == 2:
+            done.set()
+
+    producer = TransientProducer(on_fire, clock=time.clock, sleep=time.sleep)
+    producer.register("ns.a", "* * * * * ?", since=START - timedelta(seconds=1))
+    await asyncio.wait_for(done.wait(), 5)
+    await producer.close()
+    assert fires[:2] == [
+        START.replace(microsecond=0),
+        START.replace(microsecond=0) + timedelta(seconds=1),
+    ]
+
+
 async def test_a_failing_handler_does_not_stop_the_timer() -> None:
     time = FakeTime(START)
     calls: list[datetime] = []

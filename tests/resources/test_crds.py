@@ -663,6 +663,7 @@ def test_crd_patterns_and_limits_are_the_models_constants() -> None:
     assert job["python"]["properties"]["callable"]["pattern"] == resources.PYTHON_TARGET_PATTERN
     assert job["dataflow"]["properties"]["source"]["pattern"] == resources.PYTHON_TARGET_PATTERN
     assert job["shardingTotalCount"]["maximum"] == resources.MAX_SHARDS
+    assert job["startingDeadlineSeconds"]["maximum"] == resources.MAX_STARTING_DEADLINE
     assert job["script"]["properties"]["commandLine"]["maxLength"] == resources.MAX_COMMAND_LINE
     assert job["executionType"]["enum"] == list(resources.ExecutionType)
     assert job["placementStrategy"]["enum"] == list(resources.PlacementStrategy)
@@ -1146,6 +1147,11 @@ def _model_error(model: type[BaseModel], doc: Schema) -> tuple[set[str], str]:
         ({"cpuCount": 0.0005}, "cpuCount", ["greater than or equal to 0.001"]),
         ({"memoryMB": 0}, "memoryMB", ["greater than or equal to 1"]),
         ({"misfire": "yes"}, "misfire", ["valid boolean"]),
+        ({"startingDeadlineSeconds": -1}, "startingDeadlineSeconds",
+         ["greater than or equal to 0"]),
+        ({"startingDeadlineSeconds": 86_401}, "startingDeadlineSeconds",
+         ["less than or equal to 86400"]),
+        ({"startingDeadlineSeconds": 1.5}, "startingDeadlineSeconds", ["valid integer"]),
         ({"executionType": "transient"}, "executionType", ["'TRANSIENT' or 'DAEMON'"]),
         ({"placementStrategy": "random"}, "placementStrategy", ["'binpack' or 'spread'"]),
         ({"jobParameter": "x" * 4097}, "jobParameter", ["at most 4096 characters"]),

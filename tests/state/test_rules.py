@@ -131,6 +131,39 @@ def test_disabled_job_never_accumulates(daemon: bool, misfire: bool) -> None:
     assert not change.outcome.changed
 
 
+# ready: missed fires caught up after a leader change
+@pytest.mark.parametrize(
+    ("misfire", "current", "expected", "outcome"),
+    [
+        (True, None, ReadyEntry(3, (fire(1), fire(2), fire(3))), ReadyOutcome.ADDED),
+        (
+            True,
+            ReadyEntry(1, (fire(0),)),
+            ReadyEntry(4, (fire(0), fire(1), fire(2), fire(3))),
+            ReadyOutcome.ACCUMULATED,
+        ),
+        (False, None, ReadyEntry(1, (fire(3),)), ReadyOutcome.ADDED),
+        (False, ReadyEntry(1, (fire(0),)), ReadyEntry(1, (fire(3),)), ReadyOutcome.SET_TO_ONE),
+    ],
+)
+def test_missed_fires_are_added_one_after_another_as_each_fire_would_be(
+    misfire: bool, current: ReadyEntry | None, expected: ReadyEntry, outcome: ReadyOutcome
+) -> None:
+    j = job(misfire=misfire)
+    change = rules.after_fires(
+        j, current, (fire(1), fire(2), fire(3)), disabled=False, job_running=False
+    )
+    assert (change.entry, change.outcome) == (expected, outcome)
+    assert change.creates_entry is (current is None)
+
+
+def test_missed_fires_of_a_disabled_job_add_nothing_and_none_is_refused() -> None:
+    disabled = rules.after_fires(job(), None, (fire(1),), disabled=True, job_running=False)
+    assert disabled.outcome is ReadyOutcome.SKIPPED_DISABLED and disabled.entry is None
+    with pytest.raises(ValueError, match="at least one fire"):
+        rules.after_fires(job(), None, (), disabled=False, job_running=False)
+
+
 # ready: daemon
 def test_daemon_is_added_once_with_count_one() -> None:
     j = job(daemon=True, misfire=True)

@@ -575,6 +575,7 @@ def test_rebuild_after_restart_sees_the_same_state(
     assert again.failover() == store.failover()
     assert again.is_job_disabled(d.key)
     assert again.framework_id() == "fw-1"
+    assert again.last_fired(j.key) == store.last_fired(j.key) is not None
     assert again.running_task(task(j, 0).task_id).state == "TASK_RUNNING"  # type: ignore[union-attr]
 
 
@@ -602,6 +603,7 @@ def test_rebuild_drops_entries_of_jobs_whose_config_is_gone(
         layout.failover_task(gone.key, 1),
         layout.failover_job(gone.key),
         layout.trigger(gone.key),
+        layout.fired(gone.key),
         layout.disabled_job("ns.ghost"),
         layout.ready("ns.orphan"),
     ]
@@ -656,6 +658,7 @@ def test_remove_job_and_app_delete_everything(
         layout.failover_job(a.key),
         layout.disabled_job(a.key),
         layout.trigger(a.key),
+        layout.fired(a.key),
     ):
         assert zk_client.exists(path) is None
     dropped = store.remove_app("ns.app")
@@ -663,6 +666,7 @@ def test_remove_job_and_app_delete_everything(
     assert zk_client.get_children(layout.jobs) == [] and zk_client.get_children(layout.apps) == []
     assert zk_client.get_children(layout.running_root) == []
     assert zk_client.get_children(layout.trigger_root) == []
+    assert zk_client.get_children(layout.fired_root) == []
 
 
 def test_framework_id_is_written_once(
@@ -785,3 +789,121 @@ def _call(store: StateStore, launches: list[RunningTask]) -> BaseException | Non
     except StateUnavailable as exc:
         return exc
     return None
+
+
+# ---------------------------------------------------------------- last fire handled, catch-up
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(fire(0) - timedelta(seconds=30))
+
+
+@pytest.fixture
+def timed(
+    zk_client: KazooClient, election: LeaderElection, layout: Layout, clock: Clock
+) -> StateStore:
+    """A store whose clock the test sets (the time a job's cron starts afresh)."""
+    store = new_store(zk_client, election, layout, clock=clock)
+    store.put_app(app())
+    return store
+
+
+def fired_node(client: KazooClient, layout: Layout, job_key: str) -> datetime:
+    return datetime.fromisoformat(client.get(layout.fired(job_key))[0].decode())
+
+
+def test_a_fire_records_itself_as_the_last_handled_in_its_own_transaction(
+    timed: StateStore, zk_client: KazooClient, layout: Layout, clock: Clock
+) -> None:
+    jobs = [job(f"j{n}") for n in range(3)]
+    for j in jobs:
+        timed.put_job(j)
+    assert {timed.last_fired(j.key) for j in jobs} == {clock.now}
+    before = timed.counts.snapshot()
+    timed.fire([j.key for j in jobs], fire(0))
+    sent = timed.counts.since(before)
+    assert (sent.requests, sent.transactions) == (1, 1)
+    assert sent.transaction_ops == 1 + 2 * len(jobs)  # the fence, then ready + last fire each
+    for j in jobs:
+        assert timed.last_fired(j.key) == fired_node(zk_client, layout, j.key) == fire(0)
+
+
+def test_the_last_fire_handled_never_moves_back(
+    timed: StateStore, zk_client: KazooClient, layout: Layout, clock: Clock
+) -> None:
+    j = job()
+    timed.put_job(j)
+    timed.fire([j.key], fire(2))
+    timed.fire([j.key], fire(1))  # a fire time older than the recorded one (clock stepped)
+    assert fired_node(zk_client, layout, j.key) == fire(2)
+    assert timed.last_fired(j.key) == fire(2)
+
+
+def test_a_cron_starting_afresh_resets_the_last_fire_handled(
+    timed: StateStore, zk_client: KazooClient, layout: Layout, clock: Clock
+) -> None:
+    j = job(misfire=True)
+    timed.put_job(j)
+    timed.fire([j.key], fire(0))
+    clock.now = fire(5)
+    timed.put_job(job(misfire=True, description="edited"))  # same cron: nothing restarts
+    assert timed.last_fired(j.key) == fire(0)
+    timed.put_job(job(misfire=True, cron="30 * * * * ?"))
+    assert timed.last_fired(j.key) == fired_node(zk_client, layout, j.key) == fire(5)
+    timed.disable_job(j.key)
+    clock.now = fire(9)
+    timed.enable_job(j.key)
+    assert timed.last_fired(j.key) == fire(9)
+    timed.disable_app("ns.app")
+    clock.now = fire(12)
+    timed.put_app(app())  # spec.disabled false again
+    assert timed.last_fired(j.key) == fired_node(zk_client, layout, j.key) == fire(12)
+    daemon = job("daemon", daemon=True)
+    timed.put_job(daemon)
+    assert timed.last_fired(daemon.key) is None
+    assert zk_client.exists(layout.fired(daemon.key)) is None
+
+
+def test_a_catch_up_queues_missed_fires_per_misfire_and_records_the_newest(
+    timed: StateStore, zk_client: KazooClient, layout: Layout
+) -> None:
+    on, off = job("on", misfire=True), job("off", misfire=False)
+    daemon, disabled = job("daemon", daemon=True), job("disabled", disabled=True)
+    for j in (on, off, daemon, disabled):
+        timed.put_job(j)
+    timed.fire([on.key, off.key], fire(0))
+    missed = [fire(1), fire(2), fire(3)]
+    before = timed.counts.snapshot()
+    changes = timed.catch_up(
+        {on.key: missed, off.key: missed[-1:], daemon.key: missed, disabled.key: missed}
+    )
+    assert timed.counts.since(before).transactions == 1
+    assert set(changes) == {on.key, off.key}
+    assert node_json(zk_client, layout.ready(on.key))["count"] == 4
+    assert timed.ready()[on.key].fires == (fire(0), *missed)
+    assert timed.ready()[off.key] == ReadyEntry(count=1, fires=(fire(3),))
+    for j in (on, off):
+        assert timed.last_fired(j.key) == fired_node(zk_client, layout, j.key) == fire(3)
+    assert timed.ready().get(daemon.key) is None and timed.ready().get(disabled.key) is None
+
+
+def test_a_catch_up_refused_by_a_full_queue_records_nothing(
+    zk_client: KazooClient, election: LeaderElection, layout: Layout, clock: Clock
+) -> None:
+    store = new_store(zk_client, election, layout, clock=clock, queue_limit=1)
+    store.put_app(app())
+    first, second = job("first"), job("second")
+    store.put_job(first)
+    store.put_job(second)
+    store.fire([first.key], fire(0))
+    changes = store.catch_up({second.key: [fire(1)]})
+    assert changes[second.key].outcome is ReadyOutcome.REFUSED_QUEUE_FULL
+    assert store.last_fired(second.key) == clock.now
+    assert zk_client.exists(layout.ready(second.key)) is None
