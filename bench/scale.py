@@ -39,36 +39,38 @@ import math
 import os
 import shutil
 import signal
-import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
 from scale_measures import (
     PERIOD,
     RunRecord,
-    cpu_seconds,
     cron_of,
     delays,
     first_after,
+    json_key,
     offset_of,
     parse_run_line,
-    rss_mib,
-    scheduled_at,
     spread,
     tally,
+)
+from scale_probes import NAMESPACE, MasterSampler, ScheduledWatch
+from scale_stack import (
+    EmulatedMesos,
+    Replica,
+    children_of,
+    cpu_of,
+    leader_identity,
+    rss_of,
+    start_replica,
+    stop_group,
 )
 
 from controller.resources import API_VERSION
@@ -76,15 +78,13 @@ from controller.state.layout import Layout
 from devcluster.kube import ControlPlane
 from devcluster.kube.errors import ApiError
 from devcluster.kube.identities import grant_chart_rbac
-from devcluster.zookeeper import ZooKeeperServer, free_port
+from devcluster.zookeeper import ZooKeeperServer
 
-PROJECT = Path(__file__).resolve().parent.parent
-NAMESPACE = "default"
 APP = "bench"
-GROUP_PATH = f"/apis/{API_VERSION}/namespaces/{NAMESPACE}/cloudjobs"
 CREATE_CLIENTS = 8
 SETTLE_SECONDS = 10.0
-TICKS = os.sysconf("SC_CLK_TCK")
+# The stack's other processes by command name (ZooKeeper runs in a JVM).
+COMMANDS = {"java": "zookeeper"}
 # The job: one line per run, appended in one write (O_APPEND) to the shared log.
 RECORD_SCRIPT = """#!/bin/sh
 printf '%s %s\\n' "$(date +%s.%N)" "$1" >> {log}
@@ -92,10 +92,13 @@ printf '%s %s\\n' "$(date +%s.%N)" "$1" >> {log}
 
 
 class Stopped(Exception):
-    """SIGTERM arrived; unwinds like Ctrl-C."""
+    """Ctrl-C or SIGTERM: unwinds the stack, which stops every process it started."""
 
 
-def _raise_stopped(*_: object) -> None:
+def _stop(*_: object) -> None:
+    # Once: a second Ctrl-C must not cut the cleanup short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Stopped
 
 
@@ -108,7 +111,7 @@ class Report:
     def line(self, label: str, text: str, value: Any = None) -> None:
         print(f"{label:<34} {text}", flush=True)
         if value is not None:
-            self.values[label] = value
+            self.values[json_key(label)] = value
 
 
 def seconds(spread_of: dict[str, float] | None, unit: float = 1.0) -> str:
@@ -128,233 +131,6 @@ def machine() -> dict[str, Any]:
         "memory_mib": total // 1024,
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
-
-
-# --- the stack ------------------------------------------------------------------------
-
-
-def stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM to the process's own group, SIGKILL after `grace` seconds."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=PROJECT, start_new_session=True
-        )
-
-
-@dataclass
-class EmulatedMesos:
-    """`python -m devcluster.mesos` in its own process, registered in ZooKeeper."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-
-    @classmethod
-    def start(
-        cls, work: Path, zk_hosts: str, agents: int, cpus: float, timeout: float = 180.0
-    ) -> EmulatedMesos:
-        log = work / "mesos.log"
-        process = spawn(
-            [
-                sys.executable,
-                "-m",
-                "devcluster.mesos",
-                f"--agents={agents}",
-                f"--cpus={cpus}",
-                f"--zk={zk_hosts}",
-                "--zk-path=/mesos",
-                "--port=0",
-                f"--work-dir={work / 'mesos'}",
-            ],
-            log,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("master: "):
-                    return cls(process, line.split()[1])
-            if process.poll() is not None:
-                raise RuntimeError(f"the Mesos emulator exited with {process.returncode}: {log}")
-            time.sleep(0.2)
-        stop_group(process, 10)
-        raise RuntimeError(f"the Mesos emulator did not print its address in {timeout}s: {log}")
-
-    def state(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/state", timeout=30) as reply:
-            state: dict[str, Any] = json.load(reply)
-        return state
-
-
-@dataclass
-class Replica:
-    identity: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def start_replica(identity: str, work: Path, base_env: dict[str, str]) -> Replica:
-    env = dict(
-        base_env,
-        CLOUDJOB_IDENTITY=identity,
-        CLOUDJOB_HTTP__HEALTH_PORT=str(free_port()),
-        CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),
-    )
-    log = work / f"{identity}.log"
-    process = spawn([sys.executable, "-m", "controller", "run"], log, env)
-    return Replica(identity, process, log)
-
-
-def leader_identity(zk: KazooClient, layout: Layout) -> str | None:
-    """Who ZooKeeper says leads: the data of the lowest election node."""
-    try:
-        children = zk.get_children(layout.election)
-        if not children:
-            return None
-        first = min(children, key=lambda name: int(name.rsplit("_", 1)[-1]))
-        data, _ = zk.get(f"{layout.election}/{first}")
-    except (NoNodeError, KazooException):
-        return None
-    return str(data.decode())
-
-
-# --- watching and sampling --------------------------------------------------------------
-
-
-class ScheduledWatch(threading.Thread):
-    """Watches the CloudJobs and stamps each the first time it is seen Scheduled=True."""
-
-    def __init__(self, api: ControlPlane) -> None:
-        super().__init__(name="scheduled-watch", daemon=True)
-        self._url = api.url
-        self._token = api.admin_token
-        self._ssl = ssl.create_default_context(cafile=str(api.ca_cert))
-        self.seen: dict[str, float] = {}
-        self.errors = 0
-        self._stop_event = threading.Event()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def _get(self, query: dict[str, str], timeout: float) -> Any:
-        request = urllib.request.Request(
-            f"{self._url}{GROUP_PATH}?{urllib.parse.urlencode(query)}",
-            headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
-        )
-        return urllib.request.urlopen(request, timeout=timeout, context=self._ssl)
-
-    def _note(self, job: dict[str, Any]) -> None:
-        name = job["metadata"]["name"]
-        if name not in self.seen and scheduled_at(job):
-            self.seen[name] = time.time()
-
-    def _list(self) -> str:
-        with self._get({}, 60) as reply:
-            listed = json.load(reply)
-        for job in listed["items"]:
-            self._note(job)
-        return str(listed["metadata"]["resourceVersion"])
-
-    def run(self) -> None:
-        version: str | None = None
-        while not self._stop_event.is_set():
-            try:
-                if version is None:
-                    version = self._list()
-                query = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "5"}
-                with self._get(query, 30) as stream:
-                    for raw in stream:
-                        event = json.loads(raw)
-                        if event["type"] == "ERROR":
-                            version = None  # expired: list again
-                            break
-                        job = event["object"]
-                        version = job["metadata"]["resourceVersion"]
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            self._note(job)
-                        if self._stop_event.is_set():
-                            return
-            except (OSError, ValueError, KeyError):
-                self.errors += 1
-                self._stop_event.wait(0.5)
-
-
-class MasterSampler(threading.Thread):
-    """Polls the master's /state for each task's TASK_STAGING (taken from an ACCEPT) and
-    TASK_RUNNING stamps. The master keeps the last 1000 finished tasks per framework, so
-    the poll interval is chosen to see every task at the expected launch rate."""
-
-    def __init__(self, mesos: EmulatedMesos, interval: float) -> None:
-        super().__init__(name="master-sampler", daemon=True)
-        self._mesos = mesos
-        self.interval = interval
-        self.staging: dict[str, float] = {}
-        self.running: dict[str, float] = {}
-        self.errors = 0
-        self._stop_event = threading.Event()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def sample(self) -> None:
-        try:
-            state = self._mesos.state()
-        except (OSError, ValueError):
-            self.errors += 1
-            return
-        for framework in state.get("frameworks", []):
-            for task in [*framework.get("tasks", []), *framework.get("completed_tasks", [])]:
-                for status in task.get("statuses", []):
-                    stamps = {"TASK_STAGING": self.staging, "TASK_RUNNING": self.running}.get(
-                        status.get("state")
-                    )
-                    if stamps is not None and status.get("timestamp") is not None:
-                        stamps.setdefault(task["id"], float(status["timestamp"]))
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            self.sample()
-
-
-def children_of(pid: int) -> dict[int, str]:
-    """The direct children of `pid`: pid → command name."""
-    found: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
-    return found
-
-
-def cpu_of(pid: int) -> float | None:
-    try:
-        return cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), TICKS)
-    except OSError:
-        return None
-
-
-def rss_of(pid: int) -> float | None:
-    try:
-        return rss_mib(Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return None
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -573,22 +349,30 @@ class Bench:
         try:
             began, accepted = self._create(api, jobs)
             self._await_scheduled(watch, began, accepted, replicas)
+            offsets = {f"{NAMESPACE}.{self.job_name(n)}": offset_of(n) for n in range(self.jobs)}
+            runs_per_second = self.jobs / PERIOD
+            # Poll often enough that no task leaves the master's 1000 finished ones unseen.
+            sampler = MasterSampler(mesos, max(0.5, min(5.0, 300 / max(runs_per_second, 1.0))))
+            window_start = math.ceil(time.time() + SETTLE_SECONDS)
+            window_end = window_start + self.window
+            self._sleep_until(window_start, replicas)
+            sampler.start()
+            try:
+                labels = {mesos.process.pid: "mesos emulator"}
+                labels.update({r.process.pid: f"standby {r.identity}" for r in replicas})
+                kill = self._window(window_start, window_end, zk, labels, replicas, leader)
+                self._drain(offsets, window_start, window_end, replicas)
+            finally:
+                sampler.stop()
+                sampler.join(timeout=60)
         finally:
             watch.stop()
-        offsets = {f"{NAMESPACE}.{self.job_name(n)}": offset_of(n) for n in range(self.jobs)}
-        runs_per_second = self.jobs / PERIOD
-        # Poll often enough that no task leaves the master's 1000 finished ones unseen.
-        sampler = MasterSampler(mesos, max(0.5, min(5.0, 300 / max(runs_per_second, 1.0))))
-        window_start = math.ceil(time.time() + SETTLE_SECONDS)
-        window_end = window_start + self.window
-        self._sleep_until(window_start, replicas)
-        sampler.start()
-        try:
-            kill = self._window(window_start, window_end, zk, replicas, leader, sampler)
-            self._drain(offsets, window_start, window_end, replicas)
-        finally:
-            sampler.stop()
-            sampler.join(timeout=60)
+        if len(watch.seen) < len(accepted):
+            self.report.line(
+                "Scheduled by the end",
+                f"{len(watch.seen)}/{len(accepted)} jobs seen Scheduled by the end of the window",
+                len(watch.seen),
+            )
         sampler.sample()
         records = self._records()
         self._report_runs(records, offsets, window_start, window_end, sampler)
@@ -605,9 +389,9 @@ class Bench:
         start: float,
         end: float,
         zk: KazooClient,
+        labels: dict[int, str],
         replicas: list[Replica],
         leader: Replica,
-        sampler: MasterSampler,
     ) -> tuple[float, float | None] | None:
         """Sample CPU and RSS over [start, end); kill the leader a third in when asked.
         Returns (kill time, new leader elected time) when a kill happened."""
@@ -616,6 +400,7 @@ class Bench:
         rss: list[float] = []
         kill_at = start + self.window / 3 if self.kill_leader else None
         killed: float | None = None
+        leader_cpu: float | None = None
         elected: float | None = None
         while time.time() < end:
             if killed is None:
@@ -624,10 +409,13 @@ class Bench:
                 if sample:
                     rss.append(sample)
             if kill_at is not None and killed is None and time.time() >= kill_at:
+                leader_cpu = cpu_of(leader.process.pid)
                 os.kill(leader.process.pid, signal.SIGKILL)
                 killed = time.time()
                 self.report.line(
-                    "leader killed", f"kill -9 {leader.identity} at +{killed - start:.1f} s"
+                    "leader killed",
+                    f"kill -9 {leader.identity} at +{killed - start:.1f} s into the window",
+                    round(killed - start, 1),
                 )
             if killed is not None and elected is None:
                 name = leader_identity(zk, self.layout)
@@ -638,20 +426,23 @@ class Bench:
         usage: dict[str, float] = {}
         for pid, name in processes.items():
             before, after = cpu_start[pid], cpu_of(pid)
-            if before is not None and after is not None:
-                label = "controller" if pid in {r.process.pid for r in replicas} else name
-                if pid == leader.process.pid:
-                    label = "controller (leader)"
-                usage[f"{label}[{pid}]"] = round(100 * (after - before) / wall, 1)
-        controller = next(
-            (v for k, v in usage.items() if k.startswith("controller (leader)")), None
+            if before is not None and after is not None and pid != leader.process.pid:
+                usage[f"{labels.get(pid, COMMANDS.get(name, name))}[{pid}]"] = round(
+                    100 * (after - before) / wall, 1
+                )
+        leader_start = cpu_start.get(leader.process.pid)
+        leader_end = leader_cpu if killed is not None else cpu_of(leader.process.pid)
+        controller = (
+            round(100 * (leader_end - leader_start) / ((killed or time.time()) - start), 1)
+            if leader_start is not None and leader_end is not None
+            else None
         )
         rss_median = statistics.median(rss) if rss else None
         self.report.line(
             "controller CPU / RSS",
             f"{controller if controller is not None else '?'}% of one core / "
             f"{rss_median or 0:.0f} MiB median, {max(rss, default=0):.0f} MiB max"
-            + (" (before the kill)" if killed is not None else ""),
+            + (" (the leader, until it was killed)" if killed is not None else ""),
             {
                 "cpu_percent": controller,
                 "rss_mib_median": rss_median,
@@ -659,7 +450,13 @@ class Bench:
             },
         )
         others = ", ".join(f"{k} {v}%" for k, v in sorted(usage.items(), key=lambda kv: -kv[1]))
-        self.report.line("stack CPU over the window", others, usage)
+        self.report.line("rest of the stack, CPU", others, usage)
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        self.report.line(
+            "load average after the window",
+            f"{' '.join(load)} (1, 5, 15 min; {os.cpu_count()} cpus)",
+            load,
+        )
         if killed is None:
             return None
         return killed, elected
@@ -667,13 +464,17 @@ class Bench:
     def _drain(
         self, offsets: dict[str, int], start: float, end: float, replicas: list[Replica]
     ) -> None:
-        """Wait (at most 30 s) for late runs of the window's fires to record themselves."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        """Wait for late runs of the window's fires to record themselves: until all did,
+        or none more for 15 s, and at most 120 s."""
+        deadline = time.monotonic() + 120
+        quiet_since, ran = time.monotonic(), -1
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 15:
             counted = tally(self._records(), offsets, start, end)
             if counted.ran >= counted.expected:
                 return
-            time.sleep(1.0)
+            if counted.ran > ran:
+                quiet_since, ran = time.monotonic(), counted.ran
+            time.sleep(2.0)
 
     def _records(self) -> list[RunRecord]:
         if not self.runs_log.exists():
@@ -700,7 +501,12 @@ class Bench:
                 "doubled": counted.doubled,
                 "lost": counted.lost,
                 "stray": counted.stray,
+                "ran_by_period": list(counted.by_period),
             },
+        )
+        self.report.line(
+            "fires ran per 30 s of the window",
+            ", ".join(map(str, counted.by_period)) + f" (of {len(offsets)} each)",
         )
         in_window = [r for r in records if r.fire is not None and start <= r.fire < end]
         fires = {r.task_id: r.fire for r in in_window if r.fire is not None}
@@ -768,11 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--jobs must be at least 1 and --window at least {PERIOD} s")
     work = Path(tempfile.mkdtemp(prefix="cloudjob-scale-"))
     bench = Bench(args.jobs, args.window, args.kill_leader, args.agents, args.cpus, work)
-    signal.signal(signal.SIGTERM, _raise_stopped)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     status = 0
     try:
         bench.run()
-    except (KeyboardInterrupt, Stopped):
+    except Stopped:
         bench.report.line("interrupted", "partial results above", "interrupted")
         status = 130
     except RuntimeError as error:

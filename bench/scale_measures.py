@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ class Tally:
     expected: int
     ran: int
     doubled: int
+    # Fires that ran, per 30-second period of the window (where losses cluster).
+    by_period: tuple[int, ...]
     # Records whose fire time is no fire of their job in the window (or has none).
     stray: int
 
@@ -101,7 +104,15 @@ def tally(
         runs[(record.job, fire)] += 1
     expected = sum(len(fire_times(offset, start, end)) for offset in offsets.values())
     doubled = sum(count - 1 for count in runs.values() if count > 1)
-    return Tally(expected=expected, ran=len(runs), doubled=doubled, stray=stray)
+    periods = Counter(int((fire - start) // PERIOD) for _, fire in runs)
+    by_period = tuple(periods[n] for n in range(math.ceil((end - start) / PERIOD)))
+    return Tally(expected, len(runs), doubled, by_period, stray)
+
+
+def json_key(label: str) -> str:
+    """A printed label as a key of the JSON results: `fire→ACCEPT` → `fire_to_accept`."""
+    words = re.sub(r"[^a-z0-9]+", " ", label.lower().replace("→", " to ")).split()
+    return "_".join(words)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
