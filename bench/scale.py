@@ -42,6 +42,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ class Bench:
     agents: int
     cpus: float
     work: Path
+    preload: bool = False
+    create_within: float = 600.0
     report: Report = field(default_factory=Report)
     layout: Layout = field(default_factory=Layout)
 
@@ -156,8 +159,14 @@ class Bench:
         self.report.line(
             "scale benchmark",
             f"{self.jobs} jobs over 10 crons S/30 ({rate:.1f} runs/s), window {self.window:.0f} s,"
-            f" {self.agents} agents x {self.cpus:g} cpus, replicas {2 if self.kill_leader else 1}",
-            {"jobs": self.jobs, "window": self.window, "kill_leader": self.kill_leader},
+            f" {self.agents} agents x {self.cpus:g} cpus, replicas {2 if self.kill_leader else 1}"
+            + (", jobs created before the controller starts" if self.preload else ""),
+            {
+                "jobs": self.jobs,
+                "window": self.window,
+                "kill_leader": self.kill_leader,
+                "preload": self.preload,
+            },
         )
         about = machine()
         self.report.line(
@@ -187,12 +196,20 @@ class Bench:
                 CLOUDJOB_HTTP__HOST="127.0.0.1",
                 CLOUDJOB_HISTORY__DATA_DIR=str(self.work / "history"),
             )
+            app, jobs = self._manifests()
+            api.client().create(app)
+            watch = ScheduledWatch(api)
+            watch.start()
+            stack.callback(watch.stop)
+            if self.preload:
+                began, accepted = self._create(api, jobs, "create rate, no controller yet")
             replicas = [
                 start_replica(f"replica-{n}", self.work, env)
                 for n in range(1, 3 if self.kill_leader else 2)
             ]
             for replica in replicas:
                 stack.callback(stop_group, replica.process, 20)
+            controller_start = time.time()
             zk = KazooClient(hosts=zookeeper.hosts, timeout=10.0)
             zk.start(timeout=30)
             stack.callback(zk.stop)
@@ -203,7 +220,25 @@ class Bench:
                 f"{leader.process.pid}; work directory {self.work})",
                 round(time.monotonic() - started, 1),
             )
-            self._measure(api, mesos, zk, replicas, leader)
+            if self.preload:
+                began = controller_start
+                accepted = dict.fromkeys(accepted, controller_start)
+                self._await_scheduled(watch, began, accepted, replicas, "controller start")
+            else:
+                began, accepted = self._create(api, jobs, "create rate")
+                self._await_scheduled(watch, began, accepted, replicas, "apply")
+            offsets = {
+                f"{NAMESPACE}.{self.job_name(n)}": offset_of(n)
+                for n in range(self.jobs)
+                if self.job_name(n) in accepted
+            }
+            self._measure(mesos, zk, replicas, leader, offsets)
+            if len(watch.seen) < len(accepted):
+                self.report.line(
+                    "Scheduled by the end",
+                    f"{len(watch.seen)}/{len(accepted)} jobs seen Scheduled by the end",
+                    len(watch.seen),
+                )
 
     def _await_leader(
         self, zk: KazooClient, replicas: list[Replica], timeout: float = 120.0
@@ -268,16 +303,21 @@ class Bench:
         return f"scale-{index:05d}"
 
     def _create(
-        self, api: ControlPlane, jobs: list[dict[str, Any]]
+        self, api: ControlPlane, jobs: list[dict[str, Any]], label: str
     ) -> tuple[float, dict[str, float]]:
-        """Create the jobs from concurrent clients: when it began, and name → when the API
-        server accepted it."""
+        """Create the jobs from concurrent clients, for at most `create_within` seconds:
+        when it began, and name → when the API server accepted it."""
         accepted: dict[str, float] = {}
         failures: list[str] = []
+        began = time.time()
+        deadline = began + self.create_within
+        stop = threading.Event()
 
         def create(chunk: list[dict[str, Any]]) -> None:
             client = api.client()
             for job in chunk:
+                if stop.is_set() or time.time() > deadline:
+                    return
                 try:
                     client.create(job)
                 except (ApiError, OSError) as error:
@@ -286,15 +326,27 @@ class Bench:
                 accepted[job["metadata"]["name"]] = time.time()
 
         chunks = [jobs[n::CREATE_CLIENTS] for n in range(CREATE_CLIENTS)]
-        began = time.time()
         with ThreadPoolExecutor(CREATE_CLIENTS) as pool:
-            list(pool.map(create, chunks))
+            try:
+                list(pool.map(create, chunks))
+            finally:
+                # An interrupt must not wait for the remaining creates.
+                stop.set()
         took = max(accepted.values(), default=began) - began
+        cut = len(jobs) - len(accepted) - len(failures)
         self.report.line(
-            "create rate",
-            f"{len(accepted)} objects in {took:.1f} s = {len(accepted) / max(took, 1e-9):.0f}"
-            f" objects/s ({CREATE_CLIENTS} clients; {len(failures)} refused)",
-            {"created": len(accepted), "seconds": round(took, 2), "refused": len(failures)},
+            label,
+            f"{len(accepted)} objects in {took:.1f} s = {len(accepted) / max(took, 1e-9):.1f}"
+            f" objects/s ({CREATE_CLIENTS} clients; {len(failures)} refused"
+            + (
+                f"; {cut} NOT created within {self.create_within:.0f} s, saturated)" if cut else ")"
+            ),
+            {
+                "created": len(accepted),
+                "seconds": round(took, 2),
+                "refused": len(failures),
+                "not_created": cut,
+            },
         )
         for failure in failures[:5]:
             self.report.line("  refused", failure)
@@ -306,6 +358,7 @@ class Bench:
         began: float,
         accepted: dict[str, float],
         replicas: list[Replica],
+        since: str,
     ) -> None:
         timeout = 60.0 + self.jobs / 20
         deadline = time.monotonic() + timeout
@@ -315,7 +368,7 @@ class Bench:
         latencies = [watch.seen[name] - at for name, at in accepted.items() if name in watch.seen]
         summary = spread(latencies)
         self.report.line(
-            "apply→Scheduled",
+            f"{since}→Scheduled",
             f"{seconds(summary)}; {len(watch.seen)}/{len(accepted)} Scheduled",
             summary,
         )
@@ -323,7 +376,9 @@ class Bench:
             everything = max(watch.seen.values()) - began
             self.report.line(
                 "all Scheduled",
-                f"{everything:.1f} s after the first create",
+                f"{everything:.1f} s after the first create"
+                if since == "apply"
+                else f"{everything:.1f} s after the controller started",
                 round(everything, 2),
             )
         else:
@@ -336,43 +391,27 @@ class Bench:
 
     def _measure(
         self,
-        api: ControlPlane,
         mesos: EmulatedMesos,
         zk: KazooClient,
         replicas: list[Replica],
         leader: Replica,
+        offsets: dict[str, int],
     ) -> None:
-        app, jobs = self._manifests()
-        api.client().create(app)
-        watch = ScheduledWatch(api)
-        watch.start()
+        runs_per_second = len(offsets) / PERIOD
+        # Poll often enough that no task leaves the master's 1000 finished ones unseen.
+        sampler = MasterSampler(mesos, max(0.5, min(5.0, 300 / max(runs_per_second, 1.0))))
+        window_start = math.ceil(time.time() + SETTLE_SECONDS)
+        window_end = window_start + self.window
+        self._sleep_until(window_start, replicas)
+        sampler.start()
         try:
-            began, accepted = self._create(api, jobs)
-            self._await_scheduled(watch, began, accepted, replicas)
-            offsets = {f"{NAMESPACE}.{self.job_name(n)}": offset_of(n) for n in range(self.jobs)}
-            runs_per_second = self.jobs / PERIOD
-            # Poll often enough that no task leaves the master's 1000 finished ones unseen.
-            sampler = MasterSampler(mesos, max(0.5, min(5.0, 300 / max(runs_per_second, 1.0))))
-            window_start = math.ceil(time.time() + SETTLE_SECONDS)
-            window_end = window_start + self.window
-            self._sleep_until(window_start, replicas)
-            sampler.start()
-            try:
-                labels = {mesos.process.pid: "mesos emulator"}
-                labels.update({r.process.pid: f"standby {r.identity}" for r in replicas})
-                kill = self._window(window_start, window_end, zk, labels, replicas, leader)
-                self._drain(offsets, window_start, window_end, replicas)
-            finally:
-                sampler.stop()
-                sampler.join(timeout=60)
+            labels = {mesos.process.pid: "mesos emulator"}
+            labels.update({r.process.pid: f"standby {r.identity}" for r in replicas})
+            kill = self._window(window_start, window_end, zk, labels, replicas, leader)
+            self._drain(offsets, window_start, window_end, replicas)
         finally:
-            watch.stop()
-        if len(watch.seen) < len(accepted):
-            self.report.line(
-                "Scheduled by the end",
-                f"{len(watch.seen)}/{len(accepted)} jobs seen Scheduled by the end of the window",
-                len(watch.seen),
-            )
+            sampler.stop()
+            sampler.join(timeout=60)
         sampler.sample()
         records = self._records()
         self._report_runs(records, offsets, window_start, window_end, sampler)
@@ -535,7 +574,10 @@ class Bench:
         first = first_after(sampler.staging.values(), killed)
         self.report.line(
             "kill -9 → first launch by new one",
-            f"{first - killed:.1f} s (first TASK_STAGING after the kill)" if first else "none",
+            f"{first - killed:.1f} s (the first TASK_STAGING after the kill"
+            + (f"; {first - elected:.1f} s after the election)" if elected else ")")
+            if first
+            else "none",
             round(first - killed, 2) if first else "none",
         )
         around_end = (first or killed + 60) + 10
@@ -565,6 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--agents", type=int, default=50, help="Mesos agents (default 50)")
     parser.add_argument("--cpus", type=float, default=16.0, help="cpus per agent (default 16)")
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="create the jobs before the controller starts (Scheduled is then timed from "
+        "its start)",
+    )
+    parser.add_argument(
+        "--create-within",
+        type=float,
+        default=600.0,
+        help="stop creating after this many seconds and measure the jobs created (default 600)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (logs, runs, sandboxes)"
@@ -573,7 +627,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.window < PERIOD:
         parser.error(f"--jobs must be at least 1 and --window at least {PERIOD} s")
     work = Path(tempfile.mkdtemp(prefix="cloudjob-scale-"))
-    bench = Bench(args.jobs, args.window, args.kill_leader, args.agents, args.cpus, work)
+    bench = Bench(
+        args.jobs,
+        args.window,
+        args.kill_leader,
+        args.agents,
+        args.cpus,
+        work,
+        preload=args.preload,
+        create_within=args.create_within,
+    )
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     status = 0
