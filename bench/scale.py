@@ -57,6 +57,7 @@ from scale_measures import (
     delays,
     first_after,
     json_key,
+    misfires,
     offset_of,
     parse_run_line,
     spread,
@@ -420,7 +421,7 @@ class Bench:
             sampler.join(timeout=60)
         sampler.sample()
         records = self._records()
-        self._report_runs(records, offsets, window_start, window_end, sampler)
+        self._report_runs(records, offsets, window_start, window_end, sampler, replicas)
         if kill is not None:
             self._report_kill(kill, records, offsets, sampler)
 
@@ -534,6 +535,7 @@ class Bench:
         start: float,
         end: float,
         sampler: MasterSampler,
+        replicas: list[Replica],
     ) -> None:
         counted = tally(records, offsets, start, end)
         self.report.line(
@@ -548,6 +550,17 @@ class Bench:
                 "stray": counted.stray,
                 "ran_by_period": list(counted.by_period),
             },
+        )
+        skipped = [
+            fire
+            for replica in replicas
+            for fire in misfires(replica.log.read_text(errors="replace"), start, end)
+        ]
+        self.report.line(
+            "cron fires the controller skipped",
+            f"{len(skipped)} in the window (noticed too late, as its log says; "
+            f"each is a lost run of every job on that cron)",
+            len(skipped),
         )
         self.report.line(
             "fires ran per 30 s of the window",

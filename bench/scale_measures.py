@@ -109,6 +109,21 @@ def tally(
     return Tally(expected, len(runs), doubled, by_period, stray)
 
 
+MISFIRE = re.compile(r"cron (.+?) \[[^\]\n]*\] misfired at (\S+) \(noticed")
+
+
+def misfires(log: str, start: float, end: float) -> list[tuple[str, float]]:
+    """The cron fires in [start, end) a controller's log says it skipped as noticed too
+    late: (cron, fire time). A diagnosis of lost runs, not a count of them: one skipped
+    fire of a cron is a lost run for every job on it."""
+    skipped = []
+    for match in MISFIRE.finditer(log):
+        fire = datetime.fromisoformat(match.group(2)).timestamp()
+        if start <= fire < end:
+            skipped.append((match.group(1), fire))
+    return skipped
+
+
 def json_key(label: str) -> str:
     """A printed label as a key of the JSON results: `fire→ACCEPT` → `fire_to_accept`."""
     words = re.sub(r"[^a-z0-9]+", " ", label.lower().replace("→", " to ")).split()

@@ -74,6 +74,7 @@ def test_a_tiny_run_counts_every_run_once_and_prints_every_number(tmp_path: Path
     # A 30-second window holds exactly one fire of each job.
     runs = numbers["runs_expected_ran_doubled"]
     assert (runs["expected"], runs["ran"], runs["doubled"], runs["stray"]) == (JOBS, JOBS, 0, 0)
+    assert numbers["cron_fires_the_controller_skipped"] == 0
     for stage in ("fire_to_accept", "fire_to_task_running", "fire_to_process_start"):
         assert numbers[stage]["n"] == JOBS, stage
         assert 0 <= numbers[stage]["p50"] <= numbers[stage]["p99"] < 30, stage

@@ -17,6 +17,7 @@ from bench.scale_measures import (
     fire_times,
     first_after,
     json_key,
+    misfires,
     offset_of,
     parse_run_line,
     percentile,
@@ -142,3 +143,19 @@ def test_labels_become_json_keys() -> None:
     assert json_key("fire→ACCEPT") == "fire_to_accept"
     assert json_key("runs expected / ran / doubled") == "runs_expected_ran_doubled"
     assert json_key("kill -9 → new leader elected") == "kill_9_to_new_leader_elected"
+
+
+def test_the_controllers_skipped_fires_are_read_from_its_log() -> None:
+    log = "\n".join(
+        [
+            "2026-03-01 12:00:40,1 WARNING [c] controller.producer: cron 3/30 * * * * ? [UTC] "
+            "misfired at 2026-03-01T12:00:33+00:00 (noticed 2026-03-01T12:00:40+00:00); "
+            "skipping to the next fire",
+            "2026-03-01 12:00:41,1 INFO [c] controller.mesos.engine: something else",
+            "2026-03-01 12:01:40,1 WARNING [c] controller.producer: cron 4/30 * * * * ? [UTC] "
+            "misfired at 2026-03-01T12:01:34+00:00 (noticed 2026-03-01T12:01:40+00:00); "
+            "skipping to the next fire",
+        ]
+    )
+    start = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC).timestamp()
+    assert misfires(log, start, start + 60) == [("3/30 * * * * ?", start + 3)]
