@@ -14,7 +14,6 @@ from pathlib import Path
 
 from devcluster.mesos import BANNER, AgentSpec, LocalMesos
 
-
 FIRST_PORT = 31000
 PORTS_PER_AGENT = 1000
 

@@ -4,6 +4,7 @@ lines, container membership and the command line's port ranges."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -362,7 +363,7 @@ def test_port_ranges_are_disjoint_and_valid_for_any_number_of_agents(agents: int
     ranges = port_ranges(agents)
     assert len(ranges) == agents
     assert all(0 < begin <= end < 65536 for begin, end in ranges)
-    assert all(end < following for (_, end), (following, _) in zip(ranges, ranges[1:]))
+    assert all(end < following for (_, end), (following, _) in itertools.pairwise(ranges))
     assert ranges[0][0] == 31000
     widths = {end - begin + 1 for begin, end in ranges}
     # As many agents as fit keep a thousand ports each; more share the space evenly.
