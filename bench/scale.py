@@ -1,6 +1,7 @@
 """Scale benchmark: N cron jobs on the stack a user runs, measured from the outside.
 
-    .venv/bin/python bench/scale.py --jobs 1000 [--window 120] [--kill-leader] [--json out.json]
+    .venv/bin/python bench/scale.py --jobs 1000 [--window 120] [--kill-leader] [--preload]
+        [--create-within 600] [--json out.json] [--keep]
 
 It starts a real ZooKeeper, the local Mesos emulator (`python -m devcluster.mesos`, 50
 agents x 16 cpus, in a process of its own), the real Kubernetes control plane
@@ -26,8 +27,11 @@ one CloudApp and N transient one-shard script jobs spread over ten crons `S/30 *
   until the other replica is elected and until its first ACCEPT, and the runs lost and
   doubled around it.
 
-Every wait is bounded; a saturated controller gives partial numbers, not a hang.
-Ctrl-C stops everything it started. docs/scale.md has the measured results.
+With `--preload` the jobs are created before the controller starts (the API server's
+own create rate; Scheduled timed from the controller's start). Every wait is bounded,
+creating included (`--create-within`); a saturated controller gives partial numbers,
+not a hang. Ctrl-C stops everything it started. docs/scale.md explains each number and
+has the measured results.
 """
 
 from __future__ import annotations
