@@ -120,12 +120,12 @@ class Report:
             self.values[json_key(label)] = value
 
 
-def seconds(spread_of: dict[str, float] | None, unit: float = 1.0) -> str:
+def seconds(spread_of: dict[str, float] | None) -> str:
     if spread_of is None:
         return "no samples"
     return (
-        f"p50 {spread_of['p50'] * unit:.2f} s, p99 {spread_of['p99'] * unit:.2f} s, "
-        f"max {spread_of['max'] * unit:.2f} s (n={spread_of['n']:.0f})"
+        f"p50 {spread_of['p50']:.2f} s, p99 {spread_of['p99']:.2f} s, "
+        f"max {spread_of['max']:.2f} s (n={spread_of['n']:.0f})"
     )
 
 
@@ -137,9 +137,6 @@ def machine() -> dict[str, Any]:
         "memory_mib": total // 1024,
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
-
-
-# --- the run ----------------------------------------------------------------------------
 
 
 @dataclass

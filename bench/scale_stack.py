@@ -126,7 +126,7 @@ def leader_identity(zk: KazooClient, layout: Layout) -> str | None:
     return str(data.decode())
 
 
-# --- watching and sampling --------------------------------------------------------------
+# What /proc says about the stack's processes.
 
 
 def children_of(pid: int) -> dict[int, str]:
