@@ -363,7 +363,7 @@ class Bench:
         replicas: list[Replica],
         since: str,
     ) -> None:
-        timeout = 60.0 + self.jobs / 20
+        timeout = 60.0 + len(accepted) / 20
         deadline = time.monotonic() + timeout
 
         def scheduled() -> int:
