@@ -14,6 +14,16 @@ from pathlib import Path
 
 from devcluster.mesos import BANNER, AgentSpec, LocalMesos
 
+FIRST_PORT = 31000
+PORTS_PER_AGENT = 1000
+
+
+def port_ranges(agents: int) -> list[tuple[int, int]]:
+    """A disjoint port range per agent: 1000 ports each while they fit below 65536,
+    fewer each when many agents share the host's port space."""
+    width = min(PORTS_PER_AGENT, (65536 - FIRST_PORT) // max(agents, 1))
+    return [(FIRST_PORT + width * i, FIRST_PORT + width * (i + 1) - 1) for i in range(agents)]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -55,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             cpus=args.cpus,
             mem=args.mem,
             disk=args.disk,
-            ports=[(31000 + 1000 * i, 31999 + 1000 * i)],
+            ports=[ports],
         )
-        for i in range(args.agents)
+        for ports in port_ranges(args.agents)
     ]
     cluster = LocalMesos(
         agents=specs,

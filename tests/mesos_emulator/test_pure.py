@@ -1,15 +1,17 @@
 """Unit tests of the emulator's pure parts: RecordIO, content negotiation, IDs,
 resources, task and executor-call validation, reconciliation answers, command
-lines and container membership."""
+lines, container membership and the command line's port ranges."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devcluster.mesos.__main__ import port_ranges
 from devcluster.mesos.agent.launching import apply_environment, command_argv
 from devcluster.mesos.agent.serving import validate_executor_call
 from devcluster.mesos.config import AgentSpec, format_duration
@@ -354,3 +356,15 @@ def test_malformed_executor_calls_are_refused(call: JSON, message: str) -> None:
 def test_well_formed_executor_calls_pass() -> None:
     validate_executor_call(_update_call())
     validate_executor_call({"type": "HEARTBEAT"})
+
+
+@pytest.mark.parametrize("agents", [1, 2, 34, 35, 50, 500])
+def test_port_ranges_are_disjoint_and_valid_for_any_number_of_agents(agents: int) -> None:
+    ranges = port_ranges(agents)
+    assert len(ranges) == agents
+    assert all(0 < begin <= end < 65536 for begin, end in ranges)
+    assert all(end < following for (_, end), (following, _) in itertools.pairwise(ranges))
+    assert ranges[0][0] == 31000
+    widths = {end - begin + 1 for begin, end in ranges}
+    # As many agents as fit keep a thousand ports each; more share the space evenly.
+    assert widths == ({1000} if agents <= 34 else {(65536 - 31000) // agents})
