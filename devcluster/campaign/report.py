@@ -1,0 +1,43 @@
+"""The campaign's table: one row per trial (seed, faults, runs expected, ran, lost,
+doubled, and what the checker found), as Markdown so docs/campaign.md can hold it.
+Pure; called by `python -m devcluster.campaign` and tested in
+tests/campaign/test_report.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from devcluster.campaign.trial import TrialResult
+
+HEADER = (
+    "| trial | seed | faults | expected | ran | lost | doubled | lost (allowed) | reruns "
+    "| findings |"
+)
+RULE = "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+
+
+def fault_summary(result: TrialResult) -> str:
+    kinds = Counter(str(fault.kind) for fault in result.faults)
+    return ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(kinds.items()))
+
+
+def allowed(result: TrialResult) -> str:
+    reasons = result.verdict.allowed
+    detail = ", ".join(f"{why} {n}" for why, n in sorted(reasons.items()))
+    return f"{result.verdict.allowed_lost} ({detail})" if detail else "0"
+
+
+def row(result: TrialResult) -> str:
+    verdict = result.verdict
+    found = [finding.describe() for finding in verdict.findings] + result.notes
+    return (
+        f"| {result.number} | {result.seed} | {fault_summary(result) or 'none'} "
+        f"| {verdict.expected} | {verdict.ran} | {verdict.lost} | {verdict.doubled} "
+        f"| {allowed(result)} | {verdict.reruns} | {'; '.join(found) or 'none'} |"
+    )
+
+
+def table(results: Sequence[TrialResult]) -> str:
+    return "\n".join([HEADER, RULE, *(row(result) for result in results)])
