@@ -36,6 +36,8 @@ class Kind(StrEnum):
     """The executor of a running task killed on its agent."""
     DROP_LAUNCH = "drop-launch"
     """The next task launch accepted with 202 but lost by the master."""
+    DROP_LAUNCH_AT_AGENT = "drop-launch-at-agent"
+    """The next task launch recorded STAGING by the master but never reaching its agent."""
     DUPLICATE_UPDATES = "duplicate-updates"
     """Every status update sent to the framework twice, for the hold."""
     REORDER_UPDATES = "reorder-updates"
@@ -44,8 +46,12 @@ class Kind(StrEnum):
     """The Kubernetes API server stopped and started again."""
 
 
-# Faults after which no replica leads until a new election: fires in them may be lost.
-LEADERLESS = frozenset({Kind.KILL_LEADER, Kind.FREEZE_LEADER, Kind.QUORUM_LOSS})
+# Faults during which no replica may lead: fires in them may be lost. A ZooKeeper server
+# restart is one: a leader connected to that server is suspended (it stops acting)
+# until it reconnects to another (docs/state.md, leader election).
+LEADERLESS = frozenset(
+    {Kind.KILL_LEADER, Kind.FREEZE_LEADER, Kind.QUORUM_LOSS, Kind.ZK_SERVER_RESTART}
+)
 AGENT_FAULTS = frozenset({Kind.PARTITION_AGENT, Kind.AGENT_RESTART, Kind.CRASH_EXECUTOR})
 ALL_KINDS = tuple(Kind)
 
@@ -83,7 +89,12 @@ def _hold(kind: Kind, rng: random.Random, session_timeout: float) -> float:
         return round(session_timeout * rng.uniform(1.5, 3.0), 1)
     if kind in (Kind.KILL_LEADER, Kind.QUORUM_LOSS, Kind.PARTITION_AGENT, Kind.AGENT_RESTART):
         return round(rng.uniform(1.0, 6.0), 1)
-    if kind in (Kind.ZK_SERVER_RESTART, Kind.DUPLICATE_UPDATES, Kind.REORDER_UPDATES):
+    if kind in (
+        Kind.ZK_SERVER_RESTART,
+        Kind.DUPLICATE_UPDATES,
+        Kind.REORDER_UPDATES,
+        Kind.APISERVER_RESTART,
+    ):
         return round(rng.uniform(2.0, 8.0), 1)
     return 0.0
 
@@ -109,11 +120,11 @@ def plan(
             kind = rng.choice(list(kinds))
             target = rng.randrange(1000)
             hold = _hold(kind, rng, session_timeout)
-            name = resource(kind, target, agents)
-            if busy.get(name, -1.0) >= moment or moment + hold >= duration:
+            name, at = resource(kind, target, agents), round(moment, 1)
+            if busy.get(name, -1.0) >= at or at + hold >= duration:
                 continue
-            busy[name] = moment + hold + 1.0
-            faults.append(Fault(round(moment, 1), kind, hold, target))
+            busy[name] = at + hold + 1.0
+            faults.append(Fault(at, kind, hold, target))
         moment += rng.expovariate(1.0 / mean_gap) + 0.5
     return tuple(faults)
 
@@ -136,4 +147,4 @@ def timeline(faults: Sequence[Fault]) -> list[Action]:
         for index, fault in enumerate(faults)
         if fault.hold
     ]
-    return sorted(actions, key=lambda action: (action.at, not action.begin, action.fault))
+    return sorted(actions, key=lambda action: (action.at, action.begin, action.fault))

@@ -262,8 +262,8 @@ class Rig:
             return f"brought {agent} up"
         if kind is Kind.CRASH_EXECUTOR:
             return self._crash_executor(target)
-        if kind is Kind.DROP_LAUNCH:
-            where = DROP_AT_AGENT if target % 2 else DROP_AT_MASTER
+        if kind in (Kind.DROP_LAUNCH, Kind.DROP_LAUNCH_AT_AGENT):
+            where = DROP_AT_AGENT if kind is Kind.DROP_LAUNCH_AT_AGENT else DROP_AT_MASTER
             self.mesos.drop_next_launch("", where=where)
             return f"the next launch will be lost at the {where}"
         if kind is Kind.DUPLICATE_UPDATES:

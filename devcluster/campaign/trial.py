@@ -246,9 +246,10 @@ def run_trial(
                 try:
                     kube.patch(API_VERSION, "CloudJob", TRIGGER_JOB, patch, namespace=namespace)
                 except (ApiError, OSError) as error:
-                    say(f"  trigger {value} not written: {error}")
+                    say(f"  {time.monotonic() - phase:6.1f}s trigger {value} not written: {error}")
                     return
                 written.append(time.time())
+                say(f"  {time.monotonic() - phase:6.1f}s trigger {value} written")
 
             steps.append((moment, trigger))
         phase = time.monotonic()
