@@ -13,8 +13,8 @@ from pathlib import Path
 
 from devcluster.campaign.checker import Rules
 from devcluster.campaign.faults import Kind
-from devcluster.campaign.report import table
-from devcluster.campaign.trial import TrialResult, TrialSettings, run_trial
+from devcluster.campaign.report import TrialResult, table
+from devcluster.campaign.trial import TrialSettings, run_trial
 from devcluster.kube import ControlPlane, KubeUnavailable
 from devcluster.zookeeper import ZooKeeperUnavailable
 

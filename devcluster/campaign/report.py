@@ -1,21 +1,37 @@
-"""The campaign's table: one row per trial (seed, faults, runs expected, ran, lost,
-doubled, and what the checker found), as Markdown so docs/campaign.md can hold it.
-Pure; called by `python -m devcluster.campaign` and tested in
-tests/campaign/test_report.py.
+"""A trial's result and the campaign's table: one row per trial (seed, faults, runs
+expected, ran, lost, doubled, and what the checker found), as Markdown so
+docs/campaign.md can hold it. Pure; the trial builds results, `python -m
+devcluster.campaign` prints the table; tested in tests/campaign/test_report.py.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from devcluster.campaign.trial import TrialResult
+from devcluster.campaign.checker import Verdict
+from devcluster.campaign.faults import Fault
 
 HEADER = (
     "| trial | seed | faults | expected | ran | lost | doubled | lost (allowed) | reruns "
     "| findings |"
 )
 RULE = "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+
+
+@dataclass
+class TrialResult:
+    number: int
+    seed: int
+    faults: tuple[Fault, ...]
+    verdict: Verdict
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.verdict.clean and not self.notes
 
 
 def fault_summary(result: TrialResult) -> str:

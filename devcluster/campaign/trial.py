@@ -39,6 +39,7 @@ from devcluster.campaign.faults import (
     timeline,
 )
 from devcluster.campaign.ledger import JOB_SCRIPT, read_ledger
+from devcluster.campaign.report import TrialResult
 from devcluster.campaign.rig import SESSION_TIMEOUT, Rig
 from devcluster.kube import ControlPlane
 from devcluster.kube.errors import ApiError
@@ -70,20 +71,6 @@ class TrialSettings:
     kinds: Sequence[Kind] = ALL_KINDS
     mean_gap: float = 6.0
     rules: Rules = field(default_factory=Rules)
-
-
-@dataclass
-class TrialResult:
-    number: int
-    seed: int
-    faults: tuple[Fault, ...]
-    verdict: Verdict
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def clean(self) -> bool:
-        return self.verdict.clean and not self.notes
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.3) -> None:

@@ -8,8 +8,7 @@ import pytest
 
 from devcluster.campaign.checker import Finding, Verdict
 from devcluster.campaign.faults import Fault, Kind
-from devcluster.campaign.report import HEADER, table
-from devcluster.campaign.trial import TrialResult
+from devcluster.campaign.report import HEADER, TrialResult, table
 
 pytestmark = pytest.mark.unit
 
