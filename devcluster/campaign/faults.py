@@ -43,7 +43,7 @@ class Kind(StrEnum):
     REORDER_UPDATES = "reorder-updates"
     """Status updates held back so later ones overtake them, for the hold."""
     APISERVER_RESTART = "apiserver-restart"
-    """The Kubernetes API server stopped and started again."""
+    """The Kubernetes API server killed and started again."""
 
 
 # Faults during which no replica may lead: fires in them may be lost. A ZooKeeper server

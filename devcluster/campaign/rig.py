@@ -273,8 +273,8 @@ class Rig:
             self.mesos.reorder_status_updates(begin)
             return f"reordered updates {'on' if begin else 'off'}"
         if begin:
-            self.api.stop_apiserver()
-            return "stopped the API server"
+            self.api.kill_apiserver()
+            return "killed the API server"
         self.api.start_apiserver()
         return "started the API server"
 

@@ -14,6 +14,7 @@ import contextlib
 import random
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from devcluster.campaign.faults import (
     Fault,
     Kind,
     plan,
+    resource,
     timeline,
 )
 from devcluster.campaign.ledger import JOB_SCRIPT, read_ledger
@@ -149,6 +151,37 @@ class _Monitor:
         self._stop.set()
 
 
+def _play(
+    lanes: dict[str, list[tuple[float, Callable[[], None]]]], phase: float, *, timeout: float
+) -> list[str]:
+    """Run each lane's steps at their moments (seconds after `phase`), the lanes side by
+    side; returns what failed or did not finish in time."""
+    failures: list[str] = []
+
+    def lane(name: str, steps: list[tuple[float, Callable[[], None]]]) -> None:
+        for at, step in steps:
+            delay = phase + at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                step()
+            except Exception as error:  # a fault that cannot be played is a finding
+                failures.append(f"{name} at {at:.1f}s failed: {error!r}")
+
+    threads = [
+        threading.Thread(target=lane, args=(name, steps), name=f"lane-{name}", daemon=True)
+        for name, steps in lanes.items()
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            failures.append(f"{thread.name} did not finish within {timeout:.0f}s")
+    return failures
+
+
 def run_trial(
     number: int,
     seed: int,
@@ -212,7 +245,10 @@ def run_trial(
         begun: dict[int, float] = {}
         ended: dict[int, float] = {}
         written: list[float] = []
-        steps: list[tuple[float, Callable[[], None]]] = []
+        # One lane per resource, each in a thread of its own: a slow act (an API server
+        # starting on a busy machine) delays only what follows it on its resource.
+        lanes: dict[str, list[tuple[float, Callable[[], None]]]] = defaultdict(list)
+        phase = time.monotonic()
         for action in timeline(faults):
             fault = faults[action.fault]
 
@@ -225,7 +261,7 @@ def run_trial(
                 if not fault.hold:
                     ended[index] = time.time()
 
-            steps.append((action.at, act))
+            lanes[resource(fault.kind, fault.target, settings.agents)].append((action.at, act))
         for count, moment in enumerate(triggers):
 
             def trigger(value: str = f"{seed}-{count}") -> None:
@@ -238,13 +274,8 @@ def run_trial(
                 written.append(time.time())
                 say(f"  {time.monotonic() - phase:6.1f}s trigger {value} written")
 
-            steps.append((moment, trigger))
-        phase = time.monotonic()
-        for at, step in sorted(steps, key=lambda item: item[0]):
-            delay = phase + at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            step()
+            lanes["triggers"].append((moment, trigger))
+        notes.extend(_play(lanes, phase, timeout=settings.duration + 180.0))
         try:
             wait_until(rig.healthy, 120, "the stack to be whole after the faults")
         except TimeoutError as error:

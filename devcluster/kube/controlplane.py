@@ -272,10 +272,13 @@ class ControlPlane:
             f"{self._log_tail('kube-apiserver')}"
         )
 
-    def stop_apiserver(self) -> None:
-        """Stop the API server alone (etcd and the data stay): clients get refused
-        connections until `start_apiserver`."""
-        self._terminate("kube-apiserver")
+    def kill_apiserver(self) -> None:
+        """Kill the API server alone (SIGKILL; etcd and the data stay): clients get
+        refused connections until `start_apiserver`."""
+        process = self._processes.pop("kube-apiserver", None)
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def start_apiserver(self, timeout: float = 120.0) -> None:
         """Start the API server again on its port; returns once it is ready."""
