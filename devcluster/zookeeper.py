@@ -33,6 +33,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (all bound at once while they are picked)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def _four_letter(port: int, word: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
         sock.sendall(word)
@@ -174,31 +186,53 @@ class ZooKeeperEnsemble:
     def __init__(self, size: int = 3, data_dir: Path | None = None) -> None:
         if size < 1:
             raise ValueError(f"an ensemble needs at least one server, got {size}")
+        self.size = size
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="cloudjob-zk-ensemble-"))
-        peers = [(free_port(), free_port()) for _ in range(size)]
-        quorum = [
-            f"server.{n + 1}=127.0.0.1:{peer}:{election}"
-            for n, (peer, election) in enumerate(peers)
-        ]
+        self.servers: list[ZooKeeperServer] = []
+
+    def _configure(self, attempt: int) -> None:
+        ports = free_ports(3 * self.size)
+        clients, peers, elections = (ports[n::3] for n in range(3))
+        quorum = [f"server.{n + 1}=127.0.0.1:{peers[n]}:{elections[n]}" for n in range(self.size)]
         self.servers = [
-            ZooKeeperServer(data_dir=self.data_dir / f"server-{n + 1}", myid=n + 1, quorum=quorum)
-            for n in range(size)
+            ZooKeeperServer(
+                clients[n],
+                self.data_dir / f"attempt-{attempt}" / f"server-{n + 1}",
+                myid=n + 1,
+                quorum=quorum,
+            )
+            for n in range(self.size)
         ]
 
     @property
     def hosts(self) -> str:
         return ",".join(server.hosts for server in self.servers)
 
-    def start(self, timeout: float = 60.0) -> None:
-        try:
-            for server in self.servers:
-                server.data_dir.mkdir(parents=True, exist_ok=True)
-                server.start(wait=False)
-            self.wait_serving(timeout)
-        except BaseException:
-            self.stop()
-            raise
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> None:
+        """Start every member and wait for the quorum. A member that exits while they
+        start (on a shared machine another process may take a port between its pick and
+        its bind) has the ensemble start again on new ports."""
+        for attempt in range(1, attempts + 1):
+            self._configure(attempt)
+            try:
+                for server in self.servers:
+                    server.data_dir.mkdir(parents=True, exist_ok=True)
+                    server.start(wait=False)
+                self.wait_serving(timeout)
+                return
+            except ZooKeeperUnavailable:
+                self._halt_all()
+                if attempt == attempts:
+                    self.stop()
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+
+    def _halt_all(self) -> None:
+        for server in self.servers:
+            server.halt()
 
     def wait_serving(self, timeout: float = 60.0) -> None:
         """Return once every running member serves (a quorum is formed)."""
@@ -222,8 +256,7 @@ class ZooKeeperEnsemble:
         self.servers[index].start(wait=False)
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.halt()
+        self._halt_all()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

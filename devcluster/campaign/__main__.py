@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devcluster.campaign.checker import Rules
+from devcluster.campaign.checker import Rules, Verdict
 from devcluster.campaign.faults import Kind
 from devcluster.campaign.report import TrialResult, table
 from devcluster.campaign.trial import TrialSettings, run_trial
@@ -62,14 +62,18 @@ def main(argv: list[str] | None = None) -> int:
             api.install_crds()
             for number in range(1, args.trials + 1):
                 seed = args.seed + number - 1
-                result = run_trial(
-                    number,
-                    seed,
-                    api=api,
-                    work_dir=work_dir / f"trial-{seed}",
-                    settings=settings,
-                    say=lambda line: print(line, flush=True),
-                )
+                try:
+                    result = run_trial(
+                        number,
+                        seed,
+                        api=api,
+                        work_dir=work_dir / f"trial-{seed}",
+                        settings=settings,
+                        say=lambda line: print(line, flush=True),
+                    )
+                except (TimeoutError, ZooKeeperUnavailable, KubeUnavailable, OSError) as error:
+                    # The stack could not be set up or act: the trial is void, not clean.
+                    result = TrialResult(number, seed, (), Verdict(), [f"trial void: {error}"])
                 results.append(result)
                 print(table([result]).splitlines()[-1], flush=True)
     except KeyboardInterrupt:
