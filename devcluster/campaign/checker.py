@@ -18,6 +18,8 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
 - A trigger job (whose cron does not fire during the trial) runs once per shard for
   every trigger value; a value may go unrun only if a later value replaced it during a
   leaderless gap.
+- Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
+  ZooKeeper did not name leader around that moment is a zombie's.
 
 Called by the trial (`devcluster.campaign.trial`); tested in
 tests/campaign/test_checker.py.
@@ -251,3 +253,24 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
         total.allowed.update(verdict.allowed)
         total.findings.extend(verdict.findings)
     return total
+
+
+def zombie_subscriptions(
+    subscriptions: Sequence[tuple[float, str, str]],
+    leaders: Sequence[tuple[float, str | None]],
+    *,
+    tolerance: float = 2.0,
+) -> list[str]:
+    """Every SUBSCRIBE (time, framework id, replica) the master accepted from a replica
+    that ZooKeeper did not name leader at any moment within `tolerance` seconds of it
+    (`leaders`: the sampled (time, leader) of the trial): a zombie acted."""
+    zombies = []
+    for moment, framework, replica in subscriptions:
+        named = {leader for t, leader in leaders if abs(t - moment) <= tolerance}
+        if replica not in named:
+            others = ", ".join(sorted(str(leader) for leader in named)) or "no sample"
+            zombies.append(
+                f"zombie: {replica} subscribed framework {framework} at {moment:.1f} "
+                f"while ZooKeeper named {others}"
+            )
+    return zombies

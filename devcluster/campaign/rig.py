@@ -131,6 +131,8 @@ class Rig:
         env.update(
             {
                 "CLOUDJOB_IDENTITY": identity,
+                # The master records it with each SUBSCRIBE: who subscribed, and when.
+                "CLOUDJOB_MESOS__HOSTNAME": identity,
                 "CLOUDJOB_MESOS__MASTER": self.mesos.master_address,
                 "CLOUDJOB_ZOOKEEPER__HOSTS": self.ensemble.hosts,
                 "CLOUDJOB_ZOOKEEPER__NAMESPACE": self.zk_namespace,
@@ -180,27 +182,23 @@ class Rig:
         return next((r for r in self.replicas if r.identity == identity), None)
 
     def healthy(self) -> bool:
+        return self.observe()[0]
+
+    def observe(self) -> tuple[bool, str | None]:
+        """Whether the stack is whole, and which replica ZooKeeper names leader."""
         assert self.mesos is not None
-        leader = self.replica(self.leader())
+        named = self.leader()
+        leader = self.replica(named)
         if leader is None or not leader.alive or leader.frozen:
-            return False
+            return False, named
         state = self.mesos.state()
         active = [f for f in state.get("frameworks", []) if f.get("active")]
         agents = [a for a in state.get("slaves", []) if a.get("active")]
-        return len(active) == 1 and len(agents) == self.agents
+        return len(active) == 1 and len(agents) == self.agents, named
 
     def agent_id(self, target: int) -> str:
         assert self.mesos is not None
         return self.mesos.agents[target % self.agents].agent_id
-
-    def framework_failovers(self) -> dict[str, int]:
-        """Per replica, how often the master told it its framework failed over to another
-        connection (taken from the replica's log)."""
-        return {
-            r.identity: r.log.read_text(errors="replace").count("Framework failed over")
-            for r in self.replicas
-            if r.log.exists()
-        }
 
     # --------------------------------------------------------------- faults
 

@@ -29,6 +29,7 @@ from devcluster.campaign.checker import (
     check_cron,
     check_triggers,
     combine,
+    zombie_subscriptions,
 )
 from devcluster.campaign.faults import (
     AGENT_FAULTS,
@@ -132,20 +133,23 @@ class _Monitor:
     """Samples whether the system is whole, a few times a second, in a thread."""
 
     rig: Rig
-    samples: list[tuple[float, bool]] = field(default_factory=list)
+    samples: list[tuple[float, bool, str | None]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                whole = self.rig.healthy()
+                whole, leader = self.rig.observe()
             except Exception:  # a fault mid-way makes the stack not whole, not the trial fail
-                whole = False
-            self.samples.append((time.time(), whole))
+                whole, leader = False, None
+            self.samples.append((time.time(), whole, leader))
             self._stop.wait(0.25)
 
     def recovered(self, after: float) -> float | None:
-        return next((t for t, whole in list(self.samples) if t >= after and whole), None)
+        return next((t for t, whole, _ in list(self.samples) if t >= after and whole), None)
+
+    def leaders(self) -> list[tuple[float, str | None]]:
+        return [(t, leader) for t, _, leader in list(self.samples)]
 
     def stop(self) -> None:
         self._stop.set()
@@ -238,6 +242,7 @@ def run_trial(
         wait_until(every_shard_ran, 120, "every shard of every cron job to run once")
         watcher = threading.Thread(target=monitor.run, name="campaign-monitor", daemon=True)
         watcher.start()
+        watched_from = time.time()
         stack.callback(monitor.stop)
         wait_until(rig.healthy, 60, "the stack to be whole before the faults")
         start = time.time() + 1.0
@@ -324,12 +329,8 @@ def run_trial(
                 every=1.0,
             )
         result = verdict()
-        for replica in rig.replicas:
-            told = rig.framework_failovers().get(replica.identity, 0)
-            if told > replica.freezes:
-                notes.append(
-                    f"{replica.identity} lost its framework to another connection "
-                    f"{told - replica.freezes} time(s) it was not frozen (a zombie acted)"
-                )
+        assert rig.mesos is not None
+        subscribed = [sub for sub in rig.mesos.subscriptions() if sub[0] >= watched_from]
+        notes.extend(zombie_subscriptions(subscribed, monitor.leaders()))
         monitor.stop()
     return TrialResult(number, seed, faults, result, notes, time.monotonic() - began)

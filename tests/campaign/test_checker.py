@@ -14,6 +14,7 @@ from devcluster.campaign.checker import (
     check_triggers,
     combine,
     fires_between,
+    zombie_subscriptions,
 )
 from devcluster.campaign.ledger import Run
 
@@ -173,3 +174,13 @@ def test_combined_verdicts_add_up() -> None:
     total = combine([one, two])
     assert (total.expected, total.ran, total.doubled) == (26, 27, 1)
     assert len(total.findings) == 1
+
+
+def test_a_subscription_by_a_replica_not_named_leader_around_it_is_a_zombie_act() -> None:
+    leaders = [(100.0, "replica-1"), (101.0, None), (102.0, "replica-2"), (110.0, "replica-2")]
+    heir = (102.5, "fw-1", "replica-2")
+    zombie = (109.0, "fw-1", "replica-1")
+    assert zombie_subscriptions([heir], leaders) == []
+    [found] = zombie_subscriptions([heir, zombie], leaders)
+    assert found.startswith("zombie: replica-1 subscribed framework fw-1 at 109.0")
+    assert "ZooKeeper named replica-2" in found
