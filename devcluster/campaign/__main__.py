@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(table([result]).splitlines()[-1], flush=True)
     except KeyboardInterrupt:
         print("interrupted; every process stopped", file=sys.stderr)
+        print(table(results))
+        return 130
     except (ZooKeeperUnavailable, KubeUnavailable) as error:
         print(f"campaign: {error}", file=sys.stderr)
         return 2
