@@ -12,11 +12,24 @@ import tempfile
 from pathlib import Path
 
 from devcluster.campaign.checker import Rules, Verdict
+from devcluster.campaign.evidence import FILE, judge, load
 from devcluster.campaign.faults import Kind
+from devcluster.campaign.ledger import LEDGER, read_ledger
 from devcluster.campaign.report import TrialResult, table
 from devcluster.campaign.trial import TrialSettings, run_trial
 from devcluster.kube import ControlPlane, KubeUnavailable
 from devcluster.zookeeper import ZooKeeperUnavailable
+
+
+def recheck(work_dir: Path, rules: Rules) -> list[TrialResult]:
+    """The saved trials of a campaign's work directory, judged again."""
+    results = []
+    saved = sorted(work_dir.glob(f"trial-*/{FILE}"), key=lambda path: load(path.parent).seed)
+    for number, path in enumerate(saved, start=1):
+        evidence = load(path.parent)
+        verdict, notes = judge(evidence, read_ledger(path.parent / LEDGER), rules)
+        results.append(TrialResult(number, evidence.seed, evidence.faults, verdict, notes))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         "within this many seconds (default: such fires may be lost)",
     )
     parser.add_argument("--work-dir", type=Path, help="where logs and ledgers go")
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        metavar="WORK_DIR",
+        help="run nothing: judge the trials saved in WORK_DIR again with the current checker",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
     logging.getLogger("kazoo.client").setLevel(logging.CRITICAL)
@@ -48,12 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [Kind(name) for name in args.faults.split(",") if name]
     except ValueError as error:
         parser.error(str(error))
-    settings = TrialSettings(
-        duration=args.duration,
-        agents=args.agents,
-        kinds=kinds,
-        rules=Rules(catch_up_deadline=args.catch_up_deadline),
-    )
+    rules = Rules(catch_up_deadline=args.catch_up_deadline)
+    if args.recheck is not None:
+        rechecked = recheck(args.recheck, rules)
+        print(table(rechecked))
+        return 0 if rechecked and all(result.clean for result in rechecked) else 1
+    settings = TrialSettings(duration=args.duration, agents=args.agents, kinds=kinds, rules=rules)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cloudjob-campaign-"))
     print(f"work directory: {work_dir}", flush=True)
     results: list[TrialResult] = []

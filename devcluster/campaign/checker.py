@@ -16,10 +16,11 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
   its first attempt (failover on, or a task reported lost before it was reported
   started, which is relaunched whatever the flag): counted as a rerun.
 - A trigger job (whose cron does not fire during the trial) runs once per shard for
-  every trigger value; a value may go unrun only if a later value replaced it during a
-  leaderless gap.
+  every trigger value; a value may go unrun only if the next value replaced it while
+  the leader could not see it: in a leaderless gap, or while its watches were down
+  (an API server outage and `watch_recovery` after it).
 - Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
-  ZooKeeper did not name leader around that moment is a zombie's.
+  while ZooKeeper named another leader around that moment is a zombie's.
 
 Called by the trial (`devcluster.campaign.trial`); tested in
 tests/campaign/test_checker.py.
@@ -68,6 +69,8 @@ class Window:
     leaderless: bool = False
     agent_fault: bool = False
     agent: str | None = None
+    api_outage: bool = False
+    """The API server was down: the leader's watches reconnect after it."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class Rules:
     margin: float = 2.0
     """Seconds around a fault window that still count as inside it (launch latency,
     detection delays)."""
+    watch_recovery: float = 30.0
+    """Seconds after an API server outage until the leader's watches are back (kopf
+    retries a failed watch with a growing backoff)."""
 
 
 @dataclass(frozen=True)
@@ -213,9 +219,14 @@ def check_triggers(
     """The verdict on a trigger job: one run per shard per value, none twice."""
     verdict = Verdict()
     values = sorted(job.values)
+    blind = [
+        (w.start, w.end + (rules.watch_recovery if w.api_outage else 0.0))
+        for w in windows
+        if w.leaderless or w.api_outage
+    ]
     replaceable = 0
     for value, following in itertools.pairwise(values):
-        if any(w.leaderless and w.start <= following and value <= w.end for w in windows):
+        if any(start <= following and value <= end for start, end in blind):
             replaceable += 1
     mine = [run for run in runs if run.job == job.key]
     near = tuple(
@@ -262,15 +273,15 @@ def zombie_subscriptions(
     tolerance: float = 2.0,
 ) -> list[str]:
     """Every SUBSCRIBE (time, framework id, replica) the master accepted from a replica
-    that ZooKeeper did not name leader at any moment within `tolerance` seconds of it
-    (`leaders`: the sampled (time, leader) of the trial): a zombie acted."""
+    while ZooKeeper named another leader: some sample within `tolerance` seconds names
+    another replica and none names this one (`leaders`: the sampled (time, leader) of
+    the trial; a sample of None, ZooKeeper not answering the harness, decides nothing)."""
     zombies = []
     for moment, framework, replica in subscriptions:
-        named = {leader for t, leader in leaders if abs(t - moment) <= tolerance}
-        if replica not in named:
-            others = ", ".join(sorted(str(leader) for leader in named)) or "no sample"
+        named = {leader for t, leader in leaders if abs(t - moment) <= tolerance and leader}
+        if named and replica not in named:
             zombies.append(
                 f"zombie: {replica} subscribed framework {framework} at {moment:.1f} "
-                f"while ZooKeeper named {others}"
+                f"while ZooKeeper named {', '.join(sorted(named))}"
             )
     return zombies

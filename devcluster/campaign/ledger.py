@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 TASK_ID_DELIMITER = "@-@"
+LEDGER = "ledger.jsonl"
 
 # $1 is the ledger (named on the job's command line), $2 the sharding context the
 # controller appends as the last argument. The run sleeps a little so that faults find

@@ -20,17 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devcluster.campaign.checker import (
-    CronJob,
-    Rules,
-    TriggerJob,
-    Verdict,
-    Window,
-    check_cron,
-    check_triggers,
-    combine,
-    zombie_subscriptions,
-)
+from devcluster.campaign.checker import CronJob, Rules, TriggerJob, Window
+from devcluster.campaign.evidence import Evidence, judge, save
 from devcluster.campaign.faults import (
     AGENT_FAULTS,
     ALL_KINDS,
@@ -41,7 +32,7 @@ from devcluster.campaign.faults import (
     resource,
     timeline,
 )
-from devcluster.campaign.ledger import JOB_SCRIPT, read_ledger
+from devcluster.campaign.ledger import JOB_SCRIPT, LEDGER, read_ledger
 from devcluster.campaign.report import TrialResult
 from devcluster.campaign.rig import SESSION_TIMEOUT, Rig
 from devcluster.kube import ControlPlane
@@ -211,7 +202,7 @@ def run_trial(
         say(f"  {fault.describe()}")
     namespace = f"trial-{seed}"
     work_dir.mkdir(parents=True, exist_ok=True)
-    ledger = work_dir / "ledger.jsonl"
+    ledger = work_dir / LEDGER
     script = work_dir / "job.sh"
     script.write_text(JOB_SCRIPT)
     app = work_dir / "app.sh"
@@ -293,6 +284,7 @@ def run_trial(
                 begun[index],
                 monitor.recovered(ended.get(index, begun[index])) or time.time(),
                 leaderless=fault.kind in LEADERLESS,
+                api_outage=fault.kind is Kind.APISERVER_RESTART,
                 agent_fault=fault.kind in AGENT_FAULTS,
                 agent=rig.agent_id(fault.target)
                 if fault.kind in AGENT_FAULTS and fault.kind is not Kind.CRASH_EXECUTOR
@@ -301,36 +293,43 @@ def run_trial(
             for index, fault in enumerate(faults)
             if index in begun
         ]
-        trigger_job = TriggerJob(f"{namespace}.{TRIGGER_JOB}", TRIGGER_SHARDS, tuple(written))
+        jobs = tuple(
+            CronJob(f"{namespace}.{j.key}", j.period, j.shards, j.misfire, j.failover)
+            for j in CRON_JOBS
+        )
 
-        def verdict() -> Verdict:
-            runs = read_ledger(ledger)
-            return combine(
-                [
-                    check_cron(
-                        CronJob(f"{namespace}.{j.key}", j.period, j.shards, j.misfire, j.failover),
-                        runs,
-                        windows,
-                        start=start,
-                        cut=cut,
-                        rules=settings.rules,
-                    )
-                    for j in CRON_JOBS
-                ]
-                + [check_triggers(trigger_job, runs, windows, rules=settings.rules)]
+        def evidence() -> Evidence:
+            assert rig.mesos is not None
+            return Evidence(
+                seed=seed,
+                faults=faults,
+                jobs=jobs,
+                trigger_job=TriggerJob(
+                    f"{namespace}.{TRIGGER_JOB}", TRIGGER_SHARDS, tuple(written)
+                ),
+                start=start,
+                cut=cut,
+                windows=tuple(windows),
+                subscriptions=tuple(
+                    sub for sub in rig.mesos.subscriptions() if sub[0] >= watched_from
+                ),
+                leaders=tuple(monitor.leaders()),
+                incidents=tuple(notes),
             )
 
         quiet_until = time.monotonic() + settings.quiet
         with contextlib.suppress(TimeoutError):
             wait_until(
-                lambda: time.monotonic() > quiet_until and verdict().lost == 0,
+                lambda: (
+                    time.monotonic() > quiet_until
+                    and judge(evidence(), read_ledger(ledger), settings.rules)[0].lost == 0
+                ),
                 settings.settle,
                 "what is owed to run",
                 every=1.0,
             )
-        result = verdict()
-        assert rig.mesos is not None
-        subscribed = [sub for sub in rig.mesos.subscriptions() if sub[0] >= watched_from]
-        notes.extend(zombie_subscriptions(subscribed, monitor.leaders()))
+        final = evidence()
+        save(final, work_dir)
+        result, notes = judge(final, read_ledger(ledger), settings.rules)
         monitor.stop()
     return TrialResult(number, seed, faults, result, notes, time.monotonic() - began)

@@ -168,6 +168,13 @@ def test_a_trigger_value_replaced_while_no_replica_led_may_go_unrun() -> None:
     assert verdict.allowed == {"replaced trigger": 2}
 
 
+def test_a_trigger_value_replaced_while_the_leaders_watches_were_down_may_go_unrun() -> None:
+    outage = Window("apiserver-restart", 90.0, 95.0, api_outage=True)
+    assert check_triggers(TRIGGERS, trigger_runs({0: 2, 1: 2}), [outage]).clean
+    short = Rules(watch_recovery=1.0)
+    assert check_triggers(TRIGGERS, trigger_runs({0: 2, 1: 2}), [outage], rules=short).lost == 2
+
+
 def test_combined_verdicts_add_up() -> None:
     one = check_cron(PLAIN, every_fire(PLAIN, 100, 130), [], start=100, cut=130)
     two = check_triggers(TRIGGERS, trigger_runs({0: 4, 1: 3}), [])
@@ -184,3 +191,5 @@ def test_a_subscription_by_a_replica_not_named_leader_around_it_is_a_zombie_act(
     [found] = zombie_subscriptions([heir, zombie], leaders)
     assert found.startswith("zombie: replica-1 subscribed framework fw-1 at 109.0")
     assert "ZooKeeper named replica-2" in found
+    # ZooKeeper not answering the harness (a quorum loss) decides nothing.
+    assert zombie_subscriptions([(101.0, "fw-1", "replica-3")], [(101.0, None)]) == []
