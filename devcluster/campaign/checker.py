@@ -16,9 +16,11 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
   its first attempt (failover on, or a task reported lost before it was reported
   started, which is relaunched whatever the flag): counted as a rerun.
 - A trigger job (whose cron does not fire during the trial) runs once per shard for
-  every trigger value; a value may go unrun only if the next value replaced it while
-  the leader could not see it: in a leaderless gap, or while its watches were down
-  (an API server outage and `watch_recovery` after it).
+  every trigger value (a run belongs to the last value written before its fire time,
+  when the leader recorded the trigger); a value may go unrun only if the next value
+  replaced it while the leader could not see it (in a leaderless gap, or while its
+  watches were down: an API server outage and `watch_recovery` after it), or, the job
+  having failover off, when a fault on an agent ended its task.
 - Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
   while ZooKeeper named another leader around that moment is a zombie's.
 
@@ -28,7 +30,7 @@ tests/campaign/test_checker.py.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -216,7 +218,9 @@ def check_cron(
 def check_triggers(
     job: TriggerJob, runs: Sequence[Run], windows: Sequence[Window], *, rules: Rules = Rules()
 ) -> Verdict:
-    """The verdict on a trigger job: one run per shard per value, none twice."""
+    """The verdict on a trigger job: one run per shard per value, none twice. A run
+    belongs to the last value written before its fire time (the moment the leader
+    recorded the trigger)."""
     verdict = Verdict()
     values = sorted(job.values)
     blind = [
@@ -224,31 +228,44 @@ def check_triggers(
         for w in windows
         if w.leaderless or w.api_outage
     ]
-    replaceable = 0
-    for value, following in itertools.pairwise(values):
-        if any(start <= following and value <= end for start, end in blind):
-            replaceable += 1
-    mine = [run for run in runs if run.job == job.key]
-    near = tuple(
-        w.fault
-        for w in windows
-        if values and w.start - rules.margin <= values[-1] and values[0] <= w.end + rules.margin
-    )
-    for shard in range(job.shards):
-        ran = [run for run in mine if run.shard == shard]
-        verdict.expected += len(values)
-        verdict.ran += len(ran)
-        missing = len(values) - len(ran)
-        if missing > replaceable:
-            verdict.lost += missing - replaceable
-            verdict.findings.append(Finding(job.key, "lost", shard, None, (), near))
-        elif missing > 0:
-            verdict.allowed_lost += missing
-            verdict.allowed["replaced trigger"] += missing
-        if len(ran) > len(values):
-            verdict.doubled += len(ran) - len(values)
-            tasks = tuple(run.task_id for run in ran)
-            verdict.findings.append(Finding(job.key, "doubled", shard, None, tasks, near))
+    attributed: dict[tuple[int, int], list[Run]] = defaultdict(list)
+    for run in (run for run in runs if run.job == job.key):
+        index = bisect.bisect_right(values, run.fire_time or 0.0) - 1
+        if index < 0:
+            verdict.findings.append(
+                Finding(job.key, "stray", run.shard, run.fire_time, (run.task_id,), ())
+            )
+            continue
+        attributed[(index, run.shard)].append(run)
+    for index, value in enumerate(values):
+        following = values[index + 1] if index + 1 < len(values) else math.inf
+        replaced = following != math.inf and any(
+            start <= following and value <= end for start, end in blind
+        )
+        until = min(following, value + 30.0)
+        near = tuple(w.fault for w in windows if w.start - rules.margin <= until and value <= w.end)
+        lost_task = any(w.agent_fault for w in windows if w.start <= until and value <= w.end)
+        for shard in range(job.shards):
+            ran = attributed.get((index, shard), [])
+            verdict.expected += 1
+            verdict.ran += len(ran)
+            if not ran:
+                if replaced:
+                    verdict.allowed_lost += 1
+                    verdict.allowed["replaced trigger"] += 1
+                elif lost_task:
+                    verdict.allowed_lost += 1
+                    verdict.allowed["task lost"] += 1
+                else:
+                    verdict.lost += 1
+                    verdict.findings.append(Finding(job.key, "lost", shard, value, (), near))
+            elif len(ran) > 1:
+                if _rerun_allowed(ran, windows, rules.margin):
+                    verdict.reruns += len(ran) - 1
+                else:
+                    verdict.doubled += len(ran) - 1
+                    tasks = tuple(run.task_id for run in ran)
+                    verdict.findings.append(Finding(job.key, "doubled", shard, value, tasks, near))
     return verdict
 
 

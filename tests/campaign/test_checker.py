@@ -140,44 +140,68 @@ def test_fires_outside_the_bounds_and_other_jobs_are_not_judged() -> None:
 TRIGGERS = TriggerJob("ns.triggered", shards=2, values=(100.0, 110.0, 120.0))
 
 
-def trigger_runs(counts: dict[int, int]) -> list[Run]:
+def trigger_runs(counts: dict[int, list[int]]) -> list[Run]:
+    """Per shard, how many runs each value (by index) got; each run is recorded a
+    second after its value was written."""
     job = CronJob(TRIGGERS.key, 3, TRIGGERS.shards, misfire=False, failover=False)
     return [
-        run(job, 100.0 + n, shard, start=100.0 + n)
-        for shard, count in counts.items()
-        for n in range(count)
+        run(job, TRIGGERS.values[index] + 1.0, shard)
+        for shard, per_value in counts.items()
+        for index, count in enumerate(per_value)
+        for _ in range(count)
     ]
 
 
 def test_every_trigger_value_runs_once_per_shard() -> None:
-    verdict = check_triggers(TRIGGERS, trigger_runs({0: 3, 1: 3}), [])
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 1, 1], 1: [1, 1, 1]}), [])
     assert verdict.clean
     assert (verdict.expected, verdict.ran) == (6, 6)
 
 
-def test_a_trigger_run_twice_is_doubled_and_one_missing_is_lost() -> None:
-    verdict = check_triggers(TRIGGERS, trigger_runs({0: 4, 1: 2}), [])
+def test_a_trigger_run_twice_is_doubled_and_one_missing_is_lost_naming_its_value() -> None:
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 2, 1], 1: [1, 0, 1]}), [])
     assert (verdict.doubled, verdict.lost) == (1, 1)
-    assert sorted(f.kind for f in verdict.findings) == ["doubled", "lost"]
+    assert sorted((f.kind, f.shard, f.fire) for f in verdict.findings) == [
+        ("doubled", 0, 110.0),
+        ("lost", 1, 110.0),
+    ]
+
+
+def test_a_value_replaced_before_the_leader_handled_it_without_a_fault_is_lost() -> None:
+    # The runs of the second value never came, though the leader could see it.
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]}), [])
+    assert verdict.lost == 2
 
 
 def test_a_trigger_value_replaced_while_no_replica_led_may_go_unrun() -> None:
     gap = Window("kill-leader", 105.0, 112.0, leaderless=True)
-    verdict = check_triggers(TRIGGERS, trigger_runs({0: 2, 1: 2}), [gap])
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]}), [gap])
     assert verdict.clean
     assert verdict.allowed == {"replaced trigger": 2}
 
 
 def test_a_trigger_value_replaced_while_the_leaders_watches_were_down_may_go_unrun() -> None:
-    outage = Window("apiserver-restart", 90.0, 95.0, api_outage=True)
-    assert check_triggers(TRIGGERS, trigger_runs({0: 2, 1: 2}), [outage]).clean
-    short = Rules(watch_recovery=1.0)
-    assert check_triggers(TRIGGERS, trigger_runs({0: 2, 1: 2}), [outage], rules=short).lost == 2
+    outage = Window("apiserver-restart", 100.5, 105.0, api_outage=True)
+    runs = trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]})
+    assert check_triggers(TRIGGERS, runs, [outage]).clean
+    assert check_triggers(TRIGGERS, runs, [outage], rules=Rules(watch_recovery=1.0)).lost == 2
+
+
+def test_a_trigger_run_ended_by_an_agent_fault_may_go_unrun_with_failover_off() -> None:
+    crash = Window("crash-executor", 111.0, 111.0, agent_fault=True)
+    assert check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 1, 1]}), [crash]).clean
+
+
+def test_a_trigger_run_before_any_value_was_written_is_stray() -> None:
+    job = CronJob(TRIGGERS.key, 3, TRIGGERS.shards, misfire=False, failover=False)
+    runs = [*trigger_runs({0: [1, 1, 1], 1: [1, 1, 1]}), run(job, 50.0, 0)]
+    [finding] = check_triggers(TRIGGERS, runs, []).findings
+    assert finding.kind == "stray"
 
 
 def test_combined_verdicts_add_up() -> None:
     one = check_cron(PLAIN, every_fire(PLAIN, 100, 130), [], start=100, cut=130)
-    two = check_triggers(TRIGGERS, trigger_runs({0: 4, 1: 3}), [])
+    two = check_triggers(TRIGGERS, trigger_runs({0: [1, 2, 1], 1: [1, 1, 1]}), [])
     total = combine([one, two])
     assert (total.expected, total.ran, total.doubled) == (26, 27, 1)
     assert len(total.findings) == 1
