@@ -15,7 +15,7 @@ from devcluster.campaign.checker import Rules, Verdict
 from devcluster.campaign.evidence import FILE, judge, load
 from devcluster.campaign.faults import Kind
 from devcluster.campaign.ledger import LEDGER, read_ledger
-from devcluster.campaign.report import TrialResult, table
+from devcluster.campaign.report import TrialResult, details, table
 from devcluster.campaign.trial import TrialSettings, run_trial
 from devcluster.kube import ControlPlane, KubeUnavailable
 from devcluster.zookeeper import ZooKeeperUnavailable
@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                     # The stack could not be set up or act: the trial is void, not clean.
                     result = TrialResult(number, seed, (), Verdict(), [f"trial void: {error}"])
                 results.append(result)
+                for line in details(result):
+                    print(f"  finding: {line}", flush=True)
                 print(table([result]).splitlines()[-1], flush=True)
     except KeyboardInterrupt:
         print("interrupted; every process stopped", file=sys.stderr)

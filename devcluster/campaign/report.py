@@ -45,9 +45,27 @@ def allowed(result: TrialResult) -> str:
     return f"{result.verdict.allowed_lost} ({detail})" if detail else "0"
 
 
+def findings_summary(result: TrialResult) -> list[str]:
+    """The findings grouped by job and kind, each with the faults near them (the full
+    list is what `details` prints)."""
+    groups: dict[tuple[str, str], tuple[int, set[str]]] = {}
+    for finding in result.verdict.findings:
+        count, faults = groups.get((finding.job, finding.kind), (0, set()))
+        groups[(finding.job, finding.kind)] = (count + 1, faults | set(finding.faults))
+    return [
+        f"{kind} {job.rsplit('.', 1)[-1]} x{count} (near: {', '.join(sorted(faults)) or 'none'})"
+        for (job, kind), (count, faults) in sorted(groups.items())
+    ]
+
+
+def details(result: TrialResult) -> list[str]:
+    """Every finding and note of a trial, one per line."""
+    return [finding.describe() for finding in result.verdict.findings] + result.notes
+
+
 def row(result: TrialResult) -> str:
     verdict = result.verdict
-    found = [finding.describe() for finding in verdict.findings] + result.notes
+    found = findings_summary(result) + result.notes
     return (
         f"| {result.number} | {result.seed} | {fault_summary(result) or 'none'} "
         f"| {verdict.expected} | {verdict.ran} | {verdict.lost} | {verdict.doubled} "

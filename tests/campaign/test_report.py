@@ -8,7 +8,7 @@ import pytest
 
 from devcluster.campaign.checker import Finding, Verdict
 from devcluster.campaign.faults import Fault, Kind
-from devcluster.campaign.report import HEADER, TrialResult, table
+from devcluster.campaign.report import HEADER, TrialResult, details, table
 
 pytestmark = pytest.mark.unit
 
@@ -32,8 +32,11 @@ def test_a_row_names_the_seed_faults_counts_and_findings() -> None:
     assert lines[0] == HEADER
     assert lines[2] == (
         "| 1 | 42 | kill-leader, master-restart x2 | 40 | 38 | 1 | 0 | 2 (leaderless 2) | 0 "
-        "| lost ns.job shard 1 fire 120 (faults: master-restart#3@6.0s) |"
+        "| lost job x1 (near: master-restart#3@6.0s) |"
     )
+    assert details(TrialResult(1, 42, faults, verdict)) == [
+        "lost ns.job shard 1 fire 120 (faults: master-restart#3@6.0s)"
+    ]
 
 
 def test_a_clean_trial_says_none() -> None:
