@@ -65,6 +65,11 @@ class TrialSettings:
     kinds: Sequence[Kind] = ALL_KINDS
     mean_gap: float = 6.0
     rules: Rules = field(default_factory=Rules)
+    paced_triggers: bool = False
+    """Write a new trigger value only once every shard of the previous one has run
+    (a moment drawn while it is pending is skipped). Off, values come at their drawn
+    moments, and one the leader has not acted on yet when the next comes is lost
+    (docs/campaign.md#findings)."""
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.3) -> None:
@@ -144,6 +149,11 @@ class _Monitor:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _every_shard_ran(ledger: Path, job: str, since: float) -> bool:
+    shards = {r.shard for r in read_ledger(ledger) if r.job == job and (r.fire_time or 0) >= since}
+    return len(shards) == TRIGGER_SHARDS
 
 
 def _play(
@@ -261,6 +271,13 @@ def run_trial(
         for count, moment in enumerate(triggers):
 
             def trigger(value: str = f"{seed}-{count}") -> None:
+                if (
+                    settings.paced_triggers
+                    and written
+                    and not _every_shard_ran(ledger, f"{namespace}.{TRIGGER_JOB}", written[-1])
+                ):
+                    say(f"  {time.monotonic() - phase:6.1f}s trigger {value} skipped: one pending")
+                    return
                 patch = {"metadata": {"annotations": {TRIGGER_ANNOTATION: value}}}
                 try:
                     kube.patch(API_VERSION, "CloudJob", TRIGGER_JOB, patch, namespace=namespace)

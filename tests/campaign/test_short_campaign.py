@@ -17,7 +17,8 @@ from devcluster.kube import ControlPlane
 
 pytestmark = pytest.mark.system
 
-# Every kind but the one with a known finding (docs/campaign.md#findings).
+# Every kind but the one with a known finding, and triggers paced (the next value once
+# the last has run everywhere) for the same reason (docs/campaign.md#findings).
 KINDS = tuple(kind for kind in Kind if kind is not Kind.DROP_LAUNCH_AT_AGENT)
 SEEDS = (7, 11)
 
@@ -26,7 +27,9 @@ SEEDS = (7, 11)
 def test_a_seeded_trial_loses_and_doubles_no_run(
     seed: int, kube_cluster: ControlPlane, tmp_path: Path
 ) -> None:
-    settings = TrialSettings(duration=25.0, settle=60.0, quiet=5.0, kinds=KINDS, mean_gap=5.0)
+    settings = TrialSettings(
+        duration=25.0, settle=60.0, quiet=5.0, kinds=KINDS, mean_gap=5.0, paced_triggers=True
+    )
     lines: list[str] = []
     result = run_trial(
         seed, seed, api=kube_cluster, work_dir=tmp_path, settings=settings, say=lines.append
