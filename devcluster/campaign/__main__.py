@@ -21,10 +21,13 @@ from devcluster.kube import ControlPlane, KubeUnavailable
 from devcluster.zookeeper import ZooKeeperUnavailable
 
 
-def recheck(work_dir: Path, rules: Rules) -> list[TrialResult]:
-    """The saved trials of a campaign's work directory, judged again."""
+def recheck(work_dirs: list[Path], rules: Rules) -> list[TrialResult]:
+    """The saved trials of campaigns' work directories, judged again, by seed."""
     results = []
-    saved = sorted(work_dir.glob(f"trial-*/{FILE}"), key=lambda path: load(path.parent).seed)
+    saved = sorted(
+        (path for work_dir in work_dirs for path in work_dir.glob(f"trial-*/{FILE}")),
+        key=lambda path: load(path.parent).seed,
+    )
     for number, path in enumerate(saved, start=1):
         evidence = load(path.parent)
         verdict, notes = judge(evidence, read_ledger(path.parent / LEDGER), rules)
@@ -57,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recheck",
         type=Path,
+        nargs="+",
         metavar="WORK_DIR",
-        help="run nothing: judge the trials saved in WORK_DIR again with the current checker",
+        help="run nothing: judge the trials saved in these work directories again with "
+        "the current checker",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
