@@ -33,6 +33,7 @@ from devcluster.campaign.faults import (
     timeline,
 )
 from devcluster.campaign.ledger import JOB_SCRIPT, LEDGER, read_ledger
+from devcluster.campaign.monitor import Monitor, wait_until
 from devcluster.campaign.report import TrialResult
 from devcluster.campaign.rig import SESSION_TIMEOUT, Rig
 from devcluster.kube import ControlPlane
@@ -70,14 +71,6 @@ class TrialSettings:
     (a moment drawn while it is pending is skipped). Off, values come at their drawn
     moments, and one the leader has not acted on yet when the next comes is lost
     (docs/campaign.md#findings)."""
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.3) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}")
-        time.sleep(every)
 
 
 def _manifests(namespace: str, app_url: str, command: str) -> list[dict[str, Any]]:
@@ -122,33 +115,6 @@ def trigger_moments(rng: random.Random, duration: float) -> list[float]:
         moments.append(round(moment, 1))
         moment += rng.uniform(4.0, 10.0)
     return moments
-
-
-@dataclass
-class _Monitor:
-    """Samples whether the system is whole, a few times a second, in a thread."""
-
-    rig: Rig
-    samples: list[tuple[float, bool, str | None]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                whole, leader = self.rig.observe()
-            except Exception:  # a fault mid-way makes the stack not whole, not the trial fail
-                whole, leader = False, None
-            self.samples.append((time.time(), whole, leader))
-            self._stop.wait(0.25)
-
-    def recovered(self, after: float) -> float | None:
-        return next((t for t, whole, _ in list(self.samples) if t >= after and whole), None)
-
-    def leaders(self) -> list[tuple[float, str | None]]:
-        return [(t, leader) for t, _, leader in list(self.samples)]
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def _every_shard_ran(ledger: Path, job: str, since: float) -> bool:
@@ -223,7 +189,7 @@ def run_trial(
         api, work_dir, release=f"trial-{seed}", watch_namespaces=(namespace,)
     )
     rig = Rig(work_dir, api, identity, namespace, agents=settings.agents, zk_namespace=namespace)
-    monitor = _Monitor(rig)
+    monitor = Monitor(rig)
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         stack.callback(rig.close)
