@@ -57,9 +57,7 @@ FRAMEWORK_TIMINGS = {
 class Replica:
     identity: str
     process: subprocess.Popen[bytes]
-    log: Path
     frozen: bool = False
-    freezes: int = 0
 
     @property
     def alive(self) -> bool:
@@ -157,7 +155,7 @@ class Rig:
                 cwd=PROJECT,
                 start_new_session=True,
             )
-        replica = Replica(identity, process, path)
+        replica = Replica(identity, process)
         self.replicas.append(replica)
         return replica
 
@@ -221,7 +219,7 @@ class Rig:
                 if victim is None:
                     return "no live leader to freeze"
                 victim.process.send_signal(signal.SIGSTOP)
-                victim.frozen, victim.freezes = True, victim.freezes + 1
+                victim.frozen = True
                 return f"froze {victim.identity}"
             thawed = [r for r in self.replicas if r.frozen]
             for replica in thawed:
