@@ -1,14 +1,17 @@
-"""The ZooKeeper rig itself: a real server, and session expiry that really expires."""
+"""The ZooKeeper rig itself: a real server, session expiry that really expires, and an
+ensemble of three that loses its quorum and regains it."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient, KazooState
 
-from devcluster.zookeeper import ZooKeeperServer
+from devcluster.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, serving
 from tests.conftest import expire_session
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +38,28 @@ def test_expire_session_loses_ephemerals(
     finally:
         observer.stop()
         observer.close()
+
+
+def test_an_ensemble_loses_its_quorum_with_two_servers_down_and_keeps_its_data(
+    tmp_path: Path,
+) -> None:
+    with ZooKeeperEnsemble(data_dir=tmp_path) as ensemble:
+        client = KazooClient(hosts=ensemble.hosts, timeout=5.0)
+        client.start(timeout=10)
+        try:
+            client.create("/kept", b"value")
+            ensemble.stop_server(0)
+            ensemble.stop_server(1)
+            wait_for(
+                lambda: serving(ensemble.servers[2].port),
+                lambda answers: not answers,
+                what="the last server to stop serving without a quorum",
+            )
+            ensemble.start_server(0)
+            ensemble.start_server(1)
+            ensemble.wait_serving()
+            data, _ = client.retry(client.get, "/kept")
+            assert data == b"value"
+        finally:
+            client.stop()
+            client.close()

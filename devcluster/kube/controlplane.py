@@ -118,6 +118,7 @@ class ControlPlane:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self.admin_token = secrets.token_hex(16)
         self.port = 0
+        self._etcd_url = ""
         self._pki: Pki | None = None
         self.admin_kubeconfig = self.work_dir / "admin.kubeconfig"
         self.audit_log = self.work_dir / "audit.log"
@@ -145,8 +146,8 @@ class ControlPlane:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._pki = make_pki(self.work_dir / "pki")
-            etcd_url = self._start_etcd(binaries)
-            self._start_apiserver(binaries, etcd_url)
+            self._etcd_url = self._start_etcd(binaries)
+            self._start_apiserver(binaries, self._etcd_url)
             self._wait_ready(timeout)
             self.write_kubeconfig(self.admin_kubeconfig, self.admin_token, user="admin")
             if self._with_controller_manager:
@@ -197,7 +198,8 @@ class ControlPlane:
 
     def _start_apiserver(self, binaries: KubeBinaries, etcd_url: str) -> None:
         assert self._pki is not None
-        self.port = free_port()
+        # A restarted API server keeps its port: clients and kubeconfigs still name it.
+        self.port = self.port or free_port()
         tokens = self.work_dir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},admin,admin,"system:masters"\n')
         tokens.chmod(0o600)
@@ -270,18 +272,36 @@ class ControlPlane:
             f"{self._log_tail('kube-apiserver')}"
         )
 
+    def kill_apiserver(self) -> None:
+        """Kill the API server alone (SIGKILL; etcd and the data stay): clients get
+        refused connections until `start_apiserver`."""
+        process = self._processes.pop("kube-apiserver", None)
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def start_apiserver(self, timeout: float = 120.0) -> None:
+        """Start the API server again on its port; returns once it is ready."""
+        if "kube-apiserver" in self._processes:
+            raise KubeUnavailable("the API server is running already")
+        self._start_apiserver(self.binaries, self._etcd_url)
+        self._wait_ready(timeout)
+
+    def _terminate(self, name: str) -> None:
+        process = self._processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
     def stop(self) -> None:
         # The API server first, so that nothing writes to etcd while it goes.
         for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-            process = self._processes.pop(name, None)
-            if process is None or process.poll() is not None:
-                continue
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            self._terminate(name)
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 

@@ -475,6 +475,11 @@ class LocalMesos:
 
         return self._call(pending)
 
+    def subscriptions(self) -> list[tuple[float, str, str]]:
+        """Every SUBSCRIBE the masters accepted, restarts included: (time, framework id,
+        the scheduler's FrameworkInfo.hostname), oldest first."""
+        return self._call(lambda: list(self._registry.subscriptions))
+
     def outstanding_offers(self) -> list[str]:
         return self._call(lambda: sorted(self.master.offers))
 

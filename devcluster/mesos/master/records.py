@@ -131,11 +131,14 @@ class AgentRecord:
 
 @dataclass
 class Registry:
-    """What a Mesos master keeps durably about agents (survives master failover)."""
+    """What a Mesos master keeps durably about agents (survives master failover), and,
+    for tests, every SUBSCRIBE it accepted: (time, framework id, FrameworkInfo.hostname),
+    which tells which scheduler took a framework over when."""
 
     agents: dict[str, JSON] = field(default_factory=dict)
     unreachable: dict[str, float] = field(default_factory=dict)
     gone: dict[str, float] = field(default_factory=dict)
+    subscriptions: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 @dataclass

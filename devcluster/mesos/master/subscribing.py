@@ -117,6 +117,7 @@ class Subscriptions:
         if framework.heartbeat is not None:
             framework.heartbeat.cancel()
         books.withdraw_offers(framework)
+        books.registry.subscriptions.append((now, framework_id, str(info.get("hostname", ""))))
         framework.stream = stream
         framework.active = True
         # A (re-)subscription states the suppressed roles afresh (Call.Subscribe's

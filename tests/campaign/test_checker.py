@@ -1,0 +1,219 @@
+"""The checker's rules (docs/campaign.md#the-checkers-rules): which missing or repeated
+runs the semantics allow, and which are lost or doubled."""
+
+from __future__ import annotations
+
+import pytest
+
+from devcluster.campaign.checker import (
+    CronJob,
+    Rules,
+    TriggerJob,
+    Window,
+    check_cron,
+    check_triggers,
+    combine,
+    fires_between,
+    zombie_subscriptions,
+)
+from devcluster.campaign.ledger import Run
+
+pytestmark = pytest.mark.unit
+
+PLAIN = CronJob("ns.plain", period=3, shards=2, misfire=False, failover=False)
+STRICT = CronJob("ns.strict", period=3, shards=1, misfire=True, failover=True)
+
+
+def run(job: CronJob, fire: float | None, shard: int = 0, agent: str = "S1", **times: float) -> Run:
+    start = times.get("start", (fire or 0.0) + 0.1)
+    task = f"{job.key}@-@{shard}@-@READY@-@{agent}@-@uuid-{start}"
+    return Run(job.key, fire, shard, task, start, times.get("end", start + 0.3))
+
+
+def every_fire(job: CronJob, start: float, cut: float) -> list[Run]:
+    return [
+        run(job, fire, shard)
+        for fire in fires_between(job.period, start, cut)
+        for shard in range(job.shards)
+    ]
+
+
+def test_fires_are_the_multiples_of_the_period_within_the_bounds() -> None:
+    assert fires_between(3, 100.5, 112.0) == [102.0, 105.0, 108.0, 111.0]
+    assert fires_between(5, 100.0, 100.0) == [100.0]
+
+
+def test_every_fire_run_once_per_shard_is_clean() -> None:
+    verdict = check_cron(PLAIN, every_fire(PLAIN, 100, 130), [], start=100, cut=130)
+    assert verdict.clean
+    assert (verdict.expected, verdict.ran, verdict.lost, verdict.doubled) == (20, 20, 0, 0)
+
+
+def test_a_missing_shard_without_a_fault_is_lost_naming_the_fire() -> None:
+    runs = [r for r in every_fire(PLAIN, 100, 130) if (r.fire_time, r.shard) != (111.0, 1)]
+    verdict = check_cron(PLAIN, runs, [], start=100, cut=130)
+    assert verdict.lost == 1
+    [finding] = verdict.findings
+    assert (finding.kind, finding.shard, finding.fire) == ("lost", 1, 111.0)
+    assert "no fault near" in finding.describe()
+
+
+def test_a_run_twice_without_an_agent_fault_is_doubled_naming_the_fault_around_it() -> None:
+    runs = [*every_fire(STRICT, 100, 130), run(STRICT, 111.0, start=113.0)]
+    killed = Window("kill-leader#1@5.0s", 110.0, 112.0, leaderless=True)
+    verdict = check_cron(STRICT, runs, [killed], start=100, cut=130)
+    assert verdict.doubled == 1
+    [finding] = verdict.findings
+    assert finding.kind == "doubled"
+    assert finding.faults == ("kill-leader#1@5.0s",)
+    assert len(finding.tasks) == 2
+
+
+def test_fires_in_a_leaderless_gap_may_be_lost_by_default() -> None:
+    gap = Window("freeze-leader", 109.5, 116.0, leaderless=True)
+    runs = [r for r in every_fire(STRICT, 100, 130) if not 110 <= (r.fire_time or 0) <= 115]
+    verdict = check_cron(STRICT, runs, [gap], start=100, cut=130)
+    assert verdict.clean
+    assert verdict.allowed == {"leaderless": 2}
+
+
+def test_with_a_catch_up_deadline_fires_of_a_short_gap_must_still_run() -> None:
+    gap = Window("freeze-leader", 109.5, 116.0, leaderless=True)
+    runs = [r for r in every_fire(STRICT, 100, 130) if not 110 <= (r.fire_time or 0) <= 115]
+    strict = check_cron(STRICT, runs, [gap], start=100, cut=130, rules=Rules(catch_up_deadline=10))
+    assert strict.lost == 2
+    lenient = check_cron(STRICT, runs, [gap], start=100, cut=130, rules=Rules(catch_up_deadline=3))
+    # 111 ended more than 3 s before the gap did; 114 within it.
+    assert (lenient.lost, lenient.allowed_lost) == (1, 1)
+
+
+def test_with_misfire_on_a_fault_that_keeps_a_leader_allows_no_loss() -> None:
+    restart = Window("master-restart", 109.0, 113.0)
+    runs = [r for r in every_fire(STRICT, 100, 130) if r.fire_time != 111.0]
+    assert check_cron(STRICT, runs, [restart], start=100, cut=130).lost == 1
+
+
+def test_with_misfire_off_a_fire_merges_into_a_run_still_pending_or_in_flight() -> None:
+    restart = Window("master-restart", 109.0, 113.0)
+    runs = [r for r in every_fire(PLAIN, 100, 130) if r.fire_time != 111.0]
+    verdict = check_cron(PLAIN, runs, [restart], start=100, cut=130)
+    assert verdict.clean
+    assert verdict.allowed == {"merged": 2}
+    # No fault, but the previous fire's run was still running when this one came.
+    slow = [r for r in every_fire(PLAIN, 100, 130) if r.fire_time not in (108.0, 111.0)]
+    slow += [run(PLAIN, 108.0, shard, start=108.1, end=111.5) for shard in range(2)]
+    assert check_cron(PLAIN, slow, [], start=100, cut=130).clean
+
+
+def test_with_failover_off_a_task_lost_to_an_agent_fault_may_stay_unrun() -> None:
+    crash = Window("crash-executor", 111.2, 111.2, agent_fault=True)
+    no_failover = CronJob("ns.once", period=3, shards=1, misfire=True, failover=False)
+    runs = [r for r in every_fire(no_failover, 100, 130) if r.fire_time != 111.0]
+    verdict = check_cron(no_failover, runs, [crash], start=100, cut=130)
+    assert verdict.allowed == {"task lost": 1}
+    with_failover = [r for r in every_fire(STRICT, 100, 130) if r.fire_time != 111.0]
+    assert check_cron(STRICT, with_failover, [crash], start=100, cut=130).lost == 1
+
+
+def test_a_shard_run_again_after_a_fault_on_its_agent_is_a_rerun_not_a_double() -> None:
+    partition = Window("partition-agent", 110.0, 116.0, agent_fault=True, agent="S1")
+    runs = [*every_fire(STRICT, 100, 130), run(STRICT, 111.0, agent="S2", start=115.0)]
+    verdict = check_cron(STRICT, runs, [partition], start=100, cut=130)
+    assert (verdict.doubled, verdict.reruns) == (0, 1)
+    elsewhere = Window("partition-agent", 110.0, 116.0, agent_fault=True, agent="S9")
+    assert check_cron(STRICT, runs, [elsewhere], start=100, cut=130).doubled == 1
+
+
+def test_a_run_of_a_cron_job_without_a_fire_time_is_reported() -> None:
+    runs = [*every_fire(STRICT, 100, 130), run(STRICT, None, start=120.0)]
+    [finding] = check_cron(STRICT, runs, [], start=100, cut=130).findings
+    assert finding.kind == "stray"
+
+
+def test_fires_outside_the_bounds_and_other_jobs_are_not_judged() -> None:
+    runs = [*every_fire(PLAIN, 90, 140), run(PLAIN, 95.0), *every_fire(STRICT, 100, 130)]
+    verdict = check_cron(PLAIN, runs, [], start=100, cut=130)
+    assert verdict.clean
+    assert verdict.expected == 20
+
+
+TRIGGERS = TriggerJob("ns.triggered", shards=2, values=(100.0, 110.0, 120.0))
+
+
+def trigger_runs(counts: dict[int, list[int]]) -> list[Run]:
+    """Per shard, how many runs each value (by index) got; each run is recorded a
+    second after its value was written."""
+    job = CronJob(TRIGGERS.key, 3, TRIGGERS.shards, misfire=False, failover=False)
+    return [
+        run(job, TRIGGERS.values[index] + 1.0, shard)
+        for shard, per_value in counts.items()
+        for index, count in enumerate(per_value)
+        for _ in range(count)
+    ]
+
+
+def test_every_trigger_value_runs_once_per_shard() -> None:
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 1, 1], 1: [1, 1, 1]}), [])
+    assert verdict.clean
+    assert (verdict.expected, verdict.ran) == (6, 6)
+
+
+def test_a_trigger_run_twice_is_doubled_and_one_missing_is_lost_naming_its_value() -> None:
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 2, 1], 1: [1, 0, 1]}), [])
+    assert (verdict.doubled, verdict.lost) == (1, 1)
+    assert sorted((f.kind, f.shard, f.fire) for f in verdict.findings) == [
+        ("doubled", 0, 110.0),
+        ("lost", 1, 110.0),
+    ]
+
+
+def test_a_value_replaced_before_the_leader_handled_it_without_a_fault_is_lost() -> None:
+    # The runs of the second value never came, though the leader could see it.
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]}), [])
+    assert verdict.lost == 2
+
+
+def test_a_trigger_value_replaced_while_no_replica_led_may_go_unrun() -> None:
+    gap = Window("kill-leader", 105.0, 112.0, leaderless=True)
+    verdict = check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]}), [gap])
+    assert verdict.clean
+    assert verdict.allowed == {"replaced trigger": 2}
+
+
+def test_a_trigger_value_replaced_while_the_leaders_watches_were_down_may_go_unrun() -> None:
+    outage = Window("apiserver-restart", 100.5, 105.0, api_outage=True)
+    runs = trigger_runs({0: [1, 0, 1], 1: [1, 0, 1]})
+    assert check_triggers(TRIGGERS, runs, [outage]).clean
+    assert check_triggers(TRIGGERS, runs, [outage], rules=Rules(watch_recovery=1.0)).lost == 2
+
+
+def test_a_trigger_run_ended_by_an_agent_fault_may_go_unrun_with_failover_off() -> None:
+    crash = Window("crash-executor", 111.0, 111.0, agent_fault=True)
+    assert check_triggers(TRIGGERS, trigger_runs({0: [1, 0, 1], 1: [1, 1, 1]}), [crash]).clean
+
+
+def test_a_trigger_run_before_any_value_was_written_is_stray() -> None:
+    job = CronJob(TRIGGERS.key, 3, TRIGGERS.shards, misfire=False, failover=False)
+    runs = [*trigger_runs({0: [1, 1, 1], 1: [1, 1, 1]}), run(job, 50.0, 0)]
+    [finding] = check_triggers(TRIGGERS, runs, []).findings
+    assert finding.kind == "stray"
+
+
+def test_combined_verdicts_add_up() -> None:
+    one = check_cron(PLAIN, every_fire(PLAIN, 100, 130), [], start=100, cut=130)
+    two = check_triggers(TRIGGERS, trigger_runs({0: [1, 2, 1], 1: [1, 1, 1]}), [])
+    total = combine([one, two])
+    assert (total.expected, total.ran, total.doubled) == (26, 27, 1)
+    assert len(total.findings) == 1
+
+
+def test_a_subscription_by_a_replica_not_named_leader_around_it_is_a_zombie_act() -> None:
+    leaders = [(100.0, "replica-1"), (101.0, None), (102.0, "replica-2"), (110.0, "replica-2")]
+    heir = (102.5, "fw-1", "replica-2")
+    zombie = (109.0, "fw-1", "replica-1")
+    assert zombie_subscriptions([heir], leaders) == []
+    [found] = zombie_subscriptions([heir, zombie], leaders)
+    assert found.startswith("zombie: replica-1 subscribed framework fw-1 at 109.0")
+    assert "ZooKeeper named replica-2" in found
+    # ZooKeeper not answering the harness (a quorum loss) decides nothing.
+    assert zombie_subscriptions([(101.0, "fw-1", "replica-3")], [(101.0, None)]) == []
