@@ -31,7 +31,9 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.endpoints import Endpoints, Health
 from controller.history.records import Outcome, RunEnded, RunLaunched, RunPlace, Transition
 from controller.history.settings import HistorySettings
+from controller.history.spool import SpoolUnit
 from controller.history.writer import HistoryWriter
+from controller.mesos.history_spool import ZkSpool
 from controller.operations import ReconcileKind
 from controller.state import FollowUp, LaunchSource, Layout, RunningTask, StateStore
 
@@ -179,24 +181,24 @@ def history_records(now: datetime) -> list[Any]:
     return records
 
 
-async def _write(writer: HistoryWriter, records: list[Any]) -> None:
+async def _write(writer: HistoryWriter, records: list[Any], spool: ZkSpool) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(writer.run(stop))
-    writer.lead()
-    writer.submit(records)
+    writer.lead(spool)
+    writer.submit(SpoolUnit.of(records))
     await writer.wait_until(lambda: writer.buffered == 0 and writer.summaries.loaded)
     stop.set()
     await task
 
 
-def _in_a_thread(records: list[Any], writer: HistoryWriter) -> None:
+def _in_a_thread(records: list[Any], writer: HistoryWriter, spool: ZkSpool) -> None:
     """Writes the records on an event loop of its own: Playwright's sync API keeps one
     marked running on the test's thread."""
     failure: list[BaseException] = []
 
     def write() -> None:
         try:
-            asyncio.run(_write(writer, records))
+            asyncio.run(_write(writer, records, spool))
         except BaseException as error:
             failure.append(error)
 
@@ -232,7 +234,11 @@ def site(zk_client: KazooClient, zk_namespace: str, tmp_path: Path) -> Iterator[
     seed_queues(zk_client, layout, now)
     url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
     settings = HistorySettings(database_url=SecretStr(url), retry_seconds=0.05)
-    _in_a_thread(history_records(now), HistoryWriter(settings, registry=CollectorRegistry()))
+    _in_a_thread(
+        history_records(now),
+        HistoryWriter(settings, registry=CollectorRegistry()),
+        ZkSpool(zk_client, layout),
+    )
     api = HistoryApi(
         database_url=url,
         timeout=5.0,
@@ -256,8 +262,11 @@ def site(zk_client: KazooClient, zk_namespace: str, tmp_path: Path) -> Iterator[
     api.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    # Per module, not per session: while Playwright's sync API is open it keeps an
+    # event loop marked running on the test thread, which every asyncio test after
+    # the console's would trip over.
     if not CHROMIUM.is_file():
         pytest.fail(f"no Chromium at {CHROMIUM}: scripts/setup installs Debian's chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
