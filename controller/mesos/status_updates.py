@@ -319,7 +319,7 @@ class StatusPipeline:
         return bool(self._tracked.adrift())
 
     async def expire_launches(
-        self, overdue: Sequence[TrackedTask], now: datetime, timeout: float
+        self, overdue: Sequence[TrackedTask], now: datetime, limit: float
     ) -> None:
         """End launches that timed out as dropped ones, then kill their tasks (the kill
         comes after the end is durable, so it is never taken for one on purpose)."""
@@ -329,14 +329,14 @@ class StatusPipeline:
                 known = self.knowledge(key)
                 if known.tracked is None or known.tracked.state != task.state:
                     continue  # ended or moved on while waiting for the lock
-                decision = statuses.expire_launch(known, now, timeout)
-                update = statuses.launch_timeout_update(known.tracked, now, timeout)
+                decision = statuses.expire_launch(known, now, limit)
+                update = statuses.launch_timeout_update(known.tracked, now, limit)
                 log.warning(
-                    "job %s: task %s %s for over %ss; killing it, its shard launches again",
+                    "job %s: task %s %s for over %ss: launch timed out, killing it",
                     task.task_id.job_key,
                     key,
                     task.state.words,
-                    timeout,
+                    limit,
                 )
                 if await self.apply(decision, self._history(update, decision, known)):
                     await self._kills.kill(key, task.task_id.agent_id, KillReason.LAUNCH_TIMEOUT)

@@ -34,7 +34,9 @@ TRANSIENT = make_job("job", shards=2)
 DAEMON = make_job("job", shards=2, executionType="DAEMON")
 
 
-def task(state: TaskState, *, since: float = 0, shard: int = 0, started: bool = False) -> TrackedTask:
+def task(
+    state: TaskState, *, since: float = 0, shard: int = 0, started: bool = False
+) -> TrackedTask:
     task_id = TaskId.new(MetaInfo("ns.job", shard), LaunchSource.READY, "agent-1", f"u{shard}")
     return TrackedTask(task_id, "host-1", state, T0 + timedelta(seconds=since), started=started)
 
