@@ -6,8 +6,9 @@ comes. A task whose last known state (or its launch, with no update since) has b
 STAGING or STARTING for longer than `launch_timeout_seconds` is overdue: `overdue` is
 the pure decision. `LaunchTimeout` (armed by the engine for the term) asks it
 periodically while subscribed and hands what is due to the status pipeline's
-`expire_launches`, which kills those tasks and re-queues their shards as a dropped
-launch is (docs/semantics.md#launches-that-never-get-going). A timeout of 0 turns it off.
+`expire_launches`, which (once no reconciliation is open) ends those tasks as dropped
+launches, their shards re-queued, and kills them
+(docs/semantics.md#launches-that-never-get-going). A timeout of 0 turns it off.
 """
 
 from __future__ import annotations

@@ -322,8 +322,12 @@ class StatusPipeline:
         self, overdue: Sequence[TrackedTask], now: datetime, limit: float
     ) -> None:
         """End launches that timed out as dropped ones, then kill their tasks (the kill
-        comes after the end is durable, so it is never taken for one on purpose)."""
+        comes after the end is durable, so it is never taken for one on purpose). Not
+        while a reconciliation is open: its answers may show the task running (an update
+        missed while no one led), and the next check comes soon."""
         async with self._lock:
+            if self._reconciler.reconciling:
+                return
             for task in overdue:
                 key = task.task_id.value
                 known = self.knowledge(key)
