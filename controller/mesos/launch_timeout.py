@@ -23,8 +23,8 @@ from controller.mesos.states import TaskState
 from controller.mesos.statuses import TrackedTask
 
 LAUNCHING_STATES = frozenset({TaskState.STAGING, TaskState.STARTING})
-# Seconds between checks at most, however long the timeout: a task launched just after
-# a check is then overdue at most this late.
+# Checks per timeout at least: a task launched just after a check is ended at most a
+# quarter of the timeout late.
 CHECK_FRACTION = 4
 
 
