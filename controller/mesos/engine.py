@@ -12,7 +12,8 @@ the parts that do the work, each of which gets what it needs passed in (the
 - `LaunchCycle`: plan, commit, ACCEPT, settle the offer pool;
 - `Reconciler`: a run per subscription, periodic runs, on-demand asks;
 - `Roller`: the roll-out of edited apps (old idle executors shut down, daemons moved);
-- bookkeeping: `TrackedTasks`, `KillBook`, `ExecutorRegistry`, `UnreachableExpiry`;
+- bookkeeping: `TrackedTasks`, `KillBook`, `ExecutorRegistry`, `UnreachableExpiry`,
+  `LaunchTimeout` (tasks stuck staging or starting are killed and launched again);
 - `HeartbeatWatchdog`, `TransientProducer` (cron fires), `QueueGauges`.
 
 The engine itself starts and ends the term, dispatches driver events one at a time,
@@ -66,6 +67,7 @@ from controller.mesos.history_port import RunHistory
 from controller.mesos.inbox import Inbox
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.launch_cycle import LaunchCycle
+from controller.mesos.launch_timeout import LaunchTimeout
 from controller.mesos.reconciler import Reconciler, ReconcileTrigger
 from controller.mesos.roller import Roller
 from controller.mesos.settings import FrameworkSettings
@@ -196,6 +198,12 @@ class FrameworkEngine:
             executor_gone=self._launch.executor_gone,
             subscribed=lambda: self._subscribed,
         )
+        self._launch_timeout = LaunchTimeout(
+            settings.launch_timeout_seconds,
+            tasks=tracked.all,
+            subscribed=lambda: self._subscribed,
+            expire=self._statuses.expire_launches,
+        )
         self._watchdog = HeartbeatWatchdog(
             background,
             missed_limit=settings.heartbeat_missed_limit,
@@ -243,6 +251,7 @@ class FrameworkEngine:
         self._background.spawn(self._process_inbox(), "mesos events")
         self._background.spawn(self._launch.run(), "launch cycle")
         self._background.spawn(self._roller.run(), "app roll-out")
+        self._launch_timeout.start(self._background)
         if self._settings.reconcile_interval_seconds > 0:
             self._background.spawn(
                 self._reconciler.periodic(lambda: self._subscribed), "periodic reconciliation"

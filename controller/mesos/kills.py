@@ -1,8 +1,9 @@
 """The kill book: KILL calls, and which tasks were killed on purpose.
 
-A task killed by an operation (unscheduled, disabled, rescheduled, app removed) or by
-a status decision (a task nobody records) must not be failed over or put back in ready
-when its KILLED update comes: the status pipeline asks `on_purpose`. A daemon task
+A task killed by an operation (unscheduled, disabled, rescheduled, app removed), by
+a status decision (a task nobody records) or by the launch timeout (whose end is
+applied before the kill) must not be failed over or put back in ready when its KILLED
+update comes: the status pipeline asks `on_purpose`. A daemon task
 replaced by the roll-out of a new app version is killed *to be launched again*
 (`replace`): it is not on purpose, and the roll-out counts it down until its end is
 applied (`replacing`). The book forgets a task once its terminal update is applied,
@@ -34,6 +35,7 @@ class KillReason(StrEnum):
     RESCHEDULED = "rescheduled"
     DISABLED = "disabled"
     ROLLOUT = "rollout"
+    LAUNCH_TIMEOUT = "launch_timeout"
 
 
 class KillBook:

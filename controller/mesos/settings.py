@@ -72,6 +72,12 @@ class FrameworkSettings(BaseSettings):
         ge=0,
         description="a task unreachable this long is treated as lost (0: keep it forever)",
     )
+    launch_timeout_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="a task staging or starting this long is killed and its shard "
+        "launched again (0: wait forever)",
+    )
     misfire_threshold_seconds: float = Field(
         default=5.0, ge=0, description="a cron fire noticed later than this is skipped"
     )

@@ -17,6 +17,8 @@ and COMPLETE, which change no state, commit their unit alone — and handed to t
 history writer once committed), and a launch cycle when the queues changed. Each
 applied update also answers the open reconciliation run. `expire_unreachable` is the
 sweep `UnreachableExpiry` runs; it applies `statuses.expire_unreachable` the same way.
+`expire_launches` is what `LaunchTimeout` runs: it applies `statuses.expire_launch`,
+then kills the task.
 """
 
 from __future__ import annotations
@@ -315,3 +317,30 @@ class StatusPipeline:
                     records = self._history(lost, decision, known) if lost else []
                     await self.apply(decision, records)
         return bool(self._tracked.adrift())
+
+    async def expire_launches(
+        self, overdue: Sequence[TrackedTask], now: datetime, limit: float
+    ) -> None:
+        """End launches that timed out as dropped ones, then kill their tasks (the kill
+        comes after the end is durable, so it is never taken for one on purpose). Not
+        while a reconciliation is open: its answers may show the task running (an update
+        missed while no one led), and the next check comes soon."""
+        async with self._lock:
+            if self._reconciler.reconciling:
+                return
+            for task in overdue:
+                key = task.task_id.value
+                known = self.knowledge(key)
+                if known.tracked is None or known.tracked.state != task.state:
+                    continue  # ended or moved on while waiting for the lock
+                decision = statuses.expire_launch(known, now, limit)
+                update = statuses.launch_timeout_update(known.tracked, now, limit)
+                log.warning(
+                    "job %s: task %s %s for over %ss: launch timed out, killing it",
+                    task.task_id.job_key,
+                    key,
+                    task.state.words,
+                    limit,
+                )
+                if await self.apply(decision, self._history(update, decision, known)):
+                    await self._kills.kill(key, task.task_id.agent_id, KillReason.LAUNCH_TIMEOUT)

@@ -21,7 +21,8 @@ then acknowledges the update (if it carries a uuid). The rules (docs/framework.m
   through the failover queue, its shard alone, whatever else of its job runs;
 - a daemon shard killed while other shards of its job run is relaunched through the
   failover queue (the ready queue only takes a daemon none of whose shards runs);
-- `expire_unreachable` turns a task unreachable for too long into a lost one.
+- `expire_unreachable` turns a task unreachable for too long into a lost one;
+  `expire_launch` turns a task staging or starting for too long into a dropped launch.
 """
 
 from __future__ import annotations
@@ -406,4 +407,40 @@ def expire_unreachable(known: TaskKnowledge, now: datetime, grace_seconds: float
         return decision
     decision.actions.append(Kill(task.value, task.agent_id))
     _decide_tracked(lost, known, task, replace(tracked, started=True), decision.actions)
+    return decision
+
+
+def launch_timeout_update(tracked: TrackedTask, now: datetime, timeout: float) -> StatusUpdate:
+    """The update the framework makes up for a launch that timed out: TASK_DROPPED from
+    SOURCE_SCHEDULER, as if Mesos had dropped the launch."""
+    task = tracked.task_id
+    return StatusUpdate(
+        task_id=task.value,
+        state=TaskState.DROPPED,
+        agent_id=task.agent_id,
+        message=f"{tracked.state.words} for over {timeout:g}s; killed: launch timed out",
+        source=StatusSource.SCHEDULER,
+        timestamp=now.timestamp(),
+    )
+
+
+def expire_launch(known: TaskKnowledge, now: datetime, timeout: float) -> Decision:
+    """A task that stayed staging or starting past the launch timeout ends as a dropped
+    launch: its shard is re-queued to run once, whatever the job's failover flag.
+
+    The caller kills it (after this is applied); if it comes back later, it is no longer
+    recorded and `decide` kills it again, so the shard never runs twice.
+    """
+    tracked = known.tracked
+    decision = Decision()
+    if tracked is None:
+        return decision
+    task = tracked.task_id
+    if known.job is None:
+        decision.actions.append(RemoveRunning(task))
+        return decision
+    # STARTING proves the task reached its agent, but a task that never got to RUNNING
+    # ran none of its work: it goes where a dropped launch goes.
+    update = launch_timeout_update(tracked, now, timeout)
+    _decide_tracked(update, known, task, replace(tracked, started=False), decision.actions)
     return decision

@@ -4,8 +4,8 @@ ZooKeeper holds each running task's last state; `TrackedTasks` holds the rest th
 status state machine needs (when the state began, whether the task ever started, a
 daemon's idleness, the last update's uuid). It is filled from the store when a term
 starts and from every launch, changed by the status pipeline (and restored when a
-batch could not be persisted), and read by the unreachable-task sweep and the runtime
-facts. Asyncio-loop only.
+batch could not be persisted), and read by the unreachable-task sweep, the launch
+timeout and the runtime facts. Asyncio-loop only.
 """
 
 from __future__ import annotations
@@ -71,3 +71,6 @@ class TrackedTasks:
     def adrift(self) -> list[TrackedTask]:
         """Tasks last known unreachable or unknown."""
         return [t for t in self._tasks.values() if t.state in ADRIFT_STATES]
+
+    def all(self) -> list[TrackedTask]:
+        return list(self._tasks.values())

@@ -14,6 +14,7 @@ from kazoo.client import KazooClient
 from controller.mesos.calls import MesosCallError
 from controller.mesos.driver import MesosDriver
 from controller.mesos.tasks import TaskId
+from controller.operations import EventKind
 from controller.state import Layout
 from controller.state.records import FailoverEntry, LaunchSource
 from devcluster.mesos import AgentSpec
@@ -122,6 +123,59 @@ async def test_a_dropped_launch_is_found_by_reconciliation_and_run_once(
             what="one run per shard",
         )
         assert fw.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
+
+
+async def test_a_launch_lost_at_the_agent_times_out_and_its_shard_runs_once(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path, start_cluster: StartCluster
+) -> None:
+    # The master keeps the lost task staging and reconciliation keeps saying so: only
+    # the launch timeout ends it (docs/semantics.md#launches-that-never-get-going).
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(
+        cluster.master_address, reconcile_interval_seconds=1.0, launch_timeout_seconds=4.0
+    )
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("stuck", out, cron=NEVER, shards=1)  # failover off
+        await fw.service.schedule(job)
+        # A first run starts the app's executor, so the relaunch is not slowed by it.
+        await fw.service.trigger(job.key, "1")
+        await async_wait_for(lambda: len(finished(out)) == 1, what="the first run")
+        await async_wait_for(
+            lambda: not fw.service.job_runtime(job.key).active_shards,
+            what="the first run's end to be applied",
+        )
+
+        await asyncio.to_thread(cluster.drop_next_launch, f"{job.key}@-@0@-@", where="agent")
+        await fw.service.trigger(job.key, "2")
+        lost = await async_wait_for(
+            lambda: [
+                t["id"] for t in framework_state(cluster)["tasks"] if t["state"] == "TASK_STAGING"
+            ],
+            what="the master to hold the lost launch staging",
+        )
+        done = await async_wait_for(
+            lambda: len(finished(out)) == 2 and finished(out),
+            timeout=30,
+            what="the shard to be launched again after the launch timeout",
+        )
+        rerun = done[-1]
+        assert rerun.task_id != lost[0]
+        assert TaskId.parse(rerun.task_id).launch_type is LaunchSource.FAILOVER
+        assert fw.metric("cloudjob_task_kills_total", why="launch_timeout") == 1
+        failed = [e for e in fw.events if e.task_id == lost[0]]
+        assert [e.kind for e in failed] == [EventKind.FAILED, EventKind.FAILOVER]
+        assert "launch timed out" in failed[0].message
+        await async_holds(  # reconciliation rounds and the kill's answer: no second run
+            lambda: len(runs(out)),
+            lambda count: count == 2,
+            seconds=2.5,
+            what="one run per trigger",
+        )
+        assert fw.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
+        assert not fw.service.job_runtime(job.key).active_shards
 
 
 async def test_a_task_mesos_runs_but_the_controller_does_not_know_is_killed(

@@ -5,6 +5,7 @@ only after durability."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +15,7 @@ from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
-from tests.framework.world import World, update
+from tests.framework.world import T0, World, update
 
 pytestmark = pytest.mark.unit
 
@@ -133,3 +134,39 @@ async def test_the_inbox_hands_out_the_status_updates_behind_the_first_in_one_ba
     assert isinstance(third, StatusReceived)
     assert await inbox.statuses_behind(third) == (updates[2:5], None)  # at most `limit`
     assert await inbox.get() == StatusReceived(updates[5])
+
+
+async def test_a_timed_out_launch_is_ended_durably_then_killed(world: World) -> None:
+    tasks = world.seed(running=2)
+    stuck = world.tracked.get(tasks[1])
+    assert stuck is not None
+    await world.statuses.expire_launches([stuck], T0 + timedelta(seconds=301), 300)
+    assert [name for name, _ in world.journal.entries] == ["commit", "kill"]
+    assert world.mesos.killed == [tasks[1]]
+    assert world.metric("cloudjob_task_kills_total", why="launch_timeout") == 1
+    assert world.store.running_task(tasks[1]) is None and world.tracked.get(tasks[1]) is None
+    assert world.store.failover_of("ns.job") == (1,)
+    assert not world.kills.on_purpose(tasks[0])
+    # Mesos's answer to the kill is about a task no longer recorded: nothing more.
+    await world.statuses.handle([update(tasks[1], TaskState.LOST)])
+    assert world.store.failover_of("ns.job") == (1,)
+
+
+async def test_a_timed_out_launch_not_made_durable_is_not_killed(world: World) -> None:
+    tasks = world.seed(running=1)
+    stuck = world.tracked.get(tasks[0])
+    assert stuck is not None
+    world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
+    await world.statuses.expire_launches([stuck], T0 + timedelta(seconds=301), 300)
+    assert world.mesos.killed == []
+    assert world.store.running_task(tasks[0]) is not None
+
+
+async def test_no_launch_times_out_while_a_reconciliation_is_open(world: World) -> None:
+    tasks = world.seed(running=1)
+    stuck = world.tracked.get(tasks[0])
+    assert stuck is not None
+    world.reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=True)
+    await world.statuses.expire_launches([stuck], T0 + timedelta(seconds=301), 300)
+    assert world.mesos.killed == []
+    assert world.store.running_task(tasks[0]) is not None
