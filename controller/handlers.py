@@ -192,6 +192,15 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
             return {}
         return {(body.metadata.namespace or "", app_name): body.metadata.name or ""}
 
+    # Annotations that ask for something: trigger (job), reconcile (app).
+    @kopf.on.event(GROUP, VERSION, APPS, registry=registry, id="app-annotations")
+    def app_annotations(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
+        memo.reconciliation.annotations_seen(ObjectKind.APP, view(body))
+
+    @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-annotations")
+    def job_annotations(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
+        memo.reconciliation.annotations_seen(ObjectKind.JOB, view(body))
+
     # CloudApp
     @kopf.on.resume(GROUP, VERSION, APPS, registry=registry, id="app-resume")
     @kopf.on.create(GROUP, VERSION, APPS, registry=registry, id="app-create")

@@ -203,6 +203,22 @@ class Reconciliation:
         """Whether a handler is working on the object now."""
         return self.mailboxes.lock(_slot(kind, key)).locked()
 
+    def annotations_seen(self, kind: ObjectKind, view: ObjectView) -> None:
+        """Any change of the object was seen. A trigger (job) or reconcile (app) value
+        not acted on yet is a request: the object is refreshed at once, which acts on
+        it. kopf's update handlers never hear of it: annotations are not in the part
+        of the object whose changes they are called for."""
+        if view.deleting:
+            return
+        if kind is ObjectKind.JOB:
+            handled = self.triggers.get(view.key) or view.status.get("lastTrigger")
+            pending = view.annotations.get(jobs.TRIGGER_ANNOTATION) not in (None, handled)
+        else:
+            handled = self.reconciles.get(view.key) or view.status.get("lastReconcile")
+            pending = apps.reconcile_request(view.annotations, handled) is not None
+        if pending:
+            self.dirty.mark(kind, view.key, urgent=True)
+
     def request_reapply(self, kind: ObjectKind, key: str) -> None:
         """The object's next refresh re-applies its desired state; mark it dirty."""
         self.mailboxes.request_reapply(_slot(kind, key))

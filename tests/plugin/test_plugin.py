@@ -200,7 +200,7 @@ def scenario(stack: Stack, base: str, controller_namespace: str, service: str) -
     assert statistics["jobs"]["total"] == 3
     windows = {r[0]: r[1:] for r in rows(admin.ok("stats"))}
     assert windows["last day"] == ["2", "1", "0"]
-    assert windows["1"][:2] == ["3", "TRANSIENT=3"]
+    assert windows["1"][0] == "3" and "TRANSIENT=3" in windows["1"]
     # The three runs may have ended either side of a minute's turn.
     minutes = rows(admin.ok("stats", "--interval", "minute", "--no-headers"))
     assert [sum(int(m[i]) for m in minutes) for i in (1, 2, 3)] == [2, 1, 0]
