@@ -14,6 +14,7 @@ from devcluster.campaign.faults import Kind
 from devcluster.campaign.report import table
 from devcluster.campaign.trial import TrialSettings, run_trial
 from devcluster.kube import ControlPlane
+from tests.kubeworld import clean_slate
 
 pytestmark = pytest.mark.system
 
@@ -31,9 +32,14 @@ def test_a_seeded_trial_loses_and_doubles_no_run(
         duration=25.0, settle=60.0, quiet=5.0, kinds=KINDS, mean_gap=5.0, paced_triggers=True
     )
     lines: list[str] = []
-    result = run_trial(
-        seed, seed, api=kube_cluster, work_dir=tmp_path, settings=settings, say=lines.append
-    )
+    try:
+        result = run_trial(
+            seed, seed, api=kube_cluster, work_dir=tmp_path, settings=settings, say=lines.append
+        )
+    finally:
+        # The trial's objects would otherwise be scheduled by every later test's
+        # controller (they watch all namespaces of the shared API server).
+        clean_slate(kube_cluster)
     report = "\n".join([*lines, table([result])])
     assert result.faults, report
     assert result.verdict.expected > 0, report
