@@ -98,6 +98,8 @@ log = logging.getLogger(__name__)
 
 # The master's ERROR message for a framework id it removed (src/master/master.cpp).
 REMOVED_FRAMEWORK = "Framework has been removed"
+# The master's word to a subscriber whose framework id another subscription took over.
+FAILED_OVER = "Framework failed over"
 # Mesos's default, for a master that does not say (heartbeat_interval_seconds).
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 # How long a SUBSCRIBE waits for ZooKeeper to confirm the leadership, and how soon a
@@ -364,6 +366,11 @@ class FrameworkEngine:
                     self._launch.executor_gone(executor)
             case MessageReceived(executor_id=sender):
                 log.debug("ignoring a message from executor %s", sender)
+            case MasterError(message=message) if FAILED_OVER in message:
+                # The replica elected after this one subscribed: expected by one that no
+                # longer leads (a leader frozen past its session learns it so).
+                level = logging.WARNING if self._leading() else logging.INFO
+                log.log(level, "another subscriber took this framework over: %s", message)
             case MasterError(message=message):
                 log.error("the Mesos master refused this framework: %s", message)
                 if REMOVED_FRAMEWORK in message:
