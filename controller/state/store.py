@@ -801,9 +801,11 @@ class StateStore:
         pending = [p for p in plans if p.ops]
         if not pending:
             return 0
+        # Leadership first: a store unloaded because ZooKeeper went away is, to the
+        # caller, a replica that no longer leads.
+        token = self._fence.token()
         if not self._loaded:
             raise StateUnavailable("the state store is not loaded; call load() first")
-        token = self._fence.token()
         chunks = chunk([p.ops for p in pending])
         for number, ops in enumerate(chunks, start=1):
             try:

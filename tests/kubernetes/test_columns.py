@@ -53,7 +53,7 @@ def test_state_and_last_schedule_columns_are_filled_for_cron_and_triggered_jobs(
         lambda found: (
             set(found) == {"cron", "manual"}
             and all(row["STATE"] != "<none>" for row in found.values())
-            and all(row["LAST SCHEDULE"] != "<none>" for row in found.values())
+            and all(re.fullmatch(r"\d+[smh]", row["LAST SCHEDULE"]) for row in found.values())
         ),
         what="State and Last Schedule of both jobs",
     )
