@@ -35,7 +35,8 @@ from controller.history.spool import SpoolUnit
 from controller.history.writer import HistoryWriter
 from controller.mesos.history_spool import ZkSpool
 from controller.operations import ReconcileKind
-from controller.state import FollowUp, LaunchSource, Layout, RunningTask, StateStore
+from controller.state import Layout, StateStore
+from tests.history.factories import queue_every_way
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
@@ -103,22 +104,7 @@ def seed_queues(client: KazooClient, layout: Layout, now: datetime) -> None:
     store.put_job(_job("ops", "cleanup", "0 0 3 * * ?", 1))
     store.put_job(_job("ops", "archive", "0 0 4 * * ?", 1))
     store.disable_job("ops.archive")
-    store.fire([report.key], now)
-    tasks = [
-        RunningTask(
-            task_id=f"{report.key}@-@{shard}@-@READY@-@agent-1@-@live{shard}",
-            job_key=report.key,
-            shard=shard,
-            source=LaunchSource.READY,
-            agent_id="agent-1",
-            hostname="host-1",
-            launched_at=now,
-            fire_time=now,
-        )
-        for shard in (0, 1)
-    ]
-    store.commit_launch(tasks)
-    store.task_terminated(tasks[1].task_id, FollowUp.FAILOVER)
+    queue_every_way(store, report.key, now, "live")
     store.fire([report.key], now + timedelta(seconds=1))
 
 

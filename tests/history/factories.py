@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from controller.history.records import Outcome, RunEnded, RunLaunched, RunPlace, Transition
+from controller.state import FollowUp, LaunchSource, RunningTask, StateStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -62,3 +63,24 @@ def transition(job: str = "team.report", shard: int = 0, state: str = "TASK_RUNN
         agent_id=where.agent_id,
         hostname=where.hostname,
     )
+
+
+def queue_every_way(store: StateStore, job_key: str, at: datetime, tag: str) -> None:
+    """A job fired at `at` with shards 0 and 1 launched, shard 1 then failed over: one
+    shard running, one in the failover queue (a later fire makes a pending run)."""
+    store.fire([job_key], at)
+    tasks = [
+        RunningTask(
+            task_id=f"{job_key}@-@{shard}@-@READY@-@agent-1@-@{tag}{shard}",
+            job_key=job_key,
+            shard=shard,
+            source=LaunchSource.READY,
+            agent_id="agent-1",
+            hostname="host-1",
+            launched_at=at,
+            fire_time=at,
+        )
+        for shard in (0, 1)
+    ]
+    store.commit_launch(tasks)
+    store.task_terminated(tasks[1].task_id, FollowUp.FAILOVER)

@@ -30,9 +30,9 @@ from controller.history.spool import SpoolUnit
 from controller.history.writer import HistoryWriter
 from controller.mesos.history_spool import ZkSpool
 from controller.operations import ReconcileKind, SchedulingError
-from controller.state import FollowUp, LaunchSource, Layout, RunningTask, StateStore
+from controller.state import Layout, StateStore
 from tests.history.conftest import Database
-from tests.history.factories import T0, ended, launched, transition
+from tests.history.factories import T0, ended, launched, queue_every_way, transition
 
 pytestmark = pytest.mark.integration
 
@@ -71,22 +71,7 @@ def seeded_queues(client: KazooClient, layout: Layout) -> None:
     store.put_app(AppDefinition(namespace="team", name="app", spec=APP_SPEC))
     job = JobDefinition(namespace="team", name="report", spec=JOB_SPEC)
     store.put_job(job)
-    store.fire([job.key], T0)
-    tasks = [
-        RunningTask(
-            task_id=f"{job.key}@-@{shard}@-@READY@-@agent-1@-@u{shard}",
-            job_key=job.key,
-            shard=shard,
-            source=LaunchSource.READY,
-            agent_id="agent-1",
-            hostname="host-1",
-            launched_at=T0,
-            fire_time=T0,
-        )
-        for shard in (0, 1)
-    ]
-    store.commit_launch(tasks)
-    store.task_terminated(tasks[1].task_id, FollowUp.FAILOVER)
+    queue_every_way(store, job.key, T0, "u")
     store.fire([job.key], T0 + timedelta(minutes=1))
 
 
