@@ -63,7 +63,8 @@ from controller.reconcilers.recording import EventPolicy, EventRecorder
 from controller.reconcilers.refreshing import RefreshMetrics, StatusRefresher, StatusWrite
 from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
-from controller.state import AsyncLeadership, Layout, LeaderElection, open_client
+from controller.state import AsyncLeadership, Layout, LeaderElection, NotLeader, open_client
+from controller.state.view import View
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +344,7 @@ class Controller:
             zookeeper=lambda: self._client,
             layout=Layout(settings.zookeeper.namespace),
             reconcile=self._reconcile_now,
+            leading=self._leading_view,
             namespaces=settings.shown_namespaces(),
         )
         self.console = ConsoleAssets(enabled=settings.console.enabled)
@@ -385,6 +387,16 @@ class Controller:
             raise SchedulingError("this replica does not lead; ask the leader (see /readyz)")
         future = asyncio.run_coroutine_threadsafe(service.reconcile(kind, app_key), loop)
         return future.result(RECONCILE_TIMEOUT)
+
+    def _leading_view(self) -> View | None:
+        """From the API's thread: a copy of the leading store's view (None: not leading)."""
+        service = self._service
+        if service is None or not service.active:
+            return None
+        try:
+            return service.view().state.snapshot()
+        except NotLeader:
+            return None
 
     @property
     def zookeeper_client(self) -> KazooClient | None:

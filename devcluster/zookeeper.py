@@ -54,6 +54,15 @@ def _four_letter(port: int, word: bytes) -> bytes:
         return b"".join(chunks)
 
 
+def packets_received(port: int) -> int:
+    """How many packets the server on `port` has received since it started (its `srvr`
+    answer): what tests count a client's reads by, on the wire."""
+    for line in _four_letter(port, b"srvr").decode().splitlines():
+        if line.startswith("Received: "):
+            return int(line.removeprefix("Received: "))
+    raise OSError(f"no packet count in the srvr answer of 127.0.0.1:{port}")
+
+
 def serving(port: int) -> bool:
     """Whether the server on `port` answers requests (a member without quorum does not)."""
     try:

@@ -8,16 +8,17 @@ reads this API from the browser, shows nothing outside it.
 The health endpoint serves from its own threads (`controller.endpoints`); a request
 for `/api/v1/...` is handed to `answer`, which runs the database read on the API's
 own event loop (a thread of its own, with its own SQLAlchemy engine, so neither the
-controller's loop nor kopf ever touches it) and reads the queues from ZooKeeper
-through the replica's kazoo client. Any replica answers: nothing comes from the
-leader's memory. Built and started by `controller.app.Controller`.
+controller's loop nor kopf ever touches it). Any replica answers. The jobs, apps and
+queues come from memory, never from a read of ZooKeeper per request: on the leader,
+from a copy of its `StateStore`'s view (`leading`); on a standby, from a
+`StateFollower` that follows the tree with watches through the replica's kazoo
+client. Built and started by `controller.app.Controller`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
@@ -29,21 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.api import catalog
 from controller.api.catalog import AppQuery, JobQuery, JobState, Scope
+from controller.api.following import StateFollower
 from controller.api.openapi import BASE, DOCUMENT
 from controller.history import queries
 from controller.history.database import open_engine
 from controller.naming import split_key
 from controller.operations import ReconcileKind, SchedulingError
 from controller.state.errors import StateError
-from controller.state.gateway import ZkGateway
 from controller.state.layout import Layout
-from controller.state.loading import read_view
 from controller.state.view import View
 
 Answer = tuple[int, dict[str, Any]]
-VIEW_MAX_AGE = 2.0
-"""Seconds one read of ZooKeeper's state tree answers for: the requests of a console
-page, sent at once, and those of other browsers share it."""
 T = TypeVar("T")
 _OUTCOMES = ("succeeded", "failed", "killed")
 
@@ -197,29 +194,33 @@ class HistoryApi:
         zookeeper: Callable[[], KazooClient | None],
         layout: Layout,
         reconcile: Callable[[ReconcileKind, str | None], int],
+        leading: Callable[[], View | None] = lambda: None,
         namespaces: Collection[str] = (),
     ) -> None:
         """`reconcile` asks the leader's scheduling core for a reconciliation (raises
-        SchedulingError on a replica that does not lead); `namespaces` are those every
-        answer is limited to (none: all)."""
+        SchedulingError on a replica that does not lead); `leading` gives a copy of the
+        leading store's view (None while the replica does not lead); `namespaces` are
+        those every answer is limited to (none: all)."""
         self._scope = Scope(frozenset(namespaces))
         self._url = database_url
         self._timeout = timeout
         self._zookeeper = zookeeper
         self._layout = layout
         self._reconcile = reconcile
+        self._leading = leading
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="history-api", daemon=True
         )
         self._engine: AsyncEngine | None = None
-        self._view_lock = threading.Lock()
-        self._last_view: tuple[float, View] | None = None
+        self._follower_lock = threading.Lock()
+        self._follower: StateFollower | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self._unfollow()
         if not self._thread.is_alive():
             return
         if self._engine is not None:
@@ -316,18 +317,33 @@ class HistoryApi:
         return future.result(3 * self._timeout)
 
     def _state(self) -> View:
-        """The state tree as read at most VIEW_MAX_AGE ago (one read at a time)."""
-        with self._view_lock:
-            last = self._last_view
-            if last is not None and time.monotonic() - last[0] < VIEW_MAX_AGE:
-                return last[1]
-            client = self._zookeeper()
-            if client is None or not client.connected:
-                raise StateError("not connected to ZooKeeper")
-            gateway = ZkGateway(client, timeout=self._timeout)
-            view = read_view(gateway, self._layout, datetime.now(UTC), create=False).view
-            self._last_view = (time.monotonic(), view)
+        """The queues and definitions: the leader's own, or those the follower keeps."""
+        view = self._leading()
+        if view is not None:
+            self._unfollow()
             return view
+        client = self._zookeeper()
+        if client is None or not client.connected:
+            raise StateError("not connected to ZooKeeper")
+        return self._follower_of(client).view(self._timeout)
+
+    def _follower_of(self, client: KazooClient) -> StateFollower:
+        """The follower of `client` (a new one when the replica's client changed)."""
+        with self._follower_lock:
+            if self._follower is not None and self._follower.client is not client:
+                self._follower.close()
+                self._follower = None
+            if self._follower is None:
+                self._follower = StateFollower(client, self._layout)
+            return self._follower
+
+    def _unfollow(self) -> None:
+        """Stop following (the replica leads, or the API stops): its watches cost
+        ZooKeeper a read per change."""
+        with self._follower_lock:
+            follower, self._follower = self._follower, None
+        if follower is not None:
+            follower.close()
 
     def _scoped(self, wanted: queries.Filter) -> queries.Filter:
         return replace(wanted, namespaces=self._scope.narrowed(wanted.namespace))

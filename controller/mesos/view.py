@@ -14,6 +14,7 @@ from typing import Protocol
 from controller.definitions import AppDefinition, JobDefinition
 from controller.producer import TimerKey
 from controller.state import FailoverEntry, ReadyEntry, RequestCounts, RunningTask
+from controller.state.view import View
 
 
 class StateReader(Protocol):
@@ -36,6 +37,8 @@ class StateReader(Protocol):
     def framework_id(self) -> str | None: ...
 
     def last_trigger(self, job_key: str) -> str | None: ...
+
+    def snapshot(self) -> View: ...
 
     @property
     def counts(self) -> RequestCounts: ...

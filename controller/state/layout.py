@@ -69,12 +69,16 @@ class Layout:
 
     # desired state
     @property
+    def config_root(self) -> str:
+        return f"{self.root}/config"
+
+    @property
     def apps(self) -> str:
-        return f"{self.root}/config/app"
+        return f"{self.config_root}/app"
 
     @property
     def jobs(self) -> str:
-        return f"{self.root}/config/job"
+        return f"{self.config_root}/job"
 
     def app(self, app_key: str) -> str:
         return f"{self.apps}/{_segment('app key', app_key)}"
@@ -84,15 +88,19 @@ class Layout:
 
     # queues
     @property
+    def state_root(self) -> str:
+        return f"{self.root}/state"
+
+    @property
     def ready_root(self) -> str:
-        return f"{self.root}/state/ready"
+        return f"{self.state_root}/ready"
 
     def ready(self, job_key: str) -> str:
         return f"{self.ready_root}/{_segment('job key', job_key)}"
 
     @property
     def running_root(self) -> str:
-        return f"{self.root}/state/running"
+        return f"{self.state_root}/running"
 
     def running_job(self, job_key: str) -> str:
         return f"{self.running_root}/{_segment('job key', job_key)}"
@@ -102,7 +110,7 @@ class Layout:
 
     @property
     def failover_root(self) -> str:
-        return f"{self.root}/state/failover"
+        return f"{self.state_root}/failover"
 
     def failover_job(self, job_key: str) -> str:
         return f"{self.failover_root}/{_segment('job key', job_key)}"
@@ -112,25 +120,25 @@ class Layout:
 
     @property
     def trigger_root(self) -> str:
-        return f"{self.root}/state/trigger"
+        return f"{self.state_root}/trigger"
 
     def trigger(self, job_key: str) -> str:
         return f"{self.trigger_root}/{_segment('job key', job_key)}"
 
     @property
     def fired_root(self) -> str:
-        return f"{self.root}/state/fired"
+        return f"{self.state_root}/fired"
 
     def fired(self, job_key: str) -> str:
         return f"{self.fired_root}/{_segment('job key', job_key)}"
 
     @property
     def disabled_jobs(self) -> str:
-        return f"{self.root}/state/disable/job"
+        return f"{self.state_root}/disable/job"
 
     @property
     def disabled_apps(self) -> str:
-        return f"{self.root}/state/disable/app"
+        return f"{self.state_root}/disable/app"
 
     def disabled_job(self, job_key: str) -> str:
         return f"{self.disabled_jobs}/{_segment('job key', job_key)}"

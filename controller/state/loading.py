@@ -7,13 +7,16 @@ disabled-job flags, and disabled-app flags of absent apps — are returned as `s
 paths (children before parents) for the store to delete; ready entries of disabled
 jobs are stale too, since a disabled job never holds pending runs, and so are failover
 entries of shards beyond the job's sharding count. Config nodes that do not decode are
-reported as `ignored` and left alone. Used by `StateStore.load` and after a refused transaction.
+reported as `ignored` and left alone. Used by `StateStore.load` and after a refused
+transaction; `build_view` also by the history API's `StateFollower`, over the nodes its
+watches keep (with definitions decoded once per version, through `decode_app` /
+`decode_job`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 Nodes = Mapping[str, tuple[bytes, int]]
 _D = TypeVar("_D", AppDefinition, JobDefinition)
-Children = Mapping[str, list[str]]
+Children = Mapping[str, Collection[str]]
 
 
 @dataclass
@@ -88,16 +91,19 @@ def build_view(
     kids: Children,
     leaves: Nodes,
     loaded_at: datetime,
+    *,
+    decode_app: Callable[[bytes], AppDefinition] = AppDefinition.decode,
+    decode_job: Callable[[bytes], JobDefinition] = JobDefinition.decode,
 ) -> Loaded:
     """Decode fetched nodes into a view; `loaded_at` dates running nodes written
     without a launch time (the original's bare task ids)."""
     loaded = Loaded(View())
     view = loaded.view
     for key in roots.get(layout.apps, []):
-        if (app := _definition(loaded, layout.app(key), data, AppDefinition.decode)) is not None:
+        if (app := _definition(loaded, layout.app(key), data, decode_app)) is not None:
             view.apps[key] = app
     for key in roots.get(layout.jobs, []):
-        if (job := _definition(loaded, layout.job(key), data, JobDefinition.decode)) is not None:
+        if (job := _definition(loaded, layout.job(key), data, decode_job)) is not None:
             view.put_job(job)
     if (fid := data.get(layout.framework_id)) is not None and fid[0].strip():
         view.framework_id = fid[0].decode().strip()

@@ -348,6 +348,12 @@ class StateStore:
             handled = self._view.triggers.get(job_key)
             return handled[0] if handled else None
 
+    def snapshot(self) -> View:
+        """A copy of the whole view as it is now (what the history API answers from
+        while this replica leads): no ZooKeeper read, a few milliseconds per 10,000 jobs."""
+        with self._view_lock:
+            return self._view.copy()
+
     # ------------------------------------------------------------------ definitions
     def put_app(self, app: AppDefinition) -> Change:
         """Store `app` and set its disabled flag from `spec.disabled`; disabling drops

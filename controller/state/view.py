@@ -4,6 +4,9 @@ Owned by `StateStore`, built by `loading.read_view`, read by `planning` to decid
 the operations of a change, and mutated only by the `apply` of a plan whose
 transaction ZooKeeper has accepted.
 
+`copy` gives readers outside the store (the history API of the leading replica) a
+view of their own, which later writes do not change under them.
+
 Every queue is keyed by job, so what one job needs (its ready entry, running shards,
 failover shards) is found without scanning the queues; `jobs_by_app` indexes the jobs
 of each app and is kept by `put_job` / `forget_job`, the only writers of `jobs`.
@@ -41,6 +44,25 @@ class View:
     fired: dict[str, datetime] = field(default_factory=dict)
     """job key → the last cron fire handled (transient jobs)"""
     framework_id: str | None = None
+
+    def copy(self) -> View:
+        """A copy that shares only immutable values (definitions, entries, tasks)."""
+        return View(
+            apps=dict(self.apps),
+            jobs=dict(self.jobs),
+            jobs_by_app={app: dict(keys) for app, keys in self.jobs_by_app.items()},
+            disabled_jobs=set(self.disabled_jobs),
+            disabled_apps=set(self.disabled_apps),
+            ready=dict(self.ready),
+            running={job: dict(shards) for job, shards in self.running.items()},
+            running_parents=set(self.running_parents),
+            by_task=dict(self.by_task),
+            failover={job: dict(shards) for job, shards in self.failover.items()},
+            failover_parents=set(self.failover_parents),
+            triggers=dict(self.triggers),
+            fired=dict(self.fired),
+            framework_id=self.framework_id,
+        )
 
     def is_disabled(self, job: JobDefinition) -> bool:
         return job.key in self.disabled_jobs or job.app_key in self.disabled_apps
