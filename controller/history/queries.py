@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from controller.history import rollups
 from controller.history.database import loaded, stored
 from controller.history.schema import runs, transitions
 
@@ -165,16 +166,16 @@ def _bucket(connection: AsyncConnection, interval: str) -> Any:
     return func.strftime(_SQLITE_BUCKETS[interval], runs.c.ended_at)
 
 
-async def result_series(
+async def _runs_per_interval(
     connection: AsyncConnection,
     interval: str,
     since: datetime,
     until: datetime,
-    wanted: Filter = Filter(),
-) -> list[dict[str, Any]]:
-    """Runs that ended per minute, hour or day between `since` and `until`, by outcome,
-    oldest first; intervals without runs are left out. Of `wanted`'s namespaces and job
-    only (its times and paging do not apply)."""
+    wanted: Filter,
+    series: rollups.Series,
+) -> None:
+    """Add to `series` the runs that ended between `since` and `until`, counted from
+    `runs` (the index on end time and outcome answers it alone)."""
     bucket = _bucket(connection, interval).label("bucket")
     query = (
         select(bucket, runs.c.outcome, func.count())
@@ -185,14 +186,48 @@ async def result_series(
             *_where(runs, "ended_at", _scope_of(wanted)),
         )
         .group_by(bucket, runs.c.outcome)
-        .order_by(bucket)
     )
-    series: dict[datetime, dict[str, int]] = {}
     for start, outcome, count in await connection.execute(query):
         moment = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
         counts = series.setdefault(loaded(moment), {"succeeded": 0, "failed": 0, "killed": 0})  # type: ignore[arg-type]
-        counts[outcome] = int(count)
+        counts[outcome] = counts.get(outcome, 0) + int(count)
+
+
+async def result_series(
+    connection: AsyncConnection,
+    interval: str,
+    since: datetime,
+    until: datetime,
+    wanted: Filter = Filter(),
+) -> list[dict[str, Any]]:
+    """Runs that ended per minute, hour or day between `since` and `until`, by outcome,
+    oldest first; intervals without runs are left out. Of `wanted`'s namespaces and job
+    only (its times and paging do not apply). Whole hours and days of all jobs come
+    from their counts (`rollups`), the rest from the runs."""
+    series: rollups.Series = {}
+    first, end = (
+        rollups.whole_intervals(interval, since, until)
+        if interval in rollups.SPANS and not wanted.job
+        else (until, until)
+    )
+    if first >= end:
+        await _runs_per_interval(connection, interval, since, until, wanted, series)
+    else:
+        if since < first:
+            await _runs_per_interval(connection, interval, since, first, wanted, series)
+        namespaces = _namespaces(wanted)
+        await rollups.counted(connection, interval, first, end, namespaces, series)
+        if end < until:
+            await _runs_per_interval(connection, interval, end, until, wanted, series)
     return [{"start": start.isoformat(), **counts} for start, counts in sorted(series.items())]
+
+
+def _namespaces(wanted: Filter) -> tuple[str, ...] | None:
+    """The namespaces a filter allows (None: all)."""
+    if wanted.namespace:
+        allowed = wanted.namespaces is None or wanted.namespace in wanted.namespaces
+        return (wanted.namespace,) if allowed else ()
+    return wanted.namespaces
 
 
 async def results(

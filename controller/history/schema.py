@@ -2,7 +2,10 @@
 
 `runs` and `transitions` are pruned by the retention; `job_totals` holds each job's
 counters, kept in the same transaction as the run ends they count, so they survive the
-pruning; `job_removals` the removals applied (a removal ends a job's counters). The
+pruning; `run_counts` the runs that ended per hour and per day, by namespace and
+outcome, kept the same way (what the statistics' hourly and daily series read instead
+of a million runs); `job_removals` the removals applied (a removal ends a job's
+counters). The
 migrations (`controller/history/migrations/versions`) create exactly these; a test
 compares the migrated database with this metadata. Used by the writer, the retention,
 the summaries and the queries. Times are stored timezone-aware (UTC).
@@ -54,7 +57,9 @@ runs = Table(
     Column("removal_id", String(64)),
     Index("ix_runs_job_started", "job_key", "started_at"),
     Index("ix_runs_namespace_started", "namespace", "started_at"),
-    Index("ix_runs_ended", "ended_at"),
+    # the statistics' counts read only these columns: the index answers them alone
+    Index("ix_runs_ended_outcome", "ended_at", "outcome"),
+    Index("ix_runs_namespace_ended", "namespace", "ended_at", "outcome"),
     Index("ix_runs_task", "task_id"),
 )
 
@@ -67,6 +72,16 @@ job_totals = Table(
     Column("killed", Integer, nullable=False),
     Column("last_success_time", DateTime(timezone=True)),
     Column("last_run_seconds", Float),
+)
+
+run_counts = Table(
+    "run_counts",
+    metadata,
+    Column("span", String(8), primary_key=True),  # 'hour' or 'day'
+    Column("start", DateTime(timezone=True), primary_key=True),
+    Column("namespace", String(63), primary_key=True),
+    Column("outcome", String(16), primary_key=True),
+    Column("runs", Integer, nullable=False),
 )
 
 transitions = Table(

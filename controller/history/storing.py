@@ -6,7 +6,8 @@ unless its row exists; an ended run is inserted or, if its row is still open, cl
 a job removal, unless already applied, deletes the job's counters and marks its runs —
 so a record written again changes nothing. It answers which records changed a row, for
 the summaries. Each ended run is added to its job's counters (`job_totals`) in the
-same transaction. `load_summaries` reads the per-job counters and the recent runs of
+same transaction, and to the runs that ended per hour and per day (`rollups`).
+`load_summaries` reads the per-job counters and the recent runs of
 jobs not removed. `apply_retention`
 deletes by age and by count per job. Used by the writer; SQLAlchemy Core throughout,
 the same statements on SQLite and PostgreSQL (the upsert's dialect form aside).
@@ -23,6 +24,7 @@ from sqlalchemy import Table, and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from controller.history import rollups
 from controller.history.database import loaded, stored
 from controller.history.records import (
     HistoryRecord,
@@ -103,6 +105,7 @@ async def write_batch(
     """Write `records` (inside the caller's transaction); the run and removal records
     that changed a row, in order."""
     changed: list[Changed] = []
+    ends: list[tuple[str, datetime, str]] = []
     moves = [_transition_row(r) for r in records if isinstance(r, Transition)]
     if moves:
         await connection.execute(
@@ -145,7 +148,8 @@ async def write_batch(
         if result.rowcount:
             changed.append(record)
             if isinstance(record, RunEnded | RunAbandoned):
-                await _count(connection, record)
+                ends.append(await _count(connection, record))
+    await rollups.add(connection, ends)
     return changed
 
 
@@ -207,8 +211,10 @@ async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loade
     return Loaded(totals, rows)
 
 
-async def _count(connection: AsyncConnection, record: RunEnded | RunAbandoned) -> None:
-    """Add an ended run to its job's counters."""
+async def _count(
+    connection: AsyncConnection, record: RunEnded | RunAbandoned
+) -> tuple[str, datetime, str]:
+    """Add an ended run to its job's counters; its namespace, end and outcome."""
     if isinstance(record, RunAbandoned):
         job_key, outcome, seconds = record.job_key, Outcome.KILLED, 0.0
     else:
@@ -249,6 +255,8 @@ async def _count(connection: AsyncConnection, record: RunEnded | RunAbandoned) -
             },
         )
     )
+    # the namespace as the run's row has it (`RunPlace.namespace`)
+    return job_key.partition(".")[0], record.ended_at, outcome.value
 
 
 def run_row(row: Any) -> RunRow:
@@ -278,8 +286,10 @@ async def apply_retention(
     connection: AsyncConnection, *, older_than: datetime, runs_per_job: int
 ) -> Retained:
     """Delete runs and transitions older than `older_than`, and every job's runs beyond
-    its newest `runs_per_job` (and the transitions of their tasks)."""
+    its newest `runs_per_job` (and the transitions of their tasks), and the hourly and
+    daily counts of intervals that ended before `older_than`."""
     cutoff = stored(older_than)
+    await rollups.prune(connection, older_than)
     old_runs = await connection.execute(
         delete(runs).where(and_(runs.c.ended_at.is_not(None), runs.c.started_at < cutoff))
     )

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from controller.history import queries
 from controller.history.database import async_url, loaded, migrate, open_engine
 from controller.history.records import JobRemoved, Outcome, RunAbandoned, transition_key
-from controller.history.schema import job_totals, metadata, runs, transitions
+from controller.history.schema import job_totals, metadata, run_counts, runs, transitions
 from controller.history.storing import apply_retention, load_summaries, write_batch
 from tests.history.conftest import Database
 from tests.history.factories import T0, ended, launched, transition
@@ -49,10 +50,18 @@ async def test_migrations_are_idempotent_and_build_the_schema_of_the_metadata(
                 i["name"]: bool(i["unique"]) for i in inspect(sync).get_indexes("transitions")
             }
         )
+        indexed = await connection.run_sync(
+            lambda sync: {
+                i["name"]: i["column_names"]
+                for i in inspect(sync).get_indexes("runs")
+                if i["name"].startswith("ix_")
+            }
+        )
     assert found == {
         table.name: {c.name for c in table.columns} for table in metadata.sorted_tables
     }
     assert unique["ux_transitions_record_key"]
+    assert indexed == {i.name: [c.name for c in i.columns] for i in runs.indexes}
 
 
 async def test_a_database_of_the_first_revision_is_upgraded_with_its_rows(
@@ -223,3 +232,93 @@ def test_urls_without_a_driver_get_the_async_one() -> None:
     assert async_url("postgres://db/h").drivername == "postgresql+asyncpg"
     assert async_url("sqlite:////var/lib/h.db").drivername == "sqlite+aiosqlite"
     assert async_url("postgresql+asyncpg://db/h").drivername == "postgresql+asyncpg"
+
+
+def counts_of(rows: object) -> list[tuple[str, object, str, str, int]]:
+    return sorted(
+        (r.span, loaded(r.start), r.namespace, r.outcome, r.runs)  # type: ignore[attr-defined]
+        for r in rows  # type: ignore[attr-defined]
+    )
+
+
+async def test_runs_are_counted_per_hour_and_day_once_and_pruned_by_age(
+    engine: AsyncEngine,
+) -> None:
+    day = timedelta(days=1)
+    records = [
+        ended(shard=0),
+        ended(shard=1, outcome=Outcome.FAILED),
+        ended(shard=0, fire=T0 + timedelta(minutes=70)),
+        ended(job="other.report", fire=T0 + 3 * day),
+    ]
+    async with engine.begin() as connection:
+        await write_batch(connection, records)
+        await write_batch(connection, records)
+        counted = counts_of(await connection.execute(select(run_counts)))
+        await apply_retention(connection, older_than=T0 + 2 * day, runs_per_job=100)
+        kept = counts_of(await connection.execute(select(run_counts)))
+    hour, today, later = T0, T0.replace(hour=0), T0.replace(hour=0) + 3 * day
+    assert counted == [
+        ("day", today, "team", "failed", 1),
+        ("day", today, "team", "succeeded", 2),
+        ("day", later, "other", "succeeded", 1),
+        ("hour", hour, "team", "failed", 1),
+        ("hour", hour, "team", "succeeded", 1),
+        ("hour", hour + timedelta(hours=1), "team", "succeeded", 1),
+        ("hour", later + timedelta(hours=12), "other", "succeeded", 1),
+    ]
+    assert kept == [c for c in counted if c[2] == "other"]
+
+
+async def test_series_of_whole_and_partial_intervals_count_every_run_once(
+    engine: AsyncEngine,
+) -> None:
+    """Whole hours and days come from the counts, the edges from the runs: any window
+    gives the counts of the runs themselves."""
+    ends = [T0 + timedelta(minutes=37 * n) for n in range(200)]
+    records = [
+        ended(job=f"{'team' if n % 3 else 'other'}.report", shard=n, fire=at)
+        for n, at in enumerate(ends)
+    ]
+    async with engine.begin() as connection:
+        await write_batch(connection, records)
+    windows = [
+        ("hour", T0 - timedelta(minutes=10), T0 + timedelta(hours=7, minutes=20)),
+        ("hour", T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)),
+        ("day", T0 - timedelta(hours=3), T0 + timedelta(days=4, hours=5)),
+        ("day", T0.replace(hour=0), T0.replace(hour=0) + timedelta(days=3)),
+    ]
+    for interval, since, until in windows:
+        for namespace in (None, "team"):
+            async with engine.connect() as connection:
+                wanted = queries.Filter(namespace=namespace)
+                series = await queries.result_series(connection, interval, since, until, wanted)
+            expected: dict[str, int] = {}
+            for n, fire in enumerate(ends):
+                at = fire + timedelta(seconds=6)
+                if since <= at < until and (namespace is None or n % 3):
+                    step = queries.INTERVALS[interval]
+                    start = T0.replace(hour=0) + (at - T0.replace(hour=0)) // step * step
+                    expected[start.isoformat()] = expected.get(start.isoformat(), 0) + 1
+            found = {i["start"]: i["succeeded"] for i in series}
+            assert found == expected, (interval, since, until, namespace)
+
+
+async def test_a_database_of_revision_0002_gets_its_runs_counted(database: Database) -> None:
+    engine = open_engine(database.url)
+    try:
+        await migrate(engine, "0002")
+        async with engine.begin() as connection:
+            await write_batch(connection, [launched(), launched(shard=1)])
+            await connection.execute(
+                runs.update().values(ended_at=T0 + timedelta(minutes=90), outcome="failed")
+            )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            counted = counts_of(await connection.execute(select(run_counts)))
+    finally:
+        await engine.dispose()
+    assert counted == [
+        ("day", T0.replace(hour=0), "team", "failed", 2),
+        ("hour", T0 + timedelta(hours=1), "team", "failed", 2),
+    ]
