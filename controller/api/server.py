@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from kazoo.client import KazooClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.api import catalog
-from controller.api.catalog import AppQuery, JobQuery, JobState, Scope
+from controller.api.catalog import AppQuery, JobQuery, JobState, Listing, Scope
 from controller.api.following import StateFollower
 from controller.api.openapi import BASE, DOCUMENT
 from controller.history import queries
@@ -131,60 +130,6 @@ def parse_series(query: Mapping[str, str], now: datetime) -> tuple[str, datetime
     return interval, since, until
 
 
-def _names(key: str) -> dict[str, str]:
-    namespace, name = split_key(key)
-    return {"namespace": namespace, "job": name}
-
-
-def queues_of(view: View) -> dict[str, Any]:
-    """The three queues as the API shows them (pure)."""
-    return {
-        "ready": [
-            {
-                **_names(key),
-                "runs": entry.count,
-                "fireTimes": [f.isoformat() for f in entry.fires],
-            }
-            for key, (entry, _) in sorted(view.ready.items())
-        ],
-        "running": [
-            {
-                **_names(task.job_key),
-                "shard": task.shard,
-                "taskId": task.task_id,
-                "agentId": task.agent_id,
-                "hostname": task.hostname,
-                "state": task.state,
-                "launchedAt": task.launched_at.isoformat(),
-                "fireTime": task.fire_time.isoformat() if task.fire_time else None,
-            }
-            for key in sorted(view.running)
-            for _, task in sorted(view.running[key].items())
-        ],
-        "failover": [
-            {
-                **_names(entry.job_key),
-                "shard": entry.shard,
-                "taskId": entry.task_id,
-                "fireTime": entry.fire_time.isoformat() if entry.fire_time else None,
-            }
-            for key in sorted(view.failover)
-            for _, entry in sorted(view.failover[key].items())
-        ],
-    }
-
-
-def jobs_of(view: View) -> dict[str, Any]:
-    """Registered jobs by execution type, by kind and by state (pure)."""
-    jobs = list(view.jobs.values())
-    return {
-        "total": len(jobs),
-        "byExecutionType": dict(Counter(j.spec.execution_type.value for j in jobs)),
-        "byKind": dict(Counter(j.spec.kind.value for j in jobs)),
-        "byState": catalog.jobs_by_state(view),
-    }
-
-
 class HistoryApi:
     def __init__(
         self,
@@ -215,6 +160,8 @@ class HistoryApi:
         self._engine: AsyncEngine | None = None
         self._follower_lock = threading.Lock()
         self._follower: StateFollower | None = None
+        self._listing_lock = threading.Lock()
+        self._last_listing: Listing | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -251,11 +198,11 @@ class HistoryApi:
                     namespace = query.get("namespace")
                     within = self._scoped(queries.Filter(namespace=namespace))
                     results = self._read(lambda c: queries.results(c, now, within))
-                    view = self._view(namespace)
+                    listing = self._listing(namespace)
                     return 200, {
                         "results": results,
-                        "runningTasks": len(view.by_task),
-                        "jobs": jobs_of(view),
+                        "runningTasks": len(listing.view.by_task),
+                        "jobs": listing.jobs,
                     }
                 case "/statistics/results":
                     interval, since, until = parse_series(query, datetime.now(UTC))
@@ -267,15 +214,16 @@ class HistoryApi:
                     )
                     return 200, {"interval": interval, "items": items}
                 case "/queues":
-                    return 200, queues_of(self._view(query.get("namespace")))
+                    return 200, self._listing(query.get("namespace")).queues
                 case "/jobs":
                     jobs = parse_job_query(query)
+                    listing = self._listing(None)
                     return 200, catalog.job_page(
-                        self._view(None), self._scope, jobs, datetime.now(UTC)
+                        listing.view, self._scope, jobs, datetime.now(UTC), listing.job_keys
                     )
                 case "/apps":
                     apps = parse_app_query(query)
-                    return 200, catalog.app_page(self._view(None), self._scope, apps)
+                    return 200, catalog.app_page(self._listing(None).view, self._scope, apps)
                 case _:
                     return 404, {"error": f"no such endpoint {path}"}
         except BadRequest as error:
@@ -348,10 +296,16 @@ class HistoryApi:
     def _scoped(self, wanted: queries.Filter) -> queries.Filter:
         return replace(wanted, namespaces=self._scope.narrowed(wanted.namespace))
 
-    def _view(self, namespace: str | None) -> View:
-        """The queues and definitions in ZooKeeper, of the scope (and `namespace`) only."""
+    def _listing(self, namespace: str | None) -> Listing:
+        """The queues and definitions, of the scope (and `namespace`) only: the whole
+        view's listing is kept while the view stays the same object."""
         view = self._state()
+        with self._listing_lock:
+            if self._last_listing is None or self._last_listing.view is not view:
+                self._last_listing = Listing(view)
+            listing = self._last_listing
         namespaces = self._scope.narrowed(namespace)
         if namespaces is None:
-            return view
-        return catalog.scoped_view(view, Scope(frozenset(namespaces))) if namespaces else View()
+            return listing
+        scope = Scope(frozenset(namespaces))
+        return Listing(catalog.scoped_view(view, scope) if namespaces else View())

@@ -183,6 +183,8 @@ class StateStore:
         self._write_lock = threading.RLock()
         self._view_lock = threading.RLock()
         self._view = View()
+        self._snapshot: View | None = None
+        """the last copy `snapshot` gave, until the view changes"""
         self._loaded = False
 
     @classmethod
@@ -221,7 +223,7 @@ class StateStore:
         with self._write_lock:
             loaded = read_view(self._zk, self.layout, self._clock())
             with self._view_lock:
-                self._view = loaded.view
+                self._view, self._snapshot = loaded.view, None
             self._loaded = True
             if loaded.stale:
                 # children are listed before their parents, so the deletes run in order
@@ -350,9 +352,12 @@ class StateStore:
 
     def snapshot(self) -> View:
         """A copy of the whole view as it is now (what the history API answers from
-        while this replica leads): no ZooKeeper read, a few milliseconds per 10,000 jobs."""
+        while this replica leads): no ZooKeeper read; copied once per change (some
+        20 ms per 10,000 jobs), the same object until the next, which nobody mutates."""
         with self._view_lock:
-            return self._view.copy()
+            if self._snapshot is None:
+                self._snapshot = self._view.copy()
+            return self._snapshot
 
     # ------------------------------------------------------------------ definitions
     def put_app(self, app: AppDefinition) -> Change:
@@ -843,6 +848,7 @@ class StateStore:
             plan = pending.pop(0)
             with self._view_lock:
                 plan.apply()
+                self._snapshot = None
             if applied is not None:
                 applied.append(plan)
             left -= len(plan.ops)
@@ -865,7 +871,7 @@ class StateStore:
             self._loaded = False
             raise
         with self._view_lock:
-            self._view = loaded.view
+            self._view, self._snapshot = loaded.view, None
 
 
 def _cron_of(job: JobDefinition) -> tuple[str, str, bool]:

@@ -11,6 +11,7 @@ from controller.api.catalog import (
     AppQuery,
     JobQuery,
     JobState,
+    Listing,
     Scope,
     app_page,
     job_page,
@@ -126,6 +127,40 @@ def test_pages_follow_the_keys() -> None:
     assert ([i["name"] for i in rest["items"]], rest["next"]) == (["off"], None)
     apps = app_page(view, Scope(), AppQuery(limit=1))
     assert ([a["name"] for a in apps["items"]], apps["next"]) == (["app"], "a.app")
+
+
+def test_a_listings_sorted_keys_page_a_namespace_and_a_named_job_alike() -> None:
+    """Walking a listing's sorted keys from where a page starts gives the pages a
+    scan of every job gives, also for a namespace that prefixes another and a job
+    whose name has a dot."""
+    view = View()
+    for namespace, name in [("t", "x"), ("t", "y.z"), ("t2", "x"), ("t", "w"), ("u", "x")]:
+        view.put_job(job(namespace, name))
+    keys = Listing(view).job_keys
+    queries = [
+        JobQuery(namespace="t", limit=1),
+        JobQuery(namespace="t", limit=1, after="t.w"),
+        JobQuery(namespace="t", limit=5, after="t.x"),
+        JobQuery(namespace="t2"),
+        JobQuery(namespace="t", job="y.z"),
+        JobQuery(namespace="t", job="t.x"),
+        JobQuery(namespace="t", job="x", after="t.x"),
+        JobQuery(job="x", limit=2),
+        JobQuery(limit=2, after="t.y.z"),
+    ]
+    for query in queries:
+        walked = job_page(view, Scope(), query, NOW, keys)
+        scanned = view.jobs
+        expected = [
+            k
+            for k in sorted(scanned)
+            if (query.after is None or k > query.after)
+            and query.namespace in (None, scanned[k].namespace)
+            and query.job in (None, scanned[k].name, k)
+        ]
+        shown = [f"{i['namespace']}.{i['name']}" for i in walked["items"]]
+        assert shown == expected[: query.limit], query
+        assert walked["next"] == (shown[-1] if len(expected) > query.limit else None), query
 
 
 def test_a_scope_hides_every_other_namespace() -> None:
