@@ -2,8 +2,9 @@
 
 Built from the ZooKeeper view (`controller.state.view.View`) by `HistoryApi` for
 `/api/v1/jobs`, `/api/v1/apps` and `/api/v1/queues`, and the job counts (by state,
-kind, execution type) of `/api/v1/statistics`. A job's state here is the scheduler's: Disabled, Running (a
-shard launched or running), Pending (runs in the ready queue) or Scheduled. The
+kind, execution type) of `/api/v1/statistics`. A job's state here is the
+scheduler's: Disabled, Running (a shard launched or running), Pending (runs in the
+ready queue) or Scheduled. The
 CloudJob's own `status.state` adds what only Kubernetes knows (an invalid spec, a
 missing app, an offer that never fits).
 

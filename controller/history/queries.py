@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, func, select
+from sqlalchemy import Select, Table, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from controller.history import rollups
@@ -48,14 +48,22 @@ def _where(table: Table, time_column: str, wanted: Filter) -> list[Any]:
     """The conditions of a filter, but its paging."""
     columns = table.c
     conditions: list[Any] = []
-    if wanted.namespaces is not None:
-        conditions.append(columns.namespace.in_(wanted.namespaces))
-    if wanted.namespace:
-        conditions.append(columns.namespace == wanted.namespace)
     if wanted.job:
         key = wanted.job if "." in wanted.job or not wanted.namespace else None
         key = key or f"{wanted.namespace}.{wanted.job}"
+        # A job's key holds its namespace: decided here, the namespace's index (all of
+        # its runs) is no candidate for the database to follow instead of the job's.
+        namespace = key.partition(".")[0]
+        if wanted.namespace not in (None, "", namespace) or (
+            wanted.namespaces is not None and namespace not in wanted.namespaces
+        ):
+            conditions.append(false())
         conditions.append(columns.job_key == key)
+    else:
+        if wanted.namespaces is not None:
+            conditions.append(columns.namespace.in_(wanted.namespaces))
+        if wanted.namespace:
+            conditions.append(columns.namespace == wanted.namespace)
     if wanted.task_id:
         conditions.append(columns.task_id == wanted.task_id)
     if wanted.outcome and "outcome" in columns:

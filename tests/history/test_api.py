@@ -319,6 +319,8 @@ def test_an_api_limited_to_namespaces_shows_nothing_outside_them(
         for path, query, count in [
             ("/api/v1/runs", {}, 9),
             ("/api/v1/runs", {"namespace": "team"}, 9),
+            ("/api/v1/runs", {"job": "team.report"}, 9),
+            ("/api/v1/transitions", {"namespace": "team", "job": "report"}, 2),
             ("/api/v1/transitions", {}, 2),
             ("/api/v1/jobs", {}, 1),
             ("/api/v1/apps", {}, 1),
@@ -326,6 +328,8 @@ def test_an_api_limited_to_namespaces_shows_nothing_outside_them(
         ]:
             assert len(inside.answer("GET", path, query)[1]["items"]) == count, path
             assert outside.answer("GET", path, query)[1]["items"] == [], path
+        elsewhere = {"namespace": "other", "job": "team.report"}
+        assert inside.answer("GET", "/api/v1/runs", elsewhere)[1]["items"] == []
         queues = outside.answer("GET", "/api/v1/queues", {})[1]
         assert queues == {"ready": [], "running": [], "failover": []}
         assert inside.answer("GET", "/api/v1/queues", {"namespace": "other"})[1] == queues
