@@ -25,6 +25,7 @@ heartbeat is detected by the engine's watchdog, which calls
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import aiohttp
 
+from controller.mesos.call_lane import CallLane
 from controller.mesos.calls import MesosCallError, MesosFactory, NotLeading
 from controller.mesos.events import (
     AgentLost,
@@ -229,7 +231,12 @@ class MesosDriver:
         self._may_call = may_call
         self._may_subscribe = may_subscribe
         self._holder = _Driver()
+        # Two lanes, each a thread with its own connection (see `call_lane`).
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
+        self._acks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-acks")
+        self._call_lane = CallLane(settings.mesos_call_timeout_seconds)
+        self._ack_lane = CallLane(settings.mesos_call_timeout_seconds)
+        self._authorization = _basic_authorization(settings)
         self._lock = threading.Lock()
 
     # lifecycle ------------------------------------------------------------------------
@@ -277,7 +284,9 @@ class MesosDriver:
 
     async def close(self) -> None:
         await self.stop()
-        self._calls.shutdown(wait=True, cancel_futures=True)
+        for lane, thread in ((self._call_lane, self._calls), (self._ack_lane, self._acks)):
+            thread.submit(lane.close)
+            thread.shutdown(wait=True, cancel_futures=True)
 
     @property
     def connected(self) -> bool:
@@ -286,19 +295,20 @@ class MesosDriver:
 
     # calls ----------------------------------------------------------------------------
     async def _call(self, what: str, body: JsonObject) -> None:
-        await self._loop.run_in_executor(self._calls, self._send, what, body)
+        await self._loop.run_in_executor(self._calls, self._send, self._call_lane, what, body)
 
-    def _send(self, what: str, body: JsonObject) -> None:
-        # Checked on the calls thread right before sending: leadership can end (ZooKeeper
+    def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
+        # Checked on the lane's thread right before sending: leadership can end (ZooKeeper
         # SUSPENDED) at any moment, and a call queued before that must not go out after.
         if not self._may_call():
             raise NotLeading(f"{what}: not sent, this process no longer leads")
         driver = self._holder.pymesos
-        if driver is None or not driver.connected or not driver.framework_id:
+        master, stream_id = (driver.master, driver.stream_id) if driver else (None, None)
+        if not master or not stream_id or not driver.framework_id:
             raise MesosCallError(f"{what}: not subscribed to a Mesos master")
         call = {"type": what, "framework_id": {"value": driver.framework_id}, **body}
         try:
-            driver._send(call)  # pymesos's own call path: stream id, auth header, errors
+            lane.send(master, stream_id, self._authorization, call)
         except Exception as error:
             raise MesosCallError(f"{what} failed: {error}") from error
 
@@ -344,15 +354,15 @@ class MesosDriver:
         await self._call("KILL", {"kill": kill})
 
     async def acknowledge(self, ack: Acknowledgement) -> None:
-        await self._call(
-            "ACKNOWLEDGE",
-            {
-                "acknowledge": {
-                    "agent_id": {"value": ack.agent_id},
-                    "task_id": {"value": ack.task_id},
-                    "uuid": ack.uuid,
-                }
-            },
+        body = {
+            "acknowledge": {
+                "agent_id": {"value": ack.agent_id},
+                "task_id": {"value": ack.task_id},
+                "uuid": ack.uuid,
+            }
+        }
+        await self._loop.run_in_executor(
+            self._acks, self._send, self._ack_lane, "ACKNOWLEDGE", body
         )
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
@@ -409,6 +419,14 @@ class MesosDriver:
                 }
             },
         )
+
+
+def _basic_authorization(settings: FrameworkSettings) -> str | None:
+    """The Authorization header of calls when the framework authenticates."""
+    if not settings.principal or not settings.secret:
+        return None
+    pair = f"{settings.principal}:{settings.secret.get_secret_value()}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"
 
 
 def pymesos_factory(settings: FrameworkSettings) -> MesosFactory:

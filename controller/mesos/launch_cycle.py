@@ -210,15 +210,15 @@ class LaunchCycle:
 
     def _inputs(self) -> LaunchInputs:
         store = self._store
-        jobs, apps = store.jobs(), store.apps()
+        pending = store.pending_work()
         return LaunchInputs(
-            jobs=jobs,
-            apps=apps,
-            ready=store.ready(),
-            failover=store.failover(),
-            running=[MetaInfo(t.job_key, t.shard) for t in store.running().values()],
-            disabled_jobs={k for k in jobs if store.is_job_disabled(k)},
-            disabled_apps={k for k in apps if store.is_app_disabled(k)},
+            jobs=store.jobs(),
+            apps=store.apps(),
+            ready=pending.ready,
+            failover=pending.failover,
+            running=[MetaInfo(k, s) for k, shards in pending.running.items() for s in shards],
+            disabled_jobs=pending.disabled_jobs,
+            disabled_apps=pending.disabled_apps,
             unsettled_jobs=self._reconciler.unsettled_jobs(),
             executor=self._settings.executor_options,
         )

@@ -25,7 +25,7 @@ from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.kills import KillBook
 from controller.mesos.reconciler import Reconciler
-from controller.mesos.rollout import plan_rollout
+from controller.mesos.rollout import outdated, plan_rollout
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.tasks import ExecutorId, app_version
 from controller.state import StateStore
@@ -92,13 +92,18 @@ class Roller:
         if not self._subscribed():
             return
         store = self._store
+        options = self._settings.executor_options
+        current = {key: app_version(app, options) for key, app in store.apps().items()}
+        if not any(outdated(v, current) for v in self._executors.versions()):
+            # Every task runs in a known executor, so nothing runs on an old version
+            # either: skip the plan, which reads every running task and job.
+            return
         async with self._lock:
-            options = self._settings.executor_options
             plan = plan_rollout(
                 executors=self._executors.known(),
                 running=store.running().values(),
                 jobs=store.jobs(),
-                current={key: app_version(app, options) for key, app in store.apps().items()},
+                current=current,
                 replacing=self._kills.replacing(),
                 unsettled_jobs=self._reconciler.unsettled_jobs(),
                 batch=self._settings.daemon_rollout_batch,

@@ -6,9 +6,10 @@ on what the framework knows of its task. Decisions that only track a task's stat
 staged: memory changes at once, and their ZooKeeper writes go out together in one
 transaction (`flush`) — before any terminal update, whose own transaction reads the
 running entries. A terminal update is applied on its own (`apply`). An update is
-acknowledged only once its change is durable; when a transaction fails, the staged
-memory is restored and none of its updates is acknowledged, so Mesos sends them
-again. The updates after a failed one go on, as reordered updates would.
+acknowledged only once its change is durable (the `Acknowledger` sends it, in the
+background); when a transaction fails, the staged memory is restored and none of its
+updates is acknowledged, so Mesos sends them again. The updates after a failed one go
+on, as reordered updates would.
 
 Side effects of an applied decision: KILLs through the kill book, outcome counts into
 the job statistics, runtime events, the run history's records (`history_records`,
@@ -31,7 +32,8 @@ from datetime import UTC, datetime
 
 from controller.history.records import HistoryRecord
 from controller.mesos import history_records, statuses
-from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
+from controller.mesos.acknowledger import Acknowledger
+from controller.mesos.calls import refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
@@ -83,7 +85,7 @@ class StatusPipeline:
         self,
         *,
         store: StateStore,
-        mesos: MesosCalls,
+        acknowledger: Acknowledger,
         lock: asyncio.Lock,
         metrics: FrameworkMetrics,
         tracked: TrackedTasks,
@@ -98,7 +100,7 @@ class StatusPipeline:
         handoff: HistoryHandoff,
     ) -> None:
         self._store = store
-        self._mesos = mesos
+        self._acknowledger = acknowledger
         self._lock = lock
         self._metrics = metrics
         self._tracked = tracked
@@ -132,15 +134,7 @@ class StatusPipeline:
                 if await self.apply(decision, records):
                     self._done(update, decision, acks)
             await self._flush(staged, acks)
-        for ack in acks:
-            try:
-                await self._mesos.acknowledge(ack)
-            except MesosCallError as error:
-                log.log(
-                    refusal_level(error),
-                    "acknowledging an update failed (Mesos will resend it): %s",
-                    error,
-                )
+        self._acknowledger.send(acks)
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
         """What the state store and memory know of the task an update is about."""

@@ -4,7 +4,7 @@ writes status patches, rate-limited cluster-wide.
 The scheduling core marks objects in the `DirtyQueue` when something their status
 shows changes (`controller.dirty`); the kopf change handlers mark the object they
 handled. The refresher pops one due object at a time, reads it as the watch last
-showed it (`Known`, from kopf's index: no API read), asks the term's `Reconciliation`
+showed it (`Known`, from the object index: no API read), asks the term's `Reconciliation`
 for its status patch and, when something differs, takes a token from its
 `TokenBucket` and writes the patch to the `status` subresource. So status writes are
 bounded per second whatever the number of objects, a busy object is written at most

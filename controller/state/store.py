@@ -117,6 +117,19 @@ class QueueSizes:
 
 
 @dataclass(frozen=True)
+class PendingWork:
+    """What a launch cycle plans from, copied under one lock: the ready and failover
+    queues, the running shards of the jobs in them (no other job's matter) and the
+    disabled flags."""
+
+    ready: Mapping[str, ReadyEntry]
+    failover: Mapping[str, FailoverEntry]
+    running: Mapping[str, tuple[int, ...]]
+    disabled_jobs: frozenset[str]
+    disabled_apps: frozenset[str]
+
+
+@dataclass(frozen=True)
 class LaunchRecord:
     """What `commit_launch` recorded, and the fire time each READY job's launch consumed."""
 
@@ -298,6 +311,22 @@ class StateStore:
                 ready_runs=sum(entry.count for entry, _ in view.ready.values()),
                 failover_shards=sum(len(shards) for shards in view.failover.values()),
                 running_tasks=len(view.by_task),
+            )
+
+    def pending_work(self) -> PendingWork:
+        """The queues a launch cycle needs, in time proportional to the work pending
+        rather than to the jobs defined or the tasks running."""
+        with self._view_lock:
+            view = self._view
+            pending = set(view.ready) | set(view.failover)
+            return PendingWork(
+                ready={k: e for k, (e, _) in view.ready.items()},
+                failover={
+                    e.meta_info: e for entries in view.failover.values() for e in entries.values()
+                },
+                running={k: tuple(view.running[k]) for k in pending if view.running.get(k)},
+                disabled_jobs=frozenset(view.disabled_jobs),
+                disabled_apps=frozenset(view.disabled_apps),
             )
 
     def failover(self) -> Mapping[str, FailoverEntry]:

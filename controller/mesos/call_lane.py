@@ -1,0 +1,66 @@
+"""One lane of calls to the master: a keep-alive HTTP connection used by one thread.
+
+A scheduler call is a POST to the master's `/api/v1/scheduler` carrying the
+subscription's `Mesos-Stream-Id`; it may go over any connection, not only the one the
+SUBSCRIBE stream runs on. Each call waits for the master's answer (202), so calls on
+one connection go one at a time. `driver.MesosDriver` keeps two lanes, each on a
+thread of its own: one for the calls whose order matters and that launches wait on
+(ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL, RECONCILE, MESSAGE, SHUTDOWN), one for
+acknowledgements, which come two or three per task and would otherwise queue ahead of
+the next ACCEPT (docs/framework.md, "Calls to the master").
+"""
+
+from __future__ import annotations
+
+import json
+from http.client import HTTPConnection
+from typing import Any
+
+SCHEDULER_PATH = "/api/v1/scheduler"
+
+
+class CallRefused(RuntimeError):
+    """The master answered a call with a status other than 2xx."""
+
+
+class CallLane:
+    """Not thread-safe: one thread sends on a lane."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._conn: HTTPConnection | None = None
+        self._master: str | None = None
+
+    def send(
+        self, master: str, stream_id: str, authorization: str | None, call: dict[str, Any]
+    ) -> None:
+        """POST `call` to `master` ("host:port"); raises OSError, an `http.client`
+        error or `CallRefused`. The connection is dropped after any failure."""
+        conn = self._connection(master)
+        headers = {"Content-Type": "application/json", "Mesos-Stream-Id": stream_id}
+        if authorization:
+            headers["Authorization"] = authorization
+        try:
+            conn.request("POST", SCHEDULER_PATH, body=json.dumps(call).encode(), headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+        except Exception:
+            self.close()
+            raise
+        if not 200 <= response.status < 300:
+            self.close()
+            raise CallRefused(f"{response.status} {response.reason}: {body[:300]!r}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._master = None
+
+    def _connection(self, master: str) -> HTTPConnection:
+        if self._conn is None or self._master != master:
+            self.close()
+            host, _, port = master.rpartition(":")
+            self._conn = HTTPConnection(host, int(port), timeout=self._timeout)
+            self._master = master
+        return self._conn
