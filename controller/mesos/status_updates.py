@@ -4,8 +4,10 @@ The engine hands `StatusPipeline.handle` a batch of updates in arrival order (th
 inbox collects them). Under the state lock each one is decided by `statuses.decide`
 on what the framework knows of its task. Decisions that only track a task's state are
 staged: memory changes at once, and their ZooKeeper writes go out together in one
-transaction (`flush`) — before any terminal update, whose own transaction reads the
-running entries. A terminal update is applied on its own (`apply`). An update is
+transaction (`flush`). Terminal updates of distinct jobs go out together too, in a
+transaction of their own (`tasks_terminated`: the running entries removed, failover or
+daemon follow-ups recorded). An update of a job that already has one waiting is
+persisted after it, so each job's updates take effect in the order they came. An update is
 acknowledged only once its change is durable (the `Acknowledger` sends it, in the
 background); when a transaction fails, the staged memory is restored and none of its
 updates is acknowledged, so Mesos sends them again. The updates after a failed one go
@@ -36,7 +38,7 @@ from controller.mesos.acknowledger import Acknowledger
 from controller.mesos.calls import refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
-from controller.mesos.history_handoff import HistoryHandoff, Packed
+from controller.mesos.history_handoff import HistoryHandoff
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.states import ADRIFT_STATES, Acknowledgement, StatusUpdate
@@ -73,11 +75,58 @@ class _Staged:
     # task id → what memory held before (restored if the write fails)
     previous: dict[str, TrackedTask | None] = field(default_factory=dict)
     pending: list[tuple[StatusUpdate, Decision, list[HistoryRecord]]] = field(default_factory=list)
+    # the jobs of the pending updates
+    jobs: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
         self.writes.clear()
         self.previous.clear()
         self.pending.clear()
+        self.jobs.clear()
+
+
+# Terminal updates persisted in one transaction at most (a few operations each).
+ENDINGS_TOGETHER = 200
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A terminal decision: its task leaves the running queue (with its follow-up)."""
+
+    job_key: str
+    task_id: str
+    follow_up: FollowUp
+    decision: Decision
+    records: Sequence[HistoryRecord]
+    update: StatusUpdate | None = None
+
+    @classmethod
+    def of(
+        cls,
+        decision: Decision,
+        records: Sequence[HistoryRecord],
+        update: StatusUpdate | None = None,
+    ) -> _Ending | None:
+        """The ending a decision calls for; None when it removes no running task."""
+        removed = decision.of(RemoveRunning)
+        if not removed:
+            return None
+        failover = decision.of(RecordFailover)
+        if failover:
+            follow = FollowUp.RELAUNCH if failover[0].requeue else FollowUp.FAILOVER
+        elif decision.of(ReadyDaemon):
+            follow = FollowUp.REQUEUE_DAEMON
+        else:
+            follow = FollowUp.NONE
+        task = removed[0].task_id
+        return cls(task.job_key, task.value, follow, decision, records, update)
+
+
+def _job_key(task_id: str) -> str | None:
+    try:
+        return TaskId.parse(task_id).job_key
+    except TaskIdError:
+        return None
 
 
 class StatusPipeline:
@@ -115,25 +164,34 @@ class StatusPipeline:
         self._handoff = handoff
 
     async def handle(self, updates: Sequence[StatusUpdate]) -> None:
-        """Decide every update in order; persist the state-tracking ones together (one
-        transaction), each terminal one on its own; acknowledge what is durable."""
+        """Decide every update in order; persist the state-tracking ones together and
+        the terminal ones together (one transaction each, at most `ENDINGS_TOGETHER`
+        terminal ones); acknowledge what is durable. Updates of one job are persisted
+        in the order they came: a second one of a job waits for the first's write."""
         for update in updates:
             self._metrics.task_states.labels(update.state.value).inc()
             self._executors.status_received(update)
         acks: list[Acknowledgement] = []
         async with self._lock:
             staged = _Staged()
+            endings: dict[str, _Ending] = {}
             for update in updates:
                 known = self.knowledge(update.task_id)
                 decision = statuses.decide(update, known)
                 records = self._history(update, decision, known)
-                if not decision.of(RemoveRunning):
-                    self._stage(staged, update, decision, records)
-                    continue
-                await self._flush(staged, acks)
-                if await self.apply(decision, records):
-                    self._done(update, decision, acks)
+                ending = _Ending.of(decision, records, update)
+                job = _job_key(update.task_id)
+                if job in endings or (
+                    ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER)
+                ):
+                    await self._flush(staged, acks)
+                    await self._end(endings, acks)
+                if ending is None:
+                    self._stage(staged, update, decision, records, job)
+                else:
+                    endings[ending.job_key] = ending
             await self._flush(staged, acks)
+            await self._end(endings, acks)
         self._acknowledger.send(acks)
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
@@ -187,6 +245,7 @@ class StatusPipeline:
         update: StatusUpdate,
         decision: Decision,
         records: list[HistoryRecord],
+        job: str | None,
     ) -> None:
         """Take a decision that only tracks task states: memory now, ZooKeeper at flush."""
         for track in decision.of(Track):
@@ -198,6 +257,8 @@ class StatusPipeline:
                 staged.writes[key] = track.task.state
             self._tracked.put(track.task)
         staged.pending.append((update, decision, records))
+        if job is not None:
+            staged.jobs.add(job)
 
     async def _flush(self, staged: _Staged, acks: list[Acknowledgement]) -> bool:
         """Persist the staged task states in one transaction, then act on their decisions.
@@ -235,36 +296,56 @@ class StatusPipeline:
     async def apply(self, decision: Decision, records: Sequence[HistoryRecord] = ()) -> bool:
         """Apply a decision, its history `records` spooled with its state change; False
         when that could not be made durable."""
+        ending = _Ending.of(decision, records)
+        if ending is not None:
+            return await self._terminate([ending])
         packed = self._handoff.pack(records)
-        removed = decision.of(RemoveRunning)
-        failover = decision.of(RecordFailover)
-        drop_failover_event = False
         try:
-            if removed:
-                task = removed[0].task_id
-                if failover:
-                    follow = FollowUp.RELAUNCH if failover[0].requeue else FollowUp.FAILOVER
-                elif decision.of(ReadyDaemon):
-                    follow = FollowUp.REQUEUE_DAEMON
-                else:
-                    follow = FollowUp.NONE
-                outcome = await asyncio.to_thread(
-                    self._store.task_terminated, task.value, follow, packed.ops
-                )
-                self._handoff.hand_over(packed)
-                packed = Packed()
-                drop_failover_event = outcome.failover not in (None, FailoverOutcome.RECORDED)
-                self.forget(task.value)
-                self._on_change()
             for track in decision.of(Track):
                 await self._track(track.task)
             if packed.ops:
                 await asyncio.to_thread(self._store.update_task_states, {}, packed.ops)
-            self._handoff.hand_over(packed)
         except StateError as error:
             log.log(refusal_level(error), "status not applied (Mesos will resend it): %s", error)
             return False
-        await self._act(decision, drop_failover_event=drop_failover_event)
+        self._handoff.hand_over(packed)
+        await self._act(decision)
+        self._gauges.update()
+        return True
+
+    async def _end(self, endings: dict[str, _Ending], acks: list[Acknowledgement]) -> None:
+        """Persist the terminal updates waiting (one transaction), then act on them."""
+        if not endings:
+            return
+        batch = list(endings.values())
+        endings.clear()
+        if await self._terminate(batch):
+            for ending in batch:
+                assert ending.update is not None
+                self._done(ending.update, ending.decision, acks)
+
+    async def _terminate(self, endings: Sequence[_Ending]) -> bool:
+        """Remove the tasks from running with their follow-ups and history records, in
+        one transaction; then forget them and act. False when it was not durable."""
+        packed = self._handoff.pack([r for e in endings for r in e.records])
+        try:
+            outcomes = await asyncio.to_thread(
+                self._store.tasks_terminated,
+                [(e.task_id, e.follow_up) for e in endings],
+                packed.ops,
+            )
+        except StateError as error:
+            level = refusal_level(error)
+            log.log(level, "%d status update(s) not applied: %s", len(endings), error)
+            return False
+        self._handoff.hand_over(packed)
+        self._on_change()
+        for ending, outcome in zip(endings, outcomes, strict=True):
+            self.forget(ending.task_id)
+            for track in ending.decision.of(Track):
+                self._tracked.put(track.task)
+            dropped = outcome.failover not in (None, FailoverOutcome.RECORDED)
+            await self._act(ending.decision, drop_failover_event=dropped)
         self._gauges.update()
         return True
 

@@ -15,6 +15,7 @@ from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
+from tests.framework.factories import make_job
 from tests.framework.world import T0, World, update
 
 pytestmark = pytest.mark.unit
@@ -170,3 +171,44 @@ async def test_no_launch_times_out_while_a_reconciliation_is_open(world: World) 
     await world.statuses.expire_launches([stuck], T0 + timedelta(seconds=301), 300)
     assert world.mesos.killed == []
     assert world.store.running_task(tasks[0]) is not None
+
+
+async def test_terminal_updates_of_distinct_jobs_are_written_in_one_transaction(
+    world: World,
+) -> None:
+    first = world.seed(make_job("one", shards=2), running=2)
+    second = world.seed(make_job("two", shards=1), running=1)
+    await world.handle(
+        [
+            update(first[0], TaskState.FINISHED, uid=1),
+            update(second[0], TaskState.FAILED, uid=2),
+        ]
+    )
+    assert world.journal.kinds() == ["commit", "ack", "ack"]
+    assert list(world.store.running()) == [first[1]]
+    assert world.stats.of("ns.one").succeeded == 1
+    assert world.stats.of("ns.two").failed == 1
+
+
+async def test_a_second_update_of_a_job_is_written_after_the_first(world: World) -> None:
+    tasks = world.seed(make_job("one", shards=2), running=2)
+    await world.handle(
+        [update(tasks[0], TaskState.FINISHED, uid=1), update(tasks[1], TaskState.FINISHED, uid=2)]
+    )
+    assert world.journal.kinds() == ["commit", "commit", "ack", "ack"]
+    assert world.store.running() == {}
+    assert world.stats.of("ns.one").succeeded == 2
+
+
+async def test_terminal_updates_written_together_fail_together(world: World) -> None:
+    first = world.seed(make_job("one", shards=1), running=1)
+    second = world.seed(make_job("two", shards=1), running=1)
+    world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
+    batch = [update(first[0], TaskState.FINISHED, uid=1), update(second[0], TaskState.FINISHED)]
+    await world.handle(batch)
+    assert world.mesos.acknowledged == []
+    assert set(world.store.running()) == {first[0], second[0]}
+
+    await world.handle(batch)  # Mesos sends them again
+    assert {a.task_id for a in world.mesos.acknowledged} == {first[0], second[0]}
+    assert world.store.running() == {}
