@@ -3,11 +3,12 @@
 A scheduler call is a POST to the master's `/api/v1/scheduler` carrying the
 subscription's `Mesos-Stream-Id`; it may go over any connection, not only the one the
 SUBSCRIBE stream runs on. Each call waits for the master's answer (202), so calls on
-one connection go one at a time. `driver.MesosDriver` keeps two lanes, each on a
-thread of its own: one for the calls whose order matters and that launches wait on
-(ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL, RECONCILE, MESSAGE, SHUTDOWN), one for
-acknowledgements, which come two or three per task and would otherwise queue ahead of
-the next ACCEPT (docs/framework.md, "Calls to the master").
+one connection go one at a time. `driver.MesosDriver` keeps several lanes, each used
+by one thread at a time: one for the calls whose order matters (DECLINE, REVIVE,
+SUPPRESS, KILL, RECONCILE, MESSAGE, SHUTDOWN); a few for ACCEPTs, so that a launch
+cycle's ACCEPTs to different agents go out side by side; and one for acknowledgements,
+which come two or three per task and would otherwise queue ahead of the next ACCEPT
+(docs/framework.md, "Calls to the master").
 """
 
 from __future__ import annotations

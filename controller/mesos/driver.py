@@ -6,8 +6,10 @@ turns the event into a `DriverEvent` (a status update parsed into a `StatusUpdat
 here, once) and hands it to the asyncio loop with `call_soon_threadsafe` — it never
 blocks and never lets an exception escape (an escaping exception would end pymesos's
 thread and, without failover, tear the framework down). Calls to the master are
-blocking HTTP requests in pymesos, so they run on one dedicated thread, in the order
-they were made. The engine builds one per leadership term through `pymesos_factory`.
+blocking HTTP requests, sent on the subscription's stream id by the driver's own
+lanes (`call_lane`): ordered calls on one thread, ACCEPTs on a few side by side,
+acknowledgements on one of their own. The engine builds one per leadership term
+through `pymesos_factory`.
 
 pymesos pitfalls handled here (docs/framework.md, "pymesos"): `failover_timeout` is
 always set (a week by default, never pymesos's 100 s); acknowledgements are explicit
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +59,9 @@ from controller.mesos.settings import FrameworkSettings
 from controller.mesos.states import Acknowledgement, MalformedStatus, StatusUpdate
 
 log = logging.getLogger(__name__)
+
+# ACCEPT calls in flight at once (one connection each).
+ACCEPT_LANES = 4
 
 
 def framework_executors(state: Mapping[str, Any], framework_id: str) -> list[tuple[str, str]]:
@@ -234,8 +240,14 @@ class MesosDriver:
         # Two lanes, each a thread with its own connection (see `call_lane`).
         self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
         self._acks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-acks")
+        self._accepts = ThreadPoolExecutor(
+            max_workers=ACCEPT_LANES, thread_name_prefix="mesos-accepts"
+        )
         self._call_lane = CallLane(settings.mesos_call_timeout_seconds)
         self._ack_lane = CallLane(settings.mesos_call_timeout_seconds)
+        self._accept_lanes: queue.SimpleQueue[CallLane] = queue.SimpleQueue()
+        for _ in range(ACCEPT_LANES):
+            self._accept_lanes.put(CallLane(settings.mesos_call_timeout_seconds))
         self._authorization = _basic_authorization(settings)
         self._lock = threading.Lock()
 
@@ -287,6 +299,9 @@ class MesosDriver:
         for lane, thread in ((self._call_lane, self._calls), (self._ack_lane, self._acks)):
             thread.submit(lane.close)
             thread.shutdown(wait=True, cancel_futures=True)
+        self._accepts.shutdown(wait=True, cancel_futures=True)
+        while not self._accept_lanes.empty():
+            self._accept_lanes.get().close()
 
     @property
     def connected(self) -> bool:
@@ -296,6 +311,13 @@ class MesosDriver:
     # calls ----------------------------------------------------------------------------
     async def _call(self, what: str, body: JsonObject) -> None:
         await self._loop.run_in_executor(self._calls, self._send, self._call_lane, what, body)
+
+    def _send_on_free_lane(self, what: str, body: JsonObject) -> None:
+        lane = self._accept_lanes.get()
+        try:
+            self._send(lane, what, body)
+        finally:
+            self._accept_lanes.put(lane)
 
     def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
         # Checked on the lane's thread right before sending: leadership can end (ZooKeeper
@@ -315,8 +337,12 @@ class MesosDriver:
     async def accept(
         self, offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
     ) -> None:
-        """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent)."""
-        await self._call(
+        """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent).
+
+        ACCEPTs of different agents go out side by side, each on a free lane."""
+        await self._loop.run_in_executor(
+            self._accepts,
+            self._send_on_free_lane,
             "ACCEPT",
             {
                 "accept": {

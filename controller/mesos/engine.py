@@ -467,7 +467,8 @@ class FrameworkEngine:
         self._metrics.fires.inc()
         for job_key, change in changes.items():
             self._fired(job_key, fire_time, change, "cron fired")
-        self._changed()
+        self._launch.fired()
+        self._roller.changed()
         self._gauges.update()
 
     async def _catch_up_locked(self, now: datetime) -> None:

@@ -1,9 +1,10 @@
 """The launch cycle: plan, commit, accept, release, settle the offer pool.
 
 `LaunchCycle` owns the term's `OfferPool` and runs a cycle whenever something may have
-made work launchable (`changed`: a fire, a failover entry, a finished task, new
-offers, a settled reconciliation) or an offer reaches its hold bound — after a short
-batching window, never on a poll. One cycle, under the state lock:
+made work launchable (`changed`: a failover entry, a finished task, new offers, a
+settled reconciliation) or an offer reaches its hold bound — after a short batching
+window, never on a poll — and at once after a cron fire (`fired`). One cycle, under
+the state lock:
 
 1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
    the held offers and the jobs the open reconciliation has not settled;
@@ -13,10 +14,10 @@ batching window, never on a poll. One cycle, under the state lock:
    transaction, and hand those to the history (an append to its buffer: the database
    is never waited for);
 
-then, outside the lock: one ACCEPT per agent (a failed ACCEPT has its tasks reconciled
-at once and its offers declined), placement reporting (LAUNCHED events; unplaceable
-work after its grace, see `unplaceable`), and the pool's declines, REVIVE and
-SUPPRESS. Its collaborators come from the engine.
+then, outside the lock: one ACCEPT per agent, all in flight together (a failed ACCEPT
+has its tasks reconciled at once and its offers declined), placement reporting
+(LAUNCHED events; unplaceable work after its grace, see `unplaceable`), and the pool's
+declines, REVIVE and SUPPRESS. Its collaborators come from the engine.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class LaunchCycle:
         self._grace = UnplaceableGrace(settings.unplaceable_report_seconds)
         self._wake = asyncio.Event()
         self._work_changed = True
+        self._urgent = False
         self._expiry: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -126,6 +128,12 @@ class LaunchCycle:
         """Something that may make work eligible happened: run a cycle soon."""
         self._work_changed = True
         self._wake.set()
+
+    def fired(self) -> None:
+        """Runs were just added for a fire: run a cycle now. A fire's runs come in at once,
+        so waiting to batch more would only make them late."""
+        self._urgent = True
+        self.changed()
 
     def offers_received(self, offers: Iterable[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -161,9 +169,10 @@ class LaunchCycle:
     async def run(self) -> None:
         while True:
             await self._wake.wait()
-            if self._settings.launch_batch_seconds > 0:
+            if self._settings.launch_batch_seconds > 0 and not self._urgent:
                 await asyncio.sleep(self._settings.launch_batch_seconds)
             self._wake.clear()
+            self._urgent = False
             try:
                 await self.cycle()
             except asyncio.CancelledError:
@@ -289,46 +298,54 @@ class LaunchCycle:
     async def _accept(
         self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]], recorded: set[str]
     ) -> dict[str, list[str]]:
-        """One ACCEPT per agent; job key → agents its tasks were sent to."""
+        """One ACCEPT per agent, all in flight together; job key → agents its tasks
+        were sent to."""
         launched: dict[str, list[str]] = {}
-        for agent in plan.agents:
-            offers = taken.get(agent.agent_id, [])
-            pairs = [
-                (i, r)
-                for i, r in zip(agent.tasks, agent.records, strict=True)
-                if r.task_id in recorded
-            ]
-            if not pairs:
-                for offer in offers:
-                    self._pool.add(offer)
-                continue
-            try:
-                await self._mesos.accept(
-                    [o.offer_id for o in offers],
-                    [i for i, _ in pairs],
-                    self._settings.decline_refuse_seconds,
-                )
-            except MesosCallError as error:
-                log.log(
-                    refusal_level(error),
-                    "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
-                    agent.agent_id,
-                    len(pairs),
-                    error,
-                )
-                self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
-                self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])
-                await self._release(offers)
-                continue
-            self._metrics.accepts.inc()
-            accepted_at = _now()
-            for _, record in pairs:
-                self._metrics.launches.labels(record.source.value).inc()
-                if record.fire_time is not None:
-                    skew = (accepted_at - record.fire_time).total_seconds()
-                    self._metrics.fire_to_accept.observe(max(0.0, skew))
+        sent = await asyncio.gather(
+            *(self._accept_agent(a, taken.get(a.agent_id, []), recorded) for a in plan.agents)
+        )
+        for agent, records in zip(plan.agents, sent, strict=True):
+            for record in records:
                 launched.setdefault(record.job_key, []).append(_where(agent))
         return launched
+
+    async def _accept_agent(
+        self, agent: AgentLaunch, offers: list[HeldOffer], recorded: set[str]
+    ) -> list[RunningTask]:
+        """The ACCEPT of one agent's recorded tasks; the records of those launched."""
+        pairs = [
+            (i, r) for i, r in zip(agent.tasks, agent.records, strict=True) if r.task_id in recorded
+        ]
+        if not pairs:
+            for offer in offers:
+                self._pool.add(offer)
+            return []
+        try:
+            await self._mesos.accept(
+                [o.offer_id for o in offers],
+                [i for i, _ in pairs],
+                self._settings.decline_refuse_seconds,
+            )
+        except MesosCallError as error:
+            log.log(
+                refusal_level(error),
+                "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
+                agent.agent_id,
+                len(pairs),
+                error,
+            )
+            self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
+            self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])
+            await self._release(offers)
+            return []
+        self._metrics.accepts.inc()
+        accepted_at = _now()
+        for _, record in pairs:
+            self._metrics.launches.labels(record.source.value).inc()
+            if record.fire_time is not None:
+                skew = (accepted_at - record.fire_time).total_seconds()
+                self._metrics.fire_to_accept.observe(max(0.0, skew))
+        return [r for _, r in pairs]
 
     async def _release(self, offers: list[HeldOffer]) -> None:
         """Decline the offers of an ACCEPT that failed: if the master never saw it, they
