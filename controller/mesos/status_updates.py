@@ -176,14 +176,16 @@ class StatusPipeline:
             staged = _Staged()
             endings: dict[str, _Ending] = {}
             for update in updates:
+                job = _job_key(update.task_id)
+                if job in endings:
+                    # Decided on what that ending leaves (a duplicate finds its task gone).
+                    await self._flush(staged, acks)
+                    await self._end(endings, acks)
                 known = self.knowledge(update.task_id)
                 decision = statuses.decide(update, known)
                 records = self._history(update, decision, known)
                 ending = _Ending.of(decision, records, update)
-                job = _job_key(update.task_id)
-                if job in endings or (
-                    ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER)
-                ):
+                if ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER):
                     await self._flush(staged, acks)
                     await self._end(endings, acks)
                 if ending is None:

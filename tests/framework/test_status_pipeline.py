@@ -212,3 +212,13 @@ async def test_terminal_updates_written_together_fail_together(world: World) -> 
     await world.handle(batch)  # Mesos sends them again
     assert {a.task_id for a in world.mesos.acknowledged} == {first[0], second[0]}
     assert world.store.running() == {}
+
+
+async def test_a_terminal_update_duplicated_in_one_batch_counts_once(world: World) -> None:
+    (task,) = world.seed(make_job("one", shards=1), running=1)
+    await world.handle(
+        [update(task, TaskState.FINISHED, uid=1), update(task, TaskState.FINISHED, uid=1)]
+    )
+    assert world.store.running() == {}
+    assert world.stats.of("ns.one").succeeded == 1
+    assert [a.task_id for a in world.mesos.acknowledged] == [task, task]
