@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -120,6 +120,22 @@ class _Ending:
             follow = FollowUp.NONE
         task = removed[0].task_id
         return cls(task.job_key, task.value, follow, decision, records, update)
+
+
+def distinct_jobs(tasks: Iterable[TrackedTask], size: int) -> list[list[TrackedTask]]:
+    """`tasks` in groups of at most `size` with no job twice in a group, in order."""
+    groups: list[tuple[set[str], list[TrackedTask]]] = []
+    for task in tasks:
+        job = task.task_id.job_key
+        for jobs, members in groups:
+            if job not in jobs and len(members) < size:
+                break
+        else:
+            jobs, members = set(), []
+            groups.append((jobs, members))
+        jobs.add(job)
+        members.append(task)
+    return [members for _, members in groups]
 
 
 def _job_key(task_id: str) -> str | None:
@@ -381,18 +397,28 @@ class StatusPipeline:
             self._metrics.outcomes.labels("failed").inc()
 
     async def expire_unreachable(self) -> bool:
-        """Give up on tasks adrift for longer than the grace; True while some are adrift."""
+        """Give up on tasks adrift for longer than the grace; True while some are adrift.
+        Thousands at once (a partitioned agent) are ended a group at a time, the lock
+        taken per group."""
         grace = self._expiry.grace
-        async with self._lock:
-            for task in self._tracked.adrift():
-                known = self.knowledge(task.task_id.value)
-                now = datetime.now(UTC)
-                decision = statuses.expire_unreachable(known, now, grace)
-                if decision.actions:
+        for group in distinct_jobs(self._tracked.adrift(), ENDINGS_TOGETHER):
+            async with self._lock:
+                endings: list[_Ending] = []
+                for task in group:
+                    known = self.knowledge(task.task_id.value)
+                    now = datetime.now(UTC)
+                    decision = statuses.expire_unreachable(known, now, grace)
+                    if not decision.actions:
+                        continue
                     log.warning("task %s unreachable for over %ss: lost", task.task_id, grace)
                     lost = statuses.lost_update(task, now, grace)
                     records = self._history(lost, decision, known) if lost else []
-                    await self.apply(decision, records)
+                    if (ending := _Ending.of(decision, records)) is not None:
+                        endings.append(ending)
+                    else:
+                        await self.apply(decision, records)
+                if endings:
+                    await self._terminate(endings)
         return bool(self._tracked.adrift())
 
     async def expire_launches(
@@ -401,23 +427,31 @@ class StatusPipeline:
         """End launches that timed out as dropped ones, then kill their tasks (the kill
         comes after the end is durable, so it is never taken for one on purpose). Not
         while a reconciliation is open: its answers may show the task running (an update
-        missed while no one led), and the next check comes soon."""
-        async with self._lock:
-            if self._reconciler.reconciling:
-                return
-            for task in overdue:
-                key = task.task_id.value
-                known = self.knowledge(key)
-                if known.tracked is None or known.tracked.state != task.state:
-                    continue  # ended or moved on while waiting for the lock
-                decision = statuses.expire_launch(known, now, limit)
-                update = statuses.launch_timeout_update(known.tracked, now, limit)
-                log.warning(
-                    "job %s: task %s %s for over %ss: launch timed out, killing it",
-                    task.task_id.job_key,
-                    key,
-                    task.state.words,
-                    limit,
-                )
-                if await self.apply(decision, self._history(update, decision, known)):
-                    await self._kills.kill(key, task.task_id.agent_id, KillReason.LAUNCH_TIMEOUT)
+        missed while no one led), and the next check comes soon. Many at once (an agent
+        that starts nothing) are ended a group at a time, the lock taken per group."""
+        for group in distinct_jobs(overdue, ENDINGS_TOGETHER):
+            async with self._lock:
+                if self._reconciler.reconciling:
+                    return
+                endings: list[_Ending] = []
+                for task in group:
+                    known = self.knowledge(task.task_id.value)
+                    if known.tracked is None or known.tracked.state != task.state:
+                        continue  # ended or moved on while waiting for the lock
+                    decision = statuses.expire_launch(known, now, limit)
+                    update = statuses.launch_timeout_update(known.tracked, now, limit)
+                    records = self._history(update, decision, known)
+                    if (ending := _Ending.of(decision, records)) is not None:
+                        endings.append(ending)
+                if not endings or not await self._terminate(endings):
+                    continue
+            log.warning(
+                "%d launch(es) %s for over %ss timed out, killing them: %s",
+                len(endings),
+                "/".join(sorted({t.state.words for t in group})),
+                limit,
+                ", ".join(e.task_id for e in endings[:5]) + (", ..." if len(endings) > 5 else ""),
+            )
+            for ending in endings:
+                agent = TaskId.parse(ending.task_id).agent_id
+                await self._kills.kill(ending.task_id, agent, KillReason.LAUNCH_TIMEOUT)

@@ -13,6 +13,8 @@ from controller.mesos.events import Heartbeat, StatusReceived
 from controller.mesos.inbox import Inbox
 from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
+from controller.mesos.status_updates import distinct_jobs
+from controller.mesos.statuses import TrackedTask
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
 from tests.framework.factories import make_job
@@ -222,3 +224,16 @@ async def test_a_terminal_update_duplicated_in_one_batch_counts_once(world: Worl
     assert world.store.running() == {}
     assert world.stats.of("ns.one").succeeded == 1
     assert [a.task_id for a in world.mesos.acknowledged] == [task, task]
+
+
+def test_tasks_are_grouped_with_no_job_twice_in_a_group() -> None:
+    def tracked(job: str, shard: int) -> TrackedTask:
+        task = TaskId.new(MetaInfo(job, shard), LaunchSource.READY, "a1")
+        return TrackedTask(task_id=task, hostname="h", state=TaskState.STAGING, since=T0)
+
+    tasks = [tracked("ns.a", 0), tracked("ns.a", 1), tracked("ns.b", 0), tracked("ns.c", 0)]
+    groups = distinct_jobs(tasks, 2)
+    assert [[t.task_id.meta.value for t in g] for g in groups] == [
+        ["ns.a@-@0", "ns.b@-@0"],
+        ["ns.a@-@1", "ns.c@-@0"],
+    ]
