@@ -44,6 +44,7 @@ from controller.mesos.statistics import JobStatistics
 from controller.mesos.tasks import AppVersion, ExecutorId, MetaInfo, TaskIdError
 from controller.mesos.tracking import TrackedTasks
 from controller.mesos.unplaceable import UnplaceableGrace
+from controller.mesos.woken import run_when_woken
 from controller.metrics import FrameworkMetrics
 from controller.operations import EventKind, RuntimeEvent
 from controller.state import (
@@ -167,19 +168,19 @@ class LaunchCycle:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._settings.launch_batch_seconds > 0 and not self._urgent:
-                await asyncio.sleep(self._settings.launch_batch_seconds)
-            self._wake.clear()
-            self._urgent = False
-            try:
-                await self.cycle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc()
-                log.exception("launch cycle failed; retrying on the next change")
+        await run_when_woken(
+            self._wake,
+            self._step,
+            what="launch cycle",
+            delay=lambda: 0.0 if self._urgent else self._settings.launch_batch_seconds,
+            failed=self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc,
+        )
+
+    async def _step(self) -> None:
+        self._urgent = False
+        try:
+            await self.cycle()
+        finally:
             self._arm_expiry()
 
     def _arm_expiry(self) -> None:

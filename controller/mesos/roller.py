@@ -28,6 +28,7 @@ from controller.mesos.reconciler import Reconciler
 from controller.mesos.rollout import outdated, plan_rollout
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.tasks import ExecutorId, app_version
+from controller.mesos.woken import run_when_woken
 from controller.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,12 @@ class Roller:
         self.changed()
 
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._settings.launch_batch_seconds > 0:
-                await asyncio.sleep(self._settings.launch_batch_seconds)
-            self._wake.clear()
-            try:
-                await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("app roll-out step failed; retrying on the next change")
+        await run_when_woken(
+            self._wake,
+            self.step,
+            what="app roll-out step",
+            delay=lambda: self._settings.launch_batch_seconds,
+        )
 
     async def step(self) -> None:
         if not self._subscribed():
