@@ -20,6 +20,11 @@ from controller.mesos.events import EventSink, JsonObject
 from controller.mesos.states import Acknowledgement
 from controller.state.errors import NotLeader
 
+# How many ACCEPTs, and how many ACKNOWLEDGEs, a framework has in flight at once (each
+# waits for the master's answer; the driver keeps a connection for each).
+ACCEPTS_IN_FLIGHT = 4
+ACKNOWLEDGEMENTS_IN_FLIGHT = 4
+
 
 class MesosCallError(RuntimeError):
     """A call to the master was not accepted (not subscribed, or an HTTP error)."""

@@ -29,16 +29,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 
-from controller.mesos.call_lane import CallLane
-from controller.mesos.calls import MesosCallError, MesosFactory, NotLeading
+from controller.mesos.call_lane import CallLane, Lanes
+from controller.mesos.calls import (
+    ACCEPTS_IN_FLIGHT,
+    ACKNOWLEDGEMENTS_IN_FLIGHT,
+    MesosCallError,
+    MesosFactory,
+    NotLeading,
+)
 from controller.mesos.events import (
     AgentLost,
     Disconnected,
@@ -59,9 +63,6 @@ from controller.mesos.settings import FrameworkSettings
 from controller.mesos.states import Acknowledgement, MalformedStatus, StatusUpdate
 
 log = logging.getLogger(__name__)
-
-# ACCEPT calls in flight at once (one connection each).
-ACCEPT_LANES = 4
 
 
 def framework_executors(state: Mapping[str, Any], framework_id: str) -> list[tuple[str, str]]:
@@ -238,16 +239,10 @@ class MesosDriver:
         self._may_subscribe = may_subscribe
         self._holder = _Driver()
         # Two lanes, each a thread with its own connection (see `call_lane`).
-        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
-        self._acks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-acks")
-        self._accepts = ThreadPoolExecutor(
-            max_workers=ACCEPT_LANES, thread_name_prefix="mesos-accepts"
-        )
-        self._call_lane = CallLane(settings.mesos_call_timeout_seconds)
-        self._ack_lane = CallLane(settings.mesos_call_timeout_seconds)
-        self._accept_lanes: queue.SimpleQueue[CallLane] = queue.SimpleQueue()
-        for _ in range(ACCEPT_LANES):
-            self._accept_lanes.put(CallLane(settings.mesos_call_timeout_seconds))
+        timeout = settings.mesos_call_timeout_seconds
+        self._calls = Lanes(1, timeout, "mesos-calls")
+        self._accepts = Lanes(ACCEPTS_IN_FLIGHT, timeout, "mesos-accepts")
+        self._acks = Lanes(ACKNOWLEDGEMENTS_IN_FLIGHT, timeout, "mesos-acks")
         self._authorization = _basic_authorization(settings)
         self._lock = threading.Lock()
 
@@ -296,12 +291,8 @@ class MesosDriver:
 
     async def close(self) -> None:
         await self.stop()
-        for lane, thread in ((self._call_lane, self._calls), (self._ack_lane, self._acks)):
-            thread.submit(lane.close)
-            thread.shutdown(wait=True, cancel_futures=True)
-        self._accepts.shutdown(wait=True, cancel_futures=True)
-        while not self._accept_lanes.empty():
-            self._accept_lanes.get().close()
+        for lanes in (self._calls, self._accepts, self._acks):
+            lanes.close()
 
     @property
     def connected(self) -> bool:
@@ -310,14 +301,7 @@ class MesosDriver:
 
     # calls ----------------------------------------------------------------------------
     async def _call(self, what: str, body: JsonObject) -> None:
-        await self._loop.run_in_executor(self._calls, self._send, self._call_lane, what, body)
-
-    def _send_on_free_lane(self, what: str, body: JsonObject) -> None:
-        lane = self._accept_lanes.get()
-        try:
-            self._send(lane, what, body)
-        finally:
-            self._accept_lanes.put(lane)
+        await self._calls.run(lambda lane: self._send(lane, what, body))
 
     def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
         # Checked on the lane's thread right before sending: leadership can end (ZooKeeper
@@ -340,18 +324,14 @@ class MesosDriver:
         """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent).
 
         ACCEPTs of different agents go out side by side, each on a free lane."""
-        await self._loop.run_in_executor(
-            self._accepts,
-            self._send_on_free_lane,
-            "ACCEPT",
-            {
-                "accept": {
-                    "offer_ids": [{"value": o} for o in offer_ids],
-                    "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
-                    "filters": {"refuse_seconds": refuse_seconds},
-                }
-            },
-        )
+        body = {
+            "accept": {
+                "offer_ids": [{"value": o} for o in offer_ids],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
+                "filters": {"refuse_seconds": refuse_seconds},
+            }
+        }
+        await self._accepts.run(lambda lane: self._send(lane, "ACCEPT", body))
 
     async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None:
         await self._call(
@@ -387,9 +367,7 @@ class MesosDriver:
                 "uuid": ack.uuid,
             }
         }
-        await self._loop.run_in_executor(
-            self._acks, self._send, self._ack_lane, "ACKNOWLEDGE", body
-        )
+        await self._acks.run(lambda lane: self._send(lane, "ACKNOWLEDGE", body))
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
         """Explicit reconciliation of `tasks` (task id, agent id); implicit when empty."""

@@ -174,7 +174,7 @@ class FrameworkEngine:
             subscribed=lambda: self._subscribed,
             handoff=handoff,
         )
-        self._acknowledger = Acknowledger(mesos)
+        self._acknowledger = Acknowledger(mesos, metrics)
         self._statuses = StatusPipeline(
             store=store,
             acknowledger=self._acknowledger,

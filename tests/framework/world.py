@@ -151,7 +151,7 @@ class World:
             handoff=self.handoff,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
-        self.acknowledger = Acknowledger(self.mesos)
+        self.acknowledger = Acknowledger(self.mesos, self.metrics)
         self.background.spawn(self.acknowledger.run(), "acknowledgements")
         self.statuses = StatusPipeline(
             store=self.store,
