@@ -35,10 +35,10 @@ from typing import Any
 
 import aiohttp
 
-from controller.mesos.call_lane import CallLane, Lanes
+from controller.mesos.call_lane import CallLane, Lanes, Pipeline
 from controller.mesos.calls import (
     ACCEPTS_IN_FLIGHT,
-    ACKNOWLEDGEMENTS_IN_FLIGHT,
+    ACKNOWLEDGEMENT_PIPELINES,
     MesosCallError,
     MesosFactory,
     NotLeading,
@@ -240,9 +240,9 @@ class MesosDriver:
         self._holder = _Driver()
         # Two lanes, each a thread with its own connection (see `call_lane`).
         timeout = settings.mesos_call_timeout_seconds
-        self._calls = Lanes(1, timeout, "mesos-calls")
-        self._accepts = Lanes(ACCEPTS_IN_FLIGHT, timeout, "mesos-accepts")
-        self._acks = Lanes(ACKNOWLEDGEMENTS_IN_FLIGHT, timeout, "mesos-acks")
+        self._calls = Lanes(1, lambda: CallLane(timeout), "mesos-calls")
+        self._accepts = Lanes(ACCEPTS_IN_FLIGHT, lambda: CallLane(timeout), "mesos-accepts")
+        self._acks = Lanes(ACKNOWLEDGEMENT_PIPELINES, lambda: Pipeline(timeout), "mesos-acks")
         self._authorization = _basic_authorization(settings)
         self._lock = threading.Lock()
 
@@ -303,16 +303,30 @@ class MesosDriver:
     async def _call(self, what: str, body: JsonObject) -> None:
         await self._calls.run(lambda lane: self._send(lane, what, body))
 
-    def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
-        # Checked on the lane's thread right before sending: leadership can end (ZooKeeper
-        # SUSPENDED) at any moment, and a call queued before that must not go out after.
+    def _send_all(self, lane: Pipeline, what: str, bodies: Sequence[JsonObject]) -> int:
+        """Send calls of one type pipelined; how many the master refused."""
+        framework_id, master, stream_id = self._subscription(what)
+        calls = [{"type": what, "framework_id": {"value": framework_id}, **b} for b in bodies]
+        try:
+            return lane.send(master, stream_id, self._authorization, calls)
+        except Exception as error:
+            raise MesosCallError(f"{what} failed: {error}") from error
+
+    def _subscription(self, what: str) -> tuple[str, str, str]:
+        """Framework id, master and stream id to send a call with. Checked on the lane's
+        thread right before sending: leadership can end (ZooKeeper SUSPENDED) at any
+        moment, and a call queued before that must not go out after."""
         if not self._may_call():
             raise NotLeading(f"{what}: not sent, this process no longer leads")
         driver = self._holder.pymesos
         master, stream_id = (driver.master, driver.stream_id) if driver else (None, None)
         if not master or not stream_id or not driver.framework_id:
             raise MesosCallError(f"{what}: not subscribed to a Mesos master")
-        call = {"type": what, "framework_id": {"value": driver.framework_id}, **body}
+        return str(driver.framework_id), str(master), str(stream_id)
+
+    def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
+        framework_id, master, stream_id = self._subscription(what)
+        call = {"type": what, "framework_id": {"value": framework_id}, **body}
         try:
             lane.send(master, stream_id, self._authorization, call)
         except Exception as error:
@@ -359,15 +373,21 @@ class MesosDriver:
             kill["agent_id"] = {"value": agent_id}
         await self._call("KILL", {"kill": kill})
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
-        body = {
-            "acknowledge": {
-                "agent_id": {"value": ack.agent_id},
-                "task_id": {"value": ack.task_id},
-                "uuid": ack.uuid,
+    async def acknowledge(self, acks: Sequence[Acknowledgement]) -> None:
+        """ACKNOWLEDGE each update, pipelined on one connection."""
+        calls = [
+            {
+                "acknowledge": {
+                    "agent_id": {"value": ack.agent_id},
+                    "task_id": {"value": ack.task_id},
+                    "uuid": ack.uuid,
+                }
             }
-        }
-        await self._acks.run(lambda lane: self._send(lane, "ACKNOWLEDGE", body))
+            for ack in acks
+        ]
+        refused = await self._acks.run(lambda lane: self._send_all(lane, "ACKNOWLEDGE", calls))
+        if refused:
+            raise MesosCallError(f"ACKNOWLEDGE: the master refused {refused} of {len(calls)}")
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
         """Explicit reconciliation of `tasks` (task id, agent id); implicit when empty."""
