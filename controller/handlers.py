@@ -11,10 +11,10 @@ Per object kind: create / update / resume apply the desired state and mark the o
 dirty, delete undoes it (behind the `cloudjob.io/finalizer` finalizer). There is no
 timer per object: status is written by the term's status refresher from the dirty
 queue, and drift is repaired by the drift sweep (`controller.reconcilers.refreshing`,
-`drift`). Indexes let jobs see their app, apps find their jobs, and the refresher and
-the sweeps read each object as the watch last showed it (`Known`) — the startup
-handler hands them over in the memo's `indexes`. Used by `controller.app`, the
-leader-gated controller.
+`drift`). The event handlers keep the memo's `indexes` (`reconcilers.indexing`, not
+kopf's indexes), which let jobs see their app, apps find their jobs, and the refresher
+and the sweeps read each object as the watch last showed it (`Known`). Used by
+`controller.app`, the leader-gated controller.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 
 import kopf
 
-from controller import naming, resources
+from controller import resources
 from controller.dirty import ObjectKind
-from controller.reconcilers import apps, jobs
+from controller.reconcilers import apps
 from controller.reconcilers.handling import ObjectView, Post, Reconciliation
+from controller.reconcilers.indexing import ObjectIndex
 from controller.reconcilers.recording import EventRecorder, ObjectRef, object_ref
 from controller.reconcilers.refreshing import Known
-from controller.reconcilers.status import AppAvailability
 
 GROUP, VERSION = resources.GROUP, resources.VERSION
 APPS, JOBS = "cloudapps", "cloudjobs"
@@ -42,47 +42,6 @@ EVENT_COMPONENT = "cloudjob-controller"
 USER_AGENT = EVENT_COMPONENT
 WATCH_SERVER_TIMEOUT = 300
 
-AppIndex = kopf.Index[tuple[str, str], apps.AppSummary]
-JobsByApp = kopf.Index[tuple[str, str], str]
-KnownIndex = kopf.Index[tuple[str, str], Known]
-
-
-@dataclass
-class Indexes:
-    """The indexes, handed over by the startup handler to whoever runs beside the operator
-    (the refresher and the sweeps); each maps (namespace, name) keys of one kind."""
-
-    apps: AppIndex | None = None
-    jobs: KnownIndex | None = None
-    app_objects: KnownIndex | None = None
-
-    def app_keys(self) -> list[tuple[str, str]]:
-        return list(self.app_objects) if self.app_objects is not None else []
-
-    def job_keys(self) -> list[tuple[str, str]]:
-        return list(self.jobs) if self.jobs is not None else []
-
-    def objects(self) -> list[tuple[ObjectKind, str]]:
-        """Every object known now, apps first."""
-        return [(ObjectKind.APP, naming.object_key(*k)) for k in self.app_keys()] + [
-            (ObjectKind.JOB, naming.object_key(*k)) for k in self.job_keys()
-        ]
-
-    def known(self, kind: ObjectKind, key: str) -> Known | None:
-        index = self.jobs if kind is ObjectKind.JOB else self.app_objects
-        if index is None:
-            return None
-        try:
-            store = index.get(naming.split_key(key))
-        except ValueError:
-            return None
-        return next(iter(store), None) if store is not None else None
-
-    def app_lookup(self, namespace: str, app_name: str) -> AppAvailability:
-        if self.apps is None:
-            return AppAvailability.MISSING
-        return app_lookup(self.apps)(namespace, app_name)
-
 
 @dataclass
 class OperatorMemo:
@@ -91,7 +50,7 @@ class OperatorMemo:
     reconciliation: Reconciliation
     credentials: Callable[[], kopf.ConnectionInfo]
     recorder: EventRecorder
-    indexes: Indexes = field(default_factory=Indexes)
+    indexes: ObjectIndex = field(default_factory=ObjectIndex)
 
 
 def view(body: kopf.Body) -> ObjectView:
@@ -120,23 +79,6 @@ def poster(recorder: EventRecorder, body: kopf.Body) -> Post:
     return post
 
 
-def app_lookup(index: AppIndex) -> jobs.AppLookup:
-    def lookup(namespace: str, app_name: str) -> AppAvailability:
-        store = index.get((namespace, app_name))
-        return apps.app_availability(next(iter(store), None) if store is not None else None)
-
-    return lookup
-
-
-def jobs_of(index: JobsByApp, body: kopf.Body) -> list[str]:
-    store = index.get((body.metadata.namespace or "", body.metadata.name or ""))
-    return sorted(store) if store is not None else []
-
-
-def known(body: kopf.Body) -> Known:
-    return Known(view(body), reference(body))
-
-
 def register_handlers(registry: kopf.OperatorRegistry) -> None:
     """Register every handler of the controller into `registry`.
 
@@ -145,10 +87,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     """
 
     @kopf.on.startup(registry=registry, id="configure")
-    def configure(settings: kopf.OperatorSettings, memo: OperatorMemo, **kw: Any) -> None:
-        indexes = memo.indexes
-        indexes.apps, indexes.jobs = kw["app_index"], kw["job_index"]
-        indexes.app_objects = kw["app_objects"]
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=ANNOTATION_PREFIX
@@ -171,48 +110,46 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     def credentials(memo: OperatorMemo, **_: Any) -> kopf.ConnectionInfo:
         return memo.credentials()
 
-    @kopf.index(GROUP, VERSION, APPS, registry=registry, id="app_index")
-    def app_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], apps.AppSummary]:
+    # Every watch event, before the object's change handlers: index it, then see
+    # whether its annotations ask for something (trigger on a job, reconcile on an app).
+    @kopf.on.event(GROUP, VERSION, APPS, registry=registry, id="app-seen")
+    def app_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
         app = view(body)
-        desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
-        return {(app.namespace, app.name): apps.summarize(desired, deleting=app.deleting)}
+        key = (app.namespace, app.name)
+        if type == "DELETED":
+            memo.indexes.forget_app(key)
+        else:
+            desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
+            summary = apps.summarize(desired, deleting=app.deleting)
+            memo.indexes.put_app(key, summary, Known(app, reference(body)))
+        memo.reconciliation.annotations_seen(ObjectKind.APP, app)
 
-    @kopf.index(GROUP, VERSION, APPS, registry=registry, id="app_objects")
-    def app_objects(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Known]:
-        return {(body.metadata.namespace or "", body.metadata.name or ""): known(body)}
-
-    @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="job_index")
-    def job_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Known]:
-        return {(body.metadata.namespace or "", body.metadata.name or ""): known(body)}
-
-    @kopf.index(GROUP, VERSION, JOBS, registry=registry, id="jobs_by_app")
-    def jobs_by_app(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
-        app_name = body.spec.get("appName")
-        if not isinstance(app_name, str):
-            return {}
-        return {(body.metadata.namespace or "", app_name): body.metadata.name or ""}
-
-    # Annotations that ask for something: trigger (job), reconcile (app).
-    @kopf.on.event(GROUP, VERSION, APPS, registry=registry, id="app-annotations")
-    def app_annotations(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
-        memo.reconciliation.annotations_seen(ObjectKind.APP, view(body))
-
-    @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-annotations")
-    def job_annotations(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
-        memo.reconciliation.annotations_seen(ObjectKind.JOB, view(body))
+    @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-seen")
+    def job_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
+        job = view(body)
+        key = (job.namespace, job.name)
+        if type == "DELETED":
+            memo.indexes.forget_job(key)
+        else:
+            app_name = body.spec.get("appName")
+            app_name = app_name if isinstance(app_name, str) else None
+            memo.indexes.put_job(key, app_name, Known(job, reference(body)))
+        memo.reconciliation.annotations_seen(ObjectKind.JOB, job)
 
     # CloudApp
     @kopf.on.resume(GROUP, VERSION, APPS, registry=registry, id="app-resume")
     @kopf.on.create(GROUP, VERSION, APPS, registry=registry, id="app-create")
     @kopf.on.update(GROUP, VERSION, APPS, registry=registry, id="app-update")
     async def app_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
+        app = view(body)
         await memo.reconciliation.app_changed(
-            view(body), jobs_of(kw["jobs_by_app"], body), poster(memo.recorder, body)
+            app, memo.indexes.jobs_of(app.namespace, app.name), poster(memo.recorder, body)
         )
 
     @kopf.on.delete(GROUP, VERSION, APPS, registry=registry, id="app-delete")
-    async def app_deleted(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
-        await memo.reconciliation.app_deleted(view(body), jobs_of(kw["jobs_by_app"], body))
+    async def app_deleted(memo: OperatorMemo, body: kopf.Body, **_: Any) -> None:
+        app = view(body)
+        await memo.reconciliation.app_deleted(app, memo.indexes.jobs_of(app.namespace, app.name))
         memo.recorder.book.forget(reference(body).uid)
 
     # CloudJob
@@ -221,7 +158,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.update(GROUP, VERSION, JOBS, registry=registry, id="job-update")
     async def job_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
         await memo.reconciliation.job_changed(
-            view(body), app_lookup(kw["app_index"]), poster(memo.recorder, body)
+            view(body), memo.indexes.app_lookup, poster(memo.recorder, body)
         )
 
     @kopf.on.delete(GROUP, VERSION, JOBS, registry=registry, id="job-delete")

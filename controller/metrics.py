@@ -51,6 +51,9 @@ class FrameworkMetrics:
         self.task_states = counter("task_states", "status updates by task state", ("state",))
         self.outcomes = counter("task_outcomes", "runs that ended, by outcome", ("outcome",))
         self.kills = counter("task_kills", "KILL calls", ("why",))
+        self.acks_waiting = gauge(
+            "acknowledgements_waiting", "status updates durable but not acknowledged yet"
+        )
         self.fire_to_accept = Histogram(
             f"{_PREFIX}_fire_to_accept_seconds",
             "time from a cron fire to the ACCEPT that launched its run",

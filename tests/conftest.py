@@ -2,7 +2,8 @@
 clusters, a real PostgreSQL, a real Kubernetes control plane with the identity the
 controller runs as, and the whole stack (`tests.stack`). Also the tiers: every test
 module declares one of the markers `unit`, `integration` or `system` (pyproject.toml
-says what each means), and a test without exactly one is refused at collection."""
+says what each means), and a test without exactly one is refused at collection; and
+the property tests' settings."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from kazoo.client import KazooClient
 
 from devcluster.kube import ControlPlane
@@ -23,6 +25,11 @@ from tests.stack import stack
 __all__ = ["stack"]
 
 TIERS = ("unit", "integration", "system")
+
+# No per-example deadline: a wall-clock limit fails property tests on a busy machine
+# (speed is measured by the benchmarks under bench/, not asserted here).
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,6 +20,11 @@ from controller.mesos.events import EventSink, JsonObject
 from controller.mesos.states import Acknowledgement
 from controller.state.errors import NotLeader
 
+# ACCEPTs in flight at once (each waits for the master's answer on a connection of its
+# own), and batches of acknowledgements in flight at once (each pipelined on one).
+ACCEPTS_IN_FLIGHT = 4
+ACKNOWLEDGEMENT_PIPELINES = 2
+
 
 class MesosCallError(RuntimeError):
     """A call to the master was not accepted (not subscribed, or an HTTP error)."""
@@ -53,7 +58,8 @@ class MesosCalls(Protocol):
 
     async def kill(self, task_id: str, agent_id: str | None) -> None: ...
 
-    async def acknowledge(self, ack: Acknowledgement) -> None: ...
+    async def acknowledge(self, acks: Sequence[Acknowledgement]) -> None:
+        """ACKNOWLEDGE each of `acks` (raises when any was not accepted)."""
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
         """Explicit reconciliation of (task id, agent id) pairs; implicit when empty."""

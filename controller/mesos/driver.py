@@ -6,8 +6,10 @@ turns the event into a `DriverEvent` (a status update parsed into a `StatusUpdat
 here, once) and hands it to the asyncio loop with `call_soon_threadsafe` — it never
 blocks and never lets an exception escape (an escaping exception would end pymesos's
 thread and, without failover, tear the framework down). Calls to the master are
-blocking HTTP requests in pymesos, so they run on one dedicated thread, in the order
-they were made. The engine builds one per leadership term through `pymesos_factory`.
+blocking HTTP requests, sent on the subscription's stream id by the driver's own
+lanes (`call_lane`): ordered calls on one thread, ACCEPTs on a few side by side,
+acknowledgements on one of their own. The engine builds one per leadership term
+through `pymesos_factory`.
 
 pymesos pitfalls handled here (docs/framework.md, "pymesos"): `failover_timeout` is
 always set (a week by default, never pymesos's 100 s); acknowledgements are explicit
@@ -25,15 +27,22 @@ heartbeat is detected by the engine's watchdog, which calls
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 
-from controller.mesos.calls import MesosCallError, MesosFactory, NotLeading
+from controller.mesos.call_lane import CallLane, Lanes, Pipeline
+from controller.mesos.calls import (
+    ACCEPTS_IN_FLIGHT,
+    ACKNOWLEDGEMENT_PIPELINES,
+    MesosCallError,
+    MesosFactory,
+    NotLeading,
+)
 from controller.mesos.events import (
     AgentLost,
     Disconnected,
@@ -229,7 +238,12 @@ class MesosDriver:
         self._may_call = may_call
         self._may_subscribe = may_subscribe
         self._holder = _Driver()
-        self._calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
+        # Two lanes, each a thread with its own connection (see `call_lane`).
+        timeout = settings.mesos_call_timeout_seconds
+        self._calls = Lanes(1, lambda: CallLane(timeout), "mesos-calls")
+        self._accepts = Lanes(ACCEPTS_IN_FLIGHT, lambda: CallLane(timeout), "mesos-accepts")
+        self._acks = Lanes(ACKNOWLEDGEMENT_PIPELINES, lambda: Pipeline(timeout), "mesos-acks")
+        self._authorization = _basic_authorization(settings)
         self._lock = threading.Lock()
 
     # lifecycle ------------------------------------------------------------------------
@@ -277,7 +291,8 @@ class MesosDriver:
 
     async def close(self) -> None:
         await self.stop()
-        self._calls.shutdown(wait=True, cancel_futures=True)
+        for lanes in (self._calls, self._accepts, self._acks):
+            lanes.close()
 
     @property
     def connected(self) -> bool:
@@ -286,36 +301,51 @@ class MesosDriver:
 
     # calls ----------------------------------------------------------------------------
     async def _call(self, what: str, body: JsonObject) -> None:
-        await self._loop.run_in_executor(self._calls, self._send, what, body)
+        await self._calls.run(lambda lane: self._send(lane, what, body))
 
-    def _send(self, what: str, body: JsonObject) -> None:
-        # Checked on the calls thread right before sending: leadership can end (ZooKeeper
-        # SUSPENDED) at any moment, and a call queued before that must not go out after.
+    def _send_all(self, lane: Pipeline, what: str, bodies: Sequence[JsonObject]) -> int:
+        """Send calls of one type pipelined; how many the master refused."""
+        framework_id, master, stream_id = self._subscription(what)
+        calls = [{"type": what, "framework_id": {"value": framework_id}, **b} for b in bodies]
+        try:
+            return lane.send(master, stream_id, self._authorization, calls)
+        except Exception as error:
+            raise MesosCallError(f"{what} failed: {error}") from error
+
+    def _subscription(self, what: str) -> tuple[str, str, str]:
+        """Framework id, master and stream id to send a call with. Checked on the lane's
+        thread right before sending: leadership can end (ZooKeeper SUSPENDED) at any
+        moment, and a call queued before that must not go out after."""
         if not self._may_call():
             raise NotLeading(f"{what}: not sent, this process no longer leads")
         driver = self._holder.pymesos
-        if driver is None or not driver.connected or not driver.framework_id:
+        master, stream_id = (driver.master, driver.stream_id) if driver else (None, None)
+        if not master or not stream_id or not driver.framework_id:
             raise MesosCallError(f"{what}: not subscribed to a Mesos master")
-        call = {"type": what, "framework_id": {"value": driver.framework_id}, **body}
+        return str(driver.framework_id), str(master), str(stream_id)
+
+    def _send(self, lane: CallLane, what: str, body: JsonObject) -> None:
+        framework_id, master, stream_id = self._subscription(what)
+        call = {"type": what, "framework_id": {"value": framework_id}, **body}
         try:
-            driver._send(call)  # pymesos's own call path: stream id, auth header, errors
+            lane.send(master, stream_id, self._authorization, call)
         except Exception as error:
             raise MesosCallError(f"{what} failed: {error}") from error
 
     async def accept(
         self, offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
     ) -> None:
-        """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent)."""
-        await self._call(
-            "ACCEPT",
-            {
-                "accept": {
-                    "offer_ids": [{"value": o} for o in offer_ids],
-                    "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
-                    "filters": {"refuse_seconds": refuse_seconds},
-                }
-            },
-        )
+        """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent).
+
+        ACCEPTs of different agents go out side by side, each on a free lane."""
+        body = {
+            "accept": {
+                "offer_ids": [{"value": o} for o in offer_ids],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
+                "filters": {"refuse_seconds": refuse_seconds},
+            }
+        }
+        await self._accepts.run(lambda lane: self._send(lane, "ACCEPT", body))
 
     async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None:
         await self._call(
@@ -343,17 +373,21 @@ class MesosDriver:
             kill["agent_id"] = {"value": agent_id}
         await self._call("KILL", {"kill": kill})
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
-        await self._call(
-            "ACKNOWLEDGE",
+    async def acknowledge(self, acks: Sequence[Acknowledgement]) -> None:
+        """ACKNOWLEDGE each update, pipelined on one connection."""
+        calls = [
             {
                 "acknowledge": {
                     "agent_id": {"value": ack.agent_id},
                     "task_id": {"value": ack.task_id},
                     "uuid": ack.uuid,
                 }
-            },
-        )
+            }
+            for ack in acks
+        ]
+        refused = await self._acks.run(lambda lane: self._send_all(lane, "ACKNOWLEDGE", calls))
+        if refused:
+            raise MesosCallError(f"ACKNOWLEDGE: the master refused {refused} of {len(calls)}")
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
         """Explicit reconciliation of `tasks` (task id, agent id); implicit when empty."""
@@ -409,6 +443,14 @@ class MesosDriver:
                 }
             },
         )
+
+
+def _basic_authorization(settings: FrameworkSettings) -> str | None:
+    """The Authorization header of calls when the framework authenticates."""
+    if not settings.principal or not settings.secret:
+        return None
+    pair = f"{settings.principal}:{settings.secret.get_secret_value()}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"
 
 
 def pymesos_factory(settings: FrameworkSettings) -> MesosFactory:

@@ -8,7 +8,7 @@ the parts that do the work, each of which gets what it needs passed in (the
 `RunHistory` goes to the launch cycle and the status pipeline, which hand it records):
 
 - `Inbox`: driver events in arrival order, status updates in batches;
-- `StatusPipeline`: decide, persist, act, acknowledge once durable;
+- `StatusPipeline`: decide, persist, act, acknowledge once durable (`Acknowledger`);
 - `LaunchCycle`: plan, commit, ACCEPT, settle the offer pool;
 - `Reconciler`: a run per subscription, periodic runs, on-demand asks;
 - `Roller`: the roll-out of edited apps (old idle executors shut down, daemons moved);
@@ -44,6 +44,7 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.executor.messages import Stop, Trigger, encode_base64
 from controller.history.records import HistoryRecord, JobRemoved
 from controller.mesos import history_records, runtime
+from controller.mesos.acknowledger import Acknowledger
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosFactory
 from controller.mesos.events import (
@@ -173,9 +174,10 @@ class FrameworkEngine:
             subscribed=lambda: self._subscribed,
             handoff=handoff,
         )
+        self._acknowledger = Acknowledger(mesos, metrics)
         self._statuses = StatusPipeline(
             store=store,
-            mesos=mesos,
+            acknowledger=self._acknowledger,
             lock=self._lock,
             metrics=metrics,
             tracked=tracked,
@@ -252,6 +254,7 @@ class FrameworkEngine:
                     log.error("job %s not scheduled: %s", job.key, error)
         self._background.spawn(self._process_inbox(), "mesos events")
         self._background.spawn(self._launch.run(), "launch cycle")
+        self._background.spawn(self._acknowledger.run(), "acknowledgements")
         self._background.spawn(self._roller.run(), "app roll-out")
         self._launch_timeout.start(self._background)
         if self._settings.reconcile_interval_seconds > 0:
@@ -464,7 +467,8 @@ class FrameworkEngine:
         self._metrics.fires.inc()
         for job_key, change in changes.items():
             self._fired(job_key, fire_time, change, "cron fired")
-        self._changed()
+        self._launch.fired()
+        self._roller.changed()
         self._gauges.update()
 
     async def _catch_up_locked(self, now: datetime) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from controller.mesos.offers import HeldOffer
 from controller.mesos.states import LIVE_STATES, StatusUpdate
-from controller.mesos.tasks import ExecutorId, TaskIdError
+from controller.mesos.tasks import AppVersion, ExecutorId, TaskIdError
 from controller.operations import ExecutorRuntime
 from controller.state import RunningTask
 
@@ -85,6 +85,10 @@ class ExecutorRegistry:
 
     def known(self) -> list[ExecutorId]:
         return sorted((e.executor for e in self._executors.values()), key=str)
+
+    def versions(self) -> set[AppVersion]:
+        """The app versions of the known executors (one per app per agent: few)."""
+        return {e.executor.version for e in self._executors.values()}
 
     def of_app(self, app_key: str) -> dict[str, str]:
         """Executor id → agent id of the app's known executors."""

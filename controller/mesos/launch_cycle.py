@@ -1,9 +1,10 @@
 """The launch cycle: plan, commit, accept, release, settle the offer pool.
 
 `LaunchCycle` owns the term's `OfferPool` and runs a cycle whenever something may have
-made work launchable (`changed`: a fire, a failover entry, a finished task, new
-offers, a settled reconciliation) or an offer reaches its hold bound — after a short
-batching window, never on a poll. One cycle, under the state lock:
+made work launchable (`changed`: a failover entry, a finished task, new offers, a
+settled reconciliation) or an offer reaches its hold bound — after a short batching
+window, never on a poll — and at once after a cron fire (`fired`). One cycle, under
+the state lock:
 
 1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
    the held offers and the jobs the open reconciliation has not settled;
@@ -13,10 +14,10 @@ batching window, never on a poll. One cycle, under the state lock:
    transaction, and hand those to the history (an append to its buffer: the database
    is never waited for);
 
-then, outside the lock: one ACCEPT per agent (a failed ACCEPT has its tasks reconciled
-at once and its offers declined), placement reporting (LAUNCHED events; unplaceable
-work after its grace, see `unplaceable`), and the pool's declines, REVIVE and
-SUPPRESS. Its collaborators come from the engine.
+then, outside the lock: one ACCEPT per agent, all in flight together (a failed ACCEPT
+has its tasks reconciled at once and its offers declined), placement reporting
+(LAUNCHED events; unplaceable work after its grace, see `unplaceable`), and the pool's
+declines, REVIVE and SUPPRESS. Its collaborators come from the engine.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from controller.mesos.statistics import JobStatistics
 from controller.mesos.tasks import AppVersion, ExecutorId, MetaInfo, TaskIdError
 from controller.mesos.tracking import TrackedTasks
 from controller.mesos.unplaceable import UnplaceableGrace
+from controller.mesos.woken import run_when_woken
 from controller.metrics import FrameworkMetrics
 from controller.operations import EventKind, RuntimeEvent
 from controller.state import (
@@ -119,6 +121,7 @@ class LaunchCycle:
         self._grace = UnplaceableGrace(settings.unplaceable_report_seconds)
         self._wake = asyncio.Event()
         self._work_changed = True
+        self._urgent = False
         self._expiry: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -126,6 +129,12 @@ class LaunchCycle:
         """Something that may make work eligible happened: run a cycle soon."""
         self._work_changed = True
         self._wake.set()
+
+    def fired(self) -> None:
+        """Runs were just added for a fire: run a cycle now. A fire's runs come in at once,
+        so waiting to batch more would only make them late."""
+        self._urgent = True
+        self.changed()
 
     def offers_received(self, offers: Iterable[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -159,18 +168,19 @@ class LaunchCycle:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._settings.launch_batch_seconds > 0:
-                await asyncio.sleep(self._settings.launch_batch_seconds)
-            self._wake.clear()
-            try:
-                await self.cycle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc()
-                log.exception("launch cycle failed; retrying on the next change")
+        await run_when_woken(
+            self._wake,
+            self._step,
+            what="launch cycle",
+            delay=lambda: 0.0 if self._urgent else self._settings.launch_batch_seconds,
+            failed=self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc,
+        )
+
+    async def _step(self) -> None:
+        self._urgent = False
+        try:
+            await self.cycle()
+        finally:
             self._arm_expiry()
 
     def _arm_expiry(self) -> None:
@@ -210,15 +220,15 @@ class LaunchCycle:
 
     def _inputs(self) -> LaunchInputs:
         store = self._store
-        jobs, apps = store.jobs(), store.apps()
+        pending = store.pending_work()
         return LaunchInputs(
-            jobs=jobs,
-            apps=apps,
-            ready=store.ready(),
-            failover=store.failover(),
-            running=[MetaInfo(t.job_key, t.shard) for t in store.running().values()],
-            disabled_jobs={k for k in jobs if store.is_job_disabled(k)},
-            disabled_apps={k for k in apps if store.is_app_disabled(k)},
+            jobs=store.jobs(),
+            apps=store.apps(),
+            ready=pending.ready,
+            failover=pending.failover,
+            running=[MetaInfo(k, s) for k, shards in pending.running.items() for s in shards],
+            disabled_jobs=pending.disabled_jobs,
+            disabled_apps=pending.disabled_apps,
             unsettled_jobs=self._reconciler.unsettled_jobs(),
             executor=self._settings.executor_options,
         )
@@ -289,46 +299,54 @@ class LaunchCycle:
     async def _accept(
         self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]], recorded: set[str]
     ) -> dict[str, list[str]]:
-        """One ACCEPT per agent; job key → agents its tasks were sent to."""
+        """One ACCEPT per agent, all in flight together; job key → agents its tasks
+        were sent to."""
         launched: dict[str, list[str]] = {}
-        for agent in plan.agents:
-            offers = taken.get(agent.agent_id, [])
-            pairs = [
-                (i, r)
-                for i, r in zip(agent.tasks, agent.records, strict=True)
-                if r.task_id in recorded
-            ]
-            if not pairs:
-                for offer in offers:
-                    self._pool.add(offer)
-                continue
-            try:
-                await self._mesos.accept(
-                    [o.offer_id for o in offers],
-                    [i for i, _ in pairs],
-                    self._settings.decline_refuse_seconds,
-                )
-            except MesosCallError as error:
-                log.log(
-                    refusal_level(error),
-                    "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
-                    agent.agent_id,
-                    len(pairs),
-                    error,
-                )
-                self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
-                self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])
-                await self._release(offers)
-                continue
-            self._metrics.accepts.inc()
-            accepted_at = _now()
-            for _, record in pairs:
-                self._metrics.launches.labels(record.source.value).inc()
-                if record.fire_time is not None:
-                    skew = (accepted_at - record.fire_time).total_seconds()
-                    self._metrics.fire_to_accept.observe(max(0.0, skew))
+        sent = await asyncio.gather(
+            *(self._accept_agent(a, taken.get(a.agent_id, []), recorded) for a in plan.agents)
+        )
+        for agent, records in zip(plan.agents, sent, strict=True):
+            for record in records:
                 launched.setdefault(record.job_key, []).append(_where(agent))
         return launched
+
+    async def _accept_agent(
+        self, agent: AgentLaunch, offers: list[HeldOffer], recorded: set[str]
+    ) -> list[RunningTask]:
+        """The ACCEPT of one agent's recorded tasks; the records of those launched."""
+        pairs = [
+            (i, r) for i, r in zip(agent.tasks, agent.records, strict=True) if r.task_id in recorded
+        ]
+        if not pairs:
+            for offer in offers:
+                self._pool.add(offer)
+            return []
+        try:
+            await self._mesos.accept(
+                [o.offer_id for o in offers],
+                [i for i, _ in pairs],
+                self._settings.decline_refuse_seconds,
+            )
+        except MesosCallError as error:
+            log.log(
+                refusal_level(error),
+                "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
+                agent.agent_id,
+                len(pairs),
+                error,
+            )
+            self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
+            self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])
+            await self._release(offers)
+            return []
+        self._metrics.accepts.inc()
+        accepted_at = _now()
+        for _, record in pairs:
+            self._metrics.launches.labels(record.source.value).inc()
+            if record.fire_time is not None:
+                skew = (accepted_at - record.fire_time).total_seconds()
+                self._metrics.fire_to_accept.observe(max(0.0, skew))
+        return [r for _, r in pairs]
 
     async def _release(self, offers: list[HeldOffer]) -> None:
         """Decline the offers of an ACCEPT that failed: if the master never saw it, they

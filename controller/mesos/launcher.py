@@ -24,9 +24,7 @@ from controller.mesos.tasks import (
     JsonObject,
     MetaInfo,
     TaskId,
-    app_version,
     build_task_info,
-    uses_command_executor,
 )
 from controller.mesos.work import QueueSnapshot, eligible_work
 from controller.state.records import FailoverEntry, LaunchSource, ReadyEntry, RunningTask
@@ -153,8 +151,8 @@ def plan_launch(
             hostname=held[0].hostname if held else "",
             launched_at=now,
             executor_id=None
-            if uses_command_executor(job)
-            else ExecutorId.of(app_version(app, inputs.executor), assignment.agent_id).value,
+            if assignment.item.executor is None
+            else ExecutorId.of(assignment.item.executor, assignment.agent_id).value,
             fire_time=fire,
         )
         built.setdefault(assignment.agent_id, []).append((info, record))

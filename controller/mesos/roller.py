@@ -25,9 +25,10 @@ from controller.mesos.calls import MesosCallError, MesosCalls
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.kills import KillBook
 from controller.mesos.reconciler import Reconciler
-from controller.mesos.rollout import plan_rollout
+from controller.mesos.rollout import outdated, plan_rollout
 from controller.mesos.settings import FrameworkSettings
 from controller.mesos.tasks import ExecutorId, app_version
+from controller.mesos.woken import run_when_woken
 from controller.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -76,29 +77,29 @@ class Roller:
         self.changed()
 
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._settings.launch_batch_seconds > 0:
-                await asyncio.sleep(self._settings.launch_batch_seconds)
-            self._wake.clear()
-            try:
-                await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("app roll-out step failed; retrying on the next change")
+        await run_when_woken(
+            self._wake,
+            self.step,
+            what="app roll-out step",
+            delay=lambda: self._settings.launch_batch_seconds,
+        )
 
     async def step(self) -> None:
         if not self._subscribed():
             return
         store = self._store
+        options = self._settings.executor_options
+        current = {key: app_version(app, options) for key, app in store.apps().items()}
+        if not any(outdated(v, current) for v in self._executors.versions()):
+            # Every task runs in a known executor, so nothing runs on an old version
+            # either: skip the plan, which reads every running task and job.
+            return
         async with self._lock:
-            options = self._settings.executor_options
             plan = plan_rollout(
                 executors=self._executors.known(),
                 running=store.running().values(),
                 jobs=store.jobs(),
-                current={key: app_version(app, options) for key, app in store.apps().items()},
+                current=current,
                 replacing=self._kills.replacing(),
                 unsettled_jobs=self._reconciler.unsettled_jobs(),
                 batch=self._settings.daemon_rollout_batch,

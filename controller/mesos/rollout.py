@@ -46,6 +46,13 @@ def _version(task: RunningTask) -> AppVersion | None:
         return None
 
 
+def outdated(version: AppVersion | None, current: Mapping[str, AppVersion]) -> bool:
+    """A version of a defined app other than its current one."""
+    return (
+        version is not None and version.app_key in current and version != current[version.app_key]
+    )
+
+
 def plan_rollout(
     *,
     executors: Iterable[ExecutorId],
@@ -57,19 +64,11 @@ def plan_rollout(
     batch: int,
 ) -> RolloutPlan:
     """What to do now; `current` maps each defined app to its current version."""
-
-    def outdated(version: AppVersion | None) -> bool:
-        return (
-            version is not None
-            and version.app_key in current
-            and version != current[version.app_key]
-        )
-
     plan = RolloutPlan()
     tasks = list(running)
     used = {t.executor_id for t in tasks if t.executor_id}
     plan.retire = sorted(
-        (e for e in set(executors) if outdated(e.version) and e.value not in used), key=str
+        (e for e in set(executors) if outdated(e.version, current) and e.value not in used), key=str
     )
 
     daemons: dict[str, list[RunningTask]] = {}
@@ -85,6 +84,8 @@ def plan_rollout(
         ]
         up = len({t.shard for t in serving})
         down = max(0, jobs[job_key].spec.sharding_total_count - up)
-        movable = sorted((t for t in serving if outdated(_version(t))), key=lambda t: t.shard)
+        movable = sorted(
+            (t for t in serving if outdated(_version(t), current)), key=lambda t: t.shard
+        )
         plan.replace.extend(movable[: max(0, batch - down)])
     return plan

@@ -4,11 +4,14 @@ The engine hands `StatusPipeline.handle` a batch of updates in arrival order (th
 inbox collects them). Under the state lock each one is decided by `statuses.decide`
 on what the framework knows of its task. Decisions that only track a task's state are
 staged: memory changes at once, and their ZooKeeper writes go out together in one
-transaction (`flush`) — before any terminal update, whose own transaction reads the
-running entries. A terminal update is applied on its own (`apply`). An update is
-acknowledged only once its change is durable; when a transaction fails, the staged
-memory is restored and none of its updates is acknowledged, so Mesos sends them
-again. The updates after a failed one go on, as reordered updates would.
+transaction (`flush`). Terminal updates of distinct jobs go out together too, in a
+transaction of their own (`tasks_terminated`: the running entries removed, failover or
+daemon follow-ups recorded). An update of a job that already has one waiting is
+persisted after it, so each job's updates take effect in the order they came. An update is
+acknowledged only once its change is durable (the `Acknowledger` sends it, in the
+background); when a transaction fails, the staged memory is restored and none of its
+updates is acknowledged, so Mesos sends them again. The updates after a failed one go
+on, as reordered updates would.
 
 Side effects of an applied decision: KILLs through the kill book, outcome counts into
 the job statistics, runtime events, the run history's records (`history_records`,
@@ -25,16 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controller.history.records import HistoryRecord
 from controller.mesos import history_records, statuses
-from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
+from controller.mesos.acknowledger import Acknowledger
+from controller.mesos.calls import refusal_level
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
-from controller.mesos.history_handoff import HistoryHandoff, Packed
+from controller.mesos.history_handoff import HistoryHandoff
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.states import ADRIFT_STATES, Acknowledgement, StatusUpdate
@@ -71,11 +75,74 @@ class _Staged:
     # task id → what memory held before (restored if the write fails)
     previous: dict[str, TrackedTask | None] = field(default_factory=dict)
     pending: list[tuple[StatusUpdate, Decision, list[HistoryRecord]]] = field(default_factory=list)
+    # the jobs of the pending updates
+    jobs: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
         self.writes.clear()
         self.previous.clear()
         self.pending.clear()
+        self.jobs.clear()
+
+
+# Terminal updates persisted in one transaction at most (a few operations each).
+ENDINGS_TOGETHER = 200
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A terminal decision: its task leaves the running queue (with its follow-up)."""
+
+    job_key: str
+    task_id: str
+    follow_up: FollowUp
+    decision: Decision
+    records: Sequence[HistoryRecord]
+    update: StatusUpdate | None = None
+
+    @classmethod
+    def of(
+        cls,
+        decision: Decision,
+        records: Sequence[HistoryRecord],
+        update: StatusUpdate | None = None,
+    ) -> _Ending | None:
+        """The ending a decision calls for; None when it removes no running task."""
+        removed = decision.of(RemoveRunning)
+        if not removed:
+            return None
+        failover = decision.of(RecordFailover)
+        if failover:
+            follow = FollowUp.RELAUNCH if failover[0].requeue else FollowUp.FAILOVER
+        elif decision.of(ReadyDaemon):
+            follow = FollowUp.REQUEUE_DAEMON
+        else:
+            follow = FollowUp.NONE
+        task = removed[0].task_id
+        return cls(task.job_key, task.value, follow, decision, records, update)
+
+
+def distinct_jobs(tasks: Iterable[TrackedTask], size: int) -> list[list[TrackedTask]]:
+    """`tasks` in groups of at most `size` with no job twice in a group, in order."""
+    groups: list[tuple[set[str], list[TrackedTask]]] = []
+    for task in tasks:
+        job = task.task_id.job_key
+        for jobs, members in groups:
+            if job not in jobs and len(members) < size:
+                break
+        else:
+            jobs, members = set(), []
+            groups.append((jobs, members))
+        jobs.add(job)
+        members.append(task)
+    return [members for _, members in groups]
+
+
+def _job_key(task_id: str) -> str | None:
+    try:
+        return TaskId.parse(task_id).job_key
+    except TaskIdError:
+        return None
 
 
 class StatusPipeline:
@@ -83,7 +150,7 @@ class StatusPipeline:
         self,
         *,
         store: StateStore,
-        mesos: MesosCalls,
+        acknowledger: Acknowledger,
         lock: asyncio.Lock,
         metrics: FrameworkMetrics,
         tracked: TrackedTasks,
@@ -98,7 +165,7 @@ class StatusPipeline:
         handoff: HistoryHandoff,
     ) -> None:
         self._store = store
-        self._mesos = mesos
+        self._acknowledger = acknowledger
         self._lock = lock
         self._metrics = metrics
         self._tracked = tracked
@@ -113,34 +180,37 @@ class StatusPipeline:
         self._handoff = handoff
 
     async def handle(self, updates: Sequence[StatusUpdate]) -> None:
-        """Decide every update in order; persist the state-tracking ones together (one
-        transaction), each terminal one on its own; acknowledge what is durable."""
+        """Decide every update in order; persist the state-tracking ones together and
+        the terminal ones together (one transaction each, at most `ENDINGS_TOGETHER`
+        terminal ones); acknowledge what is durable. Updates of one job are persisted
+        in the order they came: a second one of a job waits for the first's write."""
         for update in updates:
             self._metrics.task_states.labels(update.state.value).inc()
             self._executors.status_received(update)
         acks: list[Acknowledgement] = []
         async with self._lock:
             staged = _Staged()
+            endings: dict[str, _Ending] = {}
             for update in updates:
+                job = _job_key(update.task_id)
+                if job in endings:
+                    # Decided on what that ending leaves (a duplicate finds its task gone).
+                    await self._flush(staged, acks)
+                    await self._end(endings, acks)
                 known = self.knowledge(update.task_id)
                 decision = statuses.decide(update, known)
                 records = self._history(update, decision, known)
-                if not decision.of(RemoveRunning):
-                    self._stage(staged, update, decision, records)
-                    continue
-                await self._flush(staged, acks)
-                if await self.apply(decision, records):
-                    self._done(update, decision, acks)
+                ending = _Ending.of(decision, records, update)
+                if ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER):
+                    await self._flush(staged, acks)
+                    await self._end(endings, acks)
+                if ending is None:
+                    self._stage(staged, update, decision, records, job)
+                else:
+                    endings[ending.job_key] = ending
             await self._flush(staged, acks)
-        for ack in acks:
-            try:
-                await self._mesos.acknowledge(ack)
-            except MesosCallError as error:
-                log.log(
-                    refusal_level(error),
-                    "acknowledging an update failed (Mesos will resend it): %s",
-                    error,
-                )
+            await self._end(endings, acks)
+        self._acknowledger.send(acks)
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
         """What the state store and memory know of the task an update is about."""
@@ -193,6 +263,7 @@ class StatusPipeline:
         update: StatusUpdate,
         decision: Decision,
         records: list[HistoryRecord],
+        job: str | None,
     ) -> None:
         """Take a decision that only tracks task states: memory now, ZooKeeper at flush."""
         for track in decision.of(Track):
@@ -204,6 +275,8 @@ class StatusPipeline:
                 staged.writes[key] = track.task.state
             self._tracked.put(track.task)
         staged.pending.append((update, decision, records))
+        if job is not None:
+            staged.jobs.add(job)
 
     async def _flush(self, staged: _Staged, acks: list[Acknowledgement]) -> bool:
         """Persist the staged task states in one transaction, then act on their decisions.
@@ -241,36 +314,56 @@ class StatusPipeline:
     async def apply(self, decision: Decision, records: Sequence[HistoryRecord] = ()) -> bool:
         """Apply a decision, its history `records` spooled with its state change; False
         when that could not be made durable."""
+        ending = _Ending.of(decision, records)
+        if ending is not None:
+            return await self._terminate([ending])
         packed = self._handoff.pack(records)
-        removed = decision.of(RemoveRunning)
-        failover = decision.of(RecordFailover)
-        drop_failover_event = False
         try:
-            if removed:
-                task = removed[0].task_id
-                if failover:
-                    follow = FollowUp.RELAUNCH if failover[0].requeue else FollowUp.FAILOVER
-                elif decision.of(ReadyDaemon):
-                    follow = FollowUp.REQUEUE_DAEMON
-                else:
-                    follow = FollowUp.NONE
-                outcome = await asyncio.to_thread(
-                    self._store.task_terminated, task.value, follow, packed.ops
-                )
-                self._handoff.hand_over(packed)
-                packed = Packed()
-                drop_failover_event = outcome.failover not in (None, FailoverOutcome.RECORDED)
-                self.forget(task.value)
-                self._on_change()
             for track in decision.of(Track):
                 await self._track(track.task)
             if packed.ops:
                 await asyncio.to_thread(self._store.update_task_states, {}, packed.ops)
-            self._handoff.hand_over(packed)
         except StateError as error:
             log.log(refusal_level(error), "status not applied (Mesos will resend it): %s", error)
             return False
-        await self._act(decision, drop_failover_event=drop_failover_event)
+        self._handoff.hand_over(packed)
+        await self._act(decision)
+        self._gauges.update()
+        return True
+
+    async def _end(self, endings: dict[str, _Ending], acks: list[Acknowledgement]) -> None:
+        """Persist the terminal updates waiting (one transaction), then act on them."""
+        if not endings:
+            return
+        batch = list(endings.values())
+        endings.clear()
+        if await self._terminate(batch):
+            for ending in batch:
+                assert ending.update is not None
+                self._done(ending.update, ending.decision, acks)
+
+    async def _terminate(self, endings: Sequence[_Ending]) -> bool:
+        """Remove the tasks from running with their follow-ups and history records, in
+        one transaction; then forget them and act. False when it was not durable."""
+        packed = self._handoff.pack([r for e in endings for r in e.records])
+        try:
+            outcomes = await asyncio.to_thread(
+                self._store.tasks_terminated,
+                [(e.task_id, e.follow_up) for e in endings],
+                packed.ops,
+            )
+        except StateError as error:
+            level = refusal_level(error)
+            log.log(level, "%d status update(s) not applied: %s", len(endings), error)
+            return False
+        self._handoff.hand_over(packed)
+        self._on_change()
+        for ending, outcome in zip(endings, outcomes, strict=True):
+            self.forget(ending.task_id)
+            for track in ending.decision.of(Track):
+                self._tracked.put(track.task)
+            dropped = outcome.failover not in (None, FailoverOutcome.RECORDED)
+            await self._act(ending.decision, drop_failover_event=dropped)
         self._gauges.update()
         return True
 
@@ -304,18 +397,28 @@ class StatusPipeline:
             self._metrics.outcomes.labels("failed").inc()
 
     async def expire_unreachable(self) -> bool:
-        """Give up on tasks adrift for longer than the grace; True while some are adrift."""
+        """Give up on tasks adrift for longer than the grace; True while some are adrift.
+        Thousands at once (a partitioned agent) are ended a group at a time, the lock
+        taken per group."""
         grace = self._expiry.grace
-        async with self._lock:
-            for task in self._tracked.adrift():
-                known = self.knowledge(task.task_id.value)
-                now = datetime.now(UTC)
-                decision = statuses.expire_unreachable(known, now, grace)
-                if decision.actions:
+        for group in distinct_jobs(self._tracked.adrift(), ENDINGS_TOGETHER):
+            async with self._lock:
+                endings: list[_Ending] = []
+                for task in group:
+                    known = self.knowledge(task.task_id.value)
+                    now = datetime.now(UTC)
+                    decision = statuses.expire_unreachable(known, now, grace)
+                    if not decision.actions:
+                        continue
                     log.warning("task %s unreachable for over %ss: lost", task.task_id, grace)
                     lost = statuses.lost_update(task, now, grace)
                     records = self._history(lost, decision, known) if lost else []
-                    await self.apply(decision, records)
+                    if (ending := _Ending.of(decision, records)) is not None:
+                        endings.append(ending)
+                    else:
+                        await self.apply(decision, records)
+                if endings:
+                    await self._terminate(endings)
         return bool(self._tracked.adrift())
 
     async def expire_launches(
@@ -324,23 +427,31 @@ class StatusPipeline:
         """End launches that timed out as dropped ones, then kill their tasks (the kill
         comes after the end is durable, so it is never taken for one on purpose). Not
         while a reconciliation is open: its answers may show the task running (an update
-        missed while no one led), and the next check comes soon."""
-        async with self._lock:
-            if self._reconciler.reconciling:
-                return
-            for task in overdue:
-                key = task.task_id.value
-                known = self.knowledge(key)
-                if known.tracked is None or known.tracked.state != task.state:
-                    continue  # ended or moved on while waiting for the lock
-                decision = statuses.expire_launch(known, now, limit)
-                update = statuses.launch_timeout_update(known.tracked, now, limit)
-                log.warning(
-                    "job %s: task %s %s for over %ss: launch timed out, killing it",
-                    task.task_id.job_key,
-                    key,
-                    task.state.words,
-                    limit,
-                )
-                if await self.apply(decision, self._history(update, decision, known)):
-                    await self._kills.kill(key, task.task_id.agent_id, KillReason.LAUNCH_TIMEOUT)
+        missed while no one led), and the next check comes soon. Many at once (an agent
+        that starts nothing) are ended a group at a time, the lock taken per group."""
+        for group in distinct_jobs(overdue, ENDINGS_TOGETHER):
+            async with self._lock:
+                if self._reconciler.reconciling:
+                    return
+                endings: list[_Ending] = []
+                for task in group:
+                    known = self.knowledge(task.task_id.value)
+                    if known.tracked is None or known.tracked.state != task.state:
+                        continue  # ended or moved on while waiting for the lock
+                    decision = statuses.expire_launch(known, now, limit)
+                    update = statuses.launch_timeout_update(known.tracked, now, limit)
+                    records = self._history(update, decision, known)
+                    if (ending := _Ending.of(decision, records)) is not None:
+                        endings.append(ending)
+                if not endings or not await self._terminate(endings):
+                    continue
+            log.warning(
+                "%d launch(es) %s for over %ss timed out, killing them: %s",
+                len(endings),
+                "/".join(sorted({t.state.words for t in group})),
+                limit,
+                ", ".join(e.task_id for e in endings[:5]) + (", ..." if len(endings) > 5 else ""),
+            )
+            for ending in endings:
+                agent = TaskId.parse(ending.task_id).agent_id
+                await self._kills.kill(ending.task_id, agent, KillReason.LAUNCH_TIMEOUT)

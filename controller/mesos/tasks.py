@@ -174,6 +174,13 @@ class ExecutorId:
         # App keys never hold the delimiter and digests are hex; an agent id is what
         # lies between. A trailing part that is no digest belongs to an agent id of an
         # id from before versions (Mesos agent ids are `<uuid>-S<n>`, never a digest).
+        # Mesos names a command executor after its task: that is no app executor.
+        try:
+            TaskId.parse(value)
+        except TaskIdError:
+            pass
+        else:
+            raise TaskIdError(f"'{value}' is a task id (of a command executor)")
         app_key, sep, rest = value.partition(DELIMITER)
         if not sep or not app_key or not rest:
             raise TaskIdError(

@@ -73,8 +73,13 @@ def work_item(
     launch_type: LaunchSource,
     shards: tuple[int, ...],
     options: ExecutorOptions = DEFAULT_EXECUTOR_OPTIONS,
+    version: AppVersion | None = None,
 ) -> WorkItem:
+    """`version`: the app's current version, if known (a digest of its ExecutorInfo,
+    worth computing once per app rather than once per item)."""
     own_executor = not uses_command_executor(job)
+    if own_executor and version is None:
+        version = app_version(app, options)
     return WorkItem(
         job_key=job.key,
         app_key=app.key,
@@ -83,7 +88,7 @@ def work_item(
         cpus=job.spec.cpu_count,
         mem=job.spec.memory_mb,
         strategy=job.spec.placement_strategy,
-        executor=app_version(app, options) if own_executor else None,
+        executor=version if own_executor else None,
         executor_cpus=app.spec.cpu_count if own_executor else 0.0,
         executor_mem=app.spec.memory_mb if own_executor else 0.0,
     )
@@ -103,6 +108,14 @@ def eligible_work(
     has not accounted for yet: nothing of theirs launches until it has.
     """
     result = EligibleWork()
+    versions: dict[str, AppVersion] = {}
+
+    def item(job: JobDefinition, launch_type: LaunchSource, shards: tuple[int, ...]) -> WorkItem:
+        app = apps[job.app_key]
+        if app.key not in versions:
+            versions[app.key] = app_version(app, options)
+        return work_item(job, app, launch_type, shards, options, versions[app.key])
+
     running_jobs = {meta.job_key for meta in queues.running}
     running = set(queues.running)
 
@@ -137,9 +150,7 @@ def eligible_work(
             continue
         if meta in running:
             continue
-        result.items.append(
-            work_item(job, apps[job.app_key], LaunchSource.FAILOVER, (meta.shard,), options)
-        )
+        result.items.append(item(job, LaunchSource.FAILOVER, (meta.shard,)))
 
     for job_key, times in queues.ready.items():
         if times <= 0:
@@ -158,5 +169,5 @@ def eligible_work(
             continue
         job = jobs[job_key]
         shards = tuple(range(job.spec.sharding_total_count))
-        result.items.append(work_item(job, apps[job.app_key], LaunchSource.READY, shards, options))
+        result.items.append(item(job, LaunchSource.READY, shards))
     return result

@@ -1,12 +1,13 @@
-"""The status refresher: one worker per leadership term that drains the dirty queue and
-writes status patches, rate-limited cluster-wide.
+"""The status refresher: one per leadership term, draining the dirty queue and writing
+status patches, rate-limited cluster-wide.
 
 The scheduling core marks objects in the `DirtyQueue` when something their status
 shows changes (`controller.dirty`); the kopf change handlers mark the object they
-handled. The refresher pops one due object at a time, reads it as the watch last
-showed it (`Known`, from kopf's index: no API read), asks the term's `Reconciliation`
-for its status patch and, when something differs, takes a token from its
-`TokenBucket` and writes the patch to the `status` subresource. So status writes are
+handled. The refresher pops due objects, `IN_FLIGHT` at a time (never one object
+twice at once), reads each as the watch last showed it (`Known`, from the object
+index: no API read), asks the term's `Reconciliation` for its status patch and, when
+something differs, takes a token from its `TokenBucket` and writes the patch to the
+`status` subresource. So status writes are
 bounded per second whatever the number of objects, a busy object is written at most
 once per the queue's gap, and an idle object costs nothing. An object a handler is
 working on is skipped and marked again, so one slow handler never holds up the rest.
@@ -41,7 +42,10 @@ from controller.reconcilers.recording import EventRecorder, ObjectRef
 log = logging.getLogger(__name__)
 
 FAILURE_PAUSE = 1.0
-"""Seconds the worker pauses after a failed refresh or write."""
+"""Seconds a worker pauses after a failed refresh or write."""
+IN_FLIGHT = 8
+"""Objects refreshed at once: a status write waits for the API server, and one at a
+time the writes could not use the rate they are allowed."""
 # Task state changes only move the status; every other runtime event is also an Event.
 _QUIET_EVENTS = frozenset({EventKind.TASK_STATE})
 
@@ -102,10 +106,13 @@ class StatusRefresher:
     metrics: RefreshMetrics
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Refresh whatever is due until `stop` is set."""
+        """Refresh whatever is due until `stop` is set, `IN_FLIGHT` objects at a time."""
         wake = asyncio.Event()
         self.queue.on_mark = wake.set
-        try:
+        busy: set[tuple[ObjectKind, str]] = set()
+        again: set[tuple[ObjectKind, str]] = set()
+
+        async def worker() -> None:
             while not stop.is_set():
                 self.metrics.dirty.set(len(self.queue))
                 item = self.queue.pop()
@@ -113,8 +120,24 @@ class StatusRefresher:
                     wake.clear()
                     await wait_any(stop, wake, self.queue.due_in())
                     continue
-                if not await self.refresh(*item, stop):
+                if item in busy:
+                    # Being written by another worker: write it again after that one,
+                    # never beside it (the older patch could land last).
+                    again.add(item)
+                    continue
+                busy.add(item)
+                try:
+                    refreshed = await self.refresh(*item, stop)
+                finally:
+                    busy.discard(item)
+                    if item in again:
+                        again.discard(item)
+                        self.queue.mark(*item)
+                if not refreshed:
                     await wait_any(stop, None, FAILURE_PAUSE)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
         finally:
             self.queue.on_mark = _ignore
 

@@ -7,8 +7,8 @@ controller ran. Their jobs would run forever. The sweep finds them and unschedul
 (and removes such apps), every `interval` seconds of a leadership term.
 
 A key is an orphan when the core holds it, it lies in a watched namespace, and no object
-of that kind and name is in kopf's index — in two sweeps in a row (so for at least one
-whole interval: kopf fills its indexes while it lists, and they may be incomplete at
+of that kind and name is in the object index — in two sweeps in a row (so for at least one
+whole interval: the index fills while kopf lists, and may be incomplete at
 first) — and, checked last under the object's reconciliation lock, the API server has
 no object of that name (a list by name: a read as fresh as a GET). An object created
 meanwhile is either found by that read or its create handler waits for the lock and

@@ -117,6 +117,19 @@ class QueueSizes:
 
 
 @dataclass(frozen=True)
+class PendingWork:
+    """What a launch cycle plans from, copied under one lock: the ready and failover
+    queues, the running shards of the jobs in them (no other job's matter) and the
+    disabled flags."""
+
+    ready: Mapping[str, ReadyEntry]
+    failover: Mapping[str, FailoverEntry]
+    running: Mapping[str, tuple[int, ...]]
+    disabled_jobs: frozenset[str]
+    disabled_apps: frozenset[str]
+
+
+@dataclass(frozen=True)
 class LaunchRecord:
     """What `commit_launch` recorded, and the fire time each READY job's launch consumed."""
 
@@ -300,6 +313,22 @@ class StateStore:
                 ready_runs=sum(entry.count for entry, _ in view.ready.values()),
                 failover_shards=sum(len(shards) for shards in view.failover.values()),
                 running_tasks=len(view.by_task),
+            )
+
+    def pending_work(self) -> PendingWork:
+        """The queues a launch cycle needs, in time proportional to the work pending
+        rather than to the jobs defined or the tasks running."""
+        with self._view_lock:
+            view = self._view
+            pending = set(view.ready) | set(view.failover)
+            return PendingWork(
+                ready={k: e for k, (e, _) in view.ready.items()},
+                failover={
+                    e.meta_info: e for entries in view.failover.values() for e in entries.values()
+                },
+                running={k: tuple(view.running[k]) for k in pending if view.running.get(k)},
+                disabled_jobs=frozenset(view.disabled_jobs),
+                disabled_apps=frozenset(view.disabled_apps),
             )
 
     def failover(self) -> Mapping[str, FailoverEntry]:
@@ -683,39 +712,60 @@ class StateStore:
         left running), and commit `also` with it. A full queue is logged and reported,
         not raised. A task id that is not recorded must still start with
         `<jobKey>@-@<shard>`."""
+        return self.tasks_terminated([(task_id, follow_up)], also)[0]
+
+    def tasks_terminated(
+        self, ended: Sequence[tuple[str, FollowUp]], also: Sequence[Op] = ()
+    ) -> list[Termination]:
+        """`task_terminated` for tasks of distinct jobs, together (the queue limits
+        count the entries the earlier ones add): one transaction while their operations
+        fit in one, as the status pipeline keeps them."""
+        jobs = [parse_meta_info(task_id)[0] for task_id, _ in ended]
+        if len(set(jobs)) != len(jobs):
+            raise ValueError("tasks ended together must be of distinct jobs")
         with self._write_lock:
             view, layout = self._view, self.layout
-            task = view.by_task.get(task_id)
-            job_key, shard = (task.job_key, task.shard) if task else parse_meta_info(task_id)
-            plan = planning.remove_running(view, layout, job_key, (task,) if task else ())
-            left = {s for s in view.running.get(job_key, {}) if task is None or s != shard}
-            outcome = Termination(task)
-            if follow_up in (FollowUp.FAILOVER, FollowUp.RELAUNCH):
-                failed = FailoverEntry(job_key, shard, task_id, task.fire_time if task else None)
-                verdict, failover = planning.failover(
-                    view,
-                    layout,
-                    failed,
-                    running_shards=left,
-                    limit=self.queue_limit,
-                    relaunch=follow_up is FollowUp.RELAUNCH,
-                )
-                outcome = Termination(task, failover=verdict)
-                plan += failover
-            elif follow_up is FollowUp.REQUEUE_DAEMON and _is_daemon(view.jobs.get(job_key)):
-                change = planning.ready_change(
-                    view,
-                    job_key,
-                    None,
-                    entries=len(view.ready),
-                    job_running=bool(left),
-                    limit=self.queue_limit,
-                )
-                outcome = Termination(task, ready=change.outcome)
-                if change.outcome.changed:
-                    plan += planning.ready(view, layout, job_key, change.entry)
-            self._commit([plan + Plan(list(also))])
-            return outcome
+            outcomes: list[Termination] = []
+            plans: list[Plan] = []
+            new_failover = new_ready = 0
+            for task_id, follow_up in ended:
+                task = view.by_task.get(task_id)
+                job_key, shard = (task.job_key, task.shard) if task else parse_meta_info(task_id)
+                plan = planning.remove_running(view, layout, job_key, (task,) if task else ())
+                left = {s for s in view.running.get(job_key, {}) if task is None or s != shard}
+                outcome = Termination(task)
+                if follow_up in (FollowUp.FAILOVER, FollowUp.RELAUNCH):
+                    failed = FailoverEntry(
+                        job_key, shard, task_id, task.fire_time if task else None
+                    )
+                    verdict, failover = planning.failover(
+                        view,
+                        layout,
+                        failed,
+                        running_shards=left,
+                        limit=self.queue_limit - new_failover,
+                        relaunch=follow_up is FollowUp.RELAUNCH,
+                    )
+                    outcome = Termination(task, failover=verdict)
+                    new_failover += bool(failover.ops) and job_key not in view.failover
+                    plan += failover
+                elif follow_up is FollowUp.REQUEUE_DAEMON and _is_daemon(view.jobs.get(job_key)):
+                    change = planning.ready_change(
+                        view,
+                        job_key,
+                        None,
+                        entries=len(view.ready) + new_ready,
+                        job_running=bool(left),
+                        limit=self.queue_limit,
+                    )
+                    outcome = Termination(task, ready=change.outcome)
+                    if change.outcome.changed:
+                        new_ready += job_key not in view.ready
+                        plan += planning.ready(view, layout, job_key, change.entry)
+                outcomes.append(outcome)
+                plans.append(plan)
+            self._commit([*plans, Plan(list(also))])
+            return outcomes
 
     def add_failover(self, task_id: str, fire_time: datetime | None = None) -> FailoverOutcome:
         """Record the shard of failed task `task_id` for failover, per the rules

@@ -33,9 +33,15 @@ def handled_resources() -> dict[str, tuple[bool, bool]]:
         for alias in aliases:
             crds[(spec["group"], alias)] = (names["plural"], status)
     found: dict[str, tuple[bool, bool]] = {}
-    # Indexes only read; changing handlers make kopf patch the object
+    # Indexes and event handlers only read; changing handlers make kopf patch the object
     # (finalizer, progress and diff-base annotations); the status refresher patches status.
-    for kind, patches in (("_indexing", False), ("_changing", True), ("_spawning", True)):
+    handlers = (
+        ("_indexing", False),
+        ("_watching", False),
+        ("_changing", True),
+        ("_spawning", True),
+    )
+    for kind, patches in handlers:
         for handler in getattr(registry, kind).get_all_handlers():
             selector = handler.selector
             plural, status = crds[(selector.group, selector.plural or selector.any_name)]

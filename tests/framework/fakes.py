@@ -214,9 +214,10 @@ class FakeMesos:
         await self._call("kill", task_id)
         self.killed.append(task_id)
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
-        await self._call("ack", ack.task_id)
-        self.acknowledged.append(ack)
+    async def acknowledge(self, acks: Sequence[Acknowledgement]) -> None:
+        for ack in acks:
+            await self._call("ack", ack.task_id)
+            self.acknowledged.append(ack)
 
     async def reconcile(self, tasks: Sequence[tuple[str, str | None]]) -> None:
         await self._call("reconcile", list(tasks))

@@ -132,7 +132,7 @@ async def test_expiry_sweeps_after_a_quarter_of_the_grace_while_tasks_are_adrift
 async def test_a_task_unreachable_past_the_grace_is_lost_and_killed() -> None:
     world = World(settings=settings(unreachable_grace_seconds=1.0))
     (task,) = world.seed(running=1)
-    await world.statuses.handle([update(task, TaskState.UNREACHABLE)])  # since T0
+    await world.handle([update(task, TaskState.UNREACHABLE)])  # since T0
     assert world.store.running_task(task) is not None, "kept as running for now"
     assert await world.statuses.expire_unreachable() is False, "none adrift any more"
     assert world.store.running() == {}

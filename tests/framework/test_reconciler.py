@@ -47,7 +47,7 @@ async def test_a_new_leader_launches_nothing_of_a_job_before_reconciliation_acco
     assert launched_jobs(world) == ["ns.free@-@0"], "the held job waits for reconciliation"
     assert world.store.failover() != {}
 
-    await world.statuses.handle([update(running, TaskState.RUNNING)])
+    await world.handle([update(running, TaskState.RUNNING)])
     await world.settled.wait()
     assert world.mesos.reconciled[-1] == [], "the run ends with an implicit round"
     world.launch.offers_received([offer("o2", "a2")])
@@ -60,11 +60,11 @@ async def test_reconciliation_asks_again_about_what_is_not_answered_yet(world: W
     world.reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=False)
     assert world.reconciler.reconciling
     assert world.reconciler.unsettled_jobs() == set(), "only a gating run holds launches"
-    await world.statuses.handle([update(first, TaskState.RUNNING)])
+    await world.handle([update(first, TaskState.RUNNING)])
     await world.mesos.until(lambda: [(second, "a1")] in world.mesos.reconciled)
     assert world.mesos.reconciled[0] == sorted([(first, "a1"), (second, "a1")])
     assert not world.settled.is_set()
-    await world.statuses.handle([update(second, TaskState.RUNNING, uid=2)])
+    await world.handle([update(second, TaskState.RUNNING, uid=2)])
     await world.settled.wait()
     assert world.mesos.reconciled[-1] == []
     assert not world.reconciler.reconciling

@@ -13,8 +13,11 @@ from controller.mesos.events import Heartbeat, StatusReceived
 from controller.mesos.inbox import Inbox
 from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
+from controller.mesos.status_updates import distinct_jobs
+from controller.mesos.statuses import TrackedTask
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
+from tests.framework.factories import make_job
 from tests.framework.world import T0, World, update
 
 pytestmark = pytest.mark.unit
@@ -35,7 +38,7 @@ async def test_tracking_updates_of_a_batch_are_written_in_one_transaction_then_a
     world: World,
 ) -> None:
     tasks = world.seed(running=3)
-    await world.statuses.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    await world.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
     # the three states, and their run history unit
     assert world.journal.entries == [("commit", 3 + 1)] + [("ack", t) for t in tasks]
     assert states(world, tasks) == ["TASK_RUNNING"] * 3
@@ -48,19 +51,19 @@ async def test_a_batch_that_cannot_be_persisted_is_not_acknowledged_and_memory_i
     tasks = world.seed(running=2)
     world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
     batch = [update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)]
-    await world.statuses.handle(batch)
+    await world.handle(batch)
     assert world.mesos.acknowledged == []
     assert states(world, tasks) == ["TASK_STAGING"] * 2
     assert all(world.tracked.get(t).state is TaskState.STAGING for t in tasks)  # type: ignore[union-attr]
 
-    await world.statuses.handle(batch)  # Mesos sends them again
+    await world.handle(batch)  # Mesos sends them again
     assert [a.task_id for a in world.mesos.acknowledged] == tasks
     assert states(world, tasks) == ["TASK_RUNNING"] * 2
 
 
 async def test_a_terminal_update_is_acknowledged_only_after_its_transaction(world: World) -> None:
     (task,) = world.seed(running=1)
-    await world.statuses.handle([update(task, TaskState.FINISHED)])
+    await world.handle([update(task, TaskState.FINISHED)])
     assert world.journal.kinds() == ["commit", "ack"]
     assert world.store.running() == {}
     assert world.stats.of("ns.job").succeeded == 1
@@ -71,7 +74,7 @@ async def test_a_failed_terminal_update_is_not_acknowledged_and_the_ones_after_i
 ) -> None:
     first, second = world.seed(running=2)
     world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
-    await world.statuses.handle(
+    await world.handle(
         [update(first, TaskState.FINISHED, uid=1), update(second, TaskState.RUNNING, uid=2)]
     )
     assert [a.task_id for a in world.mesos.acknowledged] == [second]
@@ -83,7 +86,7 @@ async def test_staged_updates_are_written_before_a_terminal_one_and_all_acknowle
     world: World,
 ) -> None:
     first, second = world.seed(running=2)
-    await world.statuses.handle(
+    await world.handle(
         [update(first, TaskState.RUNNING, uid=1), update(second, TaskState.FAILED, uid=2)]
     )
     assert world.journal.kinds() == ["commit", "commit", "ack", "ack"]
@@ -93,7 +96,7 @@ async def test_staged_updates_are_written_before_a_terminal_one_and_all_acknowle
 
 async def test_updates_without_a_uuid_are_applied_but_never_acknowledged(world: World) -> None:
     (task,) = world.seed(running=1)
-    await world.statuses.handle([update(task, TaskState.RUNNING, uid=None)])
+    await world.handle([update(task, TaskState.RUNNING, uid=None)])
     assert states(world, [task]) == ["TASK_RUNNING"]
     assert world.mesos.acknowledged == []
 
@@ -101,7 +104,7 @@ async def test_updates_without_a_uuid_are_applied_but_never_acknowledged(world: 
 async def test_a_live_task_nobody_records_is_killed_on_purpose(world: World) -> None:
     world.seed()
     stray = TaskId.new(MetaInfo("ns.job", 0), LaunchSource.READY, "a9").value
-    await world.statuses.handle([update(stray, TaskState.RUNNING)])
+    await world.handle([update(stray, TaskState.RUNNING)])
     assert world.mesos.killed == [stray]
     assert world.kills.on_purpose(stray)
     assert world.metric("cloudjob_task_kills_total", why="status") == 1
@@ -111,9 +114,9 @@ async def test_an_applied_update_answers_the_open_reconciliation(world: World) -
     first, second = world.seed(running=2)
     world.reconciler.start(ReconcileTrigger.SUBSCRIBED, gate=True)
     assert world.reconciler.unsettled_jobs() == {"ns.job"}
-    await world.statuses.handle([update(first, TaskState.RUNNING, uid=1)])
+    await world.handle([update(first, TaskState.RUNNING, uid=1)])
     assert world.reconciler.unsettled_jobs() == {"ns.job"}
-    await world.statuses.handle([update(second, TaskState.FINISHED, uid=2)])
+    await world.handle([update(second, TaskState.FINISHED, uid=2)])
     assert world.reconciler.unsettled_jobs() == set()
 
 
@@ -148,7 +151,7 @@ async def test_a_timed_out_launch_is_ended_durably_then_killed(world: World) -> 
     assert world.store.failover_of("ns.job") == (1,)
     assert not world.kills.on_purpose(tasks[0])
     # Mesos's answer to the kill is about a task no longer recorded: nothing more.
-    await world.statuses.handle([update(tasks[1], TaskState.LOST)])
+    await world.handle([update(tasks[1], TaskState.LOST)])
     assert world.store.failover_of("ns.job") == (1,)
 
 
@@ -170,3 +173,67 @@ async def test_no_launch_times_out_while_a_reconciliation_is_open(world: World) 
     await world.statuses.expire_launches([stuck], T0 + timedelta(seconds=301), 300)
     assert world.mesos.killed == []
     assert world.store.running_task(tasks[0]) is not None
+
+
+async def test_terminal_updates_of_distinct_jobs_are_written_in_one_transaction(
+    world: World,
+) -> None:
+    first = world.seed(make_job("one", shards=2), running=2)
+    second = world.seed(make_job("two", shards=1), running=1)
+    await world.handle(
+        [
+            update(first[0], TaskState.FINISHED, uid=1),
+            update(second[0], TaskState.FAILED, uid=2),
+        ]
+    )
+    assert world.journal.kinds() == ["commit", "ack", "ack"]
+    assert list(world.store.running()) == [first[1]]
+    assert world.stats.of("ns.one").succeeded == 1
+    assert world.stats.of("ns.two").failed == 1
+
+
+async def test_a_second_update_of_a_job_is_written_after_the_first(world: World) -> None:
+    tasks = world.seed(make_job("one", shards=2), running=2)
+    await world.handle(
+        [update(tasks[0], TaskState.FINISHED, uid=1), update(tasks[1], TaskState.FINISHED, uid=2)]
+    )
+    assert world.journal.kinds() == ["commit", "commit", "ack", "ack"]
+    assert world.store.running() == {}
+    assert world.stats.of("ns.one").succeeded == 2
+
+
+async def test_terminal_updates_written_together_fail_together(world: World) -> None:
+    first = world.seed(make_job("one", shards=1), running=1)
+    second = world.seed(make_job("two", shards=1), running=1)
+    world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
+    batch = [update(first[0], TaskState.FINISHED, uid=1), update(second[0], TaskState.FINISHED)]
+    await world.handle(batch)
+    assert world.mesos.acknowledged == []
+    assert set(world.store.running()) == {first[0], second[0]}
+
+    await world.handle(batch)  # Mesos sends them again
+    assert {a.task_id for a in world.mesos.acknowledged} == {first[0], second[0]}
+    assert world.store.running() == {}
+
+
+async def test_a_terminal_update_duplicated_in_one_batch_counts_once(world: World) -> None:
+    (task,) = world.seed(make_job("one", shards=1), running=1)
+    await world.handle(
+        [update(task, TaskState.FINISHED, uid=1), update(task, TaskState.FINISHED, uid=1)]
+    )
+    assert world.store.running() == {}
+    assert world.stats.of("ns.one").succeeded == 1
+    assert [a.task_id for a in world.mesos.acknowledged] == [task]  # the same update
+
+
+def test_tasks_are_grouped_with_no_job_twice_in_a_group() -> None:
+    def tracked(job: str, shard: int) -> TrackedTask:
+        task = TaskId.new(MetaInfo(job, shard), LaunchSource.READY, "a1")
+        return TrackedTask(task_id=task, hostname="h", state=TaskState.STAGING, since=T0)
+
+    tasks = [tracked("ns.a", 0), tracked("ns.a", 1), tracked("ns.b", 0), tracked("ns.c", 0)]
+    groups = distinct_jobs(tasks, 2)
+    assert [[t.task_id.meta.value for t in g] for g in groups] == [
+        ["ns.a@-@0", "ns.b@-@0"],
+        ["ns.a@-@1", "ns.c@-@0"],
+    ]

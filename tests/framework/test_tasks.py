@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from controller.mesos.executors import ExecutorRegistry
+from controller.mesos.states import StatusUpdate, TaskState
 from controller.mesos.tasks import (
     AppVersion,
     ExecutorId,
@@ -79,6 +81,18 @@ def test_executor_id_is_one_per_app_version_per_agent() -> None:
     assert ExecutorId.parse(executor.value) == executor
     with pytest.raises(TaskIdError):
         ExecutorId.parse("no-delimiter")
+
+
+def test_a_command_executor_named_after_its_task_is_no_app_executor() -> None:
+    # A job named like an app of its namespace must not pass for that app's executor.
+    task = TaskId.new(MetaInfo("ns.app", 0), LaunchSource.READY, AGENT).value
+    with pytest.raises(TaskIdError, match="task id"):
+        ExecutorId.parse(task)
+    registry = ExecutorRegistry()
+    registry.status_received(
+        StatusUpdate(task_id=task, state=TaskState.RUNNING, agent_id=AGENT, executor_id=task)
+    )
+    assert registry.known() == []
 
 
 @given(agent=st.text(alphabet="abcdef0123456789-S@", min_size=1, max_size=40))

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from controller.definitions import JobDefinition
 from controller.history.records import HistoryRecord
 from controller.history.spool import SpoolUnit
+from controller.mesos.acknowledger import Acknowledger
 from controller.mesos.background import Background
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
@@ -150,9 +151,11 @@ class World:
             handoff=self.handoff,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
+        self.acknowledger = Acknowledger(self.mesos, self.metrics)
+        self.background.spawn(self.acknowledger.run(), "acknowledgements")
         self.statuses = StatusPipeline(
             store=self.store,
-            mesos=self.mesos,
+            acknowledger=self.acknowledger,
             lock=self.lock,
             metrics=self.metrics,
             tracked=self.tracked,
@@ -202,6 +205,11 @@ class World:
 
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels or None) or 0.0
+
+    async def handle(self, updates: list[StatusUpdate]) -> None:
+        """Hand the pipeline a batch, then wait until its acknowledgements are sent."""
+        await self.statuses.handle(updates)
+        await self.acknowledger.drained()
 
     async def close(self) -> None:
         await self.background.close()

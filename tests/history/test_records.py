@@ -25,9 +25,9 @@ async def world() -> AsyncIterator[World]:
 
 async def test_a_failed_shard_ends_its_run_with_host_exit_status_and_stderr(world: World) -> None:
     tasks = world.seed(running=3)
-    await world.statuses.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
-    await world.statuses.handle([update(tasks[0], TaskState.FINISHED, uid=10)])
-    await world.statuses.handle(
+    await world.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    await world.handle([update(tasks[0], TaskState.FINISHED, uid=10)])
+    await world.handle(
         [
             update(
                 tasks[1],
@@ -62,17 +62,17 @@ async def test_a_failed_shard_ends_its_run_with_host_exit_status_and_stderr(worl
 
 async def test_a_repeated_update_records_nothing_more(world: World) -> None:
     (task,) = world.seed(running=1)
-    await world.statuses.handle([update(task, TaskState.RUNNING, uid=1)])
-    await world.statuses.handle([update(task, TaskState.RUNNING, uid=1)])
-    await world.statuses.handle([update(task, TaskState.FINISHED, uid=2)])
-    await world.statuses.handle([update(task, TaskState.FINISHED, uid=2)])
+    await world.handle([update(task, TaskState.RUNNING, uid=1)])
+    await world.handle([update(task, TaskState.RUNNING, uid=1)])
+    await world.handle([update(task, TaskState.FINISHED, uid=2)])
+    await world.handle([update(task, TaskState.FINISHED, uid=2)])
     assert [type(r).__name__ for r in world.history] == ["Transition", "Transition", "RunEnded"]
 
 
 async def test_nothing_is_recorded_for_an_update_that_was_not_persisted(world: World) -> None:
     (task,) = world.seed(running=1)
     world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
-    await world.statuses.handle([update(task, TaskState.FINISHED)])
+    await world.handle([update(task, TaskState.FINISHED)])
     assert world.history == []
-    await world.statuses.handle([update(task, TaskState.FINISHED)])  # sent again
+    await world.handle([update(task, TaskState.FINISHED)])  # sent again
     assert [type(r).__name__ for r in world.history] == ["Transition", "RunEnded"]

@@ -52,9 +52,9 @@ async def test_every_handed_record_is_in_the_spool_committed_with_its_change(
     world: World,
 ) -> None:
     tasks = world.seed(running=2)
-    await world.statuses.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
-    await world.statuses.handle([update(tasks[0], TaskState.FINISHED, uid=10)])
-    await world.statuses.handle([update(tasks[1], TaskState.FAILED, uid=11)])
+    await world.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    await world.handle([update(tasks[0], TaskState.FINISHED, uid=10)])
+    await world.handle([update(tasks[1], TaskState.FAILED, uid=11)])
     # the two states with their unit; each end with its own (the last one also
     # deletes the job's running parent)
     assert [n for kind, n in world.journal.entries if kind == "commit"] == [3, 2, 3]
@@ -65,7 +65,7 @@ async def test_every_handed_record_is_in_the_spool_committed_with_its_change(
 async def test_a_change_zookeeper_refuses_spools_nothing(world: World) -> None:
     (task,) = world.seed(running=1)
     world.gateway.fail_next_commits(StateUnavailable("ZooKeeper did not answer"))
-    await world.statuses.handle([update(task, TaskState.FINISHED)])
+    await world.handle([update(task, TaskState.FINISHED)])
     assert spooled(world) == [] and world.history == []
 
 
@@ -73,13 +73,13 @@ async def test_a_daemon_run_is_spooled_before_its_ack_and_keeps_its_start_across
     world: World,
 ) -> None:
     (task,) = world.seed(make_job("daemon", shards=1, executionType="DAEMON"), running=1)
-    await world.statuses.handle([update(task, TaskState.RUNNING, uid=1)])
-    await world.statuses.handle([update(task, TaskState.RUNNING, uid=2, message=BEGIN)])
+    await world.handle([update(task, TaskState.RUNNING, uid=1)])
+    await world.handle([update(task, TaskState.RUNNING, uid=2, message=BEGIN)])
     world.journal.entries.clear()
     world.tracked.forget(task)  # a new leader: nothing of the BEGIN in memory
     began = T0 + timedelta(seconds=30)
     report = RunReport(outcome="failed", detail="exit status 2", started_at=began)
-    await world.statuses.handle(
+    await world.handle(
         [
             update(
                 task,

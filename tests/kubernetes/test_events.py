@@ -49,7 +49,10 @@ def test_a_job_failing_every_second_keeps_one_failed_event_whose_count_grows(
 
     events = stack.events("CloudJob", "broken")
     kinds = Counter(event["reason"] for event in events)
-    assert kinds["Fired"] == 1, kinds
+    # One Fired Event per distinct outcome ("added"; "merged" when a fire finds the last
+    # run still going, which a slow machine sees), each counting its repeats.
+    fired = by_reason(events, "Fired")
+    assert len(fired) == len({event["message"] for event in fired}), fired
     assert {"Fired", "Launched", "Failed"} <= set(kinds)
     assert all(CAMEL_CASE.match(reason) for reason in kinds)
     assert all(event["involvedObject"]["kind"] == "CloudJob" for event in events)

@@ -20,7 +20,7 @@ from controller.reconcilers.jobs import TRIGGER_ANNOTATION as TRIGGER
 from controller.reconcilers.kubeapi import ApiError, KubeApi
 from controller.reconcilers.pacing import TokenBucket
 from controller.reconcilers.recording import EventRecorder, ObjectRef
-from controller.reconcilers.refreshing import Known, RefreshMetrics, StatusRefresher
+from controller.reconcilers.refreshing import IN_FLIGHT, Known, RefreshMetrics, StatusRefresher
 from controller.reconcilers.status import AppAvailability
 from tests.kubernetes.core import MemoryCore
 
@@ -284,3 +284,42 @@ def test_a_trigger_or_reconcile_value_not_acted_on_marks_its_object_at_once() ->
         (ObjectKind.APP, "team-a.workers"),
         None,
     ]
+
+
+async def test_slow_writes_go_several_at_a_time_and_one_object_never_twice_at_once() -> None:
+    world = World()
+    names = [f"job-{n}" for n in range(IN_FLIGHT + 2)]
+    for name in names:
+        await world.create(name)
+    release, all_busy = asyncio.Event(), asyncio.Event()
+    writing: list[str] = []
+    at_once: list[int] = []
+    write = world.write
+
+    async def slow(kind: ObjectKind, view: ObjectView, patch: dict[str, Any]) -> None:
+        writing.append(view.key)
+        at_once.append(len(writing))
+        if len(writing) == IN_FLIGHT:
+            all_busy.set()
+        await release.wait()
+        writing.remove(view.key)
+        await write(kind, view, patch)
+
+    world.refresher.write = slow
+    stop = asyncio.Event()
+    task = asyncio.create_task(world.refresher.run(stop))
+    try:
+        await asyncio.wait_for(all_busy.wait(), 10)
+        # Marked while its write is under way: written again after it, not beside it.
+        first = writing[0]
+        world.queue.mark(JOB, first, urgent=True)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(writing) == IN_FLIGHT and writing.count(first) == 1
+        release.set()
+        await world.until_written(len(names))
+        assert max(at_once) == IN_FLIGHT
+    finally:
+        stop.set()
+        release.set()
+        await task

@@ -1,0 +1,68 @@
+"""A starved controller: fires it notices too late are skipped and counted, never run in
+a burst, and once it gets the CPU back it launches on schedule again with the same
+subscription."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from devcluster.mesos import AgentSpec
+from devcluster.zookeeper import ZooKeeperServer
+from tests.framework.harness import (
+    StartCluster,
+    app_definition,
+    build_app,
+    framework_settings,
+    running_framework,
+    runs,
+    script_job,
+    subscribed,
+)
+from tests.waiting import async_wait_for
+
+pytestmark = pytest.mark.integration
+
+EVERY_SECOND = "* * * * * ?"
+STARVED_SECONDS = 4.0
+
+
+def hog_the_loop(seconds: float) -> None:
+    """Keep the calling thread, the event loop's, busy: as a CPU-bound stretch of work
+    on the loop (or a process that gets no CPU) would."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def test_a_starved_loop_skips_and_counts_late_fires_then_runs_on_schedule(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path, start_cluster: StartCluster
+) -> None:
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address, misfire_threshold_seconds=1.0)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        job = script_job("steady", out, cron=EVERY_SECOND, shards=1)
+        await fw.service.schedule(job)
+        await async_wait_for(lambda: len(runs(out)) >= 2, what="runs every second")
+
+        # The fault: nothing else runs on the event loop for four seconds.
+        hog_the_loop(STARVED_SECONDS)
+        await async_wait_for(
+            lambda: fw.metric("cloudjob_cron_misfires_total") >= 1,
+            what="the fires noticed late skipped and counted",
+        )
+        resumed = time.time()
+        await async_wait_for(
+            lambda: sum(run.started >= resumed for run in runs(out)) >= 3,
+            what="runs every second again",
+        )
+        fires = sorted(run.fire_time for run in runs(out))
+        assert len(fires) == len(set(fires)), "a fire ran twice"
+        assert fw.metric("cloudjob_mesos_subscriptions_total", kind="first") == 1
+        assert fw.metric("cloudjob_mesos_subscriptions_total", kind="again") == 0
+        assert fw.metric("cloudjob_launch_errors_total", stage="cycle") == 0

@@ -1,0 +1,68 @@
+"""The object index the event handlers keep: apps, jobs, and the jobs of each app."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.dirty import ObjectKind
+from controller.reconcilers.apps import AppSummary
+from controller.reconcilers.handling import ObjectView
+from controller.reconcilers.indexing import ObjectIndex
+from controller.reconcilers.recording import ObjectRef
+from controller.reconcilers.refreshing import Known
+from controller.reconcilers.status import AppAvailability
+
+pytestmark = pytest.mark.unit
+
+VALID = AppSummary(valid=True, disabled=False, deleting=False)
+
+
+def known(kind: str, namespace: str, name: str) -> Known:
+    view = ObjectView(
+        namespace=namespace, name=name, generation=1, spec={}, status={}, annotations={}
+    )
+    return Known(view, ObjectRef("cloudjob.io/v1alpha1", kind, namespace, name, f"uid-{name}"))
+
+
+def test_a_job_is_listed_under_its_app_until_it_names_another_or_is_forgotten() -> None:
+    index = ObjectIndex()
+    index.put_job(("a", "j2"), "demo", known("CloudJob", "a", "j2"))
+    index.put_job(("a", "j1"), "demo", known("CloudJob", "a", "j1"))
+    index.put_job(("b", "j3"), "demo", known("CloudJob", "b", "j3"))
+    assert index.jobs_of("a", "demo") == ["j1", "j2"]
+    assert index.jobs_of("b", "demo") == ["j3"]
+
+    index.put_job(("a", "j1"), "other", known("CloudJob", "a", "j1"))
+    assert index.jobs_of("a", "demo") == ["j2"]
+    assert index.jobs_of("a", "other") == ["j1"]
+
+    index.forget_job(("a", "j2"))
+    index.put_job(("a", "j1"), None, known("CloudJob", "a", "j1"))  # appName removed
+    assert index.jobs_of("a", "demo") == [] and index.jobs_of("a", "other") == []
+    assert index.jobs_by_app == {("b", "demo"): {"j3": None}}
+    assert index.job_keys() == [("a", "j1"), ("b", "j3")]
+
+
+def test_an_app_is_available_while_indexed_and_not_deleting() -> None:
+    index = ObjectIndex()
+    assert index.app_lookup("a", "demo") is AppAvailability.MISSING
+    index.put_app(("a", "demo"), VALID, known("CloudApp", "a", "demo"))
+    assert index.app_lookup("a", "demo") is AppAvailability.AVAILABLE
+    assert index.app_lookup("b", "demo") is AppAvailability.MISSING
+    deleting = AppSummary(valid=True, disabled=False, deleting=True)
+    index.put_app(("a", "demo"), deleting, known("CloudApp", "a", "demo"))
+    assert index.app_lookup("a", "demo") is AppAvailability.MISSING
+    index.forget_app(("a", "demo"))
+    assert index.app_keys() == []
+
+
+def test_objects_and_lookups_by_key() -> None:
+    index = ObjectIndex()
+    app, job = known("CloudApp", "a", "demo"), known("CloudJob", "a", "j1")
+    index.put_app(("a", "demo"), VALID, app)
+    index.put_job(("a", "j1"), "demo", job)
+    assert index.objects() == [(ObjectKind.APP, "a.demo"), (ObjectKind.JOB, "a.j1")]
+    assert index.known(ObjectKind.JOB, "a.j1") is job
+    assert index.known(ObjectKind.APP, "a.demo") is app
+    assert index.known(ObjectKind.JOB, "a.demo") is None
+    assert index.known(ObjectKind.JOB, "not-a-key") is None
