@@ -54,6 +54,19 @@ def _four_letter(port: int, word: bytes) -> bytes:
         return b"".join(chunks)
 
 
+def node_count(port: int) -> int | None:
+    """The znodes the server on `port` holds (`srvr`'s "Node count"); None if it does not
+    answer."""
+    try:
+        reply = _four_letter(port, b"srvr").decode(errors="replace")
+    except OSError:
+        return None
+    for line in reply.splitlines():
+        if line.startswith("Node count:"):
+            return int(line.split(":", 1)[1])
+    return None
+
+
 def serving(port: int) -> bool:
     """Whether the server on `port` answers requests (a member without quorum does not)."""
     try:
