@@ -555,9 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--role-warmup",
         type=float,
-        default=180.0,
+        default=600.0,
         help="seconds after a replica first leads (or stands by) left out of that role's "
-        "summary (default 180)",
+        "summary (default 600: a new leader fills its per-job books for about ten minutes)",
     )
     parser.add_argument("--agents", type=int, default=20, help="Mesos agents (default 20)")
     parser.add_argument("--cpus", type=float, default=16.0, help="cpus per agent (default 16)")
