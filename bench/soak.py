@@ -59,7 +59,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from scale import Bench, Report, Stopped, interrupt, machine
 from scale_measures import misfires, offset_of, tally
 from scale_probes import NAMESPACE
-from scale_stack import Replica, children_of, leader_identity, rss_of, start_replica, stop_group
+from scale_stack import (
+    Replica,
+    children_of,
+    cpu_of,
+    leader_identity,
+    rss_of,
+    start_replica,
+    stop_group,
+)
 from soak_summary import Summary, summaries
 
 from controller.loop_metrics import ASYNCIO_TASKS
@@ -202,6 +210,8 @@ class Sampler(threading.Thread):
     path: Path
     points: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
     errors: int = 0
+    # pid → (CPU seconds, wall time) at the last sample, for each replica's CPU share.
+    cpu: dict[int, tuple[float, float]] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -231,6 +241,13 @@ class Sampler(threading.Thread):
                 values[f"{prefix} threads"] = status[1]
             if fds is not None:
                 values[f"{prefix} fds"] = fds
+            used, now = cpu_of(pid), time.time()
+            if used is not None:
+                before = self.cpu.get(pid)
+                if before is not None and now > before[1]:
+                    share = 100 * (used - before[0]) / (now - before[1])
+                    values[f"{prefix} cpu_percent"] = round(share, 1)
+                self.cpu[pid] = (used, now)
             try:
                 metrics = scrape(replica.metrics_port)
             except (OSError, ValueError):
@@ -250,7 +267,26 @@ class Sampler(threading.Thread):
         if znodes is not None:
             values["zookeeper znodes"] = znodes
         values.update(self._objects())
+        values.update(self._mesos())
         return values
+
+    def _mesos(self) -> dict[str, float]:
+        """What the master holds: CPUs in use on the agents, tasks not yet ended, and
+        executors; tasks or executors that never end would hold the agents' resources."""
+        try:
+            state = self.stack.mesos.state()
+        except (RuntimeError, TimeoutError):
+            self.errors += 1
+            return {}
+        frameworks = state.get("frameworks", [])
+        return {
+            "mesos used cpus": round(
+                sum(a.get("used_resources", {}).get("cpus", 0.0) for a in state.get("slaves", [])),
+                1,
+            ),
+            "mesos active tasks": sum(len(f.get("tasks", [])) for f in frameworks),
+            "mesos executors": sum(len(f.get("executors", [])) for f in frameworks),
+        }
 
     def _objects(self) -> dict[str, float]:
         client = self.stack.api.client()

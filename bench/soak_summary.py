@@ -34,6 +34,9 @@ FLOORS = {
     "asyncio_tasks": 25.0,
     "znodes": 50.0,
     "objects": 20.0,
+    "cpus": 5.0,
+    "tasks": 50.0,
+    "executors": 20.0,
 }
 
 Point = tuple[float, float]
