@@ -101,7 +101,7 @@ class Stopped(Exception):
     """Ctrl-C or SIGTERM: unwinds the stack, which stops every process it started."""
 
 
-def _stop(*_: object) -> None:
+def interrupt(*_: object) -> None:
     # Once: a second Ctrl-C must not cut the cleanup short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -198,13 +198,13 @@ class Bench:
                 CLOUDJOB_HTTP__HOST="127.0.0.1",
                 CLOUDJOB_HISTORY__DATA_DIR=str(self.work / "history"),
             )
-            app, jobs = self._manifests()
+            app, jobs = self.manifests()
             api.client().create(app)
             watch = ScheduledWatch(api)
             watch.start()
             stack.callback(watch.stop)
             if self.preload:
-                began, accepted = self._create(api, jobs, "create rate, no controller yet")
+                began, accepted = self.create(api, jobs, "create rate, no controller yet")
             replicas = [
                 start_replica(f"replica-{n}", self.work, env)
                 for n in range(1, 3 if self.kill_leader else 2)
@@ -227,7 +227,7 @@ class Bench:
                 accepted = dict.fromkeys(accepted, controller_start)
                 self._await_scheduled(watch, began, accepted, replicas, "controller start")
             else:
-                began, accepted = self._create(api, jobs, "create rate")
+                began, accepted = self.create(api, jobs, "create rate")
                 self._await_scheduled(watch, began, accepted, replicas, "apply")
             offsets = {
                 f"{NAMESPACE}.{self.job_name(n)}": offset_of(n)
@@ -266,7 +266,7 @@ class Bench:
                     + "\n".join(tail)
                 )
 
-    def _manifests(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def manifests(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         script = self.work / "record.sh"
         script.write_text(RECORD_SCRIPT.format(log=self.runs_log))
         script.chmod(0o755)
@@ -305,7 +305,7 @@ class Bench:
     def job_name(index: int) -> str:
         return f"scale-{index:05d}"
 
-    def _create(
+    def create(
         self, api: ControlPlane, jobs: list[dict[str, Any]], label: str
     ) -> tuple[float, dict[str, float]]:
         """Create the jobs from concurrent clients, for at most `create_within` seconds:
@@ -416,12 +416,12 @@ class Bench:
             labels = {mesos.process.pid: "mesos emulator"}
             labels.update({r.process.pid: f"standby {r.identity}" for r in replicas})
             kill = self._window(window_start, window_end, zk, labels, replicas, leader)
-            self._drain(offsets, window_start, window_end, replicas)
+            self.drain(offsets, window_start, window_end, replicas)
         finally:
             sampler.stop()
             sampler.join(timeout=60)
         sampler.sample()
-        records = self._records()
+        records = self.records()
         self._report_runs(records, offsets, window_start, window_end, sampler, replicas)
         if kill is not None:
             self._report_kill(kill, records, offsets, sampler)
@@ -508,7 +508,7 @@ class Bench:
             return None
         return killed, elected
 
-    def _drain(
+    def drain(
         self, offsets: dict[str, int], start: float, end: float, replicas: list[Replica]
     ) -> None:
         """Wait for late runs of the window's fires to record themselves: until all did,
@@ -516,14 +516,14 @@ class Bench:
         deadline = time.monotonic() + 120
         quiet_since, ran = time.monotonic(), -1
         while time.monotonic() < deadline and time.monotonic() - quiet_since < 15:
-            counted = tally(self._records(), offsets, start, end)
+            counted = tally(self.records(), offsets, start, end)
             if counted.ran >= counted.expected:
                 return
             if counted.ran > ran:
                 quiet_since, ran = time.monotonic(), counted.ran
             time.sleep(2.0)
 
-    def _records(self) -> list[RunRecord]:
+    def records(self) -> list[RunRecord]:
         if not self.runs_log.exists():
             return []
         lines = self.runs_log.read_text(errors="replace").splitlines()
@@ -657,8 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         preload=args.preload,
         create_within=args.create_within,
     )
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     status = 0
     try:
         bench.run()

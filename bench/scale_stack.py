@@ -99,18 +99,20 @@ class Replica:
     identity: str
     process: subprocess.Popen[bytes]
     log: Path
+    metrics_port: int
 
 
 def start_replica(identity: str, work: Path, base_env: dict[str, str]) -> Replica:
+    metrics_port = free_port()
     env = dict(
         base_env,
         CLOUDJOB_IDENTITY=identity,
         CLOUDJOB_HTTP__HEALTH_PORT=str(free_port()),
-        CLOUDJOB_HTTP__METRICS_PORT=str(free_port()),
+        CLOUDJOB_HTTP__METRICS_PORT=str(metrics_port),
     )
     log = work / f"{identity}.log"
     process = spawn([sys.executable, "-m", "controller", "run"], log, env)
-    return Replica(identity, process, log)
+    return Replica(identity, process, log, metrics_port)
 
 
 def leader_identity(zk: KazooClient, layout: Layout) -> str | None:

@@ -53,6 +53,7 @@ from controller.handlers import (
     register_handlers,
 )
 from controller.history.writer import HistoryWriter
+from controller.loop_metrics import LoopMetrics
 from controller.mesos.service import SchedulingService
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError
 from controller.reconcilers.drift import DriftSweep
@@ -360,6 +361,7 @@ class Controller:
         self.endpoints_up = threading.Event()
         self._sweep_metrics = SweepMetrics(self.registry)
         self._refresh_metrics = RefreshMetrics(self.registry)
+        self.registry.register(LoopMetrics(lambda: self._loop))
 
     def _summary_changed(self, job_key: str) -> None:
         self.dirty.mark(ObjectKind.JOB, job_key)
@@ -417,6 +419,7 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve, contend and lead until `stop` is set; then withdraw cleanly."""
+        self._loop = asyncio.get_running_loop()
         self.api.start()
         self.endpoints.start()
         self.endpoints_up.set()
@@ -445,6 +448,7 @@ class Controller:
             self._client = None
             self.endpoints.stop()
             await asyncio.to_thread(self.api.stop)
+            self._loop = None
             self._set(role=Role.STOPPED)
 
     async def _connect(self, client: KazooClient, stop: asyncio.Event) -> bool:
@@ -472,7 +476,7 @@ class Controller:
             history=self.history,
             dirty=self.dirty,
         )
-        self._service, self._loop = service, asyncio.get_running_loop()
+        self._service = service
         election = LeaderElection(
             client, leadership, layout=layout, identity=self.settings.identity, auth=digest
         )

@@ -54,13 +54,33 @@ def _four_letter(port: int, word: bytes) -> bytes:
         return b"".join(chunks)
 
 
+def _srvr(port: int) -> dict[str, str]:
+    """The `srvr` answer of the server on `port`, as name → value."""
+    found: dict[str, str] = {}
+    for line in _four_letter(port, b"srvr").decode(errors="replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            found[name.strip()] = value.strip()
+    return found
+
+
 def packets_received(port: int) -> int:
     """How many packets the server on `port` has received since it started (its `srvr`
     answer): what tests count a client's reads by, on the wire."""
-    for line in _four_letter(port, b"srvr").decode().splitlines():
-        if line.startswith("Received: "):
-            return int(line.removeprefix("Received: "))
-    raise OSError(f"no packet count in the srvr answer of 127.0.0.1:{port}")
+    value = _srvr(port).get("Received")
+    if value is None:
+        raise OSError(f"no packet count in the srvr answer of 127.0.0.1:{port}")
+    return int(value)
+
+
+def node_count(port: int) -> int | None:
+    """The znodes the server on `port` holds (`srvr`'s "Node count"); None if it does not
+    answer."""
+    try:
+        value = _srvr(port).get("Node count")
+    except OSError:
+        return None
+    return int(value) if value is not None else None
 
 
 def serving(port: int) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient, KazooState
 
-from devcluster.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, serving
+from devcluster.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, node_count, serving
 from tests.conftest import expire_session
 from tests.waiting import wait_for
 
@@ -63,3 +63,25 @@ def test_an_ensemble_loses_its_quorum_with_two_servers_down_and_keeps_its_data(
         finally:
             client.stop()
             client.close()
+
+
+def test_node_count_counts_the_servers_znodes_and_is_none_when_it_is_down(
+    tmp_path: Path,
+) -> None:
+    server = ZooKeeperServer(data_dir=tmp_path)
+    server.start()
+    client = KazooClient(hosts=server.hosts)
+    try:
+        client.start()
+        before = node_count(server.port)
+        assert before is not None
+        client.create("/soak/a", makepath=True)
+        client.create("/soak/b")
+        assert node_count(server.port) == before + 3
+        client.stop()
+        server.halt()
+        assert node_count(server.port) is None
+    finally:
+        client.stop()
+        client.close()
+        server.stop()

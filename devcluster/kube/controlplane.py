@@ -102,7 +102,8 @@ def established(crd: Mapping[str, Any]) -> bool:
 class ControlPlane:
     """etcd + kube-apiserver (+ kube-controller-manager) on 127.0.0.1. See the module
     docstring. `work_dir`: where data, certificates, logs and kubeconfigs go (default: a
-    temporary directory removed on stop)."""
+    temporary directory removed on stop). `event_ttl`: seconds the API server keeps an
+    Event (default its own, one hour)."""
 
     def __init__(
         self,
@@ -110,8 +111,10 @@ class ControlPlane:
         *,
         controller_manager: bool = True,
         binaries: KubeBinaries | None = None,
+        event_ttl: int | None = None,
     ) -> None:
         self._own_dir = work_dir is None
+        self._event_ttl = event_ttl
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="cloudjob-kube-"))
         self._with_controller_manager = controller_manager
         self._binaries = binaries
@@ -228,6 +231,7 @@ class ControlPlane:
                 f"--audit-policy-file={policy}",
                 f"--audit-log-path={self.audit_log}",
                 f"--cert-dir={self.work_dir / 'certs'}",
+                *([f"--event-ttl={self._event_ttl}s"] if self._event_ttl is not None else []),
                 "--v=1",
             ],
         )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from controller.app import Role
+from controller.loop_metrics import ASYNCIO_TASKS
 from devcluster.zookeeper import free_port
 from tests.conftest import expire_session
 from tests.stack import Stack
@@ -91,6 +92,11 @@ def test_only_the_leader_acts_and_its_successor_neither_loses_nor_doubles_a_run(
     )
     assert leading_metric(ports["replica-a"][1]) == 1.0
     assert leading_metric(ports["replica-b"][1]) == 0.0
+    # Both replicas run an event loop; the leader's also runs the term's tasks.
+    leader_tasks = scraped(ports["replica-a"][1], ASYNCIO_TASKS)
+    standby_tasks = scraped(ports["replica-b"][1], ASYNCIO_TASKS)
+    assert leader_tasks is not None and standby_tasks is not None
+    assert leader_tasks > standby_tasks > 0
     assert len(stack.active_frameworks()) == 1
 
     first.kill()
