@@ -7,8 +7,10 @@ again), and returns every run lost or doubled beyond what the semantics allow, n
 the faults around it. The rules (docs/campaign.md#the-checkers-rules):
 
 - A cron job runs every fire once per shard. A fire may go unrun only
-  - during a leaderless gap (no replica led): by default such fires may be lost; with a
-    `catch_up_deadline`, only those whose gap lasted longer than the deadline;
+  - during a leaderless gap (no replica led) that lasted longer than the job's starting
+    deadline after the fire: the next leader catches up the fires missed within it
+    (`Rules.catch_up_deadline` overrides the jobs' deadlines; 0: every fire in a gap
+    may be lost);
   - with misfire off, when it merged into a pending run: the job's previous run was
     still in flight, or a fault kept work from launching;
   - with failover off, when a fault on an agent ended its task.
@@ -18,8 +20,8 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
 - A trigger job (whose cron does not fire during the trial) runs once per shard for
   every trigger value (a run belongs to the last value written before its fire time,
   when the leader recorded the trigger); a value may go unrun only if the next value
-  replaced it while the leader could not see it (in a leaderless gap, or while its
-  watches were down: an API server outage and `watch_recovery` after it), or, the job
+  replaced it before the leader acted on it (the annotation is a level: such a value
+  is never seen; the values the leader recorded, when known, tell which), or, the job
   having failover off, when a fault on an agent ended its task.
 - Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
   while ZooKeeper named another leader around that moment is a zombie's.
@@ -49,6 +51,9 @@ class CronJob:
     shards: int
     misfire: bool
     failover: bool
+    starting_deadline: float = 300.0
+    """Seconds late a missed fire is still caught up by the next leader (the job's
+    startingDeadlineSeconds, at least the controller's misfire threshold)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,10 @@ class TriggerJob:
     key: str
     shards: int
     values: tuple[float, ...]
+    tokens: tuple[str, ...] = ()
+    """The value written at each moment of `values`."""
+    handled: tuple[str, ...] | None = None
+    """The values the leader recorded as handled (None: not known)."""
 
 
 @dataclass(frozen=True)
@@ -71,21 +80,17 @@ class Window:
     leaderless: bool = False
     agent_fault: bool = False
     agent: str | None = None
-    api_outage: bool = False
-    """The API server was down: the leader's watches reconnect after it."""
 
 
 @dataclass(frozen=True)
 class Rules:
     catch_up_deadline: float | None = None
-    """None: fires during a leaderless gap may be lost (the current rule). A number: a
-    fire missed in a gap must still run if the gap ended within that many seconds."""
+    """None: each job's starting deadline. A number, for every job: a fire missed in a
+    leaderless gap must still run if the gap ended within that many seconds of it (0:
+    every fire missed in a gap may be lost, as before the controller caught up)."""
     margin: float = 2.0
     """Seconds around a fault window that still count as inside it (launch latency,
     detection delays)."""
-    watch_recovery: float = 30.0
-    """Seconds after an API server outage until the leader's watches are back (kopf
-    retries a failed watch with a growing backoff)."""
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,12 @@ def _loss_allowed(
 ) -> str | None:
     """Why the semantics allow this fire to go unrun (None: they do not)."""
     around = _near(windows, fire, rules.margin)
-    for window in around:
-        if window.leaderless and (
-            rules.catch_up_deadline is None or window.end - fire > rules.catch_up_deadline
-        ):
-            return "leaderless"
+    deadline = job.starting_deadline if rules.catch_up_deadline is None else rules.catch_up_deadline
+    # A deadline of 0 catches nothing up: every fire in or near a gap may be lost.
+    if any(
+        window.leaderless and (deadline <= 0 or window.end - fire > deadline) for window in around
+    ):
+        return "leaderless"
     if not job.misfire:
         if around:
             return "merged"
@@ -222,12 +228,9 @@ def check_triggers(
     belongs to the last value written before its fire time (the moment the leader
     recorded the trigger)."""
     verdict = Verdict()
-    values = sorted(job.values)
-    blind = [
-        (w.start, w.end + (rules.watch_recovery if w.api_outage else 0.0))
-        for w in windows
-        if w.leaderless or w.api_outage
-    ]
+    order = sorted(range(len(job.values)), key=lambda i: job.values[i])
+    values = [job.values[i] for i in order]
+    tokens = [job.tokens[i] if i < len(job.tokens) else None for i in order]
     attributed: dict[tuple[int, int], list[Run]] = defaultdict(list)
     for run in (run for run in runs if run.job == job.key):
         index = bisect.bisect_right(values, run.fire_time or 0.0) - 1
@@ -239,8 +242,11 @@ def check_triggers(
         attributed[(index, run.shard)].append(run)
     for index, value in enumerate(values):
         following = values[index + 1] if index + 1 < len(values) else math.inf
-        replaced = following != math.inf and any(
-            start <= following and value <= end for start, end in blind
+        # Replaced before the leader acted on it: it never saw the value.
+        unseen = (
+            following != math.inf
+            and not any(attributed.get((index, shard)) for shard in range(job.shards))
+            and (job.handled is None or tokens[index] not in job.handled)
         )
         until = min(following, value + 30.0)
         near = tuple(w.fault for w in windows if w.start - rules.margin <= until and value <= w.end)
@@ -250,7 +256,7 @@ def check_triggers(
             verdict.expected += 1
             verdict.ran += len(ran)
             if not ran:
-                if replaced:
+                if unseen:
                     verdict.allowed_lost += 1
                     verdict.allowed["replaced trigger"] += 1
                 elif lost_task:

@@ -57,10 +57,20 @@ class Evidence:
                 Fault(f["at"], Kind(f["kind"]), f["hold"], f["target"]) for f in document["faults"]
             ),
             jobs=tuple(CronJob(**job) for job in document["jobs"]),
-            trigger_job=TriggerJob(trigger["key"], trigger["shards"], tuple(trigger["values"])),
+            trigger_job=TriggerJob(
+                trigger["key"],
+                trigger["shards"],
+                tuple(trigger["values"]),
+                tuple(trigger.get("tokens", ())),
+                None if trigger.get("handled") is None else tuple(trigger["handled"]),
+            ),
             start=document["start"],
             cut=document["cut"],
-            windows=tuple(Window(**window) for window in document["windows"]),
+            # Evidence saved before a field was dropped still loads.
+            windows=tuple(
+                Window(**{k: v for k, v in window.items() if k in Window.__dataclass_fields__})
+                for window in document["windows"]
+            ),
             subscriptions=tuple(
                 (float(t), str(framework), str(replica))
                 for t, framework, replica in document["subscriptions"]
