@@ -23,8 +23,9 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
   replaced it before the leader acted on it (the annotation is a level: such a value
   is never seen; the values the leader recorded, when known, tell which), or, the job
   having failover off, when a fault on an agent ended its task.
-- Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
-  while ZooKeeper named another leader around that moment is a zombie's.
+- Only the leader acts on Mesos: a SUBSCRIBE or any other call the master accepted
+  from a replica while ZooKeeper named another leader around that moment is a
+  zombie's.
 
 Called by the trial (`devcluster.campaign.trial`); tested in
 tests/campaign/test_checker.py.
@@ -289,6 +290,15 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
     return total
 
 
+def _others_named(
+    moment: float, replica: str, leaders: Sequence[tuple[float, str | None]], tolerance: float
+) -> set[str]:
+    """The replicas ZooKeeper named leader within `tolerance` of `moment` if none of them
+    is `replica` (empty: it may have led then, or ZooKeeper did not answer)."""
+    named = {leader for t, leader in leaders if abs(t - moment) <= tolerance and leader}
+    return named if replica not in named else set()
+
+
 def zombie_subscriptions(
     subscriptions: Sequence[tuple[float, str, str]],
     leaders: Sequence[tuple[float, str | None]],
@@ -301,10 +311,36 @@ def zombie_subscriptions(
     the trial; a sample of None, ZooKeeper not answering the harness, decides nothing)."""
     zombies = []
     for moment, framework, replica in subscriptions:
-        named = {leader for t, leader in leaders if abs(t - moment) <= tolerance and leader}
-        if named and replica not in named:
+        named = _others_named(moment, replica, leaders, tolerance)
+        if named:
             zombies.append(
                 f"zombie: {replica} subscribed framework {framework} at {moment:.1f} "
                 f"while ZooKeeper named {', '.join(sorted(named))}"
             )
     return zombies
+
+
+def zombie_calls(
+    calls: Sequence[tuple[float, str, str, str]],
+    leaders: Sequence[tuple[float, str | None]],
+    *,
+    tolerance: float = 2.0,
+) -> list[str]:
+    """The calls (time, framework id, replica, type) the master accepted from a replica
+    while ZooKeeper named another leader, as for subscriptions; one line per replica."""
+    acts: dict[str, list[tuple[float, str, set[str]]]] = defaultdict(list)
+    for moment, _, replica, kind in calls:
+        named = _others_named(moment, replica, leaders, tolerance)
+        if named:
+            acts[replica].append((moment, kind, named))
+    lines = []
+    for replica, made in sorted(acts.items()):
+        kinds = Counter(kind for _, kind, _ in made)
+        named = set().union(*(others for _, _, others in made))
+        lines.append(
+            f"zombie: {replica} made {len(made)} call(s) "
+            f"({', '.join(f'{kind} x{n}' for kind, n in sorted(kinds.items()))}) "
+            f"from {made[0][0]:.1f} to {made[-1][0]:.1f} "
+            f"while ZooKeeper named {', '.join(sorted(named))}"
+        )
+    return lines

@@ -1,6 +1,7 @@
 """What a trial is judged by, kept with it: the jobs, the bounds of the judged fires,
-the fault windows as they happened, the trigger values written, the master's
-subscriptions and the sampled leaders. The trial saves it as `evidence.json` next to
+the fault windows as they happened, the trigger values written and those the leader
+recorded, the master's subscriptions and the other calls it accepted, and the sampled
+leaders. The trial saves it as `evidence.json` next to
 its ledger, so `python -m devcluster.campaign --recheck DIR` judges a trial again with
 the current checker without running it. Pure apart from `save` and `load`; `judge` is
 what the trial and the recheck call.
@@ -22,6 +23,7 @@ from devcluster.campaign.checker import (
     check_cron,
     check_triggers,
     combine,
+    zombie_calls,
     zombie_subscriptions,
 )
 from devcluster.campaign.faults import Fault, Kind
@@ -40,6 +42,8 @@ class Evidence:
     cut: float
     windows: tuple[Window, ...]
     subscriptions: tuple[tuple[float, str, str], ...] = ()
+    calls: tuple[tuple[float, str, str, str], ...] = ()
+    """Every other call the master accepted: (time, framework id, replica, type)."""
     leaders: tuple[tuple[float, str | None], ...] = ()
     incidents: tuple[str, ...] = ()
     """What went wrong playing the trial (a fault that could not be played, a stack
@@ -75,6 +79,10 @@ class Evidence:
                 (float(t), str(framework), str(replica))
                 for t, framework, replica in document["subscriptions"]
             ),
+            calls=tuple(
+                (float(t), str(framework), str(replica), str(kind))
+                for t, framework, replica, kind in document.get("calls", ())
+            ),
             leaders=tuple((float(t), leader) for t, leader in document["leaders"]),
             incidents=tuple(document["incidents"]),
         )
@@ -92,6 +100,7 @@ def judge(evidence: Evidence, runs: list[Run], rules: Rules) -> tuple[Verdict, l
         + [check_triggers(evidence.trigger_job, runs, evidence.windows, rules=rules)]
     )
     zombies = zombie_subscriptions(evidence.subscriptions, evidence.leaders)
+    zombies += zombie_calls(evidence.calls, evidence.leaders)
     return verdict, [*evidence.incidents, *zombies]
 
 

@@ -326,6 +326,7 @@ def run_trial(
                 subscriptions=tuple(
                     sub for sub in rig.mesos.subscriptions() if sub[0] >= watched_from
                 ),
+                calls=tuple(call for call in rig.mesos.calls() if call[0] >= watched_from),
                 leaders=tuple(monitor.leaders()),
                 incidents=tuple(notes),
             )

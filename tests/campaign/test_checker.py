@@ -14,6 +14,7 @@ from devcluster.campaign.checker import (
     check_triggers,
     combine,
     fires_between,
+    zombie_calls,
     zombie_subscriptions,
 )
 from devcluster.campaign.faults import LEADERLESS, Kind
@@ -262,3 +263,20 @@ def test_a_subscription_by_a_replica_not_named_leader_around_it_is_a_zombie_act(
     assert "ZooKeeper named replica-2" in found
     # ZooKeeper not answering the harness (a quorum loss) decides nothing.
     assert zombie_subscriptions([(101.0, "fw-1", "replica-3")], [(101.0, None)]) == []
+
+
+def test_a_call_by_a_replica_not_named_leader_around_it_is_a_zombie_act() -> None:
+    leaders = [(100.0, "replica-1"), (104.0, "replica-2"), (110.0, "replica-2")]
+    calls = [
+        (100.5, "fw-1", "replica-1", "ACCEPT"),
+        (104.5, "fw-1", "replica-2", "ACCEPT"),
+        (108.0, "fw-1", "replica-1", "KILL"),
+        (108.5, "fw-1", "replica-1", "ACKNOWLEDGE"),
+        (109.0, "fw-1", "replica-1", "KILL"),
+    ]
+    [found] = zombie_calls(calls, leaders)
+    assert found == (
+        "zombie: replica-1 made 3 call(s) (ACKNOWLEDGE x1, KILL x2) from 108.0 to 109.0 "
+        "while ZooKeeper named replica-2"
+    )
+    assert zombie_calls(calls[:2], leaders) == []

@@ -23,6 +23,7 @@ EVIDENCE = Evidence(
     cut=110.0,
     windows=(Window("freeze-leader#7@1.0s for 4.0s", 101.0, 107.5, leaderless=True),),
     subscriptions=((103.0, "fw", "replica-2"),),
+    calls=((103.5, "fw", "replica-2", "ACCEPT"),),
     leaders=((102.0, "replica-2"), (103.5, None)),
     incidents=("lane-mesos did not finish within 200s",),
 )
