@@ -29,6 +29,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from devcluster.campaign.faults import Fault, Kind, update_delay
 from devcluster.campaign.links import Links, LinkState
+from devcluster.campaign.whole import Observation, whole
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity
 from devcluster.mesos import AgentSpec, LocalMesos
@@ -215,12 +216,16 @@ class Rig:
         assert self.mesos is not None
         named = self.leader()
         leader = self.replica(named)
-        if leader is None or not leader.alive or leader.frozen or self.cut_off(leader):
-            return False, named
         state = self.mesos.state()
-        active = [f for f in state.get("frameworks", []) if f.get("active")]
-        agents = [a for a in state.get("slaves", []) if a.get("active")]
-        return len(active) == 1 and len(agents) == self.agents, named
+        observation = Observation(
+            named,
+            leader_alive=leader is not None and leader.alive,
+            leader_frozen=leader is not None and leader.frozen,
+            leader_cut_off=leader is not None and self.cut_off(leader),
+            subscribed_frameworks=sum(1 for f in state.get("frameworks", []) if f.get("active")),
+            registered_agents=sum(1 for a in state.get("slaves", []) if a.get("active")),
+        )
+        return whole(observation, agents=self.agents), named
 
     def cut_off(self, replica: Replica) -> bool:
         """Whether a fault has cut any of the replica's links."""

@@ -3,6 +3,8 @@ runs the semantics allow, and which are lost or doubled."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from devcluster.campaign.checker import (
@@ -19,6 +21,7 @@ from devcluster.campaign.checker import (
 )
 from devcluster.campaign.faults import LEADERLESS, Kind
 from devcluster.campaign.ledger import Run
+from devcluster.campaign.whole import Observation, whole
 
 pytestmark = pytest.mark.unit
 
@@ -280,3 +283,23 @@ def test_a_call_by_a_replica_not_named_leader_around_it_is_a_zombie_act() -> Non
         "while ZooKeeper named replica-2"
     )
     assert zombie_calls(calls[:2], leaders) == []
+
+
+# The monitor's rule for a whole stack: a fault's window ends at the first whole sample.
+WHOLE = Observation("replica-1", leader_alive=True, subscribed_frameworks=1, registered_agents=3)
+
+
+def test_the_stack_is_whole_with_a_live_leader_one_framework_and_every_agent() -> None:
+    assert whole(WHOLE, agents=3)
+    assert not whole(replace(WHOLE, leader=None), agents=3)
+    assert not whole(replace(WHOLE, leader_alive=False), agents=3)
+    assert not whole(replace(WHOLE, subscribed_frameworks=0), agents=3)
+    assert not whole(replace(WHOLE, subscribed_frameworks=2), agents=3)
+    assert not whole(replace(WHOLE, registered_agents=2), agents=3)
+
+
+def test_a_frozen_leader_or_one_cut_off_from_zookeeper_or_the_master_is_not_whole() -> None:
+    # The master still counts its framework subscribed (a partition leaves the stream
+    # open), so the harness's own knowledge of the cut decides.
+    assert not whole(replace(WHOLE, leader_frozen=True), agents=3)
+    assert not whole(replace(WHOLE, leader_cut_off=True), agents=3)
