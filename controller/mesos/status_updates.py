@@ -336,7 +336,10 @@ class StatusPipeline:
                 decision = statuses.expire_launch(known, now, limit)
                 update = statuses.launch_timeout_update(known.tracked, now, limit)
                 log.warning(
-                    "job %s: task %s %s for over %ss: launch timed out, killing it",
+                    # A deposed leader gets here too, until it notices: its commit fails
+                    # and it kills nothing.
+                    "job %s: task %s %s for over %ss: launch timed out; killing it once "
+                    "its end is committed",
                     task.task_id.job_key,
                     key,
                     task.state.words,
