@@ -68,7 +68,10 @@ class TriggerJob:
     tokens: tuple[str, ...] = ()
     """The value written at each moment of `values`."""
     handled: tuple[str, ...] | None = None
-    """The values the leader recorded as handled (None: not known)."""
+    """The values the leader was seen recording as handled (None: not known)."""
+    recorded: int | None = None
+    """How many values the leader recorded in all (None: not known); the values it
+    never saw are at most the others."""
 
 
 @dataclass(frozen=True)
@@ -241,14 +244,19 @@ def check_triggers(
             )
             continue
         attributed[(index, run.shard)].append(run)
+    unseen_left = len(values) - job.recorded if job.recorded is not None else len(values)
     for index, value in enumerate(values):
         following = values[index + 1] if index + 1 < len(values) else math.inf
-        # Replaced before the leader acted on it: it never saw the value.
+        # Replaced before the leader acted on it: it never saw the value. No more values
+        # than the leader did not record can be such.
         unseen = (
             following != math.inf
             and not any(attributed.get((index, shard)) for shard in range(job.shards))
             and (job.handled is None or tokens[index] not in job.handled)
+            and unseen_left > 0
         )
+        if unseen:
+            unseen_left -= 1
         until = min(following, value + 30.0)
         near = tuple(w.fault for w in windows if w.start - rules.margin <= until and value <= w.end)
         lost_task = any(w.agent_fault for w in windows if w.start <= until and value <= w.end)

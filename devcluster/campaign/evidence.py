@@ -67,6 +67,7 @@ class Evidence:
                 tuple(trigger["values"]),
                 tuple(trigger.get("tokens", ())),
                 None if trigger.get("handled") is None else tuple(trigger["handled"]),
+                trigger.get("recorded"),
             ),
             start=document["start"],
             cut=document["cut"],

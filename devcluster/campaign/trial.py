@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kazoo.protocol.states import ZnodeStat
+
 from devcluster.campaign.checker import CronJob, Rules, TriggerJob, Window
 from devcluster.campaign.evidence import Evidence, judge, save
 from devcluster.campaign.faults import (
@@ -223,13 +225,19 @@ def run_trial(
         written: list[float] = []
         tokens: list[str] = []
         # What the leader records as the last trigger handled (docs/state.md): the values
-        # it acted on, as opposed to those replaced before it saw them.
+        # it acted on, as opposed to those replaced before it saw them. A watch can miss
+        # a value replaced quickly (or while the harness's session is away); the node's
+        # version counts every value recorded all the same.
         handled: list[str] = []
+        versions: list[int] = []
+
+        def recorded(data: bytes | None, stat: ZnodeStat | None) -> None:
+            if data is not None and stat is not None:
+                handled.append(data.decode())
+                versions.append(stat.version)
+
         assert rig.zk is not None
-        rig.zk.DataWatch(
-            f"/{namespace}/state/trigger/{namespace}.{TRIGGER_JOB}",
-            lambda data, _stat: handled.append(data.decode()) if data is not None else None,
-        )
+        rig.zk.DataWatch(f"/{namespace}/state/trigger/{namespace}.{TRIGGER_JOB}", recorded)
         # One lane per resource, each in a thread of its own: a slow act (an API server
         # starting on a busy machine) delays only what follows it on its resource.
         lanes: dict[str, list[tuple[float, Callable[[], None]]]] = defaultdict(list)
@@ -319,6 +327,7 @@ def run_trial(
                     tuple(written),
                     tuple(tokens),
                     tuple(dict.fromkeys(handled)),
+                    max(versions) + 1 if versions else 0,
                 ),
                 start=start,
                 cut=cut,

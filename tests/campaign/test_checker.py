@@ -229,6 +229,21 @@ def test_without_a_record_of_what_the_leader_saw_a_replaced_value_with_no_run_is
     assert check_triggers(TRIGGERS, trigger_runs({0: [1, 1, 1], 1: [1, 0, 1]}), []).lost == 1
 
 
+def test_no_more_values_go_unseen_than_the_leader_did_not_record() -> None:
+    values, tokens = (100.0, 110.0, 120.0, 130.0), ("t-0", "t-1", "t-2", "t-3")
+    job = CronJob("ns.triggered", 3, 2, misfire=False, failover=False)
+    runs = [run(job, fire + 1.0, shard) for fire in (100.0, 130.0) for shard in (0, 1)]
+    # The watch saw t-0 and t-3 only; the leader recorded three values, so one of t-1
+    # and t-2 was seen after all and its runs are lost.
+    seen = ("t-0", "t-3")
+    counted = TriggerJob(job.key, 2, values, tokens, handled=seen, recorded=3)
+    verdict = check_triggers(counted, runs, [])
+    assert verdict.allowed == {"replaced trigger": 2}
+    assert verdict.lost == 2
+    uncounted = TriggerJob(job.key, 2, values, tokens, handled=seen)
+    assert check_triggers(uncounted, runs, []).allowed == {"replaced trigger": 4}
+
+
 def test_the_last_value_is_never_replaced_so_it_must_run() -> None:
     unseen = TriggerJob(TRIGGERS.key, 2, TRIGGERS.values, TOKENS, handled=("t-0", "t-1"))
     verdict = check_triggers(unseen, trigger_runs({0: [1, 1, 0], 1: [1, 1, 0]}), [])
