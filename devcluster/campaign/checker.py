@@ -225,6 +225,22 @@ def check_cron(
     return verdict
 
 
+def _recorded_order(
+    job: TriggerJob, tokens: Sequence[str | None], runs: Sequence[Run]
+) -> dict[float, int] | None:
+    """Fire time → value index, when the runs show exactly the values the leader
+    recorded: it records values in the order written, each with one fire time (the
+    moment it recorded it), so the k-th fire time is the k-th value recorded. This holds
+    where the fire time alone misleads: a value recorded just after the next one was
+    written. None when the watch missed a recorded value or a value has no run."""
+    if job.handled is None or job.recorded is None or len(job.handled) != job.recorded:
+        return None
+    fires = sorted({run.fire_time for run in runs if run.fire_time is not None})
+    if len(fires) != len(job.handled) or any(token not in tokens for token in job.handled):
+        return None
+    return {fire: tokens.index(token) for fire, token in zip(fires, job.handled, strict=True)}
+
+
 def check_triggers(
     job: TriggerJob, runs: Sequence[Run], windows: Sequence[Window], *, rules: Rules = Rules()
 ) -> Verdict:
@@ -236,8 +252,12 @@ def check_triggers(
     values = [job.values[i] for i in order]
     tokens = [job.tokens[i] if i < len(job.tokens) else None for i in order]
     attributed: dict[tuple[int, int], list[Run]] = defaultdict(list)
-    for run in (run for run in runs if run.job == job.key):
+    mine = [run for run in runs if run.job == job.key]
+    in_order = _recorded_order(job, tokens, mine)
+    for run in mine:
         index = bisect.bisect_right(values, run.fire_time or 0.0) - 1
+        if in_order is not None and run.fire_time is not None:
+            index = in_order[run.fire_time]
         if index < 0:
             verdict.findings.append(
                 Finding(job.key, "stray", run.shard, run.fire_time, (run.task_id,), ())

@@ -244,6 +244,20 @@ def test_no_more_values_go_unseen_than_the_leader_did_not_record() -> None:
     assert check_triggers(uncounted, runs, []).allowed == {"replaced trigger": 4}
 
 
+def test_a_value_recorded_just_after_the_next_was_written_keeps_its_runs() -> None:
+    job = CronJob("ns.triggered", 3, 2, misfire=False, failover=False)
+    # t-1 was recorded at 120.1, after t-2 was written at 120.0; t-2 at 121.0.
+    runs = [run(job, fire, shard) for fire in (101.0, 120.1, 121.0) for shard in (0, 1)]
+    recorded = TriggerJob(job.key, 2, TRIGGERS.values, TOKENS, handled=TOKENS, recorded=3)
+    verdict = check_triggers(recorded, runs, [])
+    assert verdict.clean
+    assert (verdict.expected, verdict.ran) == (6, 6)
+    # By fire time alone, t-1's runs look like t-2's: t-2 doubled, t-1 never seen.
+    by_time = check_triggers(TRIGGERS, runs, [])
+    assert by_time.doubled == 2
+    assert by_time.allowed == {"replaced trigger": 2}
+
+
 def test_the_last_value_is_never_replaced_so_it_must_run() -> None:
     unseen = TriggerJob(TRIGGERS.key, 2, TRIGGERS.values, TOKENS, handled=("t-0", "t-1"))
     verdict = check_triggers(unseen, trigger_runs({0: [1, 1, 0], 1: [1, 1, 0]}), [])
