@@ -64,7 +64,14 @@ from controller.reconcilers.recording import EventPolicy, EventRecorder
 from controller.reconcilers.refreshing import RefreshMetrics, StatusRefresher, StatusWrite
 from controller.reconcilers.sweeping import Exists, OrphanSweep, SweepMetrics
 from controller.settings import KubernetesSettings, Settings
-from controller.state import AsyncLeadership, Layout, LeaderElection, NotLeader, open_client
+from controller.state import (
+    AsyncLeadership,
+    Layout,
+    LeaderElection,
+    NotLeader,
+    TermFence,
+    open_client,
+)
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
@@ -145,6 +152,8 @@ class LeaderTerm:
     ) -> None:
         self._service = service
         self._election = election
+        # This term's scheduling core writes only while this term lasts.
+        self._fence = TermFence(election, election.term)
         self._registry = registry
         self._settings = settings
         self._listeners = listeners
@@ -156,7 +165,7 @@ class LeaderTerm:
     async def _run(self) -> None:
         for attempt in itertools.count():
             try:
-                await self._service.start(self._election)
+                await self._service.start(self._fence)
                 break
             except Exception as error:
                 delay = TERM_RETRY_DELAYS[min(attempt, len(TERM_RETRY_DELAYS) - 1)]

@@ -77,7 +77,12 @@ def missed_fires(
             break
         window *= 2
     run = tuple(fires[-wanted:]) if fires else ()
-    skipped = first if not run or first < run[0] else None
+    if misfire:
+        skipped = first if not run or first < run[0] else None
+    else:
+        # The older fires merge into the newest, as they would in the ready queue: none is
+        # skipped unless the first is beyond the deadline.
+        skipped = first if not run or (now - first).total_seconds() > deadline else None
     return MissedFires(run, skipped)
 
 

@@ -180,9 +180,7 @@ class Lanes(Generic[L]):
 
     async def run(self, send: Callable[[L], T]) -> T:
         """Run `send` with a free lane, on one of the group's threads."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._with_lane, send
-        )
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._with_lane, send)
 
     def _with_lane(self, send: Callable[[L], T]) -> T:
         lane = self._free.get()

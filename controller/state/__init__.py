@@ -6,7 +6,8 @@
     transactions  pure: the operations of a transaction and how they are chunked
     gateway       the counted seam to kazoo: pipelined reads, fenced transactions
     connection    kazoo client construction and the digest ACL put on every node
-    election      `LeaderElection` (ephemeral-sequential, lowest leads) and the `Fence`
+    election      `LeaderElection` (ephemeral-sequential, lowest leads), the `Fence`, and
+                  the `TermFence` a term's scheduling core writes with
     view          the in-memory copy of the tree the leader works from
     loading       rebuilding the view from ZooKeeper, finding entries of vanished jobs
     planning      pure: view + request → transaction operations + memory update
@@ -27,6 +28,7 @@ from controller.state.election import (
     LeadershipChange,
     LeadershipListener,
     Term,
+    TermFence,
 )
 from controller.state.errors import (
     NotLeader,
@@ -86,6 +88,7 @@ __all__ = [
     "StateStore",
     "StateUnavailable",
     "Term",
+    "TermFence",
     "Termination",
     "TriggerOutcome",
     "TriggerRecord",

@@ -69,6 +69,31 @@ class Term:
     started: float
 
 
+class TermFence:
+    """The fence of one leadership term, which the scheduling core of that term writes
+    with. A process that loses leadership and wins it back with the same election node
+    (its session survived a short disconnection) starts a new term whose token is the
+    same path; work of the old term still in flight — a fire that waited out the
+    disconnection — must not write then: it decided on the old term's view of the state,
+    and the new term has loaded its own."""
+
+    def __init__(self, election: LeaderElection, term: Term | None) -> None:
+        self._election = election
+        self._term = term
+
+    def token(self) -> str:
+        if self._term is None:
+            raise NotLeader("this process does not lead (no term)")
+        return self._election.token(self._term)
+
+    def confirm(self, timeout: float) -> bool:
+        return (
+            self._term is not None
+            and self._election.term == self._term
+            and self._election.confirm(timeout)
+        )
+
+
 class LeadershipListener(Protocol):
     """Callbacks of a `LeaderElection`; both run on kazoo/election threads and must
     return quickly (hand the event over, never do I/O)."""
@@ -189,10 +214,13 @@ class LeaderElection:
         with self._lock:
             return self._node
 
-    def token(self) -> str:
+    def token(self, term: Term | None = None) -> str:
+        """The election node while leading (and, given a `term`, while that term lasts)."""
         with self._lock:
             if not self._leading or self._node is None:
                 raise NotLeader("this process does not lead (not elected, or suspended)")
+            if term is not None and self._term != term:
+                raise NotLeader(f"leadership term {term.number} has ended")
             return self._node
 
     def confirm(self, timeout: float) -> bool:

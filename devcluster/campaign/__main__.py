@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "--catch-up-deadline",
         type=float,
         help="fires missed while no replica led must still run if a leader came back "
-        "within this many seconds (default: such fires may be lost)",
+        "within this many seconds of them (default: each job's starting deadline, as the "
+        "controller catches up; 0: such fires may be lost)",
     )
     parser.add_argument("--work-dir", type=Path, help="where logs and ledgers go")
     parser.add_argument(

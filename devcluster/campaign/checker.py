@@ -7,8 +7,10 @@ again), and returns every run lost or doubled beyond what the semantics allow, n
 the faults around it. The rules (docs/campaign.md#the-checkers-rules):
 
 - A cron job runs every fire once per shard. A fire may go unrun only
-  - during a leaderless gap (no replica led): by default such fires may be lost; with a
-    `catch_up_deadline`, only those whose gap lasted longer than the deadline;
+  - during a leaderless gap (no replica led) that lasted longer than the job's starting
+    deadline after the fire: the next leader catches up the fires missed within it
+    (`Rules.catch_up_deadline` overrides the jobs' deadlines; 0: every fire in a gap
+    may be lost);
   - with misfire off, when it merged into a pending run: the job's previous run was
     still in flight, or a fault kept work from launching;
   - with failover off, when a fault on an agent ended its task.
@@ -18,11 +20,12 @@ the faults around it. The rules (docs/campaign.md#the-checkers-rules):
 - A trigger job (whose cron does not fire during the trial) runs once per shard for
   every trigger value (a run belongs to the last value written before its fire time,
   when the leader recorded the trigger); a value may go unrun only if the next value
-  replaced it while the leader could not see it (in a leaderless gap, or while its
-  watches were down: an API server outage and `watch_recovery` after it), or, the job
+  replaced it before the leader acted on it (the annotation is a level: such a value
+  is never seen; the values the leader recorded, when known, tell which), or, the job
   having failover off, when a fault on an agent ended its task.
-- Only the leader subscribes to Mesos: a SUBSCRIBE the master accepted from a replica
-  while ZooKeeper named another leader around that moment is a zombie's.
+- Only the leader acts on Mesos: a SUBSCRIBE or any other call the master accepted
+  from a replica while ZooKeeper named another leader around that moment is a
+  zombie's.
 
 Called by the trial (`devcluster.campaign.trial`); tested in
 tests/campaign/test_checker.py.
@@ -49,6 +52,9 @@ class CronJob:
     shards: int
     misfire: bool
     failover: bool
+    starting_deadline: float = 300.0
+    """Seconds late a missed fire is still caught up by the next leader (the job's
+    startingDeadlineSeconds, at least the controller's misfire threshold)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,13 @@ class TriggerJob:
     key: str
     shards: int
     values: tuple[float, ...]
+    tokens: tuple[str, ...] = ()
+    """The value written at each moment of `values`."""
+    handled: tuple[str, ...] | None = None
+    """The values the leader was seen recording as handled (None: not known)."""
+    recorded: int | None = None
+    """How many values the leader recorded in all (None: not known); the values it
+    never saw are at most the others."""
 
 
 @dataclass(frozen=True)
@@ -71,21 +84,17 @@ class Window:
     leaderless: bool = False
     agent_fault: bool = False
     agent: str | None = None
-    api_outage: bool = False
-    """The API server was down: the leader's watches reconnect after it."""
 
 
 @dataclass(frozen=True)
 class Rules:
     catch_up_deadline: float | None = None
-    """None: fires during a leaderless gap may be lost (the current rule). A number: a
-    fire missed in a gap must still run if the gap ended within that many seconds."""
+    """None: each job's starting deadline. A number, for every job: a fire missed in a
+    leaderless gap must still run if the gap ended within that many seconds of it (0:
+    every fire missed in a gap may be lost, as before the controller caught up)."""
     margin: float = 2.0
     """Seconds around a fault window that still count as inside it (launch latency,
     detection delays)."""
-    watch_recovery: float = 30.0
-    """Seconds after an API server outage until the leader's watches are back (kopf
-    retries a failed watch with a growing backoff)."""
 
 
 @dataclass(frozen=True)
@@ -141,11 +150,12 @@ def _loss_allowed(
 ) -> str | None:
     """Why the semantics allow this fire to go unrun (None: they do not)."""
     around = _near(windows, fire, rules.margin)
-    for window in around:
-        if window.leaderless and (
-            rules.catch_up_deadline is None or window.end - fire > rules.catch_up_deadline
-        ):
-            return "leaderless"
+    deadline = job.starting_deadline if rules.catch_up_deadline is None else rules.catch_up_deadline
+    # A deadline of 0 catches nothing up: every fire in or near a gap may be lost.
+    if any(
+        window.leaderless and (deadline <= 0 or window.end - fire > deadline) for window in around
+    ):
+        return "leaderless"
     if not job.misfire:
         if around:
             return "merged"
@@ -215,6 +225,22 @@ def check_cron(
     return verdict
 
 
+def _recorded_order(
+    job: TriggerJob, tokens: Sequence[str | None], runs: Sequence[Run]
+) -> dict[float, int] | None:
+    """Fire time → value index, when the runs show exactly the values the leader
+    recorded: it records values in the order written, each with one fire time (the
+    moment it recorded it), so the k-th fire time is the k-th value recorded. This holds
+    where the fire time alone misleads: a value recorded just after the next one was
+    written. None when the watch missed a recorded value or a value has no run."""
+    if job.handled is None or job.recorded is None or len(job.handled) != job.recorded:
+        return None
+    fires = sorted({run.fire_time for run in runs if run.fire_time is not None})
+    if len(fires) != len(job.handled) or any(token not in tokens for token in job.handled):
+        return None
+    return {fire: tokens.index(token) for fire, token in zip(fires, job.handled, strict=True)}
+
+
 def check_triggers(
     job: TriggerJob, runs: Sequence[Run], windows: Sequence[Window], *, rules: Rules = Rules()
 ) -> Verdict:
@@ -222,26 +248,35 @@ def check_triggers(
     belongs to the last value written before its fire time (the moment the leader
     recorded the trigger)."""
     verdict = Verdict()
-    values = sorted(job.values)
-    blind = [
-        (w.start, w.end + (rules.watch_recovery if w.api_outage else 0.0))
-        for w in windows
-        if w.leaderless or w.api_outage
-    ]
+    order = sorted(range(len(job.values)), key=lambda i: job.values[i])
+    values = [job.values[i] for i in order]
+    tokens = [job.tokens[i] if i < len(job.tokens) else None for i in order]
     attributed: dict[tuple[int, int], list[Run]] = defaultdict(list)
-    for run in (run for run in runs if run.job == job.key):
+    mine = [run for run in runs if run.job == job.key]
+    in_order = _recorded_order(job, tokens, mine)
+    for run in mine:
         index = bisect.bisect_right(values, run.fire_time or 0.0) - 1
+        if in_order is not None and run.fire_time is not None:
+            index = in_order[run.fire_time]
         if index < 0:
             verdict.findings.append(
                 Finding(job.key, "stray", run.shard, run.fire_time, (run.task_id,), ())
             )
             continue
         attributed[(index, run.shard)].append(run)
+    unseen_left = len(values) - job.recorded if job.recorded is not None else len(values)
     for index, value in enumerate(values):
         following = values[index + 1] if index + 1 < len(values) else math.inf
-        replaced = following != math.inf and any(
-            start <= following and value <= end for start, end in blind
+        # Replaced before the leader acted on it: it never saw the value. No more values
+        # than the leader did not record can be such.
+        unseen = (
+            following != math.inf
+            and not any(attributed.get((index, shard)) for shard in range(job.shards))
+            and (job.handled is None or tokens[index] not in job.handled)
+            and unseen_left > 0
         )
+        if unseen:
+            unseen_left -= 1
         until = min(following, value + 30.0)
         near = tuple(w.fault for w in windows if w.start - rules.margin <= until and value <= w.end)
         lost_task = any(w.agent_fault for w in windows if w.start <= until and value <= w.end)
@@ -250,7 +285,7 @@ def check_triggers(
             verdict.expected += 1
             verdict.ran += len(ran)
             if not ran:
-                if replaced:
+                if unseen:
                     verdict.allowed_lost += 1
                     verdict.allowed["replaced trigger"] += 1
                 elif lost_task:
@@ -283,6 +318,15 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
     return total
 
 
+def _others_named(
+    moment: float, replica: str, leaders: Sequence[tuple[float, str | None]], tolerance: float
+) -> set[str]:
+    """The replicas ZooKeeper named leader within `tolerance` of `moment` if none of them
+    is `replica` (empty: it may have led then, or ZooKeeper did not answer)."""
+    named = {leader for t, leader in leaders if abs(t - moment) <= tolerance and leader}
+    return named if replica not in named else set()
+
+
 def zombie_subscriptions(
     subscriptions: Sequence[tuple[float, str, str]],
     leaders: Sequence[tuple[float, str | None]],
@@ -295,10 +339,36 @@ def zombie_subscriptions(
     the trial; a sample of None, ZooKeeper not answering the harness, decides nothing)."""
     zombies = []
     for moment, framework, replica in subscriptions:
-        named = {leader for t, leader in leaders if abs(t - moment) <= tolerance and leader}
-        if named and replica not in named:
+        named = _others_named(moment, replica, leaders, tolerance)
+        if named:
             zombies.append(
                 f"zombie: {replica} subscribed framework {framework} at {moment:.1f} "
                 f"while ZooKeeper named {', '.join(sorted(named))}"
             )
     return zombies
+
+
+def zombie_calls(
+    calls: Sequence[tuple[float, str, str, str]],
+    leaders: Sequence[tuple[float, str | None]],
+    *,
+    tolerance: float = 2.0,
+) -> list[str]:
+    """The calls (time, framework id, replica, type) the master accepted from a replica
+    while ZooKeeper named another leader, as for subscriptions; one line per replica."""
+    acts: dict[str, list[tuple[float, str, set[str]]]] = defaultdict(list)
+    for moment, _, replica, kind in calls:
+        named = _others_named(moment, replica, leaders, tolerance)
+        if named:
+            acts[replica].append((moment, kind, named))
+    lines = []
+    for replica, made in sorted(acts.items()):
+        kinds = Counter(kind for _, kind, _ in made)
+        named = set().union(*(others for _, _, others in made))
+        lines.append(
+            f"zombie: {replica} made {len(made)} call(s) "
+            f"({', '.join(f'{kind} x{n}' for kind, n in sorted(kinds.items()))}) "
+            f"from {made[0][0]:.1f} to {made[-1][0]:.1f} "
+            f"while ZooKeeper named {', '.join(sorted(named))}"
+        )
+    return lines

@@ -1,6 +1,7 @@
 """What a trial is judged by, kept with it: the jobs, the bounds of the judged fires,
-the fault windows as they happened, the trigger values written, the master's
-subscriptions and the sampled leaders. The trial saves it as `evidence.json` next to
+the fault windows as they happened, the trigger values written and those the leader
+recorded, the master's subscriptions and the other calls it accepted, and the sampled
+leaders. The trial saves it as `evidence.json` next to
 its ledger, so `python -m devcluster.campaign --recheck DIR` judges a trial again with
 the current checker without running it. Pure apart from `save` and `load`; `judge` is
 what the trial and the recheck call.
@@ -22,6 +23,7 @@ from devcluster.campaign.checker import (
     check_cron,
     check_triggers,
     combine,
+    zombie_calls,
     zombie_subscriptions,
 )
 from devcluster.campaign.faults import Fault, Kind
@@ -40,6 +42,8 @@ class Evidence:
     cut: float
     windows: tuple[Window, ...]
     subscriptions: tuple[tuple[float, str, str], ...] = ()
+    calls: tuple[tuple[float, str, str, str], ...] = ()
+    """Every other call the master accepted: (time, framework id, replica, type)."""
     leaders: tuple[tuple[float, str | None], ...] = ()
     incidents: tuple[str, ...] = ()
     """What went wrong playing the trial (a fault that could not be played, a stack
@@ -57,13 +61,28 @@ class Evidence:
                 Fault(f["at"], Kind(f["kind"]), f["hold"], f["target"]) for f in document["faults"]
             ),
             jobs=tuple(CronJob(**job) for job in document["jobs"]),
-            trigger_job=TriggerJob(trigger["key"], trigger["shards"], tuple(trigger["values"])),
+            trigger_job=TriggerJob(
+                trigger["key"],
+                trigger["shards"],
+                tuple(trigger["values"]),
+                tuple(trigger.get("tokens", ())),
+                None if trigger.get("handled") is None else tuple(trigger["handled"]),
+                trigger.get("recorded"),
+            ),
             start=document["start"],
             cut=document["cut"],
-            windows=tuple(Window(**window) for window in document["windows"]),
+            # Evidence saved before a field was dropped still loads.
+            windows=tuple(
+                Window(**{k: v for k, v in window.items() if k in Window.__dataclass_fields__})
+                for window in document["windows"]
+            ),
             subscriptions=tuple(
                 (float(t), str(framework), str(replica))
                 for t, framework, replica in document["subscriptions"]
+            ),
+            calls=tuple(
+                (float(t), str(framework), str(replica), str(kind))
+                for t, framework, replica, kind in document.get("calls", ())
             ),
             leaders=tuple((float(t), leader) for t, leader in document["leaders"]),
             incidents=tuple(document["incidents"]),
@@ -82,6 +101,7 @@ def judge(evidence: Evidence, runs: list[Run], rules: Rules) -> tuple[Verdict, l
         + [check_triggers(evidence.trigger_job, runs, evidence.windows, rules=rules)]
     )
     zombies = zombie_subscriptions(evidence.subscriptions, evidence.leaders)
+    zombies += zombie_calls(evidence.calls, evidence.leaders)
     return verdict, [*evidence.incidents, *zombies]
 
 

@@ -44,13 +44,41 @@ class Kind(StrEnum):
     """Status updates held back so later ones overtake them, for the hold."""
     APISERVER_RESTART = "apiserver-restart"
     """The Kubernetes API server killed and started again."""
+    ZK_SESSION_EXPIRY = "zk-session-expiry"
+    """The leader's connections to ZooKeeper aborted and refused until the ensemble has
+    expired its session; then it may connect again."""
+    PARTITION_ZK = "partition-zk"
+    """The leader cut off from every ZooKeeper server (nothing flows), then healed."""
+    PARTITION_MASTER = "partition-master"
+    """The leader cut off from the Mesos master (nothing flows), then healed."""
+    DELAY_UPDATES = "delay-updates"
+    """Every status update reaches the framework late, for the hold."""
 
 
-# Faults during which no replica may lead: fires in them may be lost. A ZooKeeper server
-# restart is one: a leader connected to that server is suspended (it stops acting)
-# until it reconnects to another (docs/state.md, leader election).
+# Faults during which no replica may lead, so no timer fires (the next leader catches
+# the fires up). A ZooKeeper server restart is one: a leader connected to that server is
+# suspended (it stops acting) until it reconnects to another (docs/state.md, leader
+# election); so is a leader cut off from ZooKeeper, until it reconnects or its session
+# expires and the standby is elected.
 LEADERLESS = frozenset(
-    {Kind.KILL_LEADER, Kind.FREEZE_LEADER, Kind.QUORUM_LOSS, Kind.ZK_SERVER_RESTART}
+    {
+        Kind.KILL_LEADER,
+        Kind.FREEZE_LEADER,
+        Kind.QUORUM_LOSS,
+        Kind.ZK_SERVER_RESTART,
+        Kind.ZK_SESSION_EXPIRY,
+        Kind.PARTITION_ZK,
+    }
+)
+# Faults that act on the leader's process or its links.
+ON_LEADER = frozenset(
+    {
+        Kind.KILL_LEADER,
+        Kind.FREEZE_LEADER,
+        Kind.ZK_SESSION_EXPIRY,
+        Kind.PARTITION_ZK,
+        Kind.PARTITION_MASTER,
+    }
 )
 AGENT_FAULTS = frozenset({Kind.PARTITION_AGENT, Kind.AGENT_RESTART, Kind.CRASH_EXECUTOR})
 ALL_KINDS = tuple(Kind)
@@ -58,7 +86,7 @@ ALL_KINDS = tuple(Kind)
 
 def resource(kind: Kind, target: int, agents: int) -> str:
     """What a fault acts on; two faults on one resource never overlap."""
-    if kind in (Kind.KILL_LEADER, Kind.FREEZE_LEADER):
+    if kind in ON_LEADER:
         return "leader"
     if kind in (Kind.QUORUM_LOSS, Kind.ZK_SERVER_RESTART):
         return "zookeeper"
@@ -85,14 +113,22 @@ class Fault:
 
 
 def _hold(kind: Kind, rng: random.Random, session_timeout: float) -> float:
-    if kind is Kind.FREEZE_LEADER:
+    if kind in (Kind.FREEZE_LEADER, Kind.ZK_SESSION_EXPIRY):
         return round(session_timeout * rng.uniform(1.5, 3.0), 1)
-    if kind in (Kind.KILL_LEADER, Kind.QUORUM_LOSS, Kind.PARTITION_AGENT, Kind.AGENT_RESTART):
+    if kind in (
+        Kind.KILL_LEADER,
+        Kind.QUORUM_LOSS,
+        Kind.PARTITION_AGENT,
+        Kind.AGENT_RESTART,
+        Kind.PARTITION_ZK,
+        Kind.PARTITION_MASTER,
+    ):
         return round(rng.uniform(1.0, 6.0), 1)
     if kind in (
         Kind.ZK_SERVER_RESTART,
         Kind.DUPLICATE_UPDATES,
         Kind.REORDER_UPDATES,
+        Kind.DELAY_UPDATES,
         Kind.APISERVER_RESTART,
     ):
         return round(rng.uniform(2.0, 8.0), 1)
@@ -127,6 +163,23 @@ def plan(
             faults.append(Fault(at, kind, hold, target))
         moment += rng.expovariate(1.0 / mean_gap) + 0.5
     return tuple(faults)
+
+
+def update_delay(fault: Fault) -> float:
+    """How late a `delay-updates` fault makes each status update: 0.5 to 3 s, named by
+    its target."""
+    return 0.5 + (fault.target % 6) * 0.5
+
+
+def lingering(fault: Fault, *, launch_timeout: float) -> float:
+    """Seconds a fault still acts after it is undone: delayed updates are still on
+    their way, and a launch lost at the agent stays STAGING until the controller's
+    launch timeout ends it (checked every quarter of the timeout at least)."""
+    if fault.kind is Kind.DELAY_UPDATES:
+        return update_delay(fault)
+    if fault.kind is Kind.DROP_LAUNCH_AT_AGENT:
+        return launch_timeout * 1.25 + 1.0
+    return 0.0
 
 
 @dataclass(frozen=True)

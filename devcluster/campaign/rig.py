@@ -3,11 +3,13 @@
 `Rig` runs the controller replicas as real processes (`python -m controller run`, each
 in a session of its own, watching the trial's namespace and ZooKeeper namespace) against
 a three-server ZooKeeper ensemble, the local Mesos emulator with several agents, and a
-Kubernetes control plane shared by the trials. `perform` carries out one action of the
-fault timeline (`devcluster.campaign.faults`); `healthy` says whether the system is
-whole (a live, unfrozen replica leads, one framework is subscribed, every agent is
-registered), which is how the trial dates each fault's recovery. `close` ends every
-process it started, whatever happened. Used by `devcluster.campaign.trial`.
+Kubernetes control plane shared by the trials. Each replica reaches every ZooKeeper
+server and the master through links of its own (`devcluster.campaign.links`), which the
+partition and session-expiry faults cut. `perform` carries out one action of the fault
+timeline (`devcluster.campaign.faults`); `healthy` says whether the system is whole (a
+live replica leads that is neither frozen nor cut off, one framework is subscribed,
+every agent is registered), which is how the trial dates each fault's recovery. `close`
+ends every process it started, whatever happened. Used by `devcluster.campaign.trial`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from devcluster.campaign.faults import Fault, Kind
+from devcluster.campaign.faults import Fault, Kind, update_delay
+from devcluster.campaign.links import Links, LinkState
+from devcluster.campaign.whole import Observation, whole
 from devcluster.kube import ControlPlane
 from devcluster.kube.identities import Identity
 from devcluster.mesos import AgentSpec, LocalMesos
@@ -37,6 +41,12 @@ log = logging.getLogger(__name__)
 PROJECT = Path(__file__).resolve().parents[2]
 SESSION_TIMEOUT = 2.0
 UNREACHABLE_GRACE = 2.0
+# Long enough for an executor to start on a busy machine, short enough that a launch
+# lost at its agent is ended and run again well within a trial.
+LAUNCH_TIMEOUT = 8.0
+# A lost launch is armed for the next launch; if none comes in this long, it is
+# disarmed and the fault played nothing.
+DROP_WAIT = 30.0
 
 # Short timings so that a trial takes a minute or two (the emulator's are in `start`);
 # the controller's defaults are longer.
@@ -50,6 +60,7 @@ FRAMEWORK_TIMINGS = {
     "misfire_threshold_seconds": 2.0,
     "unreachable_grace_seconds": UNREACHABLE_GRACE,
     "unplaceable_report_seconds": 0.5,
+    "launch_timeout_seconds": LAUNCH_TIMEOUT,
 }
 
 
@@ -57,6 +68,8 @@ FRAMEWORK_TIMINGS = {
 class Replica:
     identity: str
     process: subprocess.Popen[bytes]
+    zookeeper_links: list[str]
+    mesos_link: str
     frozen: bool = False
 
     @property
@@ -76,7 +89,10 @@ class Rig:
     ensemble: ZooKeeperEnsemble | None = None
     mesos: LocalMesos | None = None
     zk: KazooClient | None = None
+    links: Links | None = None
     _stopped_zk: set[int] = field(default_factory=set)
+    _cut: list[str] = field(default_factory=list)
+    """The links a fault on the leader cut, to be opened when it is undone."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -101,6 +117,7 @@ class Rig:
             default_refuse_seconds=0.5,
         )
         self.mesos.start()
+        self.links = Links()
 
     def close(self) -> None:
         for replica in self.replicas:
@@ -117,22 +134,34 @@ class Rig:
         if self.zk is not None:
             self.zk.stop()
             self.zk.close()
+        if self.links is not None:
+            self.links.close()
         if self.mesos is not None:
             self.mesos.stop()
         if self.ensemble is not None:
             self.ensemble.stop()
 
     def start_replica(self) -> Replica:
-        assert self.ensemble is not None and self.mesos is not None
+        assert self.ensemble is not None and self.mesos is not None and self.links is not None
         identity = f"replica-{len(self.replicas) + 1}"
+        zookeeper_links = [
+            f"{identity}-zookeeper-{n + 1}" for n in range(len(self.ensemble.servers))
+        ]
+        zookeeper = ",".join(
+            f"127.0.0.1:{self.links.open(name, ('127.0.0.1', server.port))}"
+            for name, server in zip(zookeeper_links, self.ensemble.servers, strict=True)
+        )
+        host, port = self.mesos.master_address.rsplit(":", 1)
+        mesos_link = f"{identity}-mesos"
+        master = f"127.0.0.1:{self.links.open(mesos_link, (host, int(port)))}"
         env = dict(os.environ)
         env.update(
             {
                 "CLOUDJOB_IDENTITY": identity,
                 # The master records it with each SUBSCRIBE: who subscribed, and when.
                 "CLOUDJOB_MESOS__HOSTNAME": identity,
-                "CLOUDJOB_MESOS__MASTER": self.mesos.master_address,
-                "CLOUDJOB_ZOOKEEPER__HOSTS": self.ensemble.hosts,
+                "CLOUDJOB_MESOS__MASTER": master,
+                "CLOUDJOB_ZOOKEEPER__HOSTS": zookeeper,
                 "CLOUDJOB_ZOOKEEPER__NAMESPACE": self.zk_namespace,
                 "CLOUDJOB_ZOOKEEPER__SESSION_TIMEOUT": str(SESSION_TIMEOUT),
                 "CLOUDJOB_KUBERNETES__KUBECONFIG": str(self.identity.kubeconfig),
@@ -155,7 +184,7 @@ class Rig:
                 cwd=PROJECT,
                 start_new_session=True,
             )
-        replica = Replica(identity, process)
+        replica = Replica(identity, process, zookeeper_links, mesos_link)
         self.replicas.append(replica)
         return replica
 
@@ -187,12 +216,34 @@ class Rig:
         assert self.mesos is not None
         named = self.leader()
         leader = self.replica(named)
-        if leader is None or not leader.alive or leader.frozen:
-            return False, named
         state = self.mesos.state()
-        active = [f for f in state.get("frameworks", []) if f.get("active")]
-        agents = [a for a in state.get("slaves", []) if a.get("active")]
-        return len(active) == 1 and len(agents) == self.agents, named
+        observation = Observation(
+            named,
+            leader_alive=leader is not None and leader.alive,
+            leader_frozen=leader is not None and leader.frozen,
+            leader_cut_off=leader is not None and self.cut_off(leader),
+            subscribed_frameworks=sum(1 for f in state.get("frameworks", []) if f.get("active")),
+            registered_agents=sum(1 for a in state.get("slaves", []) if a.get("active")),
+        )
+        return whole(observation, agents=self.agents), named
+
+    def cut_off(self, replica: Replica) -> bool:
+        """Whether a fault has cut any of the replica's links."""
+        assert self.links is not None
+        names = [*replica.zookeeper_links, replica.mesos_link]
+        return any(self.links.state(name) is not LinkState.OPEN for name in names)
+
+    def holds_election_node(self, identity: str) -> bool:
+        """Whether the replica still has a node in the election (its session lives)."""
+        assert self.zk is not None
+        path = f"/{self.zk_namespace}/ha/election"
+        try:
+            return any(
+                self.zk.get(f"{path}/{child}")[0].decode() == identity
+                for child in self.zk.get_children(path)
+            )
+        except (KazooException, KazooTimeoutError):
+            return True
 
     def agent_id(self, target: int) -> str:
         assert self.mesos is not None
@@ -259,9 +310,15 @@ class Rig:
         if kind is Kind.CRASH_EXECUTOR:
             return self._crash_executor(target)
         if kind in (Kind.DROP_LAUNCH, Kind.DROP_LAUNCH_AT_AGENT):
-            where = DROP_AT_AGENT if kind is Kind.DROP_LAUNCH_AT_AGENT else DROP_AT_MASTER
-            self.mesos.drop_next_launch("", where=where)
-            return f"the next launch will be lost at the {where}"
+            return self._drop_launch(
+                DROP_AT_AGENT if kind is Kind.DROP_LAUNCH_AT_AGENT else DROP_AT_MASTER
+            )
+        if kind in (Kind.ZK_SESSION_EXPIRY, Kind.PARTITION_ZK, Kind.PARTITION_MASTER):
+            return self._isolate(kind, begin)
+        if kind is Kind.DELAY_UPDATES:
+            delay = update_delay(fault) if begin else 0.0
+            self.mesos.delay_status_updates(delay)
+            return f"status updates delayed by {delay:.1f}s"
         if kind is Kind.DUPLICATE_UPDATES:
             self.mesos.duplicate_status_updates(begin)
             return f"duplicated updates {'on' if begin else 'off'}"
@@ -274,9 +331,56 @@ class Rig:
         self.api.start_apiserver()
         return "started the API server"
 
+    def _drop_launch(self, where: str) -> str:
+        """Lose the next launch, and return once it is lost (the fault's moment)."""
+        assert self.mesos is not None
+        mesos = self.mesos
+        mesos.drop_next_launch("", where=where)
+        deadline = time.monotonic() + DROP_WAIT
+        while mesos.run_on_loop(lambda: len(mesos.faults.launch_drops)):
+            if time.monotonic() > deadline:
+                mesos.run_on_loop(mesos.faults.launch_drops.clear)
+                return f"no launch came in {DROP_WAIT:.0f}s: none was lost"
+            time.sleep(0.1)
+        return f"a launch was lost at the {where}"
+
+    def _isolate(self, kind: Kind, begin: bool) -> str:
+        """Cut the leader's links to ZooKeeper or to the master, or open them again."""
+        assert self.links is not None
+        if not begin:
+            return self._reconnect(kind)
+        victim = self._acting_leader()
+        if victim is None:
+            return "no live leader to cut off"
+        if kind is Kind.PARTITION_MASTER:
+            self._cut = [victim.mesos_link]
+        else:
+            self._cut = list(victim.zookeeper_links)
+        state = LinkState.REFUSED if kind is Kind.ZK_SESSION_EXPIRY else LinkState.BLACKHOLE
+        self.links.set(self._cut, state)
+        return f"{state} {', '.join(self._cut)}"
+
+    def _reconnect(self, kind: Kind) -> str:
+        assert self.links is not None
+        if not self._cut:
+            return "nothing was cut off"
+        cut, self._cut = self._cut, []
+        note = ""
+        if kind is Kind.ZK_SESSION_EXPIRY:
+            # The fault is the expiry: keep the leader away until the ensemble has
+            # expired its session (its election node is gone).
+            identity = cut[0].rsplit("-zookeeper-", 1)[0]
+            deadline = time.monotonic() + 10 * SESSION_TIMEOUT
+            while self.holds_election_node(identity) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            expired = not self.holds_election_node(identity)
+            note = " (its session expired)" if expired else " (its session did NOT expire)"
+        self.links.set(cut, LinkState.OPEN)
+        return f"opened {', '.join(cut)}{note}"
+
     def _acting_leader(self) -> Replica | None:
         leader = self.replica(self.leader())
-        if leader is None or not leader.alive or leader.frozen:
+        if leader is None or not leader.alive or leader.frozen or self.cut_off(leader):
             return None
         return leader
 

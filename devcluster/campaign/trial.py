@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kazoo.protocol.states import ZnodeStat
+
 from devcluster.campaign.checker import CronJob, Rules, TriggerJob, Window
 from devcluster.campaign.evidence import Evidence, judge, save
 from devcluster.campaign.faults import (
@@ -28,6 +30,7 @@ from devcluster.campaign.faults import (
     LEADERLESS,
     Fault,
     Kind,
+    lingering,
     plan,
     resource,
     timeline,
@@ -35,7 +38,7 @@ from devcluster.campaign.faults import (
 from devcluster.campaign.ledger import JOB_SCRIPT, LEDGER, read_ledger
 from devcluster.campaign.monitor import Monitor, wait_until
 from devcluster.campaign.report import TrialResult
-from devcluster.campaign.rig import SESSION_TIMEOUT, Rig
+from devcluster.campaign.rig import FRAMEWORK_TIMINGS, LAUNCH_TIMEOUT, SESSION_TIMEOUT, Rig
 from devcluster.kube import ControlPlane
 from devcluster.kube.errors import ApiError
 from devcluster.kube.identities import grant_chart_rbac
@@ -50,6 +53,9 @@ CRON_JOBS = (
     CronJob("failover", period=5, shards=3, misfire=False, failover=True),
 )
 TRIGGER_JOB, TRIGGER_SHARDS = "triggered", 2
+# The jobs set no spec.startingDeadlineSeconds: the default, raised to the controller's
+# misfire threshold if that is longer (docs/semantics.md#catching-up-after-a-leader-change).
+STARTING_DEADLINE = max(300.0, FRAMEWORK_TIMINGS["misfire_threshold_seconds"])
 
 Say = Callable[[str], None]
 
@@ -217,6 +223,21 @@ def run_trial(
         begun: dict[int, float] = {}
         ended: dict[int, float] = {}
         written: list[float] = []
+        tokens: list[str] = []
+        # What the leader records as the last trigger handled (docs/state.md): the values
+        # it acted on, as opposed to those replaced before it saw them. A watch can miss
+        # a value replaced quickly (or while the harness's session is away); the node's
+        # version counts every value recorded all the same.
+        handled: list[str] = []
+        versions: list[int] = []
+
+        def recorded(data: bytes | None, stat: ZnodeStat | None) -> None:
+            if data is not None and stat is not None:
+                handled.append(data.decode())
+                versions.append(stat.version)
+
+        assert rig.zk is not None
+        rig.zk.DataWatch(f"/{namespace}/state/trigger/{namespace}.{TRIGGER_JOB}", recorded)
         # One lane per resource, each in a thread of its own: a slow act (an API server
         # starting on a busy machine) delays only what follows it on its resource.
         lanes: dict[str, list[tuple[float, Callable[[], None]]]] = defaultdict(list)
@@ -245,12 +266,16 @@ def run_trial(
                     say(f"  {time.monotonic() - phase:6.1f}s trigger {value} skipped: one pending")
                     return
                 patch = {"metadata": {"annotations": {TRIGGER_ANNOTATION: value}}}
+                # The leader may record the value before the API server's answer is
+                # back here: the value dates from before it is sent.
+                sent = time.time()
                 try:
                     kube.patch(API_VERSION, "CloudJob", TRIGGER_JOB, patch, namespace=namespace)
                 except (ApiError, OSError) as error:
                     say(f"  {time.monotonic() - phase:6.1f}s trigger {value} not written: {error}")
                     return
-                written.append(time.time())
+                written.append(sent)
+                tokens.append(value)
                 say(f"  {time.monotonic() - phase:6.1f}s trigger {value} written")
 
             lanes["triggers"].append((moment, trigger))
@@ -265,9 +290,11 @@ def run_trial(
             Window(
                 fault.describe(),
                 begun[index],
-                monitor.recovered(ended.get(index, begun[index])) or time.time(),
+                monitor.recovered(
+                    ended.get(index, begun[index]) + lingering(fault, launch_timeout=LAUNCH_TIMEOUT)
+                )
+                or time.time(),
                 leaderless=fault.kind in LEADERLESS,
-                api_outage=fault.kind is Kind.APISERVER_RESTART,
                 agent_fault=fault.kind in AGENT_FAULTS,
                 agent=rig.agent_id(fault.target)
                 if fault.kind in AGENT_FAULTS and fault.kind is not Kind.CRASH_EXECUTOR
@@ -277,7 +304,14 @@ def run_trial(
             if index in begun
         ]
         jobs = tuple(
-            CronJob(f"{namespace}.{j.key}", j.period, j.shards, j.misfire, j.failover)
+            CronJob(
+                f"{namespace}.{j.key}",
+                j.period,
+                j.shards,
+                j.misfire,
+                j.failover,
+                starting_deadline=STARTING_DEADLINE,
+            )
             for j in CRON_JOBS
         )
 
@@ -288,7 +322,12 @@ def run_trial(
                 faults=faults,
                 jobs=jobs,
                 trigger_job=TriggerJob(
-                    f"{namespace}.{TRIGGER_JOB}", TRIGGER_SHARDS, tuple(written)
+                    f"{namespace}.{TRIGGER_JOB}",
+                    TRIGGER_SHARDS,
+                    tuple(written),
+                    tuple(tokens),
+                    tuple(dict.fromkeys(handled)),
+                    max(versions) + 1 if versions else 0,
                 ),
                 start=start,
                 cut=cut,
@@ -296,6 +335,7 @@ def run_trial(
                 subscriptions=tuple(
                     sub for sub in rig.mesos.subscriptions() if sub[0] >= watched_from
                 ),
+                calls=tuple(call for call in rig.mesos.calls() if call[0] >= watched_from),
                 leaders=tuple(monitor.leaders()),
                 incidents=tuple(notes),
             )

@@ -480,6 +480,12 @@ class LocalMesos:
         the scheduler's FrameworkInfo.hostname), oldest first."""
         return self._call(lambda: list(self._registry.subscriptions))
 
+    def calls(self) -> list[tuple[float, str, str, str]]:
+        """Every call but SUBSCRIBE the masters accepted, restarts included: (time,
+        framework id, the FrameworkInfo.hostname of the subscription it came on, call
+        type), oldest first."""
+        return self._call(lambda: list(self._registry.calls))
+
     def outstanding_offers(self) -> list[str]:
         return self._call(lambda: sorted(self.master.offers))
 

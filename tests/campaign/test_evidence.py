@@ -18,11 +18,12 @@ EVIDENCE = Evidence(
     seed=42,
     faults=(Fault(1.0, Kind.FREEZE_LEADER, 4.0, 7),),
     jobs=(JOB,),
-    trigger_job=TriggerJob("ns.triggered", 1, (104.0,)),
+    trigger_job=TriggerJob("ns.triggered", 1, (104.0,), ("42-0",), ("42-0",)),
     start=100.0,
     cut=110.0,
     windows=(Window("freeze-leader#7@1.0s for 4.0s", 101.0, 107.5, leaderless=True),),
     subscriptions=((103.0, "fw", "replica-2"),),
+    calls=((103.5, "fw", "replica-2", "ACCEPT"),),
     leaders=((102.0, "replica-2"), (103.5, None)),
     incidents=("lane-mesos did not finish within 200s",),
 )
@@ -39,6 +40,9 @@ def test_judging_counts_the_runs_and_keeps_the_incidents() -> None:
         Run("ns.triggered", 104.5, 0, "ns.triggered@-@0@-@READY@-@S1@-@b", 104.6, 104.9),
     ]
     verdict, notes = judge(EVIDENCE, runs, Rules())
-    # Fires 102, 105 and 108: 105 and 108 fell in the freeze (leaderless, allowed).
-    assert (verdict.expected, verdict.ran, verdict.lost, verdict.allowed_lost) == (4, 2, 0, 2)
+    # Fires 102, 105 and 108: 105 and 108 fell in the freeze, well within the job's
+    # starting deadline, so the next leader owed them.
+    assert (verdict.expected, verdict.ran, verdict.lost, verdict.allowed_lost) == (4, 2, 2, 0)
     assert notes == ["lane-mesos did not finish within 200s"]
+    before, _ = judge(EVIDENCE, runs, Rules(catch_up_deadline=0))
+    assert (before.lost, before.allowed_lost) == (0, 2)

@@ -8,7 +8,17 @@ import random
 
 import pytest
 
-from devcluster.campaign.faults import ALL_KINDS, Fault, Kind, plan, resource, timeline
+from devcluster.campaign.faults import (
+    ALL_KINDS,
+    LEADERLESS,
+    Fault,
+    Kind,
+    lingering,
+    plan,
+    resource,
+    timeline,
+    update_delay,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -50,14 +60,40 @@ def test_only_the_kinds_asked_for_are_drawn() -> None:
     assert schedule(3, kinds=[]) == ()
 
 
-def test_a_freeze_outlasts_the_session_timeout() -> None:
-    freezes = [
-        fault
-        for seed in range(100)
-        for fault in schedule(seed, kinds=[Kind.FREEZE_LEADER], session_timeout=2.0)
+@pytest.mark.parametrize("kind", [Kind.FREEZE_LEADER, Kind.ZK_SESSION_EXPIRY])
+def test_a_freeze_and_a_session_expiry_outlast_the_session_timeout(kind: Kind) -> None:
+    held = [
+        fault for seed in range(100) for fault in schedule(seed, kinds=[kind], session_timeout=2.0)
     ]
-    assert freezes
-    assert all(fault.hold > 2.0 for fault in freezes)
+    assert held
+    assert all(fault.hold > 2.0 for fault in held)
+
+
+def test_faults_on_the_leader_and_its_links_share_one_resource() -> None:
+    on_leader = [
+        Kind.KILL_LEADER,
+        Kind.FREEZE_LEADER,
+        Kind.ZK_SESSION_EXPIRY,
+        Kind.PARTITION_ZK,
+        Kind.PARTITION_MASTER,
+    ]
+    assert {resource(kind, 5, 3) for kind in on_leader} == {"leader"}
+    assert resource(Kind.DELAY_UPDATES, 5, 3) == "mesos"
+    # Cut off from ZooKeeper the leader stops leading; cut off from the master it does not.
+    assert {Kind.ZK_SESSION_EXPIRY, Kind.PARTITION_ZK} <= LEADERLESS
+    assert Kind.PARTITION_MASTER not in LEADERLESS
+
+
+def test_delayed_updates_and_a_launch_lost_at_its_agent_act_after_they_are_undone() -> None:
+    delays = {update_delay(Fault(1.0, Kind.DELAY_UPDATES, 3.0, target)) for target in range(12)}
+    assert min(delays) == 0.5
+    assert max(delays) == 3.0
+    delayed = Fault(1.0, Kind.DELAY_UPDATES, 3.0, 4)
+    assert lingering(delayed, launch_timeout=8.0) == update_delay(delayed) == 2.5
+    dropped = Fault(1.0, Kind.DROP_LAUNCH_AT_AGENT, 0.0, 4)
+    # Until the launch timeout (checked every quarter of it) ends the stuck task.
+    assert lingering(dropped, launch_timeout=8.0) == 11.0
+    assert lingering(Fault(1.0, Kind.PARTITION_ZK, 3.0, 4), launch_timeout=8.0) == 0.0
 
 
 def test_the_timeline_begins_each_fault_and_ends_the_held_ones_in_time_order() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.campaign.faults import Kind
 from devcluster.campaign.report import table
 from devcluster.campaign.trial import TrialSettings, run_trial
 from devcluster.kube import ControlPlane
@@ -18,10 +17,11 @@ from tests.kubeworld import clean_slate
 
 pytestmark = pytest.mark.system
 
-# Every kind but the one with a known finding, and triggers paced (the next value once
-# the last has run everywhere) for the same reason (docs/campaign.md#findings).
-KINDS = tuple(kind for kind in Kind if kind is not Kind.DROP_LAUNCH_AT_AGENT)
-SEEDS = (7, 11)
+# Every kind; between them the two seeds draw 13 of the 17, a launch lost at its agent
+# and the partitions and session expiry among them. Triggers are paced (the next value
+# once the last has run everywhere) so that each value is run, not replaced
+# (docs/campaign.md#findings).
+SEEDS = (44, 47)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -29,7 +29,7 @@ def test_a_seeded_trial_loses_and_doubles_no_run(
     seed: int, kube_cluster: ControlPlane, tmp_path: Path
 ) -> None:
     settings = TrialSettings(
-        duration=25.0, settle=60.0, quiet=5.0, kinds=KINDS, mean_gap=5.0, paced_triggers=True
+        duration=25.0, settle=60.0, quiet=5.0, mean_gap=5.0, paced_triggers=True
     )
     lines: list[str] = []
     try:

@@ -37,8 +37,11 @@ def test_misfire_on_runs_every_missed_fire_oldest_first() -> None:
 
 
 def test_misfire_off_runs_only_the_newest_missed_fire() -> None:
+    # The older ones merge into it: none is skipped (nor warned about) within the deadline.
     missed = missed_fires(EVERY_10_S, at(0), at(35), deadline=300, misfire=False)
-    assert missed == MissedFires((at(30),), first_skipped=at(10))
+    assert missed == MissedFires((at(30),))
+    beyond = missed_fires(EVERY_10_S, at(0), at(35), deadline=20, misfire=False)
+    assert beyond == MissedFires((at(30),), first_skipped=at(10))
 
 
 @pytest.mark.parametrize(
@@ -179,4 +182,6 @@ def test_the_newest_fires_within_the_deadline_after_the_last_handled(
     expected = within[-(limit if misfire else 1) :] if within else []
     missed = missed_fires(schedule, since, now, deadline=deadline, misfire=misfire, limit=limit)
     assert list(missed.run) == expected
-    assert missed.first_skipped == (every[0] if every and every[0] not in expected else None)
+    # Misfire off, the fires within the deadline merge into the newest: not skipped.
+    kept = expected if misfire else within
+    assert missed.first_skipped == (every[0] if every and every[0] not in kept else None)

@@ -205,6 +205,24 @@ def test_calls_need_the_current_stream_id(cluster: LocalMesos, framework: Framew
     assert (code, body) == (400, "Failed to validate scheduler::Call: Not a valid UUID")
 
 
+def test_accepted_calls_are_recorded_with_the_hostname_of_their_subscription(
+    cluster: LocalMesos, framework: Framework
+) -> None:
+    def revives() -> list[tuple[float, str, str, str]]:
+        return [call for call in cluster.calls() if call[3] == "REVIVE"]
+
+    before = len(revives())
+    call = {"type": "REVIVE", "framework_id": {"value": framework.framework_id}}
+    stale = {"Content-Type": "application/json", "Mesos-Stream-Id": "stale"}
+    assert post(cluster, call, stale)[0] == 400
+    assert framework.raw_call({"type": "REVIVE"})[0] == 202
+    recorded = revives()
+    assert len(recorded) == before + 1, "a refused call is not recorded"
+    _, framework_id, hostname, _ = recorded[-1]
+    assert framework_id == framework.framework_id
+    assert hostname == cluster.subscriptions()[-1][2]
+
+
 def test_disconnected_framework_gets_403(
     cluster: LocalMesos, make_framework: Callable[..., Framework]
 ) -> None:

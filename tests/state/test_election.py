@@ -23,6 +23,7 @@ from controller.state import (
     NotLeader,
     StateStore,
     Term,
+    TermFence,
 )
 from devcluster.zookeeper import ZooKeeperServer
 from tests.conftest import expire_session
@@ -231,6 +232,37 @@ def test_a_leader_whose_session_survives_resumes_after_confirming_its_node(
     assert leader.election.node == node
     assert leader.election.term is not None and leader.election.term.number == 2
     assert standby.recorder.events() == []
+
+
+def test_the_work_of_an_ended_term_cannot_write_in_the_next_one(
+    zookeeper: ZooKeeperServer, layout: Layout, proxy: TcpProxy, contenders: list[Contender]
+) -> None:
+    leader = contend(contenders, proxy.hosts, layout, "leader")
+    wait_for(lambda: leader.election.is_leading)
+    node = leader.election.node
+    first = TermFence(leader.election, leader.election.term)
+    old = StateStore.on_kazoo(leader.client, first, layout=layout)
+    old.load()
+
+    proxy.cut()
+    wait_for(lambda: not leader.election.is_leading)
+    proxy.restore()
+    wait_for(lambda: leader.election.is_leading)
+
+    # The same node leads again, so the election's own token would let the old term's
+    # store write what it planned on its old view.
+    assert leader.election.node == node
+    with pytest.raises(NotLeader):
+        old.save_framework_id("from-the-old-term")
+    assert not first.confirm(timeout=5)
+    second = TermFence(leader.election, leader.election.term)
+    assert second.token() == node
+    assert second.confirm(timeout=5)
+    current = StateStore.on_kazoo(leader.client, second, layout=layout)
+    current.load()
+    current.save_framework_id("fw")
+    with pytest.raises(NotLeader):
+        TermFence(leader.election, None).token()
 
 
 def test_a_deleted_election_node_means_stepping_down_and_contending_again(

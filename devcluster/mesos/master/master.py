@@ -226,6 +226,10 @@ class Master:
                     request, subscribe["framework_info"], bool(subscribe.get("suppressed_roles"))
                 )
             framework = self._subscribed_framework(call, request.headers.get("Mesos-Stream-Id"))
+            hostname = str(framework.info.get("hostname", ""))
+            self.books.registry.calls.append(
+                (time.time(), framework.framework_id, hostname, str(kind))
+            )
             handler = self._call_handlers().get(kind)
             if handler is None:
                 if kind == "UNKNOWN":

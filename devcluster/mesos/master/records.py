@@ -133,12 +133,15 @@ class AgentRecord:
 class Registry:
     """What a Mesos master keeps durably about agents (survives master failover), and,
     for tests, every SUBSCRIBE it accepted: (time, framework id, FrameworkInfo.hostname),
-    which tells which scheduler took a framework over when."""
+    which tells which scheduler took a framework over when, and every other call it
+    accepted: (time, framework id, the hostname of the subscription the call came on,
+    call type), which tells which scheduler acted when."""
 
     agents: dict[str, JSON] = field(default_factory=dict)
     unreachable: dict[str, float] = field(default_factory=dict)
     gone: dict[str, float] = field(default_factory=dict)
     subscriptions: list[tuple[float, str, str]] = field(default_factory=list)
+    calls: list[tuple[float, str, str, str]] = field(default_factory=list)
 
 
 @dataclass
