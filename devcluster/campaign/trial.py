@@ -36,7 +36,7 @@ from devcluster.campaign.faults import (
     timeline,
 )
 from devcluster.campaign.ledger import JOB_SCRIPT, LEDGER, read_ledger
-from devcluster.campaign.monitor import Monitor, wait_until
+from devcluster.campaign.monitor import Monitor, outages, wait_until
 from devcluster.campaign.report import TrialResult
 from devcluster.campaign.rig import FRAMEWORK_TIMINGS, LAUNCH_TIMEOUT, SESSION_TIMEOUT, Rig
 from devcluster.kube import ControlPlane
@@ -303,6 +303,10 @@ def run_trial(
             for index, fault in enumerate(faults)
             if index in begun
         ]
+        # An outage no fault caused (on a loaded machine, a ZooKeeper ping that timed out
+        # suspends the leader) is a window too: around it a misfire-off job's fires may
+        # merge, as around a fault's.
+        windows += [Window("outage", start, end) for start, end in outages(list(monitor.samples))]
         jobs = tuple(
             CronJob(
                 f"{namespace}.{j.key}",

@@ -21,6 +21,7 @@ from devcluster.campaign.checker import (
 )
 from devcluster.campaign.faults import LEADERLESS, Kind
 from devcluster.campaign.ledger import Run
+from devcluster.campaign.monitor import outages
 from devcluster.campaign.whole import Observation, whole
 
 pytestmark = pytest.mark.unit
@@ -332,3 +333,17 @@ def test_a_frozen_leader_or_one_cut_off_from_zookeeper_or_the_master_is_not_whol
     # open), so the harness's own knowledge of the cut decides.
     assert not whole(replace(WHOLE, leader_frozen=True), agents=3)
     assert not whole(replace(WHOLE, leader_cut_off=True), agents=3)
+
+
+def test_outages_are_found_in_the_samples_whatever_caused_them() -> None:
+    samples = [
+        (0.0, True, "replica-1"),
+        (1.0, True, "replica-1"),
+        (2.0, False, "replica-1"),  # suspended: not whole, still named
+        (3.0, True, "replica-1"),
+        (4.0, True, "replica-2"),  # handed over between two samples
+        (5.0, True, "replica-2"),
+        (6.0, False, None),  # not whole again by the last sample
+    ]
+    assert outages(samples) == [(1.0, 3.0), (3.0, 4.0), (5.0, 6.0)]
+    assert outages(samples[:2]) == []
