@@ -17,7 +17,7 @@ kopf cancels every task created on its event loop while it runs, so the controll
 must own its loop: `ControllerThread` runs a `Controller` on a loop of its own in a
 thread (the `run` command, the `dev` stack and tests all use it).
 
-About 520 lines: the composition root, the one module that wires the Kubernetes layer to
+About 650 lines: the composition root, the one module that wires the Kubernetes layer to
 the scheduling core (docs/architecture.md#layering), with the replica's lifecycle.
 """
 
@@ -31,10 +31,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import kopf
 import kubernetes
 from kazoo.client import KazooClient, KazooState
@@ -50,6 +51,7 @@ from controller.handlers import (
     JOBS,
     USER_AGENT,
     OperatorMemo,
+    app_entry,
     register_handlers,
 )
 from controller.history.writer import HistoryWriter
@@ -58,6 +60,7 @@ from controller.mesos.service import SchedulingService
 from controller.operations import ReconcileKind, RuntimeEvent, SchedulingError
 from controller.reconcilers.drift import DriftSweep
 from controller.reconcilers.handling import ObjectView, Reconciliation
+from controller.reconcilers.indexing import ObjectIndex
 from controller.reconcilers.kubeapi import ApiError, KubeApi, status_path
 from controller.reconcilers.pacing import TokenBucket
 from controller.reconcilers.recording import EventPolicy, EventRecorder
@@ -223,11 +226,19 @@ class LeaderTerm:
             namespaces=tuple(kube.namespaces),
             interval=kube.orphan_sweep_interval,
         )
+        listed = indexes.apps_listed
+
+        async def once_apps_listed(work: Coroutine[Any, Any, None]) -> None:
+            # A job's app read before the listing could look missing (and unschedule it).
+            await listed.wait()
+            await work
+
         helpers = [
+            asyncio.create_task(self._seed_apps(api, indexes), name="app listing"),
             asyncio.create_task(self._pump(refresher), name="runtime events"),
-            asyncio.create_task(refresher.run(self._stop), name="status refresher"),
-            asyncio.create_task(drift.run(self._stop), name="drift sweep"),
-            asyncio.create_task(sweep.run(self._stop), name="orphan sweep"),
+            asyncio.create_task(once_apps_listed(refresher.run(self._stop)), name="refresher"),
+            asyncio.create_task(once_apps_listed(drift.run(self._stop)), name="drift sweep"),
+            asyncio.create_task(once_apps_listed(sweep.run(self._stop)), name="orphan sweep"),
             asyncio.create_task(recorder.run(self._stop), name="event recorder"),
         ]
         try:
@@ -246,6 +257,24 @@ class LeaderTerm:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await api.close()
+
+    async def _seed_apps(self, api: KubeApi, indexes: ObjectIndex) -> None:
+        """List the CloudApps once into the object index, retrying until it works."""
+        namespaces: list[str | None] = list(self._settings.kubernetes.namespaces) or [None]
+        for attempt in itertools.count():
+            try:
+                objects = [o for ns in namespaces for o in await api.listed(APPS, ns)]
+            except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+                delay = TERM_RETRY_DELAYS[min(attempt, len(TERM_RETRY_DELAYS) - 1)]
+                log.warning("could not list the CloudApps (%s); retrying in %.0fs", error, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                if self._stop.is_set():
+                    return
+                continue
+            indexes.seed_apps(app_entry(kopf.Body(cast(kopf.RawBody, o))) for o in objects)
+            log.info("%d CloudApp(s) listed", len(objects))
+            return
 
     def _leading(self) -> Callable[[], bool]:
         """Whether the election's current term is still the one this term started in."""

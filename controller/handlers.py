@@ -79,6 +79,14 @@ def poster(recorder: EventRecorder, body: kopf.Body) -> Post:
     return post
 
 
+def app_entry(body: kopf.Body) -> tuple[tuple[str, str], apps.AppSummary, Known]:
+    """What the object index keeps of a CloudApp (from a watch event or a listing)."""
+    app = view(body)
+    desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
+    summary = apps.summarize(desired, deleting=app.deleting)
+    return (app.namespace, app.name), summary, Known(app, reference(body))
+
+
 def register_handlers(registry: kopf.OperatorRegistry) -> None:
     """Register every handler of the controller into `registry`.
 
@@ -114,15 +122,12 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     # whether its annotations ask for something (trigger on a job, reconcile on an app).
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry, id="app-seen")
     def app_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
-        app = view(body)
-        key = (app.namespace, app.name)
+        key, summary, known = app_entry(body)
         if type == "DELETED":
             memo.indexes.forget_app(key)
         else:
-            desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
-            summary = apps.summarize(desired, deleting=app.deleting)
-            memo.indexes.put_app(key, summary, Known(app, reference(body)))
-        memo.reconciliation.annotations_seen(ObjectKind.APP, app)
+            memo.indexes.put_app(key, summary, known)
+        memo.reconciliation.annotations_seen(ObjectKind.APP, known.view)
 
     @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-seen")
     def job_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
@@ -157,6 +162,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.create(GROUP, VERSION, JOBS, registry=registry, id="job-create")
     @kopf.on.update(GROUP, VERSION, JOBS, registry=registry, id="job-update")
     async def job_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
+        await memo.indexes.apps_listed.wait()  # not before its app can be known
         await memo.reconciliation.job_changed(
             view(body), memo.indexes.app_lookup, poster(memo.recorder, body)
         )

@@ -9,13 +9,18 @@ Why not kopf's own indexes: until every object of the first listing has been ind
 kopf holds each object's handlers behind one readiness flag that every object adds
 itself to and every waiting object re-checks, so a leader that starts with N objects
 does work growing as N² before it handles the first one (minutes at 5,000 objects).
-This index has no such gate: a job handled before its app has been seen waits as a job
-of a missing app, and the app's own handler, which finds the job here, reapplies it.
-Asyncio-loop only (kopf's loop); one per leadership term.
+This index has one gate instead, on apps only: a job must not take its app for missing
+(which unschedules it) just because the app's event has not been handled yet. So the
+term lists the CloudApps once before anything reads a job's app (`seed_apps`, then
+`apps_listed` is set; the job handlers and the refresher wait for it); apps created
+later come through their events. Asyncio-loop only (kopf's loop); one per leadership
+term.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from controller import naming
@@ -35,6 +40,9 @@ class ObjectIndex:
     # (namespace, app name) → names of the jobs naming that app, and the reverse.
     jobs_by_app: dict[Key, dict[str, None]] = field(default_factory=dict)
     app_of_job: dict[Key, str] = field(default_factory=dict)
+    apps_listed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Apps whose deletion was seen before the listing was taken in: not to be revived.
+    _apps_gone: set[Key] = field(default_factory=set)
 
     # fed by the event handlers -----------------------------------------------------------
     def put_app(self, key: Key, summary: apps.AppSummary, known: Known) -> None:
@@ -44,6 +52,17 @@ class ObjectIndex:
     def forget_app(self, key: Key) -> None:
         self.app_summaries.pop(key, None)
         self.app_objects.pop(key, None)
+        if not self.apps_listed.is_set():
+            self._apps_gone.add(key)
+
+    def seed_apps(self, listed: Iterable[tuple[Key, apps.AppSummary, Known]]) -> None:
+        """The apps of the term's first listing; an app an event has shown already is
+        kept as the event showed it (it is newer)."""
+        for key, summary, known in listed:
+            if key not in self.app_objects and key not in self._apps_gone:
+                self.put_app(key, summary, known)
+        self._apps_gone.clear()
+        self.apps_listed.set()
 
     def put_job(self, key: Key, app_name: str | None, known: Known) -> None:
         self.job_objects[key] = known

@@ -103,6 +103,21 @@ class KubeApi:
         items = (listing or {}).get("items")
         return [item for item in items or [] if isinstance(item, dict)]
 
+    async def listed(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every custom resource of `plural` in `namespace` (None: in all), a page of 500
+        at a time."""
+        path = (
+            collection_path(plural, namespace) if namespace else f"/apis/{GROUP}/{VERSION}/{plural}"
+        )
+        items: list[dict[str, Any]] = []
+        token: str | None = ""
+        while token is not None:
+            query = {"limit": "500", **({"continue": token} if token else {})}
+            listing = await self.get(f"{path}?{urllib.parse.urlencode(query)}") or {}
+            items += [item for item in listing.get("items") or [] if isinstance(item, dict)]
+            token = (listing.get("metadata") or {}).get("continue") or None
+        return items
+
     async def namespace_named(self, name: str) -> bool:
         """Whether the namespace `name` exists, by a list (granted to a controller that
         watches chosen namespaces)."""

@@ -66,3 +66,23 @@ def test_objects_and_lookups_by_key() -> None:
     assert index.known(ObjectKind.APP, "a.demo") is app
     assert index.known(ObjectKind.JOB, "a.demo") is None
     assert index.known(ObjectKind.JOB, "not-a-key") is None
+
+
+def test_the_listing_fills_in_the_apps_no_event_has_shown_and_opens_the_gate() -> None:
+    index = ObjectIndex()
+    newer = known("CloudApp", "a", "seen")
+    index.put_app(("a", "seen"), VALID, newer)  # an event came before the listing
+    index.put_app(("a", "deleted"), VALID, known("CloudApp", "a", "deleted"))
+    index.forget_app(("a", "deleted"))  # ... and a deletion
+    assert not index.apps_listed.is_set()
+
+    listed = [
+        (("a", name), VALID, known("CloudApp", "a", name)) for name in ("seen", "deleted", "new")
+    ]
+    index.seed_apps(listed)
+    assert index.apps_listed.is_set()
+    assert index.known(ObjectKind.APP, "a.seen") is newer
+    assert index.app_keys() == [("a", "seen"), ("a", "new")]
+    # Once listed, a deletion is just a deletion.
+    index.forget_app(("a", "new"))
+    assert index.app_lookup("a", "new") is AppAvailability.MISSING
