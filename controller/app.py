@@ -31,9 +31,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import kopf
@@ -78,6 +78,7 @@ from controller.state import (
 from controller.state.view import View
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CONNECT_POLL = 0.1
 TERM_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -166,18 +167,12 @@ class LeaderTerm:
         self.task = asyncio.create_task(self._run(), name="leader term")
 
     async def _run(self) -> None:
-        for attempt in itertools.count():
-            try:
-                await self._service.start(self._fence)
-                break
-            except Exception as error:
-                delay = TERM_RETRY_DELAYS[min(attempt, len(TERM_RETRY_DELAYS) - 1)]
-                log.warning("scheduling core did not start (%s); retrying in %.0fs", error, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                if self._stop.is_set():
-                    return
-        if self._stop.is_set():
+        async def start() -> bool:
+            await self._service.start(self._fence)
+            return True
+
+        started = await self._retrying("scheduling core did not start", start, (Exception,))
+        if not started or self._stop.is_set():
             return
         status, kube = self._settings.status, self._settings.kubernetes
         leading = self._leading()
@@ -261,20 +256,35 @@ class LeaderTerm:
     async def _seed_apps(self, api: KubeApi, indexes: ObjectIndex) -> None:
         """List the CloudApps once into the object index, retrying until it works."""
         namespaces: list[str | None] = list(self._settings.kubernetes.namespaces) or [None]
+
+        async def listing() -> list[dict[str, Any]]:
+            return [o for ns in namespaces for o in await api.listed(APPS, ns)]
+
+        errors = (ApiError, aiohttp.ClientError, TimeoutError)
+        objects = await self._retrying("could not list the CloudApps", listing, errors)
+        if objects is not None:
+            indexes.seed_apps(app_entry(kopf.Body(cast(kopf.RawBody, o))) for o in objects)
+            log.info("%d CloudApp(s) listed", len(objects))
+
+    async def _retrying(
+        self,
+        what: str,
+        work: Callable[[], Awaitable[T]],
+        errors: tuple[type[Exception], ...],
+    ) -> T | None:
+        """What `work` returns, tried again after a growing pause while it fails with one
+        of `errors`; None once the term is told to stop."""
         for attempt in itertools.count():
             try:
-                objects = [o for ns in namespaces for o in await api.listed(APPS, ns)]
-            except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+                return await work()
+            except errors as error:
                 delay = TERM_RETRY_DELAYS[min(attempt, len(TERM_RETRY_DELAYS) - 1)]
-                log.warning("could not list the CloudApps (%s); retrying in %.0fs", error, delay)
+                log.warning("%s (%s); retrying in %.0fs", what, error, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 if self._stop.is_set():
-                    return
-                continue
-            indexes.seed_apps(app_entry(kopf.Body(cast(kopf.RawBody, o))) for o in objects)
-            log.info("%d CloudApp(s) listed", len(objects))
-            return
+                    return None
+        raise AssertionError("itertools.count() never ends")
 
     def _leading(self) -> Callable[[], bool]:
         """Whether the election's current term is still the one this term started in."""
