@@ -31,6 +31,11 @@ CASES = [
     (500, 10, 500, "binpack"),
     (1000, 5, 200, "binpack"),
     (50, 100, 1000, "spread"),
+    # 200 tasks over 2,000 and 10,000 agents (Fenzo's published 30-60 ms).
+    (200, 1, 2000, "binpack"),
+    (200, 1, 2000, "spread"),
+    (200, 1, 10000, "binpack"),
+    (200, 1, 10000, "spread"),
 ]
 
 
