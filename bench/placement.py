@@ -19,6 +19,7 @@ from controller.definitions import AppDefinition, JobDefinition
 from controller.mesos.launcher import LaunchInputs, plan_launch
 from controller.mesos.offers import HeldOffer
 from controller.mesos.placement import AgentOffer, place
+from controller.mesos.tasks import DEFAULT_EXECUTOR_OPTIONS, AppVersion, ExecutorId, app_version
 from controller.mesos.work import WorkItem, work_item
 from controller.resources import CloudAppSpec, CloudJobSpec
 from controller.state.records import LaunchSource, ReadyEntry
@@ -71,7 +72,8 @@ def _job(index: int, shards: int, strategy: str) -> JobDefinition:
     return JobDefinition(namespace="bench", name=f"job{index}", spec=spec)
 
 
-def _offers(agents: int) -> list[HeldOffer]:
+def _offers(agents: int, running: AppVersion) -> list[HeldOffer]:
+    """Agents of 16 cpus; every third already runs an executor of version `running`."""
     return [
         HeldOffer(
             offer_id=f"offer-{n}",
@@ -83,7 +85,9 @@ def _offers(agents: int) -> list[HeldOffer]:
                 {"name": "cpus", "type": "SCALAR", "scalar": {"value": 16.0}},
                 {"name": "mem", "type": "SCALAR", "scalar": {"value": 65536.0}},
             ),
-            executor_apps=frozenset({"bench.app0"}) if n % 3 == 0 else frozenset(),
+            executors=frozenset({ExecutorId.of(running, f"agent-{n}")})
+            if n % 3 == 0
+            else frozenset(),
             received=0.0,
         )
         for n in range(agents)
@@ -107,9 +111,10 @@ def _case(
         work_item(j, apps[j.app_key], LaunchSource.READY, tuple(range(shards)))
         for j in jobs.values()
     ]
-    offers = _offers(agents_n)
+    offers = _offers(agents_n, app_version(apps["bench.app0"], DEFAULT_EXECUTOR_OPTIONS))
     agent_offers = [
-        AgentOffer(o.agent_id, o.hostname, o.cpus, o.mem, o.executor_apps) for o in offers
+        AgentOffer(o.agent_id, o.hostname, o.cpus, o.mem, frozenset(e.version for e in o.executors))
+        for o in offers
     ]
     placed = len(place(items, agent_offers).assignments)
     place_ms = _median_ms(lambda: place(items, agent_offers))

@@ -1,0 +1,16 @@
+"""The placement benchmark still runs against the code it measures (a small case)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.placement import _app, _case
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_small_case_places_every_task_and_prints_its_row() -> None:
+    apps = {a.key: a for a in (_app(i) for i in range(10))}
+    row = _case(apps, 4, 2, 3, "spread").split()
+    assert row[:5] == ["4", "2", "3", "spread", "8"]
+    assert row[-1] == "8"  # placed
