@@ -258,7 +258,17 @@ class LeaderTerm:
         namespaces: list[str | None] = list(self._settings.kubernetes.namespaces) or [None]
 
         async def listing() -> list[dict[str, Any]]:
-            return [o for ns in namespaces for o in await api.listed(APPS, ns)]
+            objects: list[dict[str, Any]] = []
+            for namespace in namespaces:
+                try:
+                    objects += await api.listed(APPS, namespace)
+                except ApiError as error:
+                    if error.code not in (403, 404):
+                        raise
+                    # A watched namespace that does not exist (yet), or whose Role is not
+                    # granted yet, holds no app of ours; its apps come through events.
+                    log.info("no CloudApps listed in %s: %s", namespace, error)
+            return objects
 
         errors = (ApiError, aiohttp.ClientError, TimeoutError)
         objects = await self._retrying("could not list the CloudApps", listing, errors)
