@@ -164,6 +164,10 @@ class TransientProducer:
         key = self._job_timer.get(job_key)
         return None if key is None else self._timers[key].next_fire
 
+    def upcoming(self) -> datetime | None:
+        """The next fire time of any timer (None: no timer has one)."""
+        return min((t.next_fire for t in self._timers.values() if t.next_fire), default=None)
+
     def timers(self) -> dict[TimerKey, tuple[str, ...]]:
         return {key: tuple(timer.jobs) for key, timer in self._timers.items()}
 

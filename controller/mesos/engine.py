@@ -173,6 +173,7 @@ class FrameworkEngine:
             emit=emit,
             subscribed=lambda: self._subscribed,
             handoff=handoff,
+            next_fire=lambda: self._producer.upcoming(),
         )
         self._acknowledger = Acknowledger(mesos, metrics)
         self._statuses = StatusPipeline(

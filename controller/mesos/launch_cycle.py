@@ -2,8 +2,9 @@
 
 `LaunchCycle` owns the term's `OfferPool` and runs a cycle whenever something may have
 made work launchable (`changed`: a failover entry, a finished task, new offers, a
-settled reconciliation) or an offer reaches its hold bound — after a short batching
-window, never on a poll — and at once after a cron fire (`fired`). One cycle, under
+settled reconciliation), an offer reaches its hold bound or the next cron fire comes
+within the fire lead (offers are asked for and held ahead of it) — after a short
+batching window, never on a poll — and at once after a cron fire (`fired`). One cycle, under
 the state lock:
 
 1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
@@ -98,6 +99,7 @@ class LaunchCycle:
         emit: Callable[[RuntimeEvent], None],
         subscribed: Callable[[], bool],
         handoff: HistoryHandoff,
+        next_fire: Callable[[], datetime | None],
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -113,6 +115,7 @@ class LaunchCycle:
         self._emit = emit
         self._subscribed = subscribed
         self._handoff = handoff
+        self._next_fire = next_fire
         self._pool = OfferPool(
             hold_seconds=settings.offer_hold_seconds,
             busy_refuse_seconds=settings.decline_refuse_seconds,
@@ -121,7 +124,8 @@ class LaunchCycle:
         self._grace = UnplaceableGrace(settings.unplaceable_report_seconds)
         self._wake = asyncio.Event()
         self._work_changed = True
-        self._urgent = False
+        # Set by a fire: the cycle runs now, even if a batching window already began.
+        self._urgent = asyncio.Event()
         self._expiry: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -133,7 +137,7 @@ class LaunchCycle:
     def fired(self) -> None:
         """Runs were just added for a fire: run a cycle now. A fire's runs come in at once,
         so waiting to batch more would only make them late."""
-        self._urgent = True
+        self._urgent.set()
         self.changed()
 
     def offers_received(self, offers: Iterable[dict[str, Any]]) -> None:
@@ -161,6 +165,10 @@ class LaunchCycle:
     def executor_gone(self, executor: ExecutorId) -> None:
         self._pool.executor_gone(executor)
 
+    def held_offers(self) -> list[str]:
+        """The ids of the offers held now."""
+        return list(self._pool.offers)
+
     def forget_offers(self) -> None:
         """The subscription ended or began anew: the master has rescinded every offer."""
         self._pool.clear()
@@ -172,24 +180,39 @@ class LaunchCycle:
             self._wake,
             self._step,
             what="launch cycle",
-            delay=lambda: 0.0 if self._urgent else self._settings.launch_batch_seconds,
+            delay=lambda: 0.0 if self._urgent.is_set() else self._settings.launch_batch_seconds,
             failed=self._metrics.launch_errors.labels(LaunchStage.CYCLE.value).inc,
+            hurry=self._urgent,
         )
 
     async def _step(self) -> None:
-        self._urgent = False
+        self._urgent.clear()
         try:
             await self.cycle()
         finally:
             self._arm_expiry()
 
     def _arm_expiry(self) -> None:
-        """Wake when the oldest held offer reaches its hold bound."""
+        """Wake when the oldest held offer reaches its hold bound, or when the next cron
+        fire comes within the fire lead (to ask for offers ahead of it)."""
         self._background.cancel_timer(self._expiry)
         self._expiry = None
-        due = self._pool.next_expiry()
-        if due is not None:
-            self._expiry = self._background.call_later(due - time.monotonic(), self._wake.set)
+        now = time.monotonic()
+        wakes = []
+        if (expiry := self._pool.next_expiry()) is not None:
+            wakes.append(expiry - now)
+        if (lead := self._until_lead()) > 0:
+            wakes.append(lead)
+        if wakes:
+            self._expiry = self._background.call_later(min(wakes), self._wake.set)
+
+    def _until_lead(self) -> float:
+        """Seconds until the next cron fire is within the fire lead (0 or less: it is
+        now; infinity: no fire is known)."""
+        fire = self._next_fire()
+        if fire is None:
+            return float("inf")
+        return (fire - _now()).total_seconds() - self._settings.fire_lead_seconds
 
     async def cycle(self) -> None:
         if not self._subscribed():
@@ -392,7 +415,12 @@ class LaunchCycle:
             self._background.call_later(verdict.recheck_in + 0.01, self._wake.set)
 
     async def _settle_pool(self, *, has_work: bool, new_work: bool) -> None:
-        actions = self._pool.settle(time.monotonic(), has_work=has_work, new_work=new_work)
+        actions = self._pool.settle(
+            time.monotonic(),
+            has_work=has_work,
+            new_work=new_work,
+            fire_due=self._until_lead() <= 0,
+        )
         try:
             if actions.decline:
                 await self._mesos.decline(

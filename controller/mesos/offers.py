@@ -3,7 +3,9 @@
 Pure (time is passed in). Offers wait here between launch cycles, never longer than the
 hold bound; what is not used by then is declined with a refuse filter so that other
 frameworks get the resources (the original held offers practically forever, #396).
-When no work is pending the pool declines everything and asks for SUPPRESS; when work
+When no work is pending and no cron fire is due within the fire lead, the pool declines
+everything and asks for SUPPRESS; a fire due soon counts as pending work, so that its
+tasks launch with offers in hand instead of waiting for a REVIVE's offers. When work
 arrives while suppressed, or while refuse filters from earlier declines may still hide
 agents, it asks for REVIVE. After a (re-)subscription it does not know what the master
 still applies of an earlier SUPPRESS, so its first answer is REVIVE or SUPPRESS. The
@@ -153,13 +155,15 @@ class OfferPool:
             return None
         return min(o.received for o in self.offers.values()) + self.hold_seconds
 
-    def settle(self, now: float, *, has_work: bool, new_work: bool) -> PoolActions:
+    def settle(
+        self, now: float, *, has_work: bool, new_work: bool, fire_due: bool = False
+    ) -> PoolActions:
         """Decide declines and SUPPRESS/REVIVE after a cycle.
 
         `has_work`: something eligible is still waiting for resources; `new_work`: work
-        became eligible since the last settle.
+        became eligible since the last settle; `fire_due`: a cron fire is due soon.
         """
-        if not has_work:
+        if not has_work and not fire_due:
             actions = PoolActions(
                 decline=self._remove(list(self.offers.values())),
                 refuse_seconds=self.idle_refuse_seconds,

@@ -48,6 +48,12 @@ class FrameworkSettings(BaseSettings):
     offer_hold_seconds: float = Field(
         default=10.0, gt=0, description="the longest an unused offer is held before declining"
     )
+    fire_lead_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="how long before a cron fire offers are asked for and held, so that "
+        "the fire's tasks launch with offers in hand (0: only once the fire has come)",
+    )
     decline_refuse_seconds: float = Field(
         default=5.0, ge=0, description="refuse filter on offers declined while work is pending"
     )

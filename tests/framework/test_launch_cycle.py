@@ -4,6 +4,7 @@ failed commit or ACCEPT leaves behind, the offer pool's calls, unplaceable work.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -114,3 +115,30 @@ async def test_a_rescinded_offer_is_not_used(world: World) -> None:
     await world.launch.cycle()
     assert world.mesos.accepted == []
     assert world.metric("cloudjob_offers_rescinded_total") == 1
+
+
+async def test_with_a_fire_due_within_the_lead_an_idle_cycle_holds_its_offers(
+    world: World,
+) -> None:
+    world.seed()
+    world.next_fire = datetime.now(UTC) + timedelta(seconds=1)
+    world.launch.offers_received([offer("o1", "a1")])
+    await world.launch.cycle()
+    assert world.mesos.declined == []
+    assert world.mesos.suppressions == 0
+    assert world.mesos.revives == 1  # the subscription's first word: offers wanted
+    assert set(world.launch.held_offers()) == {"o1"}
+
+
+async def test_an_idle_cycle_wakes_at_the_lead_of_the_next_fire_and_asks_for_offers(
+    world: World,
+) -> None:
+    world.seed()
+    lead = world.settings.fire_lead_seconds
+    world.next_fire = datetime.now(UTC) + timedelta(seconds=lead + 0.3)
+    world.background.spawn(world.launch.run(), "launch cycle")
+    world.launch.changed()
+    await world.mesos.until(lambda: world.mesos.suppressions == 1)
+    assert world.mesos.revives == 0
+    await world.mesos.until(lambda: world.mesos.revives == 1)
+    assert datetime.now(UTC) >= world.next_fire - timedelta(seconds=lead)

@@ -136,3 +136,19 @@ def test_after_a_subscription_suppression_is_unknown_so_work_revives_and_idle_su
         assert p.settle(3, has_work=False, new_work=False).suppress
         assert not p.settle(4, has_work=False, new_work=False).suppress
     assert pool().settle(0, has_work=True, new_work=False).revive
+
+
+def test_a_fire_due_soon_holds_offers_and_asks_for_them_like_pending_work() -> None:
+    p = pool()
+    p.settle(0, has_work=False, new_work=False)
+    assert p.suppressed
+    p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1"), now=1))
+    due = p.settle(1, has_work=False, new_work=False, fire_due=True)
+    assert due.revive and due.decline == [] and not due.suppress
+    assert set(p.offers) == {"o1"}
+    expired = p.settle(11, has_work=False, new_work=False, fire_due=True)
+    assert [o.offer_id for o in expired.decline] == ["o1"]
+    assert expired.refuse_seconds == 5, "declined as busy: the fire will want the agent soon"
+    p.add(HeldOffer.from_mesos(mesos_offer("o2", "a1"), now=12))
+    past = p.settle(13, has_work=False, new_work=False, fire_due=False)
+    assert [o.offer_id for o in past.decline] == ["o2"] and past.suppress

@@ -91,12 +91,17 @@ async def test_next_fire_and_deregister_drops_an_empty_timer() -> None:
     producer.register("ns.b", "0 0 * * * ?")
     await settle()
     assert producer.next_fire("ns.a") == datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
+    producer.register("ns.c", "0 30 12 * * ?")
+    assert producer.upcoming() == datetime(2024, 3, 1, 12, 30, tzinfo=UTC), "the earliest timer"
+    producer.deregister("ns.c")
+    assert producer.upcoming() == datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
     producer.deregister("ns.a")
     assert producer.timers() == {TimerKey("0 0 * * * ?", "UTC"): ("ns.b",)}
     assert producer.next_fire("ns.a") is None
     producer.deregister("ns.b")
     producer.deregister("ns.b")
     assert producer.timers() == {}
+    assert producer.upcoming() is None
     await producer.close()
 
 

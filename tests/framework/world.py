@@ -108,6 +108,8 @@ class World:
     journal: Journal = field(default_factory=Journal)
     events: list[RuntimeEvent] = field(default_factory=list)
     subscribed: bool = True
+    # The producer's next fire time, as the launch cycle asks for it.
+    next_fire: datetime | None = None
 
     def __post_init__(self) -> None:
         self.gateway = FakeGateway(self.journal)
@@ -149,6 +151,7 @@ class World:
             emit=self.events.append,
             subscribed=lambda: self.subscribed,
             handoff=self.handoff,
+            next_fire=lambda: self.next_fire,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
         self.acknowledger = Acknowledger(self.mesos, self.metrics)
