@@ -16,6 +16,9 @@ schedule, the last fire time it handled and the wall clock:
 - Fire times only move forward: a timer never fires at or before a time it has already
   fired or skipped past, so a wall clock stepped back (an NTP correction) replays
   nothing; the timer fires again when the clock reaches its next fire time.
+- With a `lead`, a timer wakes that long before each fire time and hands its jobs and
+  the coming fire time to `on_upcoming` once, so that the fire's launch can be planned
+  ahead; the fire itself still comes at its time, through `on_fire`.
 - Sleeps are measured on the event loop's monotonic clock while fire times are wall
   times, so a timer sleeps until its next fire time but never longer than `recheck`
   seconds at a time: after a step either way it looks at the wall clock again within
@@ -66,18 +69,32 @@ class TimerStep:
     next_fire: datetime | None  # the fire waited for next; None when the cron has none left
     fire: datetime | None = None  # hand the jobs this fire time now
     missed: datetime | None = None  # this fire time was too late and is skipped
+    upcoming: datetime | None = None  # this fire time is within the lead: announce it now
     sleep: float = 0.0
 
 
 def step(
-    schedule: CronSchedule, handled: datetime, now: datetime, threshold: float, recheck: float
+    schedule: CronSchedule,
+    handled: datetime,
+    now: datetime,
+    threshold: float,
+    recheck: float,
+    *,
+    lead: float = 0.0,
+    announced: datetime | None = None,
 ) -> TimerStep:
-    """The timer's decision at wall time `now`, given the last fire time it `handled`."""
+    """The timer's decision at wall time `now`, given the last fire time it `handled`
+    and the last one it `announced` (within `lead` seconds before it)."""
     due = schedule.next_fire(handled)
     if due is None:
         return TimerStep(handled, None)
     if due > now:
-        return TimerStep(handled, due, sleep=min((due - now).total_seconds(), recheck))
+        until = (due - now).total_seconds()
+        if lead <= 0 or announced == due:
+            return TimerStep(handled, due, sleep=min(until, recheck))
+        if until <= lead:
+            return TimerStep(handled, due, upcoming=due)
+        return TimerStep(handled, due, sleep=min(until - lead, recheck))
     if (now - due).total_seconds() > threshold:
         return TimerStep(now, schedule.next_fire(now), missed=due)
     return TimerStep(due, schedule.next_fire(due), fire=due)
@@ -90,6 +107,7 @@ class _Timer:
     handled: datetime
     jobs: dict[str, None] = field(default_factory=dict)
     next_fire: datetime | None = None
+    announced: datetime | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -106,6 +124,8 @@ class TransientProducer:
         sleep: Sleep = asyncio.sleep,
         on_misfire: Callable[[TimerKey, datetime], None] | None = None,
         recheck: float = RECHECK_SECONDS,
+        on_upcoming: FireHandler | None = None,
+        lead: float = 0.0,
     ) -> None:
         self._on_fire = on_fire
         self._threshold = misfire_threshold
@@ -113,6 +133,8 @@ class TransientProducer:
         self._sleep = sleep
         self._on_misfire = on_misfire
         self._recheck = recheck
+        self._on_upcoming = on_upcoming
+        self._lead = lead if on_upcoming is not None else 0.0
         self._timers: dict[TimerKey, _Timer] = {}
         self._job_timer: dict[str, TimerKey] = {}
         self._closed = False
@@ -185,7 +207,13 @@ class TransientProducer:
     async def _run(self, timer: _Timer) -> None:
         while True:
             decision = step(
-                timer.schedule, timer.handled, self._clock(), self._threshold, self._recheck
+                timer.schedule,
+                timer.handled,
+                self._clock(),
+                self._threshold,
+                self._recheck,
+                lead=self._lead,
+                announced=timer.announced,
             )
             timer.handled, timer.next_fire = decision.handled, decision.next_fire
             if decision.missed is not None:
@@ -206,6 +234,16 @@ class TransientProducer:
                 except Exception:
                     log.exception(
                         "handling the fire of cron %s at %s failed", timer.key, decision.fire
+                    )
+            elif decision.upcoming is not None and self._on_upcoming is not None:
+                timer.announced = decision.upcoming
+                try:
+                    await self._on_upcoming(tuple(timer.jobs), decision.upcoming)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "preparing the fire of cron %s at %s failed", timer.key, decision.upcoming
                     )
             elif decision.next_fire is None:
                 log.info(

@@ -89,7 +89,14 @@ from controller.operations import (
     TriggerResult,
 )
 from controller.producer import TimerKey, TransientProducer, utc_now
-from controller.state import Change, NotLeader, RunningTask, StateError, StateStore
+from controller.state import (
+    Change,
+    NotLeader,
+    RunningTask,
+    StateError,
+    StateStore,
+    StateUnavailable,
+)
 from controller.state.election import Fence
 from controller.state.rules import ReadyChange, ReadyOutcome, TriggerOutcome
 from controller.state.store import Also
@@ -219,6 +226,8 @@ class FrameworkEngine:
             self._on_fire,
             misfire_threshold=settings.misfire_threshold_seconds,
             on_misfire=self._on_misfire,
+            on_upcoming=self._launch.prepare,
+            lead=settings.fire_plan_ahead_seconds,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -457,7 +466,7 @@ class FrameworkEngine:
                 and ((last := store.last_fired(k)) is None or last < fire_time)
             ]
             try:
-                changes = await asyncio.to_thread(store.fire, keys, fire_time)
+                changes, launch = await self._launch.record_fire(keys, fire_time)
             except StateError:
                 if self._leading():
                     raise
@@ -465,6 +474,14 @@ class FrameworkEngine:
                 # leader catches it up.
                 log.info("fire at %s left to the next leader: no longer leading", fire_time)
                 return
+        await self._launch.launch_fired(launch)
+        if changes is None:
+            # What was recorded is launched; the rest of the fire failed as a whole fire
+            # that could not be recorded does.
+            self._launch.changed()
+            if self._leading():
+                raise StateUnavailable(f"the fire at {fire_time} was recorded only in part")
+            return
         self._metrics.fires.inc()
         for job_key, change in changes.items():
             self._fired(job_key, fire_time, change, "cron fired")

@@ -27,11 +27,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from controller.mesos import history_records
+from controller.mesos.ahead import FireLaunch, PreparedFire, launches, recorded_plan, usable
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.executors import ExecutorRegistry
@@ -49,8 +50,11 @@ from controller.mesos.woken import run_when_woken
 from controller.metrics import FrameworkMetrics
 from controller.operations import EventKind, RuntimeEvent
 from controller.state import (
+    Also,
     NotLeader,
     PartialLaunch,
+    ReadyChange,
+    ReadyEntry,
     RunningTask,
     StateError,
     StateStore,
@@ -127,6 +131,7 @@ class LaunchCycle:
         # Set by a fire: the cycle runs now, even if a batching window already began.
         self._urgent = asyncio.Event()
         self._expiry: asyncio.TimerHandle | None = None
+        self._prepared: list[PreparedFire] = []
 
     # ------------------------------------------------------------------ inputs
     def changed(self) -> None:
@@ -155,12 +160,21 @@ class LaunchCycle:
         self._wake.set()
 
     def offer_rescinded(self, offer_id: str) -> None:
-        if self._pool.rescind(offer_id):
+        held = self._pool.rescind(offer_id)
+        for prepared in self._prepared:
+            if (agent_id := prepared.agent_of(offer_id)) is not None:
+                # Placement counted all the agent's offers: its tasks wait for the queue.
+                held = True
+                rest = [o for o in prepared.lose_agent(agent_id) if o.offer_id != offer_id]
+                self._return_offers([rest])
+        if held:
             self._metrics.offers_rescinded.inc()
             self._metrics.offers_held.set(len(self._pool.offers))
 
     def agent_lost(self, agent_id: str) -> None:
         self._pool.drop_agent(agent_id)
+        for prepared in self._prepared:
+            prepared.lose_agent(agent_id)
 
     def executor_gone(self, executor: ExecutorId) -> None:
         self._pool.executor_gone(executor)
@@ -172,6 +186,7 @@ class LaunchCycle:
     def forget_offers(self) -> None:
         """The subscription ended or began anew: the master has rescinded every offer."""
         self._pool.clear()
+        self._prepared.clear()
         self._metrics.offers_held.set(0)
 
     # ------------------------------------------------------------------ the loop
@@ -219,6 +234,7 @@ class LaunchCycle:
             return
         self._metrics.launch_cycles.inc()
         async with self._lock:
+            self._release_passed()
             new_work, self._work_changed = self._work_changed, False
             # Planning thousands of tasks takes a while: off the loop, on snapshots.
             plan = await asyncio.to_thread(
@@ -240,6 +256,111 @@ class LaunchCycle:
         self._report_placement(plan, launched)
         await self._settle_pool(has_work=plan.needs_resources, new_work=new_work)
         self._gauges.update()
+
+    # ------------------------------------------------------------------ ahead of a fire
+    async def prepare(self, job_keys: Sequence[str], fire_time: datetime) -> None:
+        """Plan the coming fire's launch of the idle jobs among `job_keys` on the offers
+        held now, and hold those offers back for it (see `ahead`)."""
+        if not self._subscribed():
+            return
+        async with self._lock:
+            self._release_passed()
+            unsettled = self._reconciler.unsettled_jobs()
+            idle = [k for k in self._store.idle_jobs(job_keys) if k not in unsettled]
+            if not idle or not self._pool.offers:
+                return
+            jobs, apps = self._store.jobs(), self._store.apps()
+            inputs = LaunchInputs(
+                jobs=jobs,
+                apps=apps,
+                ready={k: ReadyEntry(1, (fire_time,)) for k in idle},
+                failover={},
+                running=(),
+                disabled_jobs=(),
+                disabled_apps=(),
+                unsettled_jobs=(),
+                executor=self._settings.executor_options,
+            )
+            plan = await asyncio.to_thread(
+                plan_launch,
+                inputs,
+                list(self._pool.offers.values()),
+                self._pool.agents(running_executors=self._running_executors()),
+                now=_now(),
+            )
+            offers = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
+            plan.agents = [a for a in plan.agents if offers[a.agent_id]]
+            if not plan.agents:
+                return
+            built_from = {}
+            for record in plan.records:
+                job = jobs[record.job_key]
+                built_from[job.key] = (job, apps[job.app_key])
+            self._prepared.append(
+                PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from)
+            )
+            self._metrics.offers_held.set(len(self._pool.offers))
+
+    async def record_fire(
+        self, job_keys: Sequence[str], fire_time: datetime
+    ) -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
+        """Record a cron fire of `job_keys` (the caller holds the lock), launching at once
+        the runs planned ahead for it that are still valid; `launch_fired` then sends
+        their ACCEPTs. The changes are None when the fire was recorded only in part
+        (its launches recorded so far are still to be sent). Raises StateError when
+        nothing was recorded."""
+        prepared = self._take_prepared(job_keys, fire_time)
+        if prepared is None:
+            fired = await asyncio.to_thread(self._store.fire, job_keys, fire_time)
+            return fired, FireLaunch(LaunchPlan(), {})
+        ready = launches(prepared, usable(prepared, self._store.jobs(), self._store.apps()), _now())
+        packed: dict[str, Packed] = {}
+        changes: dict[str, ReadyChange] | None = None
+        try:
+            changes, record = await asyncio.to_thread(
+                self._store.fire_and_launch, job_keys, fire_time, ready, self._spooler(packed)
+            )
+        except PartialLaunch as stopped:
+            log.warning("fire recorded only in part: %s", stopped)
+            record = stopped.record
+        except StateError:
+            self._return_offers(prepared.offers.values())
+            raise
+        self._recorded(record.recorded, packed)
+        plan = recorded_plan(prepared, record.recorded)
+        taken = {a.agent_id: prepared.offers.get(a.agent_id, []) for a in plan.agents}
+        self._return_offers(o for a, o in prepared.offers.items() if a not in taken)
+        return changes, FireLaunch(plan, taken)
+
+    async def launch_fired(self, launch: FireLaunch) -> None:
+        """Send the ACCEPTs of a fire's launches recorded by `record_fire`."""
+        if not launch.plan.agents:
+            return
+        recorded = {r.task_id for r in launch.plan.records}
+        launched = await self._accept(launch.plan, launch.taken, recorded)
+        self._report_launched(launched)
+
+    def _take_prepared(self, job_keys: Sequence[str], fire_time: datetime) -> PreparedFire | None:
+        keys = set(job_keys)
+        for prepared in self._prepared:
+            if prepared.fire_time == fire_time and keys.intersection(prepared.jobs):
+                self._prepared.remove(prepared)
+                return prepared
+        return None
+
+    def _release_passed(self) -> None:
+        """Give back the offers held for fires that have passed without using them."""
+        too_late = _now() - timedelta(seconds=self._settings.misfire_threshold_seconds)
+        passed = [p for p in self._prepared if p.fire_time < too_late]
+        for prepared in passed:
+            self._prepared.remove(prepared)
+            self._return_offers(prepared.offers.values())
+
+    def _return_offers(self, offers: Iterable[Iterable[HeldOffer]]) -> None:
+        for agent_offers in offers:
+            for offer in agent_offers:
+                self._pool.add(offer)
+        self._metrics.offers_held.set(len(self._pool.offers))
 
     def _inputs(self) -> LaunchInputs:
         store = self._store
@@ -286,16 +407,10 @@ class LaunchCycle:
         if not plan.records:
             return set()
         packed: dict[str, Packed] = {}
-
-        def spool(tasks: Sequence[RunningTask]) -> tuple[Op, ...]:
-            records = [
-                r for t in tasks for r in history_records.launched(t, self._store.job(t.job_key))
-            ]
-            packed[tasks[0].job_key] = unit = self._handoff.pack(records)
-            return unit.ops
-
         try:
-            record = await asyncio.to_thread(self._store.commit_launch, plan.records, spool)
+            record = await asyncio.to_thread(
+                self._store.commit_launch, plan.records, self._spooler(packed)
+            )
         except PartialLaunch as partial:
             log.warning("launch recorded only in part: %s", partial)
             record = partial.record
@@ -312,12 +427,28 @@ class LaunchCycle:
             if not isinstance(error, NotLeader | StateUnavailable):
                 self.changed()
             return set()
-        for task in record.recorded:
+        self._recorded(record.recorded, packed)
+        return {task.task_id for task in record.recorded}
+
+    def _spooler(self, packed: dict[str, Packed]) -> Also:
+        """The `also` of a launch's commit: each job's launch history records, spooled in
+        the same transaction; `packed` keeps each job's unit to hand over once committed."""
+
+        def spool(tasks: Sequence[RunningTask]) -> tuple[Op, ...]:
+            records = [
+                r for t in tasks for r in history_records.launched(t, self._store.job(t.job_key))
+            ]
+            packed[tasks[0].job_key] = unit = self._handoff.pack(records)
+            return unit.ops
+
+        return spool
+
+    def _recorded(self, recorded: Sequence[RunningTask], packed: dict[str, Packed]) -> None:
+        for task in recorded:
             self._tracked.adopt(task)
             self._executors.task_recorded(task)
-        for job_key in dict.fromkeys(task.job_key for task in record.recorded):
+        for job_key in dict.fromkeys(task.job_key for task in recorded):
             self._handoff.hand_over(packed[job_key])
-        return {task.task_id for task in record.recorded}
 
     async def _accept(
         self, plan: LaunchPlan, taken: dict[str, list[HeldOffer]], recorded: set[str]
@@ -384,8 +515,7 @@ class LaunchCycle:
             level = refusal_level(error)
             log.log(level, "declining the offers of a failed ACCEPT failed: %s", error)
 
-    def _report_placement(self, plan: LaunchPlan, launched: dict[str, list[str]]) -> None:
-        """Emit LAUNCHED events; report work unplaceable for longer than the grace."""
+    def _report_launched(self, launched: dict[str, list[str]]) -> None:
         for job_key, agents in launched.items():
             self._emit(
                 RuntimeEvent(
@@ -395,6 +525,10 @@ class LaunchCycle:
                     at=_now(),
                 )
             )
+
+    def _report_placement(self, plan: LaunchPlan, launched: dict[str, list[str]]) -> None:
+        """Emit LAUNCHED events; report work unplaceable for longer than the grace."""
+        self._report_launched(launched)
         verdict = self._grace.update(plan.unplaced, plan.invalid, time.monotonic())
         for job_key in verdict.cleared:
             self._stats.placeable(job_key)

@@ -54,6 +54,12 @@ class FrameworkSettings(BaseSettings):
         description="how long before a cron fire offers are asked for and held, so that "
         "the fire's tasks launch with offers in hand (0: only once the fire has come)",
     )
+    fire_plan_ahead_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="how long before a cron fire its launch is planned on held offers, "
+        "so that it is recorded and accepted the moment it comes (0: planned at the fire)",
+    )
     decline_refuse_seconds: float = Field(
         default=5.0, ge=0, description="refuse filter on offers declined while work is pending"
     )

@@ -48,6 +48,7 @@ from controller.state.rules import (
     TriggerOutcome,
 )
 from controller.state.store import (
+    Also,
     Change,
     FollowUp,
     LaunchRecord,
@@ -62,6 +63,7 @@ from controller.state.store import (
 __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_QUEUE_LIMIT",
+    "Also",
     "AsyncLeadership",
     "Change",
     "FailoverEntry",

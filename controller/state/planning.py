@@ -169,6 +169,31 @@ def fired(view: View, layout: Layout, job_key: str, at: datetime) -> Plan:
     return Plan([op], lambda: view.fired.__setitem__(job_key, at))
 
 
+def launches_at_fire(
+    view: View, job_key: str, change: ReadyChange, fire_time: datetime, tasks: Sequence[RunningTask]
+) -> bool:
+    """Whether a fire's run, `change`, may launch at once with `tasks` planned ahead of
+    the fire instead of waiting in the ready queue: it is the job's only run (a new
+    entry of one), no task of the job runs or waits for failover, and the tasks are
+    that run's, one per shard of the job as stored now, none of them recorded."""
+    shards = view.jobs[job_key].spec.sharding_total_count
+    return (
+        change.outcome is ReadyOutcome.ADDED
+        and change.entry is not None
+        and change.entry.count == 1
+        and not view.running.get(job_key)
+        and not view.failover.get(job_key)
+        and sorted(t.shard for t in tasks) == list(range(shards))
+        and all(
+            t.job_key == job_key
+            and t.source is LaunchSource.READY
+            and t.fire_time == fire_time
+            and t.task_id not in view.by_task
+            for t in tasks
+        )
+    )
+
+
 def forget_fired(view: View, layout: Layout, job_key: str) -> Plan:
     if job_key not in view.fired:
         return Plan()

@@ -347,6 +347,22 @@ class StateStore:
         with self._view_lock:
             return MappingProxyType(dict(self._view.by_task))
 
+    def idle_jobs(self, job_keys: Iterable[str]) -> list[str]:
+        """Of `job_keys`, the stored transient jobs, enabled, with nothing ready, running
+        or waiting for failover: those whose next fire would launch its run at once."""
+        with self._view_lock:
+            view = self._view
+            return [
+                key
+                for key in job_keys
+                if (job := view.jobs.get(key)) is not None
+                and not job.is_daemon
+                and not view.is_disabled(job)
+                and key not in view.ready
+                and not view.running.get(key)
+                and not view.failover.get(key)
+            ]
+
     def running_of(self, job_key: str) -> tuple[RunningTask, ...]:
         with self._view_lock:
             return tuple(self._view.running.get(job_key, {}).values())
@@ -503,6 +519,24 @@ class StateStore:
         few transactions as the size bounds allow. Unknown jobs raise UnknownDefinition
         before anything is written; queue-full refusals are logged and returned as
         REFUSED_QUEUE_FULL outcomes, not raised."""
+        return self.fire_and_launch(job_keys, fire_time, {})[0]
+
+    def fire_and_launch(
+        self,
+        job_keys: Iterable[str],
+        fire_time: datetime | None,
+        launches: Mapping[str, Sequence[RunningTask]],
+        also: Also = _nothing_more,
+    ) -> tuple[dict[str, ReadyChange], LaunchRecord]:
+        """`fire`, and launch at once the fire's run of the jobs given tasks planned
+        for it ahead (job key → every shard's task, READY with this fire time): for a
+        job whose fire adds a run of one to an empty queue while none of its tasks runs
+        or waits for failover, the fire is recorded with its tasks as running instead
+        of a ready entry that the next launch cycle would consume — what `fire` then
+        `commit_launch` would write, in the same transactions as the other jobs' runs.
+        Other jobs' planned tasks are not recorded. `also` is asked once per launched
+        job, as `commit_launch` does. Raises PartialLaunch when a multi-transaction fire
+        stopped part way after recording some launches."""
         with self._write_lock:
             view = self._view
             keys = list(dict.fromkeys(job_keys))
@@ -520,15 +554,34 @@ class StateStore:
                     job_running=bool(view.running.get(key)),
                     limit=self.queue_limit,
                 )
-                entries += change.creates_entry
                 results[key] = change
+                tasks = launches.get(key, ())
+                if (
+                    fire_time is not None
+                    and tasks
+                    and planning.launches_at_fire(view, key, change, fire_time, tasks)
+                ):
+                    launched = planning.fired(view, self.layout, key, fire_time)
+                    launched += planning.add_running(view, self.layout, key, tasks)
+                    plans.append(launched + Plan(list(also(tasks))))
+                    continue
+                entries += change.creates_entry
                 if change.outcome.changed:
                     plan = planning.ready(view, self.layout, key, change.entry)
                     if fire_time is not None and not view.jobs[key].is_daemon:
                         plan += planning.fired(view, self.layout, key, fire_time)
                     plans.append(plan)
-            self._commit(plans)
-            return results
+            applied: list[Plan] = []
+            try:
+                transactions = self._commit(plans, applied)
+            except (NotLeader, StateConflict, StateUnavailable) as exc:
+                record = _launch_record(applied, len(applied))
+                if not record.recorded:
+                    raise
+                raise PartialLaunch(
+                    f"the fire at {fire_time} was recorded only in part: {exc}", record
+                ) from exc
+            return results, _launch_record(plans, transactions)
 
     def catch_up(self, missed: Mapping[str, Sequence[datetime]]) -> dict[str, ReadyChange]:
         """Queue fires of transient jobs that no leader handled (job key → fire times,

@@ -212,6 +212,39 @@ async def test_real_clock_fires_a_seconds_cron() -> None:
     assert datetime.now(UTC) - seen[0] < timedelta(seconds=5)
 
 
+async def test_each_fire_is_announced_once_a_lead_before_it_then_fires_at_its_time() -> None:
+    time = FakeTime(START)  # 12:00:00.5
+    events: list[tuple[str, datetime, datetime]] = []
+    enough = asyncio.Event()
+
+    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> None:
+        events.append(("upcoming", at, time.now))
+
+    async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
+        events.append(("fire", at, time.now))
+        if len(events) == 4:
+            enough.set()
+
+    producer = TransientProducer(
+        on_fire, clock=time.clock, sleep=time.sleep, on_upcoming=on_upcoming, lead=0.3
+    )
+    producer.register("ns.a", "*/2 * * * * ?")
+    await asyncio.wait_for(enough.wait(), 5)
+    await producer.close()
+    fires = [datetime(2024, 3, 1, 12, 0, s, tzinfo=UTC) for s in (2, 4)]
+    assert [(kind, at) for kind, at, _ in events[:4]] == [
+        ("upcoming", fires[0]),
+        ("fire", fires[0]),
+        ("upcoming", fires[1]),
+        ("fire", fires[1]),
+    ]
+    for kind, at, when in events:
+        if kind == "upcoming":
+            assert at - timedelta(seconds=0.3) <= when < at
+        else:
+            assert when == at
+
+
 # The wall clock stepped (an NTP correction): no fire is replayed, none waits for a deadline
 # computed before the step, and a step forward past a fire is a misfire.
 
@@ -303,15 +336,25 @@ async def test_a_clock_stepped_forward_past_fires_misfires_once_without_a_burst(
 @given(
     st.sampled_from(["* * * * * ?", "*/7 * * * * ?", "0 * * * * ?", "*/5 * * * *"]),
     st.lists(st.integers(-600_000, 600_000), min_size=1, max_size=80),
+    st.sampled_from([0.0, 0.5]),
 )
-def test_step_never_fires_at_or_before_what_it_handled(cron: str, moves_ms: list[int]) -> None:
+def test_step_never_fires_at_or_before_what_it_handled(
+    cron: str, moves_ms: list[int], lead: float
+) -> None:
     schedule = parse_cron(cron)
     now = handled = T12
+    announced: datetime | None = None
     fired: list[datetime] = []
     for move in moves_ms:
         now += timedelta(milliseconds=move)  # the wall clock, stepping either way
-        decision = step(schedule, handled, now, threshold=5.0, recheck=1.0)
+        decision = step(
+            schedule, handled, now, threshold=5.0, recheck=1.0, lead=lead, announced=announced
+        )
         assert 0.0 <= decision.sleep <= 1.0
+        if decision.upcoming is not None:
+            assert decision.upcoming != announced and decision.fire is None
+            assert timedelta(0) < decision.upcoming - now <= timedelta(seconds=lead)
+            announced = decision.upcoming
         assert decision.handled >= handled
         if decision.fire is not None:
             assert decision.fire > handled and all(decision.fire > f for f in fired)

@@ -1,0 +1,128 @@
+"""Launches planned ahead of a cron fire, over the in-memory fakes: the fire and its
+tasks recorded in one transaction and accepted on offers held back for it, and every
+way a plan made ahead falls back to the ready queue when something changed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controller.history.records import RunLaunched
+from controller.mesos.tasks import TaskId
+from controller.operations import EventKind
+from controller.state import LaunchSource
+from tests.framework.factories import make_job
+from tests.framework.world import World, offer
+
+pytestmark = pytest.mark.unit
+
+FIRE = datetime(2030, 1, 1, 12, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    built = World()
+    yield built
+    await built.close()
+
+
+async def prepared(world: World, *, jobs: tuple[str, ...] = ("ns.job",)) -> None:
+    world.seed(make_job("job", shards=2))
+    world.launch.offers_received([offer("o1", "a1"), offer("o2", "a2")])
+    await world.launch.prepare(jobs, FIRE)
+    world.journal.entries.clear()
+
+
+async def fire(world: World) -> None:
+    async with world.lock:
+        changes, launch = await world.launch.record_fire(("ns.job",), FIRE)
+    assert changes is not None
+    await world.launch.launch_fired(launch)
+
+
+async def test_a_fire_planned_ahead_is_recorded_with_its_tasks_and_accepted_on_held_offers(
+    world: World,
+) -> None:
+    await prepared(world)
+    assert world.launch.held_offers() == ["o2"], "a1's offer is held back for the fire"
+    await fire(world)
+    assert world.journal.kinds() == ["commit", "accept"], "one transaction, then the ACCEPT"
+    (offers, tasks) = world.mesos.accepted[0]
+    assert offers == ["o1"]
+    running = world.store.running_of("ns.job")
+    assert sorted(t.shard for t in running) == [0, 1]
+    assert {t["task_id"]["value"] for t in tasks} == {t.task_id for t in running}
+    assert all(t.source is LaunchSource.READY and t.fire_time == FIRE for t in running)
+    assert world.store.ready() == {}, "the run never waited in the ready queue"
+    assert world.store.last_fired("ns.job") == FIRE
+    assert all(world.tracked.get(t.task_id) is not None for t in running)
+    launched = [r for r in world.history if isinstance(r, RunLaunched)]
+    assert len(launched) == 2, "each task's run handed to the history with the launch"
+    assert [e.kind for e in world.events] == [EventKind.LAUNCHED]
+    assert world.metric("cloudjob_tasks_launched_total", source="READY") == 2
+
+
+async def test_a_job_changed_after_the_plan_waits_in_the_ready_queue(world: World) -> None:
+    await prepared(world)
+    world.store.put_job(make_job("job", shards=2, cpus=0.25))
+    await fire(world)
+    assert world.mesos.accepted == []
+    assert world.store.running_of("ns.job") == ()
+    assert world.store.ready()["ns.job"].next_fire == FIRE
+    assert sorted(world.launch.held_offers()) == ["o1", "o2"], "the held-back offer is back"
+    await world.launch.cycle()
+    assert len(world.store.running_of("ns.job")) == 2, "the ordinary cycle launches it"
+
+
+async def test_a_job_that_got_a_run_meanwhile_is_not_launched_twice(world: World) -> None:
+    await prepared(world)
+    world.store.fire(["ns.job"], FIRE - timedelta(seconds=1))
+    await fire(world)
+    assert world.mesos.accepted == []
+    assert world.store.running_of("ns.job") == ()
+    assert world.store.ready()["ns.job"].count == 1, "misfire off: the fire merges"
+
+
+async def test_a_rescinded_held_back_offer_sends_the_fire_to_the_ready_queue(world: World) -> None:
+    await prepared(world)
+    world.launch.offer_rescinded("o1")
+    assert world.metric("cloudjob_offers_rescinded_total") == 1
+    await fire(world)
+    assert world.mesos.accepted == []
+    assert world.store.ready()["ns.job"].count == 1
+    await world.launch.cycle()
+    assert {TaskId.parse(t).agent_id for t in world.store.running()} == {"a2"}
+
+
+async def test_a_lost_agent_drops_its_part_of_the_plan(world: World) -> None:
+    await prepared(world)
+    world.launch.agent_lost("a1")
+    await fire(world)
+    assert world.mesos.accepted == []
+    assert world.store.ready()["ns.job"].count == 1
+
+
+async def test_offers_held_for_a_fire_that_never_came_are_given_back(world: World) -> None:
+    world.seed(make_job("job", shards=2))
+    world.launch.offers_received([offer("o1", "a1")])
+    past = datetime.now(UTC) - timedelta(seconds=world.settings.misfire_threshold_seconds + 1)
+    await world.launch.prepare(("ns.job",), past)
+    assert world.launch.held_offers() == []
+    world.store.fire(["ns.job"], past)
+    await world.launch.cycle()
+    assert [o for o, _ in world.mesos.accepted] == [["o1"]], "the offer served the queue"
+
+
+async def test_nothing_is_planned_ahead_for_a_job_that_is_not_idle(world: World) -> None:
+    world.seed(make_job("job", shards=2), running=1)
+    world.launch.offers_received([offer("o1", "a1")])
+    await world.launch.prepare(("ns.job",), FIRE)
+    assert world.launch.held_offers() == ["o1"]
+    world.store.disable_job("ns.job")
+    world.store.enable_job("ns.job")
+    world.seed(make_job("other", shards=1))
+    world.store.disable_job("ns.other")
+    await world.launch.prepare(("ns.other",), FIRE)
+    assert world.launch.held_offers() == ["o1"]
