@@ -4,8 +4,8 @@
 made work launchable (`changed`: a failover entry, a finished task, new offers, a
 settled reconciliation), an offer reaches its hold bound or the next cron fire comes
 within the fire lead (offers are asked for and held ahead of it) — after a short
-batching window, never on a poll — and at once after a cron fire (`fired`). One cycle, under
-the state lock:
+batching window, never on a poll — and at once after a cron fire (`fired`). One
+cycle, under the state lock:
 
 1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
    the held offers and the jobs the open reconciliation has not settled;
@@ -18,7 +18,12 @@ the state lock:
 then, outside the lock: one ACCEPT per agent, all in flight together (a failed ACCEPT
 has its tasks reconciled at once and its offers declined), placement reporting
 (LAUNCHED events; unplaceable work after its grace, see `unplaceable`), and the pool's
-declines, REVIVE and SUPPRESS. Its collaborators come from the engine.
+declines, REVIVE and SUPPRESS.
+
+A cron fire's own launch is planned before it comes (`prepare`, announced by the
+producer) and recorded with the fire (`record_fire`, then `launch_fired` for the
+ACCEPTs); `ahead` says how and when such a plan is dropped. Its collaborators come
+from the engine.
 """
 
 from __future__ import annotations
