@@ -126,17 +126,17 @@ class _Kind:
 
 @dataclass(eq=False, slots=True)
 class _Order:
-    """The kinds one task fits on, in runs of kinds that would have the same fraction of
-    their resources free after it, best run first (the fullest for binpack, the emptiest
-    for spread). A kind's place never changes, since nothing is placed on it while it is
-    a kind; only taking its last agent removes it."""
+    """The kinds one task fits on, best first (the fullest after it for binpack, the
+    emptiest for spread), each with the fraction of its resources the task would leave
+    free. A kind's place never changes, since nothing is placed on it while it is a
+    kind; only taking its last agent removes it."""
 
-    runs: list[tuple[float, list[_Kind]]]
-    # Runs before this one have no agent left.
+    kinds: list[tuple[float, _Kind]]
+    # Kinds before this one have no agent left.
     first: int = 0
 
     def start(self) -> int:
-        while self.first < len(self.runs) and not any(k.left for k in self.runs[self.first][1]):
+        while self.first < len(self.kinds) and not self.kinds[self.first][1].left:
             self.first += 1
         return self.first
 
@@ -184,13 +184,7 @@ class _Pool:
                 if k.left and cpus <= k.cpus and mem <= k.mem
             ]
             fits.sort(key=itemgetter(0), reverse=spread)
-            runs: list[tuple[float, list[_Kind]]] = []
-            for free, kind in fits:
-                if runs and runs[-1][0] == free:
-                    runs[-1][1].append(kind)
-                else:
-                    runs.append((free, [kind]))
-            order = self.orders[key] = _Order(runs)
+            order = self.orders[key] = _Order(fits)
         return order
 
     def touch(self, kind: _Kind) -> _Agent:
@@ -271,9 +265,10 @@ _Rank = tuple[int, float, str]
 
 @dataclass(eq=False, slots=True)
 class _Stream:
-    """The kinds of one order that a work item may use, fed into its heap a run at a time:
-    a candidate ranks after every candidate of the runs before its own, so the next run
-    is needed only once the last one fed in has been reached."""
+    """The kinds of one order that a work item may use, fed into its heap a run of equal
+    rank (but for the agent id) at a time: a kind ranks after every kind of the runs
+    before its own, so the next run is needed only once one of the last run fed in has
+    been taken."""
 
     order: _Order
     spread: bool
@@ -281,30 +276,34 @@ class _Stream:
     starts: bool
     # Kinds running this executor belong to the item's other stream.
     skip: AppVersion | None
-    fed: int = -1
+    # The last kind of the order looked at, and how many runs have been fed in.
+    seen: int = -1
+    runs: int = 0
 
     def rank(self, free: float, kind: _Kind) -> _Rank:
         agent_id = kind.offers[kind.next].agent_id
         return (0, -free, agent_id) if self.spread else (self.starts, free, agent_id)
 
     def feed(self, heap: list[_Entry], numbers: Iterator[int]) -> None:
-        runs = self.order.runs
-        run = max(self.fed + 1, self.order.start())
-        while run < len(runs):
-            free, kinds = runs[run]
-            fed = False
-            for kind in kinds:
-                if kind.left and (self.skip is None or self.skip not in kind.executors):
-                    heapq.heappush(heap, (self.rank(free, kind), next(numbers), (kind, self, run)))
-                    fed = True
-            if fed:
+        kinds = self.order.kinds
+        at = max(self.seen + 1, self.order.start())
+        self.runs += 1
+        run: float | None = None
+        while at < len(kinds):
+            free, kind = kinds[at]
+            if run is not None and free != run:
                 break
-            run += 1
-        self.fed = run
+            if kind.left and (self.skip is None or self.skip not in kind.executors):
+                run = free
+                heapq.heappush(
+                    heap, (self.rank(free, kind), next(numbers), (kind, self, self.runs))
+                )
+            at += 1
+        self.seen = at - 1
 
 
 # A heap entry: the rank, a number (ranks never tie, so never compared), and the agent,
-# or the kind whose first agent it stands for with its stream and run.
+# or the kind whose first agent it stands for with its stream and the run it was fed in.
 _Entry = tuple[_Rank, int, _Agent | tuple[_Kind, _Stream, int]]
 
 
@@ -358,7 +357,7 @@ def _pop(heap: list[_Entry], numbers: Iterator[int], pool: _Pool) -> _Agent:
         heapq.heappush(
             heap, ((rank[0], rank[1], kind.offers[kind.next].agent_id), next(numbers), where)
         )
-    if run == stream.fed:
+    if run == stream.runs:
         stream.feed(heap, numbers)
     return agent
 

@@ -362,33 +362,43 @@ def _reference(
     return out, unplaced
 
 
-# Small sets of amounts, so that many agents offer the same (and rank equal but for
-# their ids), mixed with arbitrary thousandths, so that near ties in the fractions occur.
+# Small sets of amounts mixed with arbitrary thousandths, so that near ties in the
+# fractions occur.
 def _amounts(common: list[float], most: int) -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(common), st.integers(0, most).map(lambda m: m / 1000))
 
 
+EXECUTOR_SETS = [
+    frozenset(),
+    frozenset({AppVersion("ns.app0", VERSION)}),
+    frozenset({AppVersion("ns.app1", VERSION)}),
+    frozenset({AppVersion("ns.app0", VERSION), AppVersion("ns.app1", VERSION)}),
+    frozenset({AppVersion("ns.app0", OLD)}),
+]
+
+
 @st.composite
 def _offers(draw: st.DrawFn) -> list[AgentOffer]:
+    # Agents take their amounts from a few shapes, so that many offer the same (and rank
+    # equal but for their ids, or but for their executors).
+    shapes = draw(
+        st.lists(
+            st.tuples(
+                _amounts([0.5, 1.0, 2.0, 3.5, 8.0], 8000),
+                _amounts([0.0, 256.0, 1024.0], 2_000_000),
+            ),
+            min_size=1,
+            max_size=4,
+        )
+    )
     count = draw(st.integers(0, 16))
     names = draw(st.permutations([f"a{n}" for n in range(count)]))
     return [
         AgentOffer(
             name,
             f"host-{name}",
-            draw(_amounts([0.5, 1.0, 2.0, 3.5, 8.0], 8000)),
-            draw(_amounts([0.0, 256.0, 1024.0], 2_000_000)),
-            draw(
-                st.sampled_from(
-                    [
-                        frozenset(),
-                        frozenset({AppVersion("ns.app0", VERSION)}),
-                        frozenset({AppVersion("ns.app1", VERSION)}),
-                        frozenset({AppVersion("ns.app0", VERSION), AppVersion("ns.app1", VERSION)}),
-                        frozenset({AppVersion("ns.app0", OLD)}),
-                    ]
-                )
-            ),
+            *draw(st.sampled_from(shapes)),
+            draw(st.sampled_from(EXECUTOR_SETS)),
         )
         for name in names
     ]
