@@ -152,6 +152,10 @@ class _Pool:
     running: dict[AppVersion, list[_Kind]]
     # (cpus, mem, spread, kinds running this version or None for all) → their order.
     orders: dict[tuple[int, int, bool, AppVersion | None], _Order] = field(default_factory=dict)
+    # The kinds by their offer, largest first (sorted when a reason first needs them), and
+    # how many at its start have no agent left.
+    by_size: list[_Kind] | None = None
+    by_size_gone: int = 0
 
     @classmethod
     def of(cls, offers: Iterable[AgentOffer]) -> _Pool:
@@ -186,6 +190,23 @@ class _Pool:
             fits.sort(key=itemgetter(0), reverse=spread)
             order = self.orders[key] = _Order(fits)
         return order
+
+    def largest(self) -> list[_Kind]:
+        """The kinds with an agent left that offered the most (cpus, then memory)."""
+        if self.by_size is None:
+            self.by_size = sorted(self.kinds, key=lambda k: (k.cpus, k.mem), reverse=True)
+        kinds = self.by_size
+        while self.by_size_gone < len(kinds) and not kinds[self.by_size_gone].left:
+            self.by_size_gone += 1
+        largest: list[_Kind] = []
+        at = self.by_size_gone
+        while at < len(kinds) and (
+            not largest or (kinds[at].cpus, kinds[at].mem) == (largest[0].cpus, largest[0].mem)
+        ):
+            if kinds[at].left:
+                largest.append(kinds[at])
+            at += 1
+        return largest
 
     def touch(self, kind: _Kind) -> _Agent:
         """Take the first agent of `kind` to place a task on it."""
@@ -403,7 +424,7 @@ def _largest_free(pool: _Pool) -> tuple[int, int, AgentOffer] | None:
     """The largest free (cpus, mem) now, on the agent with the lowest id that has it."""
     best: tuple[int, int, AgentOffer] | None = None
     frees = [(a.cpus, a.mem, a.offer) for a in pool.touched]
-    frees.extend((k.cpus, k.mem, k.offers[k.next]) for k in pool.kinds if k.left)
+    frees.extend((k.cpus, k.mem, k.offers[k.next]) for k in pool.largest())
     for cpus, mem, offer in frees:
         if (
             best is None
