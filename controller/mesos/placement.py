@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import count
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 
 from controller.mesos.tasks import AppVersion
 from controller.mesos.work import WorkItem
@@ -131,12 +131,14 @@ class _Order:
     free. A kind's place never changes, since nothing is placed on it while it is a
     kind; only taking its last agent removes it."""
 
-    kinds: list[tuple[float, _Kind]]
+    kinds: list[_Kind]
+    # What each kind would have free after the task (the fraction, as `_free_after`).
+    frees: list[float]
     # Kinds before this one have no agent left.
     first: int = 0
 
     def start(self) -> int:
-        while self.first < len(self.kinds) and not self.kinds[self.first][1].left:
+        while self.first < len(self.kinds) and not self.kinds[self.first].left:
             self.first += 1
         return self.first
 
@@ -182,13 +184,13 @@ class _Pool:
         order = self.orders.get(key)
         if order is None:
             kinds = self.kinds if running is None else self.running.get(running, [])
-            fits = [
-                (_free_after(k, cpus, mem), k)
-                for k in kinds
-                if k.left and cpus <= k.cpus and mem <= k.mem
-            ]
-            fits.sort(key=itemgetter(0), reverse=spread)
-            order = self.orders[key] = _Order(fits)
+            # Two lists rather than one of pairs: thousands of tuples would bring on
+            # garbage collections that cost more than the sort.
+            fits = [k for k in kinds if k.left and cpus <= k.cpus and mem <= k.mem]
+            frees = [_free_after(k, cpus, mem) for k in fits]
+            ranked = sorted(range(len(fits)), key=frees.__getitem__, reverse=spread)
+            order = _Order([fits[i] for i in ranked], [frees[i] for i in ranked])
+            self.orders[key] = order
         return order
 
     def largest(self) -> list[_Kind]:
@@ -306,12 +308,12 @@ class _Stream:
         return (0, -free, agent_id) if self.spread else (self.starts, free, agent_id)
 
     def feed(self, heap: list[_Entry], numbers: Iterator[int]) -> None:
-        kinds = self.order.kinds
+        kinds, frees = self.order.kinds, self.order.frees
         at = max(self.seen + 1, self.order.start())
         self.runs += 1
         run: float | None = None
         while at < len(kinds):
-            free, kind = kinds[at]
+            free, kind = frees[at], kinds[at]
             if run is not None and free != run:
                 break
             if kind.left and (self.skip is None or self.skip not in kind.executors):
