@@ -104,7 +104,7 @@ class _Agent:
 @dataclass(eq=False, slots=True)
 class _Kind:
     """Agents that offered the same cpus and memory (in thousandths) and run the same
-    executors, none of which holds a task of this pass yet.
+    executors, by id; those from `next` on hold no task of this pass yet.
 
     Every rule reads only those amounts, the executors and the tasks placed, so these
     agents rank equal but for their ids: the one with the lowest id left (`offers[next]`)
