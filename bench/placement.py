@@ -2,10 +2,14 @@
 
 Pure CPU work, no I/O: `place` (shards onto agents, executor overhead, all-or-nothing)
 and `plan_launch` (placement plus a TaskInfo and a running record per task). Each case
-is a launch cycle of J jobs of S shards over A agents; the median of a few rounds is
-printed with the per-task cost.
+is a launch cycle of J jobs of S shards over A agents, which offer the same (16 cpus,
+64 GiB: an idle, uniform cluster) or each a different amount (a busy or mixed one); the
+median of a few rounds is printed with the per-task cost.
 
-    .venv/bin/python bench/placement.py
+    .venv/bin/python -m bench.placement
+
+Run it as a module from the checkout to be measured: run as a script, `controller` is
+imported through the virtualenv's editable install, which may be another checkout's.
 """
 
 from __future__ import annotations
@@ -25,18 +29,22 @@ from controller.resources import CloudAppSpec, CloudJobSpec
 from controller.state.records import LaunchSource, ReadyEntry
 
 ROUNDS = 5
-# (jobs, shards per job, agents, strategy)
+# (jobs, shards per job, agents, strategy, offers)
 CASES = [
-    (100, 10, 100, "binpack"),
-    (100, 10, 100, "spread"),
-    (500, 10, 500, "binpack"),
-    (1000, 5, 200, "binpack"),
-    (50, 100, 1000, "spread"),
+    (100, 10, 100, "binpack", "same"),
+    (100, 10, 100, "spread", "same"),
+    (500, 10, 500, "binpack", "same"),
+    (1000, 5, 200, "binpack", "same"),
+    (50, 100, 1000, "spread", "same"),
     # 200 tasks over 2,000 and 10,000 agents (Fenzo's published 30-60 ms).
-    (200, 1, 2000, "binpack"),
-    (200, 1, 2000, "spread"),
-    (200, 1, 10000, "binpack"),
-    (200, 1, 10000, "spread"),
+    (200, 1, 2000, "binpack", "same"),
+    (200, 1, 2000, "spread", "same"),
+    (200, 1, 10000, "binpack", "same"),
+    (200, 1, 10000, "spread", "same"),
+    (200, 1, 2000, "binpack", "varied"),
+    (200, 1, 2000, "spread", "varied"),
+    (200, 1, 10000, "binpack", "varied"),
+    (200, 1, 10000, "spread", "varied"),
 ]
 
 
@@ -72,24 +80,30 @@ def _job(index: int, shards: int, strategy: str) -> JobDefinition:
     return JobDefinition(namespace="bench", name=f"job{index}", spec=spec)
 
 
-def _offers(agents: int, running: AppVersion) -> list[HeldOffer]:
-    """Agents of 16 cpus; every third already runs an executor of version `running`."""
+def _offer(n: int, cpus: float, mem: float, running: AppVersion) -> HeldOffer:
+    """Agent n's offer; every third agent already runs an executor of version `running`."""
+    return HeldOffer(
+        offer_id=f"offer-{n}",
+        agent_id=f"agent-{n}",
+        hostname=f"host-{n}",
+        cpus=cpus,
+        mem=mem,
+        resources=(
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ),
+        executors=frozenset({ExecutorId.of(running, f"agent-{n}")}) if n % 3 == 0 else frozenset(),
+        received=0.0,
+    )
+
+
+def _offers(agents: int, running: AppVersion, offers: str = "same") -> list[HeldOffer]:
+    """16 cpus and 64 GiB each, or ("varied") 4 to 16 cpus and 16 to 64 GiB, stepped by
+    primes so that no two of up to 12,001 agents offer the same cpus."""
+    if offers == "same":
+        return [_offer(n, 16.0, 65536.0, running) for n in range(agents)]
     return [
-        HeldOffer(
-            offer_id=f"offer-{n}",
-            agent_id=f"agent-{n}",
-            hostname=f"host-{n}",
-            cpus=16.0,
-            mem=65536.0,
-            resources=(
-                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 16.0}},
-                {"name": "mem", "type": "SCALAR", "scalar": {"value": 65536.0}},
-            ),
-            executors=frozenset({ExecutorId.of(running, f"agent-{n}")})
-            if n % 3 == 0
-            else frozenset(),
-            received=0.0,
-        )
+        _offer(n, 4.0 + (n * 7919) % 12001 / 1000, 16384.0 + (n * 104729) % 49153, running)
         for n in range(agents)
     ]
 
@@ -104,14 +118,20 @@ def _median_ms(run: Callable[[], object]) -> float:
 
 
 def _case(
-    apps: dict[str, AppDefinition], jobs_n: int, shards: int, agents_n: int, strategy: str
+    apps: dict[str, AppDefinition],
+    jobs_n: int,
+    shards: int,
+    agents_n: int,
+    strategy: str,
+    offers_kind: str = "same",
 ) -> str:
     jobs = {j.key: j for j in (_job(i, shards, strategy) for i in range(jobs_n))}
     items: list[WorkItem] = [
         work_item(j, apps[j.app_key], LaunchSource.READY, tuple(range(shards)))
         for j in jobs.values()
     ]
-    offers = _offers(agents_n, app_version(apps["bench.app0"], DEFAULT_EXECUTOR_OPTIONS))
+    running = app_version(apps["bench.app0"], DEFAULT_EXECUTOR_OPTIONS)
+    offers = _offers(agents_n, running, offers_kind)
     agent_offers = [
         AgentOffer(o.agent_id, o.hostname, o.cpus, o.mem, frozenset(e.version for e in o.executors))
         for o in offers
@@ -132,7 +152,7 @@ def _case(
     plan_ms = _median_ms(lambda: plan_launch(inputs, offers, agent_offers, now=now))
     tasks = jobs_n * shards
     return (
-        f"{jobs_n:>5} {shards:>6} {agents_n:>6} {strategy:>8} {tasks:>6} "
+        f"{jobs_n:>5} {shards:>6} {agents_n:>6} {strategy:>8} {offers_kind:>6} {tasks:>6} "
         f"{place_ms:>9.1f} {place_ms * 1000 / tasks:>8.1f} {plan_ms:>8.1f} "
         f"{plan_ms * 1000 / tasks:>8.1f} {placed:>7}"
     )
@@ -141,7 +161,7 @@ def _case(
 def main() -> None:
     apps = {a.key: a for a in (_app(i) for i in range(10))}
     print(
-        f"{'jobs':>5} {'shards':>6} {'agents':>6} {'strategy':>8} {'tasks':>6} "
+        f"{'jobs':>5} {'shards':>6} {'agents':>6} {'strategy':>8} {'offers':>6} {'tasks':>6} "
         f"{'place ms':>9} {'us/task':>8} {'plan ms':>8} {'us/task':>8} {'placed':>7}"
     )
     for case in CASES:

@@ -9,8 +9,9 @@ from bench.placement import _app, _case
 pytestmark = pytest.mark.unit
 
 
-def test_a_small_case_places_every_task_and_prints_its_row() -> None:
+@pytest.mark.parametrize("offers", ["same", "varied"])
+def test_a_small_case_places_every_task_and_prints_its_row(offers: str) -> None:
     apps = {a.key: a for a in (_app(i) for i in range(10))}
-    row = _case(apps, 4, 2, 3, "spread").split()
-    assert row[:5] == ["4", "2", "3", "spread", "8"]
+    row = _case(apps, 4, 2, 3, "spread", offers).split()
+    assert row[:6] == ["4", "2", "3", "spread", offers, "8"]
     assert row[-1] == "8"  # placed
