@@ -600,6 +600,20 @@ class Bench:
             else "none",
             round(first - killed, 2) if first else "none",
         )
+        if elected:
+            fires = {r.task_id: r.fire for r in records if r.fire is not None}
+            due = first_after(fires.values(), elected)
+            if due is None:
+                self.report.line("new leader's first fire → ACCEPT", "no fire ran after it", "none")
+            else:
+                ones = {task: fire for task, fire in fires.items() if fire == due}
+                lag = spread(delays(ones, sampler.staging))
+                self.report.line(
+                    "new leader's first fire → ACCEPT",
+                    f"the fire {due - elected:.1f} s after the election: "
+                    + (seconds(lag) if lag else "no ACCEPT seen"),
+                    lag,
+                )
         around_end = (first or killed + 60) + 10
         counted = tally(records, offsets, killed - 10, around_end)
         self.report.line(
