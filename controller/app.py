@@ -193,7 +193,10 @@ class LeaderTerm:
             bucket=TokenBucket(status.events_per_second, status.event_burst),
         )
         memo = OperatorMemo(
-            reconciliation=reconciliation, credentials=credentials, recorder=recorder
+            reconciliation=reconciliation,
+            credentials=credentials,
+            recorder=recorder,
+            watches=2 * max(1, len(kube.namespaces)),
         )
         indexes = memo.indexes
         refresher = StatusRefresher(

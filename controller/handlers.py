@@ -31,6 +31,7 @@ from controller.dirty import ObjectKind
 from controller.reconcilers import apps
 from controller.reconcilers.handling import ObjectView, Post, Reconciliation
 from controller.reconcilers.indexing import ObjectIndex
+from controller.reconcilers.kubeapi import bounded_session
 from controller.reconcilers.recording import EventRecorder, ObjectRef, object_ref
 from controller.reconcilers.refreshing import Known
 
@@ -41,6 +42,8 @@ ANNOTATION_PREFIX = GROUP
 EVENT_COMPONENT = "cloudjob-controller"
 USER_AGENT = EVENT_COMPONENT
 WATCH_SERVER_TIMEOUT = 300
+# kopf's connections beside its watches: its handlers' patches wait for a free one.
+HANDLER_CONNECTIONS = 32
 
 
 @dataclass
@@ -50,6 +53,8 @@ class OperatorMemo:
     reconciliation: Reconciliation
     credentials: Callable[[], kopf.ConnectionInfo]
     recorder: EventRecorder
+    # The watch streams kopf holds open: two kinds, in each watched namespace or in all.
+    watches: int = 2
     indexes: ObjectIndex = field(default_factory=ObjectIndex)
 
 
@@ -115,8 +120,18 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
         settings.watching.client_timeout = WATCH_SERVER_TIMEOUT + 30
 
     @kopf.on.login(registry=registry, id="credentials")
-    def credentials(memo: OperatorMemo, **_: Any) -> kopf.ConnectionInfo:
-        return memo.credentials()
+    async def credentials(memo: OperatorMemo, **_: Any) -> kopf.AiohttpSession:
+        # kopf's own session would open a connection per concurrent request, unbounded
+        # (over a thousand at 10,000 objects). Each watch holds one; handlers share the
+        # rest. Created here, on the operator's loop; kopf closes it on a new login.
+        info = memo.credentials()
+        return kopf.AiohttpSession(
+            server=info.server,
+            default_namespace=info.default_namespace,
+            expiration=info.expiration,
+            priority=info.priority,
+            aiohttp_session=bounded_session(info, memo.watches + HANDLER_CONNECTIONS),
+        )
 
     # Every watch event, before the object's change handlers: index it, then see
     # whether its annotations ask for something (trigger on a job, reconcile on an app).

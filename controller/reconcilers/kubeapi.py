@@ -8,10 +8,13 @@ patching the `status` subresource of CloudJobs and CloudApps (the status refresh
 
 It logs in with the same `kopf.ConnectionInfo` the operator uses (the controller's
 credentials callable, read again after a 401), over one aiohttp session per leadership
-term. Every failure is an `ApiError` carrying the HTTP code (0 when the server could
-not be reached). Used by `controller.reconcilers.sweeping`,
-`recording` and (through `controller.app`) the status refresher; built and closed by
-`controller.app`.
+term, bounded to `CONNECTIONS` connections. `bounded_session` also builds the
+operator's own session for kopf (`handlers`): kopf's default opens one connection per
+concurrent request without a limit, which at 10,000 objects meant more than a thousand
+TLS connections held open, each with its buffers. Every failure is an `ApiError`
+carrying the HTTP code (0 when the server could not be reached). Used by
+`controller.reconcilers.sweeping`, `recording` and (through `controller.app`) the status
+refresher; built and closed by `controller.app`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,27 @@ from controller.resources import GROUP, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+# Connections of this client: the status refresher writes eight objects at a time, the
+# Event recorder a few; more requests wait for a free connection.
+CONNECTIONS = 16
+
+
+def bounded_session(
+    info: kopf.ConnectionInfo,
+    limit: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: aiohttp.ClientTimeout = aiohttp.client.DEFAULT_TIMEOUT,
+) -> aiohttp.ClientSession:
+    """An aiohttp session logged in as `info`, over at most `limit` connections (a
+    request beyond them waits for one to be free)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, ssl=info.as_ssl_context()),
+        headers={**info.as_http_headers(), **(headers or {})},
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+        timeout=timeout,
+    )
 
 
 class ApiError(RuntimeError):
@@ -51,10 +75,8 @@ class KubeApi:
         if self._session is None:
             info = self._credentials()
             self._server = info.server.rstrip("/")
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=info.as_ssl_context()),
-                headers={**info.as_http_headers(), "User-Agent": self._user_agent},
-                timeout=TIMEOUT,
+            self._session = bounded_session(
+                info, CONNECTIONS, headers={"User-Agent": self._user_agent}, timeout=TIMEOUT
             )
         return self._session
 
