@@ -227,24 +227,10 @@ class TransientProducer:
                 if self._on_misfire is not None:
                     self._on_misfire(timer.key, decision.missed)
             elif decision.fire is not None:
-                try:
-                    await self._on_fire(tuple(timer.jobs), decision.fire)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception(
-                        "handling the fire of cron %s at %s failed", timer.key, decision.fire
-                    )
+                await self._hand(self._on_fire, timer, decision.fire, "handling")
             elif decision.upcoming is not None and self._on_upcoming is not None:
                 timer.announced = decision.upcoming
-                try:
-                    await self._on_upcoming(tuple(timer.jobs), decision.upcoming)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception(
-                        "preparing the fire of cron %s at %s failed", timer.key, decision.upcoming
-                    )
+                await self._hand(self._on_upcoming, timer, decision.upcoming, "preparing")
             elif decision.next_fire is None:
                 log.info(
                     "cron %s [%s] has no further fire time", timer.key.cron, timer.key.time_zone
@@ -252,3 +238,13 @@ class TransientProducer:
                 return
             else:
                 await self._sleep(decision.sleep)
+
+    async def _hand(self, handler: FireHandler, timer: _Timer, at: datetime, doing: str) -> None:
+        """Hand the timer's jobs and a fire time to `handler`; a failure is logged and
+        never ends the timer."""
+        try:
+            await handler(tuple(timer.jobs), at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s the fire of cron %s at %s failed", doing, timer.key, at)
