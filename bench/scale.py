@@ -1,7 +1,7 @@
 """Scale benchmark: N cron jobs on the stack a user runs, measured from the outside.
 
     .venv/bin/python bench/scale.py --jobs 1000 [--window 120] [--kill-leader] [--preload]
-        [--create-within 600] [--json out.json] [--keep]
+        [--create-within 600] [--probes 10] [--json out.json] [--keep]
 
 It starts a real ZooKeeper, the local Mesos emulator (`python -m devcluster.mesos`, 50
 agents x 16 cpus, in a process of its own), the real Kubernetes control plane
@@ -23,6 +23,9 @@ one CloudApp and N transient one-shard script jobs spread over ten crons `S/30 *
   TASK_STAGING when it takes the task from an ACCEPT call, and keeps the agent's
   TASK_RUNNING stamp; both are read from its `/state`, joined by task id with the fire
   time the job recorded; fire → process start comes from the job's own record;
+- a single apply while the N jobs exist → `Scheduled` p50/p99: `--probes` K jobs
+  created one at a time, spread evenly over the window, on a cron that never fires during
+  the run (timed by the same watch; left out of every other number);
 - with `--kill-leader`: kill -9 of the leader a third into the window, then the time
   until the other replica is elected and until its first ACCEPT, and the runs lost and
   doubled around it.
@@ -56,6 +59,7 @@ from typing import Any
 from kazoo.client import KazooClient
 from scale_measures import (
     PERIOD,
+    PROBE_CRON,
     RunRecord,
     cron_of,
     delays,
@@ -64,10 +68,14 @@ from scale_measures import (
     misfires,
     offset_of,
     parse_run_line,
+    probe_name,
+    probe_outcome,
+    probe_times,
     spread,
     tally,
 )
 from scale_probes import NAMESPACE, MasterSampler, ScheduledWatch
+from scale_single_apply import SingleApplies
 from scale_stack import (
     EmulatedMesos,
     Replica,
@@ -89,6 +97,9 @@ from devcluster.zookeeper import ZooKeeperServer
 APP = "bench"
 CREATE_CLIENTS = 8
 SETTLE_SECONDS = 10.0
+# How long after the last probe's create the benchmark still waits for probes to be seen
+# Scheduled (once the window and the draining of late runs are over).
+PROBE_GRACE_SECONDS = 60.0
 # The stack's other processes by command name (ZooKeeper runs in a JVM).
 COMMANDS = {"java": "zookeeper"}
 # The job: one line per run, appended in one write (O_APPEND) to the shared log.
@@ -149,6 +160,7 @@ class Bench:
     work: Path
     preload: bool = False
     create_within: float = 600.0
+    probes: int = 10
     report: Report = field(default_factory=Report)
     layout: Layout = field(default_factory=Layout)
 
@@ -162,12 +174,14 @@ class Bench:
             "scale benchmark",
             f"{self.jobs} jobs over 10 crons S/30 ({rate:.1f} runs/s), window {self.window:.0f} s,"
             f" {self.agents} agents x {self.cpus:g} cpus, replicas {2 if self.kill_leader else 1}"
-            + (", jobs created before the controller starts" if self.preload else ""),
+            + (", jobs created before the controller starts" if self.preload else "")
+            + (f", {self.probes} single applies in the window" if self.probes else ""),
             {
                 "jobs": self.jobs,
                 "window": self.window,
                 "kill_leader": self.kill_leader,
                 "preload": self.preload,
+                "probes": self.probes,
             },
         )
         about = machine()
@@ -234,7 +248,7 @@ class Bench:
                 for n in range(self.jobs)
                 if self.job_name(n) in accepted
             }
-            self._measure(mesos, zk, replicas, leader, offsets)
+            self._measure(mesos, zk, replicas, leader, offsets, api, watch)
             seen = sum(1 for name in accepted if name in watch.seen)
             if seen < len(accepted):
                 self.report.line(
@@ -284,22 +298,25 @@ class Bench:
             },
         }
         jobs = [
-            {
-                "apiVersion": API_VERSION,
-                "kind": "CloudJob",
-                "metadata": {"name": self.job_name(index), "namespace": NAMESPACE},
-                "spec": {
-                    "appName": APP,
-                    "cron": cron_of(index),
-                    "shardingTotalCount": 1,
-                    "cpuCount": 0.1,
-                    "memoryMB": 16.0,
-                    "script": {"commandLine": "./record.sh"},
-                },
-            }
-            for index in range(self.jobs)
+            self.job_manifest(self.job_name(index), cron_of(index)) for index in range(self.jobs)
         ]
         return app, jobs
+
+    @staticmethod
+    def job_manifest(name: str, cron: str) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "CloudJob",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "appName": APP,
+                "cron": cron,
+                "shardingTotalCount": 1,
+                "cpuCount": 0.1,
+                "memoryMB": 16.0,
+                "script": {"commandLine": "./record.sh"},
+            },
+        }
 
     @staticmethod
     def job_name(index: int) -> str:
@@ -404,14 +421,24 @@ class Bench:
         replicas: list[Replica],
         leader: Replica,
         offsets: dict[str, int],
+        api: ControlPlane,
+        watch: ScheduledWatch,
     ) -> None:
         runs_per_second = len(offsets) / PERIOD
         # Poll often enough that no task leaves the master's 1000 finished ones unseen.
         sampler = MasterSampler(mesos, max(0.5, min(5.0, 300 / max(runs_per_second, 1.0))))
         window_start = math.ceil(time.time() + SETTLE_SECONDS)
         window_end = window_start + self.window
+        applies = SingleApplies(
+            api.client(),
+            [
+                (at, self.job_manifest(probe_name(index), PROBE_CRON))
+                for index, at in enumerate(probe_times(window_start, window_end, self.probes))
+            ],
+        )
         self._sleep_until(window_start, replicas)
         sampler.start()
+        applies.start()
         try:
             labels = {mesos.process.pid: "mesos emulator"}
             labels.update({r.process.pid: f"standby {r.identity}" for r in replicas})
@@ -419,10 +446,13 @@ class Bench:
             self.drain(offsets, window_start, window_end, replicas)
         finally:
             sampler.stop()
+            applies.stop()
             sampler.join(timeout=60)
         sampler.sample()
         records = self.records()
         self._report_runs(records, offsets, window_start, window_end, sampler, replicas)
+        if self.probes:
+            self._report_single_applies(applies, watch, len(offsets))
         if kill is not None:
             self._report_kill(kill, records, offsets, sampler)
 
@@ -578,6 +608,39 @@ class Bench:
         if sampler.errors:
             self.report.line("master /state polls failed", str(sampler.errors), sampler.errors)
 
+    def _report_single_applies(
+        self,
+        applies: SingleApplies,
+        watch: ScheduledWatch,
+        existing: int,
+    ) -> None:
+        # The creates were due by the window's end; one still in flight (a slow API
+        # server) gets the client's own timeout to finish.
+        applies.join(timeout=60)
+        deadline = max(applies.created.values(), default=0.0) + PROBE_GRACE_SECONDS
+        while any(name not in watch.seen for name in applies.created) and time.time() < deadline:
+            time.sleep(0.5)
+        outcome = probe_outcome(
+            self.probes, dict(applies.created), len(applies.refused), dict(watch.seen)
+        )
+        missing = [
+            f"{outcome['not_scheduled']:.0f} NOT Scheduled within "
+            f"{PROBE_GRACE_SECONDS:.0f} s of the last create"
+            if outcome["not_scheduled"]
+            else "",
+            f"{outcome['refused']:.0f} refused" if outcome["refused"] else "",
+            f"{outcome['not_created']:.0f} not created" if outcome["not_created"] else "",
+        ]
+        self.report.line(
+            "single apply→Scheduled",
+            f"while {existing} jobs exist: {seconds(outcome if outcome['scheduled'] else None)}; "
+            f"{outcome['scheduled']:.0f}/{self.probes} probes Scheduled"
+            + "".join(f"; {text}" for text in missing if text),
+            outcome,
+        )
+        for failure in applies.refused[:5]:
+            self.report.line("  refused", failure)
+
     def _report_kill(
         self,
         kill: tuple[float, float | None],
@@ -653,13 +716,22 @@ def main(argv: list[str] | None = None) -> int:
         default=600.0,
         help="stop creating after this many seconds and measure the jobs created (default 600)",
     )
+    parser.add_argument(
+        "--probes",
+        type=int,
+        default=10,
+        help="jobs created one at a time during the window to time a single apply → "
+        "Scheduled while the N jobs exist (default 10; 0: none)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (logs, runs, sandboxes)"
     )
     args = parser.parse_args(argv)
-    if args.jobs < 1 or args.window < PERIOD:
-        parser.error(f"--jobs must be at least 1 and --window at least {PERIOD} s")
+    if args.jobs < 1 or args.window < PERIOD or args.probes < 0:
+        parser.error(
+            f"--jobs must be at least 1, --window at least {PERIOD} s and --probes at least 0"
+        )
     work = Path(tempfile.mkdtemp(prefix="cloudjob-scale-"))
     bench = Bench(
         args.jobs,
@@ -670,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         work,
         preload=args.preload,
         create_within=args.create_within,
+        probes=args.probes,
     )
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)

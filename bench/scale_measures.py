@@ -5,6 +5,10 @@ numbers are summarised. No I/O here; `tests/bench/test_scale_measures.py` checks
 The workload's jobs use the Quartz cron `S/30 * * * * ?` (S = 0..9): a job fires at the
 UTC seconds where `epoch % 30 == S`, so its fire times in a window are plain arithmetic
 and the benchmark can count the runs that never happened without asking the controller.
+
+The probe jobs, created one at a time during the window to time a single apply while
+the workload exists, use a cron whose only fire is at the start of its fixed year, far
+ahead: they never run, so they add nothing to the runs counted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,44 @@ def cron_of(index: int) -> str:
 
 def offset_of(index: int) -> int:
     return index % OFFSETS
+
+
+# The first second of 2099 (the last year a Quartz cron may name), and never again.
+PROBE_CRON = "0 0 0 1 1 ? 2099"
+
+
+def probe_name(index: int) -> str:
+    """Not of the workload's form (`scale-NNNNN`), so no count can take a probe for one."""
+    return f"apply-probe-{index:03d}"
+
+
+def probe_times(start: float, end: float, count: int) -> list[float]:
+    """When to create each of `count` probes: the middles of `count` equal slices of
+    [start, end), so they spread evenly and none falls on the window's edges."""
+    step = (end - start) / count if count else 0.0
+    return [start + (index + 0.5) * step for index in range(count)]
+
+
+def probe_outcome(
+    probes: int,
+    created: Mapping[str, float],
+    refused: int,
+    seen: Mapping[str, float],
+) -> dict[str, float]:
+    """What became of the probes: how many were created, refused, never created (the run
+    ended first) and seen Scheduled, and create-returned → first seen Scheduled of those
+    seen (p50, p99, max, n; absent without any)."""
+    latencies = [seen[name] - at for name, at in created.items() if name in seen]
+    scheduled = len(latencies)
+    return {
+        "probes": probes,
+        "created": len(created),
+        "refused": refused,
+        "not_created": probes - len(created) - refused,
+        "scheduled": scheduled,
+        "not_scheduled": len(created) - scheduled,
+        **(spread(latencies) or {}),
+    }
 
 
 def fire_times(offset: int, start: float, end: float) -> list[int]:

@@ -1,6 +1,7 @@
 """Unit tests of the scale benchmark's pure half (bench/scale_measures.py): the fire times
 it expects (checked against the controller's own cron parser), reading and counting the
-runs the jobs record, percentiles, and reading /proc."""
+runs the jobs record, percentiles, reading /proc, and the single-apply probes (a cron
+that never fires in a run, their names, when they are made and what became of them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench.scale_measures import (
+    PROBE_CRON,
     RunRecord,
     cpu_seconds,
     cron_of,
@@ -21,12 +23,15 @@ from bench.scale_measures import (
     offset_of,
     parse_run_line,
     percentile,
+    probe_name,
+    probe_outcome,
+    probe_times,
     rss_mib,
     scheduled_at,
     spread,
     tally,
 )
-from controller.cron import parse_cron
+from controller.cron import parse_cron, validate_cron
 
 pytestmark = pytest.mark.unit
 
@@ -159,3 +164,45 @@ def test_the_controllers_skipped_fires_are_read_from_its_log() -> None:
     )
     start = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC).timestamp()
     assert misfires(log, start, start + 60) == [("3/30 * * * * ?", start + 3)]
+
+
+def test_a_probe_is_a_valid_job_that_fires_only_in_2099() -> None:
+    assert validate_cron(PROBE_CRON) is None
+    schedule = parse_cron(PROBE_CRON)
+    assert schedule.next_fire(datetime.fromtimestamp(START, UTC)) == datetime(
+        2099, 1, 1, tzinfo=UTC
+    )
+    assert schedule.next_fire(datetime(2099, 1, 1, tzinfo=UTC)) is None
+
+
+def test_probes_are_named_apart_from_the_workload() -> None:
+    assert probe_name(3) == "apply-probe-003"
+    assert not probe_name(3).startswith("scale-")
+    assert len({probe_name(index) for index in range(100)}) == 100
+
+
+def test_probes_spread_evenly_inside_the_window() -> None:
+    assert probe_times(100.0, 130.0, 3) == [105.0, 115.0, 125.0]
+    assert probe_times(0.0, 120.0, 1) == [60.0]
+    assert probe_times(0.0, 120.0, 0) == []
+
+
+def test_a_probes_outcome_counts_every_probe_once() -> None:
+    created = {"apply-probe-000": 10.0, "apply-probe-001": 20.0, "apply-probe-002": 30.0}
+    seen = {"apply-probe-000": 10.5, "apply-probe-002": 32.0, "scale-00000": 1.0}
+    outcome = probe_outcome(5, created, 1, seen)
+    assert outcome == {
+        "probes": 5,
+        "created": 3,
+        "refused": 1,
+        "not_created": 1,
+        "scheduled": 2,
+        "not_scheduled": 1,
+        "n": 2,
+        "p50": 0.5,
+        "p99": 2.0,
+        "max": 2.0,
+    }
+    nothing = probe_outcome(2, {}, 0, seen)
+    assert nothing["not_created"] == 2
+    assert "p99" not in nothing
