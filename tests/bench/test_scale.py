@@ -1,6 +1,7 @@
 """The scale benchmark (bench/scale.py) as a user runs it, at a tiny N so it cannot rot:
 it builds the whole stack, every expected run happens once, every number it prints is
-there and sane, and it leaves no process behind — after a full run and after Ctrl-C."""
+there and sane (the single applies during the window included, and left out of the
+workload's counts), and it leaves no process behind — after a full run and after Ctrl-C."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.system
 
 PROJECT = Path(__file__).resolve().parents[2]
 JOBS = 20
+PROBES = 3
 
 
 def bench(*args: str) -> subprocess.Popen[str]:
@@ -58,7 +60,9 @@ def work_directory(output: str) -> str:
 
 def test_a_tiny_run_counts_every_run_once_and_prints_every_number(tmp_path: Path) -> None:
     results = tmp_path / "scale.json"
-    process = bench("--jobs", str(JOBS), "--window", "30", "--json", str(results))
+    process = bench(
+        "--jobs", str(JOBS), "--window", "30", "--probes", str(PROBES), "--json", str(results)
+    )
     try:
         output, _ = process.communicate(timeout=240)
     finally:
@@ -85,6 +89,19 @@ def test_a_tiny_run_counts_every_run_once_and_prints_every_number(tmp_path: Path
     stack = numbers["rest_of_the_stack_cpu"]
     assert any(name.startswith("mesos emulator") for name in stack), stack
     assert any(name.startswith("kube-apiserver") for name in stack), stack
+    # The probes, one create each during the window, all Scheduled; the counts above
+    # (apply→Scheduled, runs) are of the workload's jobs alone.
+    assert re.search(
+        rf"^single apply→Scheduled +while {JOBS} jobs exist: p50 [0-9.]+ s, p99 [0-9.]+ s, "
+        rf"max [0-9.]+ s \(n={PROBES}\); {PROBES}/{PROBES} probes Scheduled$",
+        output,
+        re.MULTILINE,
+    ), output
+    single = numbers["single_apply_to_scheduled"]
+    assert (single["probes"], single["created"], single["scheduled"]) == (PROBES,) * 3
+    assert (single["refused"], single["not_created"], single["not_scheduled"]) == (0, 0, 0)
+    assert single["n"] == PROBES
+    assert 0 < single["p50"] <= single["p99"] < 30
     assert processes_mentioning(work_directory(output)) == []
 
 
