@@ -27,6 +27,7 @@ from typing import Any
 import kopf
 
 from controller import resources
+from controller.diffbase import TrimmedDiffBaseStorage
 from controller.dirty import ObjectKind
 from controller.reconcilers import apps
 from controller.reconcilers.handling import ObjectView, Post, Reconciliation
@@ -105,7 +106,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=ANNOTATION_PREFIX
         )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        settings.persistence.diffbase_storage = TrimmedDiffBaseStorage(
             prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
         )
         # ZooKeeper's election is the only fencing authority: no kopf peering.
