@@ -43,6 +43,8 @@ _KINDS: dict[str, type[HistoryRecord]] = {
 }
 _KIND_OF = {kind: name for name, kind in _KINDS.items()}
 _TIMES = frozenset({"fire_time", "launched_at", "started_at", "ended_at", "at"})
+# Field names per record type, looked up once (thousands of records are spooled a second).
+_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (*_KINDS.values(), RunPlace)}
 
 
 class SpoolError(ValueError):
@@ -77,7 +79,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, RunPlace):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {name: _plain(getattr(value, name)) for name in _NAMES[RunPlace]}
     return value
 
 
@@ -98,7 +100,7 @@ def encode(records: Sequence[HistoryRecord]) -> bytes:
     document = {
         "format": FORMAT,
         "records": [
-            {"kind": _KIND_OF[type(r)], **{f.name: _plain(getattr(r, f.name)) for f in fields(r)}}
+            {"kind": _KIND_OF[type(r)], **{n: _plain(getattr(r, n)) for n in _NAMES[type(r)]}}
             for r in records
         ],
     }

@@ -59,6 +59,8 @@ class StatusSource(StrEnum):
     SCHEDULER = "SOURCE_SCHEDULER"
 
 
+_SOURCES = frozenset(StatusSource)
+
 TERMINAL_STATES = frozenset(
     {
         TaskState.FINISHED,
@@ -140,7 +142,7 @@ class StatusUpdate:
             executor_id=value("executor_id"),
             message=str(status.get("message", "") or ""),
             reason=str(reason) if reason else None,
-            source=StatusSource(source) if source in set(StatusSource) else None,
+            source=StatusSource(source) if source in _SOURCES else None,
             uuid=str(uuid) if uuid else None,
             timestamp=float(timestamp) if timestamp is not None else None,
             data=str(status["data"]) if status.get("data") else None,
