@@ -241,14 +241,7 @@ class LaunchCycle:
         async with self._lock:
             self._release_passed()
             new_work, self._work_changed = self._work_changed, False
-            # Planning thousands of tasks takes a while: off the loop, on snapshots.
-            plan = await asyncio.to_thread(
-                plan_launch,
-                self._inputs(),
-                list(self._pool.offers.values()),
-                self._pool.agents(running_executors=self._running_executors()),
-                now=_now(),
-            )
+            plan = await self._plan(self._inputs())
             await self._drop_stale(plan)
             taken = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
             if gone := [a for a in plan.agents if not taken[a.agent_id]]:
@@ -286,13 +279,7 @@ class LaunchCycle:
                 unsettled_jobs=(),
                 executor=self._settings.executor_options,
             )
-            plan = await asyncio.to_thread(
-                plan_launch,
-                inputs,
-                list(self._pool.offers.values()),
-                self._pool.agents(running_executors=self._running_executors()),
-                now=_now(),
-            )
+            plan = await self._plan(inputs)
             offers = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
             plan.agents = [a for a in plan.agents if offers[a.agent_id]]
             if not plan.agents:
@@ -382,16 +369,26 @@ class LaunchCycle:
             executor=self._settings.executor_options,
         )
 
+    async def _plan(self, inputs: LaunchInputs) -> LaunchPlan:
+        """Place `inputs` on the offers held now (the caller holds the lock). Planning
+        thousands of tasks takes a while: off the loop, on snapshots."""
+        return await asyncio.to_thread(
+            plan_launch,
+            inputs,
+            list(self._pool.offers.values()),
+            self._pool.agents(running_executors=self._running_executors()),
+            now=_now(),
+        )
+
     def _running_executors(self) -> dict[str, set[AppVersion]]:
         """Agent id → app versions whose executor a recorded task of ours uses there."""
         versions: dict[str, set[AppVersion]] = {}
-        for task in self._store.running().values():
-            if task.executor_id:
-                try:
-                    executor = ExecutorId.parse(task.executor_id)
-                except TaskIdError:
-                    continue
-                versions.setdefault(executor.agent_id, set()).add(executor.version)
+        for executor_id in self._store.running_executors():
+            try:
+                executor = ExecutorId.parse(executor_id)
+            except TaskIdError:
+                continue
+            versions.setdefault(executor.agent_id, set()).add(executor.version)
         return versions
 
     async def _drop_stale(self, plan: LaunchPlan) -> None:

@@ -225,8 +225,7 @@ def remove_running(view: View, layout: Layout, job_key: str, tasks: Sequence[Run
     def apply() -> None:
         shards = view.running.get(job_key, {})
         for task in tasks:
-            shards.pop(task.shard, None)
-            view.by_task.pop(task.task_id, None)
+            view.unindex_running(task)
         if not shards:
             view.running.pop(job_key, None)
             view.running_parents.discard(job_key)

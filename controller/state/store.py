@@ -347,6 +347,11 @@ class StateStore:
         with self._view_lock:
             return MappingProxyType(dict(self._view.by_task))
 
+    def running_executors(self) -> list[str]:
+        """The executor ids that recorded running tasks use (one per app per agent: few)."""
+        with self._view_lock:
+            return list(self._view.executors)
+
     def idle_jobs(self, job_keys: Iterable[str]) -> list[str]:
         """Of `job_keys`, the stored transient jobs, enabled, with nothing ready, running
         or waiting for failover: those whose next fire would launch its run at once."""

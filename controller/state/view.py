@@ -37,6 +37,8 @@ class View:
     running_parents: set[str] = field(default_factory=set)
     """jobs whose `state/running/<job>` node exists"""
     by_task: dict[str, RunningTask] = field(default_factory=dict)
+    executors: dict[str, int] = field(default_factory=dict)
+    """executor id → how many running tasks recorded with it (none: absent)"""
     failover: dict[str, dict[int, FailoverEntry]] = field(default_factory=dict)
     failover_parents: set[str] = field(default_factory=set)
     triggers: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class View:
             running={job: dict(shards) for job, shards in self.running.items()},
             running_parents=set(self.running_parents),
             by_task=dict(self.by_task),
+            executors=dict(self.executors),
             failover={job: dict(shards) for job, shards in self.failover.items()},
             failover_parents=set(self.failover_parents),
             triggers=dict(self.triggers),
@@ -95,7 +98,27 @@ class View:
     def index_running(self, task: RunningTask) -> None:
         shards = self.running.setdefault(task.job_key, {})
         previous = shards.get(task.shard)
-        if previous is not None and previous.task_id != task.task_id:
-            self.by_task.pop(previous.task_id, None)
+        if previous is not None:
+            self._count_executor(previous, -1)
+            if previous.task_id != task.task_id:
+                self.by_task.pop(previous.task_id, None)
         shards[task.shard] = task
         self.by_task[task.task_id] = task
+        self._count_executor(task, 1)
+
+    def unindex_running(self, task: RunningTask) -> None:
+        """Forget a running task: its shard's entry and its id (the job's entry stays,
+        even if now empty)."""
+        current = self.running.get(task.job_key, {}).pop(task.shard, None)
+        if current is not None:
+            self._count_executor(current, -1)
+        self.by_task.pop(task.task_id, None)
+
+    def _count_executor(self, task: RunningTask, by: int) -> None:
+        if not task.executor_id:
+            return
+        count = self.executors.get(task.executor_id, 0) + by
+        if count > 0:
+            self.executors[task.executor_id] = count
+        else:
+            self.executors.pop(task.executor_id, None)
