@@ -77,11 +77,30 @@ def test_an_object_is_refreshed_at_most_once_per_gap_unless_urgent() -> None:
     assert queue.pop() is None and queue.due_in() is None
 
 
+def test_a_users_edit_goes_before_a_backlog_of_overdue_objects() -> None:
+    clock = Clock()
+    queue = DirtyQueue(min_gap=1.0, clock=clock)
+    for number in range(1000):
+        queue.mark(JOB, f"a.busy-{number}")
+    clock.now += 60.0  # every busy job overdue, as when writes are rate-limited
+    queue.mark(JOB, "a.busy-7", urgent=True)  # queued already: moves to the front
+    queue.mark(JOB, "a.new", urgent=True)
+    queue.mark(JOB, "a.new")  # a later plain mark leaves it in front
+    assert len(queue) == 1001
+    assert [queue.pop(), queue.pop()] == [(JOB, "a.busy-7"), (JOB, "a.new")]
+    assert queue.pop() == (JOB, "a.busy-0")
+    popped = {queue.pop() for _ in range(998)}
+    assert (JOB, "a.busy-7") not in popped and len(popped) == 998
+    assert queue.pop() is None and queue.due_in() is None and len(queue) == 0
+
+
 def test_a_forgotten_object_leaves_the_queue() -> None:
     queue = DirtyQueue(clock=Clock())
     queue.mark(JOB, "a.x")
     queue.mark(ObjectKind.APP, "a.x")
+    queue.mark(JOB, "a.y", urgent=True)
     queue.forget(JOB, "a.x")
+    queue.forget(JOB, "a.y")
     assert queue.pop() == (ObjectKind.APP, "a.x")
     assert queue.pop() is None
 
