@@ -80,6 +80,16 @@ class AgentFramework:
     executors: dict[str, Executor] = field(default_factory=dict)
     terminating: bool = False
 
+    def executors_of(self, task_id: str) -> list[Executor]:
+        """The executors that may hold the task. A command task's executor has the task's
+        id, so it is found without a scan: a busy agent keeps thousands of finished command
+        executors until their updates are acknowledged, and looked through them all for
+        every update and acknowledgement."""
+        own = self.executors.get(task_id)
+        if own is not None and own.is_command:
+            return [own]
+        return list(self.executors.values())
+
 
 @dataclass
 class AgentBooks:
@@ -98,7 +108,7 @@ class AgentBooks:
         framework = self.frameworks.get(framework_id)
         if framework is None:
             return None
-        for executor in framework.executors.values():
+        for executor in framework.executors_of(task_id):
             for group in (executor.queued, executor.launched, executor.terminated):
                 if task_id in group:
                     return group[task_id].state

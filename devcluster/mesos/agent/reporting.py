@@ -122,9 +122,9 @@ class StatusReporter:
         framework = self._books.frameworks.get(framework_id)
         if framework is None:
             return
-        for executor in list(framework.executors.values()):
-            executor.terminated.pop(task_id, None)
-            self.release_if_done(framework, executor)
+        for executor in framework.executors_of(task_id):
+            if executor.terminated.pop(task_id, None) is not None:
+                self.release_if_done(framework, executor)
 
     def release_if_done(self, framework: AgentFramework, executor: Executor) -> None:
         """Forget a terminated executor once its tasks' updates are all acknowledged
