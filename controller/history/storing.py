@@ -46,7 +46,7 @@ from controller.history.write_plan import ENDED_FIELDS, Changed, Segment, plan
 from controller.operations import ShardRun
 
 
-def _transition_row(record: Transition) -> dict[str, Any]:
+def transition_row(record: Transition) -> dict[str, Any]:
     return {
         "task_id": record.task_id,
         "job_key": record.job_key,
@@ -82,7 +82,7 @@ async def write_batch(
 ) -> list[Changed]:
     """Write `records` (inside the caller's transaction); the run and removal records
     that changed a row, in order."""
-    moves = [_transition_row(r) for r in records if isinstance(r, Transition)]
+    moves = [transition_row(r) for r in records if isinstance(r, Transition)]
     if moves:
         await connection.execute(
             _insert(connection, transitions).on_conflict_do_nothing(index_elements=["record_key"]),
