@@ -1,7 +1,8 @@
 """`write_batch` against a record-by-record reference, on SQLite and PostgreSQL: random
 sequences of launches, ends, abandons, removals and transitions over a few runs and
 jobs, written again in part (a replayed spool) and split into random batches, leave
-the same rows in every table and answer the same changed records."""
+the same rows in every table and answer the same changed records. And a batch holds
+the write lock until it ends, so a second writer never decides on rows it is changing."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, case, delete, func, select, update
+from sqlalchemy import Table, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.history import rollups
@@ -32,7 +34,7 @@ from controller.history.schema import job_removals, job_totals, run_counts, runs
 from controller.history.storing import transition_row, write_batch
 from controller.history.write_plan import Changed, ended_fields, place_row
 from tests.history.conftest import Database
-from tests.history.factories import T0, place
+from tests.history.factories import T0, ended, launched, place
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +273,29 @@ async def count(
         )
     )
     return job_key.partition(".")[0], record.ended_at, outcome.value
+
+
+async def test_a_batch_holds_the_write_lock_even_when_it_changes_nothing(
+    database: Database,
+) -> None:
+    """The batch decides on the rows it reads first: until it ends, no other writer
+    (a previous leader still writing the same units) may change them, or both would
+    count the same run."""
+    first, second = open_engine(database.url), open_engine(database.url, timeout=0.2)
+    batch, late = [launched(), ended()], launched(shard=1)
+    try:
+        await migrate(first)
+        async with first.begin() as connection:
+            await write_batch(connection, batch)
+        async with first.begin() as connection:
+            assert await write_batch(connection, batch) == []
+            with pytest.raises(DBAPIError):
+                async with second.begin() as other:
+                    if database.kind == "postgresql":
+                        await other.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                    await write_batch(other, [late])
+        async with second.begin() as other:
+            assert await write_batch(other, [late]) == [late]
+    finally:
+        await first.dispose()
+        await second.dispose()
