@@ -108,7 +108,8 @@ async def _lock(connection: AsyncConnection) -> None:
     spool units) must not change them between that read and the writes, or a run
     would be counted by both."""
     if connection.dialect.name == "postgresql":
-        # conflicts with itself and with every INSERT, UPDATE and DELETE; not with reads
+        # conflicts with itself and with every INSERT, UPDATE and DELETE of runs, not
+        # with reads
         await connection.execute(text(f"LOCK TABLE {runs.name} IN SHARE ROW EXCLUSIVE MODE"))
     else:
         # SQLite takes the database's write lock at the first write statement, even
