@@ -2,15 +2,19 @@
 
 `write_batch` turns records into rows in one transaction: a launched run is inserted
 unless its row exists; an ended run is inserted or, if its row is still open, closed
-(an ended run is never ended twice); a transition is inserted unless its key is there;
-a job removal, unless already applied, deletes the job's counters and marks its runs —
-so a record written again changes nothing. It answers which records changed a row, for
-the summaries. Each ended run is added to its job's counters (`job_totals`) in the
-same transaction, and to the runs that ended per hour and per day (`rollups`).
-`load_summaries` reads the per-job counters and the recent runs of
-jobs not removed. `apply_retention`
-deletes by age and by count per job. Used by the writer; SQLAlchemy Core throughout,
-the same statements on SQLite and PostgreSQL (the upsert's dialect form aside).
+(an ended run is never ended twice); an abandoned run's open row is closed as killed;
+a transition is inserted unless its key is there; a job removal, unless already
+applied, deletes the job's counters and marks its runs — so a record written again
+changes nothing. It answers which records changed a row, for the summaries. Each
+ended run is added to its job's counters (`job_totals`) in the same transaction, and
+to the runs that ended per hour and per day (`rollups`). A batch costs a fixed handful
+of statements whatever its size: it takes the write lock, reads the state of its run
+keys and removals, lets `write_plan.plan` decide every record in Python, then writes
+each table with one executemany statement per segment between removals.
+`load_summaries` reads the per-job counters and the recent runs of jobs not removed.
+`apply_retention` deletes by age and by count per job. Used by the writer; SQLAlchemy
+Core throughout, the same statements on SQLite and PostgreSQL (the upsert's dialect
+form and the write lock aside).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, false, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,46 +37,16 @@ from controller.history.records import (
     RunAbandoned,
     RunEnded,
     RunLaunched,
-    RunPlace,
     Transition,
     transition_key,
 )
 from controller.history.schema import job_removals, job_totals, runs, transitions
 from controller.history.summaries import RunRow, Totals
+from controller.history.write_plan import ENDED_FIELDS, Changed, Segment, plan
 from controller.operations import ShardRun
 
 
-def _place_row(run_key: str, place: RunPlace) -> dict[str, Any]:
-    return {
-        "run_key": run_key,
-        "job_key": place.job_key,
-        "namespace": place.namespace,
-        "job_name": place.job_name,
-        "shard": place.shard,
-        "task_id": place.task_id,
-        "source": place.source,
-        "agent_id": place.agent_id,
-        "hostname": place.hostname,
-        "executor_id": place.executor_id,
-        "fire_time": stored(place.fire_time),
-        "started_at": stored(place.launched_at),
-    }
-
-
-def _ended_fields(record: RunEnded) -> dict[str, Any]:
-    return {
-        "started_at": stored(record.started_at),
-        "ended_at": stored(record.ended_at),
-        "outcome": record.outcome.value,
-        "state": record.state,
-        "message": record.message,
-        "exit_status": record.exit_status,
-        "stderr_tail": record.stderr_tail,
-        "sandbox": record.sandbox,
-    }
-
-
-def _transition_row(record: Transition) -> dict[str, Any]:
+def transition_row(record: Transition) -> dict[str, Any]:
     return {
         "task_id": record.task_id,
         "job_key": record.job_key,
@@ -96,7 +70,11 @@ def _insert(connection: AsyncConnection, table: Table = runs) -> Any:
     return sqlite.insert(table)
 
 
-Changed = RunLaunched | RunEnded | RunAbandoned | JobRemoved
+RunRecord = RunLaunched | RunEnded | RunAbandoned
+
+# run keys per SELECT: far below the bound parameters a statement may have (SQLite's
+# 32,766, asyncpg's 32,767)
+_KEYS_PER_SELECT = 5000
 
 
 async def write_batch(
@@ -104,53 +82,92 @@ async def write_batch(
 ) -> list[Changed]:
     """Write `records` (inside the caller's transaction); the run and removal records
     that changed a row, in order."""
-    changed: list[Changed] = []
-    ends: list[tuple[str, datetime, str]] = []
-    moves = [_transition_row(r) for r in records if isinstance(r, Transition)]
+    moves = [transition_row(r) for r in records if isinstance(r, Transition)]
     if moves:
         await connection.execute(
             _insert(connection, transitions).on_conflict_do_nothing(index_elements=["record_key"]),
             moves,
         )
-    for record in records:
-        if isinstance(record, JobRemoved):
-            if await _remove(connection, record):
-                changed.append(record)
-            continue
-        if isinstance(record, RunLaunched):
-            statement = (
-                _insert(connection)
-                .values(_place_row(record.run_key, record.place))
-                .on_conflict_do_nothing(index_elements=["run_key"])
-            )
-        elif isinstance(record, RunEnded):
-            fields = _ended_fields(record)
-            statement = (
-                _insert(connection)
-                .values({**_place_row(record.run_key, record.place), **fields})
-                .on_conflict_do_update(
-                    index_elements=["run_key"], set_=fields, where=runs.c.outcome.is_(None)
-                )
-            )
-        elif isinstance(record, RunAbandoned):
-            statement = (
-                update(runs)
-                .where(runs.c.run_key == record.run_key, runs.c.outcome.is_(None))
-                .values(
-                    ended_at=stored(record.ended_at),
-                    outcome=Outcome.KILLED.value,
-                    message=record.message,
-                )
-            )
-        else:
-            continue
-        result = await connection.execute(statement)
-        if result.rowcount:
-            changed.append(record)
-            if isinstance(record, RunEnded | RunAbandoned):
-                ends.append(await _count(connection, record))
-    await rollups.add(connection, ends)
-    return changed
+    keys = list(dict.fromkeys(r.run_key for r in records if isinstance(r, RunRecord)))
+    removal_ids = list(dict.fromkeys(r.removal_id for r in records if isinstance(r, JobRemoved)))
+    if not keys and not removal_ids:
+        return []
+    await _lock(connection)
+    found = await _run_states(connection, keys)
+    applied = await _applied(connection, removal_ids)
+    done = plan(records, found, applied)
+    for segment in done.segments:
+        await _write_segment(connection, segment)
+    await rollups.add(connection, done.ends)
+    return done.changed
+
+
+async def _lock(connection: AsyncConnection) -> None:
+    """Hold the history's write lock until the transaction ends. The batch is decided
+    on the rows read first: another writer (a previous leader still writing the same
+    spool units) must not change them between that read and the writes, or a run
+    would be counted by both."""
+    if connection.dialect.name == "postgresql":
+        # conflicts with itself and with every INSERT, UPDATE and DELETE of runs, not
+        # with reads
+        await connection.execute(text(f"LOCK TABLE {runs.name} IN SHARE ROW EXCLUSIVE MODE"))
+    else:
+        # SQLite takes the database's write lock at the first write statement, even
+        # one that changes no row
+        await connection.execute(delete(job_removals).where(false()))
+
+
+async def _run_states(connection: AsyncConnection, keys: list[str]) -> dict[str, bool]:
+    """Each of `keys` that has a row: whether the row is open."""
+    found: dict[str, bool] = {}
+    for start in range(0, len(keys), _KEYS_PER_SELECT):
+        chunk = keys[start : start + _KEYS_PER_SELECT]
+        query = select(runs.c.run_key, runs.c.outcome).where(runs.c.run_key.in_(chunk))
+        for run_key, outcome in await connection.execute(query):
+            found[run_key] = outcome is None
+    return found
+
+
+async def _applied(connection: AsyncConnection, removal_ids: list[str]) -> set[str]:
+    """Which of `removal_ids` were applied already."""
+    if not removal_ids:
+        return set()
+    query = select(job_removals.c.removal_id).where(job_removals.c.removal_id.in_(removal_ids))
+    return set((await connection.execute(query)).scalars())
+
+
+async def _write_segment(connection: AsyncConnection, segment: Segment) -> None:
+    """A segment's writes, one executemany statement per table, then its removal. Each
+    statement keeps its conflict clause, so none can duplicate a row or reopen one."""
+    if segment.runs:
+        insert = _insert(connection)
+        new = insert.excluded
+        await connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["run_key"],
+                set_={name: new[name] for name in ENDED_FIELDS},
+                where=and_(runs.c.outcome.is_(None), new.outcome.is_not(None)),
+            ),
+            list(segment.runs.values()),
+        )
+    if segment.abandons:
+        await connection.execute(
+            update(runs)
+            .where(runs.c.run_key == bindparam("key"), runs.c.outcome.is_(None))
+            .values(
+                ended_at=bindparam("end", type_=runs.c.ended_at.type),
+                outcome=Outcome.KILLED.value,
+                message=bindparam("why", type_=runs.c.message.type),
+            ),
+            [
+                {"key": row["run_key"], "end": row["ended_at"], "why": row["message"]}
+                for row in segment.abandons
+            ],
+        )
+    if segment.totals:
+        await _count(connection, [segment.totals[job] for job in sorted(segment.totals)])
+    if segment.removal is not None:
+        await _remove(connection, segment.removal)
 
 
 @dataclass(frozen=True)
@@ -159,9 +176,9 @@ class Loaded:
     rows: list[tuple[str, RunRow]]
 
 
-async def _remove(connection: AsyncConnection, removal: JobRemoved) -> bool:
-    """Apply a job removal unless it was applied already; whether it was now."""
-    applied = await connection.execute(
+async def _remove(connection: AsyncConnection, removal: JobRemoved) -> None:
+    """Apply a job removal: record it, delete the job's counters, mark its runs."""
+    await connection.execute(
         _insert(connection, job_removals)
         .values(
             removal_id=removal.removal_id,
@@ -170,15 +187,12 @@ async def _remove(connection: AsyncConnection, removal: JobRemoved) -> bool:
         )
         .on_conflict_do_nothing(index_elements=["removal_id"])
     )
-    if not applied.rowcount:
-        return False
     await connection.execute(delete(job_totals).where(job_totals.c.job_key == removal.job_key))
     await connection.execute(
         update(runs)
         .where(runs.c.job_key == removal.job_key, runs.c.removal_id.is_(None))
         .values(removal_id=removal.removal_id)
     )
-    return True
 
 
 async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loaded:
@@ -211,29 +225,9 @@ async def load_summaries(connection: AsyncConnection, recent_runs: int) -> Loade
     return Loaded(totals, rows)
 
 
-async def _count(
-    connection: AsyncConnection, record: RunEnded | RunAbandoned
-) -> tuple[str, datetime, str]:
-    """Add an ended run to its job's counters; its namespace, end and outcome."""
-    if isinstance(record, RunAbandoned):
-        job_key, outcome, seconds = record.job_key, Outcome.KILLED, 0.0
-    else:
-        job_key, outcome = record.place.job_key, record.outcome
-        seconds = max(0.0, (record.ended_at - record.started_at).total_seconds())
-    success = stored(record.ended_at) if outcome is Outcome.SUCCEEDED else None
-    row = {
-        "job_key": job_key,
-        "succeeded": int(outcome is Outcome.SUCCEEDED),
-        "failed": int(outcome is Outcome.FAILED),
-        "killed": int(outcome is Outcome.KILLED),
-        "last_success_time": success,
-        "last_run_seconds": None if outcome is Outcome.KILLED else seconds,
-    }
-    insert = (
-        postgresql.insert(job_totals)
-        if connection.dialect.name == "postgresql"
-        else sqlite.insert(job_totals)
-    )
+async def _count(connection: AsyncConnection, increments: list[dict[str, Any]]) -> None:
+    """Add counter increments (`job_totals` rows, one per job) to the jobs' counters."""
+    insert = _insert(connection, job_totals)
     new = insert.excluded
     latest = case(
         (job_totals.c.last_success_time.is_(None), new.last_success_time),
@@ -242,7 +236,7 @@ async def _count(
         else_=job_totals.c.last_success_time,
     )
     await connection.execute(
-        insert.values(row).on_conflict_do_update(
+        insert.on_conflict_do_update(
             index_elements=["job_key"],
             set_={
                 "succeeded": job_totals.c.succeeded + new.succeeded,
@@ -253,10 +247,9 @@ async def _count(
                     new.last_run_seconds, job_totals.c.last_run_seconds
                 ),
             },
-        )
+        ),
+        increments,
     )
-    # the namespace as the run's row has it (`RunPlace.namespace`)
-    return job_key.partition(".")[0], record.ended_at, outcome.value
 
 
 def run_row(row: Any) -> RunRow:
