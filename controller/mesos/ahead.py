@@ -3,7 +3,8 @@
 The producer announces each fire a little before it comes (`fire_plan_ahead_seconds`).
 The launch cycle then places the fire's runs of the jobs that are idle (nothing ready,
 running or failing over, enabled, reconciled) on the offers it holds, builds their
-TaskInfos and running records, and reserves those offers: a `PreparedFire`. When the
+TaskInfos, running records (launched at the fire time) and their history units, and
+reserves those offers: a `PreparedFire`. When the
 fire comes, the engine records it together with those tasks as running in one
 ZooKeeper transaction (`StateStore.fire_and_launch`, which re-checks each job) and the
 ACCEPTs go out at once: no planning and no second transaction between a fire and its
@@ -25,9 +26,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from controller.definitions import AppDefinition, JobDefinition
+from controller.mesos.history_handoff import Packed
 from controller.mesos.launcher import AgentLaunch, LaunchPlan
 from controller.mesos.offers import HeldOffer
 from controller.state.records import RunningTask
+
+PackedAhead = tuple[tuple[RunningTask, ...], Packed]
+"""A job's planned tasks and their launch history, packed for the spool."""
 
 
 @dataclass
@@ -40,6 +45,8 @@ class PreparedFire:
     offers: dict[str, list[HeldOffer]]
     # The definitions the plan was built from, by job key.
     built_from: dict[str, tuple[JobDefinition, AppDefinition]] = field(default_factory=dict)
+    # Each job's launch history, packed for its tasks as `launches` gives them.
+    history: dict[str, PackedAhead] = field(default_factory=dict)
 
     def lose_agent(self, agent_id: str) -> list[HeldOffer]:
         """Drop an agent whose offers can no longer be used; its other offers back."""

@@ -31,13 +31,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from controller.mesos import history_records
-from controller.mesos.ahead import FireLaunch, PreparedFire, launches, recorded_plan, usable
+from controller.mesos.ahead import (
+    FireLaunch,
+    PackedAhead,
+    PreparedFire,
+    launches,
+    recorded_plan,
+    usable,
+)
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
 from controller.mesos.executors import ExecutorRegistry
@@ -288,9 +295,13 @@ class LaunchCycle:
             for record in plan.records:
                 job = jobs[record.job_key]
                 built_from[job.key] = (job, apps[job.app_key])
-            self._prepared.append(
-                PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from)
-            )
+            prepared = PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from)
+            # Their history too: packing a unit per job was half the work left at the fire.
+            prepared.history = {
+                key: (tuple(tasks), self._pack_launched(tasks))
+                for key, tasks in launches(prepared, set(built_from), fire_time).items()
+            }
+            self._prepared.append(prepared)
             self._metrics.offers_held.set(len(self._pool.offers))
 
     async def record_fire(
@@ -305,12 +316,14 @@ class LaunchCycle:
         if prepared is None:
             fired = await asyncio.to_thread(self._store.fire, job_keys, fire_time)
             return fired, FireLaunch(LaunchPlan(), {})
-        ready = launches(prepared, usable(prepared, self._store.jobs(), self._store.apps()), _now())
+        valid = usable(prepared, self._store.jobs(), self._store.apps())
+        ready = launches(prepared, valid, fire_time)
         packed: dict[str, Packed] = {}
         changes: dict[str, ReadyChange] | None = None
+        spool = self._spooler(packed, prepared.history)
         try:
             changes, record = await asyncio.to_thread(
-                self._store.fire_and_launch, job_keys, fire_time, ready, self._spooler(packed)
+                self._store.fire_and_launch, job_keys, fire_time, ready, spool
             )
         except PartialLaunch as stopped:
             log.warning("fire recorded only in part: %s", stopped)
@@ -432,18 +445,29 @@ class LaunchCycle:
         self._recorded(record.recorded, packed)
         return {task.task_id for task in record.recorded}
 
-    def _spooler(self, packed: dict[str, Packed]) -> Also:
+    def _spooler(
+        self, packed: dict[str, Packed], ahead: Mapping[str, PackedAhead] | None = None
+    ) -> Also:
         """The `also` of a launch's commit: each job's launch history records, spooled in
-        the same transaction; `packed` keeps each job's unit to hand over once committed."""
+        the same transaction; `packed` keeps each job's unit to hand over once committed.
+        A unit packed `ahead` for exactly these tasks is used as it is."""
 
         def spool(tasks: Sequence[RunningTask]) -> tuple[Op, ...]:
-            records = [
-                r for t in tasks for r in history_records.launched(t, self._store.job(t.job_key))
-            ]
-            packed[tasks[0].job_key] = unit = self._handoff.pack(records)
+            job_key = tasks[0].job_key
+            found = (ahead or {}).get(job_key)
+            if found is not None and found[0] == tuple(tasks):
+                unit = found[1]
+            else:
+                unit = self._pack_launched(tasks)
+            packed[job_key] = unit
             return unit.ops
 
         return spool
+
+    def _pack_launched(self, tasks: Sequence[RunningTask]) -> Packed:
+        return self._handoff.pack(
+            [r for t in tasks for r in history_records.launched(t, self._store.job(t.job_key))]
+        )
 
     def _recorded(self, recorded: Sequence[RunningTask], packed: dict[str, Packed]) -> None:
         for task in recorded:

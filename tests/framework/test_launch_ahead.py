@@ -64,6 +64,20 @@ async def test_a_fire_planned_ahead_is_recorded_with_its_tasks_and_accepted_on_h
     assert world.metric("cloudjob_tasks_launched_total", source="READY") == 2
 
 
+async def test_the_launch_history_is_packed_ahead_and_the_runs_launch_at_the_fire_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await prepared(world)
+    packs: list[int] = []
+    pack = world.handoff.pack
+    monkeypatch.setattr(world.handoff, "pack", lambda records: packs.append(1) or pack(records))
+    await fire(world)
+    assert packs == [], "nothing left to pack at the fire"
+    assert {t.launched_at for t in world.store.running_of("ns.job")} == {FIRE}
+    launched = [r for r in world.history if isinstance(r, RunLaunched)]
+    assert len(launched) == 2 and {r.place.launched_at for r in launched} == {FIRE}
+
+
 async def test_a_job_changed_after_the_plan_waits_in_the_ready_queue(world: World) -> None:
     await prepared(world)
     world.store.put_job(make_job("job", shards=2, cpus=0.25))
