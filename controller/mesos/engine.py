@@ -62,7 +62,7 @@ from controller.mesos.events import (
     SubscriptionWithheld,
 )
 from controller.mesos.executors import ExecutorRegistry, app_of, parsed
-from controller.mesos.gauges import QueueGauges
+from controller.mesos.gauges import GAUGE_INTERVAL, QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
 from controller.mesos.history_port import RunHistory
 from controller.mesos.inbox import Inbox
@@ -153,7 +153,9 @@ class FrameworkEngine:
         self._background = background = Background(asyncio.get_running_loop())
         self._inbox = Inbox(batch_seconds=settings.status_batch_seconds)
         self._mesos = mesos = connect(self._inbox.put, self._leading, self._confirmed)
-        self._gauges = gauges = QueueGauges(store, stats, metrics)
+        self._gauges = gauges = QueueGauges(
+            store, stats, metrics, interval=GAUGE_INTERVAL, later=background.call_later
+        )
         self._tracked = tracked = TrackedTasks()
         self._executors = executors = ExecutorRegistry()
         self._kills = KillBook(mesos, metrics)
