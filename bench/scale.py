@@ -654,11 +654,13 @@ class Bench:
             f"{elected - killed:.1f} s" if elected else "no new leader within the window",
             round(elected - killed, 2) if elected else "none",
         )
-        first = first_after(sampler.staging.values(), killed)
+        # From the election on: a launch stamped between the kill and the election is the
+        # killed leader's, an ACCEPT it sent just before it died.
+        first = first_after(sampler.staging.values(), elected or killed)
         self.report.line(
             "kill -9 → first launch by new one",
-            f"{first - killed:.1f} s (the first TASK_STAGING after the kill"
-            + (f"; {first - elected:.1f} s after the election)" if elected else ")")
+            f"{first - killed:.1f} s (the first TASK_STAGING after the "
+            + (f"election; {first - elected:.1f} s after it)" if elected else "kill)")
             if first
             else "none",
             round(first - killed, 2) if first else "none",
