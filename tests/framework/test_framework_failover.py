@@ -51,7 +51,7 @@ async def test_a_failed_shard_fails_over_and_runs_again_once(
         await async_wait_for(
             lambda: (
                 fw.service.job_runtime(job.key).succeeded == 2
-                and EventKind.SUCCEEDED in fw.kinds(job.key)
+                and fw.kinds(job.key).count(EventKind.SUCCEEDED) == 2
             ),
             what="the finished updates",
         )
@@ -115,8 +115,9 @@ async def test_a_lost_agent_fails_its_shard_over_to_another_agent_once(
         rerun_id = TaskId.parse(rerun.task_id)
         assert rerun_id.launch_type is LaunchSource.FAILOVER
         assert rerun_id.agent_id != doomed
-        kinds = fw.kinds(job.key)
-        assert EventKind.FAILOVER in kinds
+        await async_wait_for(
+            lambda: EventKind.FAILOVER in fw.kinds(job.key), what="the failover event"
+        )
         runtime = fw.service.job_runtime(job.key)
         assert [s.task_id for s in runtime.active_shards] == [rerun.task_id]
         await async_holds(
@@ -197,7 +198,7 @@ async def test_a_killed_daemon_task_goes_back_to_ready_and_is_relaunched(
             what="the daemon to be relaunched",
         )
         assert TaskId.parse(second).launch_type is LaunchSource.READY
-        assert EventKind.KILLED in fw.kinds(job.key)
+        await async_wait_for(lambda: EventKind.KILLED in fw.kinds(job.key), what="the kill event")
 
         # Unscheduling kills it on purpose: it stays down.
         await fw.service.unschedule(job.key)

@@ -173,6 +173,10 @@ async def test_duplicated_and_reordered_updates_change_nothing_twice(
         assert (runtime.succeeded, runtime.failed) == (6, 1)
         assert len(runs(out)) == 7, "6 shard runs and the one failed shard run once more"
         assert fw.metric("cloudjob_tasks_launched_total", source="FAILOVER") == 1
+        # Events reach the test's collector through a queue, a moment after the counters.
+        await async_wait_for(
+            lambda: fw.kinds(job.key).count(EventKind.SUCCEEDED) >= 6, what="six events"
+        )
         assert fw.kinds(job.key).count(EventKind.SUCCEEDED) == 6
 
 
