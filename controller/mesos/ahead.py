@@ -83,12 +83,10 @@ def usable(
     }
 
 
-def launches(
-    prepared: PreparedFire, jobs: set[str], now: datetime
-) -> dict[str, Sequence[RunningTask]]:
+def launches(plan: LaunchPlan, jobs: set[str], now: datetime) -> dict[str, Sequence[RunningTask]]:
     """The running records of `jobs`' planned tasks, by job, stamped launched `now`."""
     found: dict[str, list[RunningTask]] = {}
-    for agent in prepared.plan.agents:
+    for agent in plan.agents:
         for record in agent.records:
             if record.job_key in jobs:
                 found.setdefault(record.job_key, []).append(replace(record, launched_at=now))

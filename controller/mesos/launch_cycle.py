@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from controller.mesos import history_records
@@ -295,13 +296,14 @@ class LaunchCycle:
             for record in plan.records:
                 job = jobs[record.job_key]
                 built_from[job.key] = (job, apps[job.app_key])
-            prepared = PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from)
             # Their history too: packing a unit per job was half the work left at the fire.
-            prepared.history = {
+            history = {
                 key: (tuple(tasks), self._pack_launched(tasks))
-                for key, tasks in launches(prepared, set(built_from), fire_time).items()
+                for key, tasks in launches(plan, set(built_from), fire_time).items()
             }
-            self._prepared.append(prepared)
+            self._prepared.append(
+                PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from, history)
+            )
             self._metrics.offers_held.set(len(self._pool.offers))
 
     async def record_fire(
@@ -317,7 +319,7 @@ class LaunchCycle:
             fired = await asyncio.to_thread(self._store.fire, job_keys, fire_time)
             return fired, FireLaunch(LaunchPlan(), {})
         valid = usable(prepared, self._store.jobs(), self._store.apps())
-        ready = launches(prepared, valid, fire_time)
+        ready = launches(prepared.plan, valid, fire_time)
         packed: dict[str, Packed] = {}
         changes: dict[str, ReadyChange] | None = None
         spool = self._spooler(packed, prepared.history)
@@ -446,7 +448,7 @@ class LaunchCycle:
         return {task.task_id for task in record.recorded}
 
     def _spooler(
-        self, packed: dict[str, Packed], ahead: Mapping[str, PackedAhead] | None = None
+        self, packed: dict[str, Packed], ahead: Mapping[str, PackedAhead] = MappingProxyType({})
     ) -> Also:
         """The `also` of a launch's commit: each job's launch history records, spooled in
         the same transaction; `packed` keeps each job's unit to hand over once committed.
@@ -454,7 +456,7 @@ class LaunchCycle:
 
         def spool(tasks: Sequence[RunningTask]) -> tuple[Op, ...]:
             job_key = tasks[0].job_key
-            found = (ahead or {}).get(job_key)
+            found = ahead.get(job_key)
             if found is not None and found[0] == tuple(tasks):
                 unit = found[1]
             else:
