@@ -187,8 +187,12 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.update(GROUP, VERSION, JOBS, registry=registry, id="job-update")
     async def job_changed(memo: OperatorMemo, body: kopf.Body, **kw: Any) -> None:
         await memo.indexes.apps_listed.wait()  # not before its app can be known
+        # A new leader resumes every job: those marks must not go ahead of a user's apply.
         await memo.reconciliation.job_changed(
-            view(body), memo.indexes.app_lookup, poster(memo.recorder, body)
+            view(body),
+            memo.indexes.app_lookup,
+            poster(memo.recorder, body),
+            urgent=kw.get("reason") != kopf.Reason.RESUME,
         )
 
     @kopf.on.delete(GROUP, VERSION, JOBS, registry=registry, id="job-delete")

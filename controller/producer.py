@@ -182,6 +182,10 @@ class TransientProducer:
     def is_registered(self, job_key: str) -> bool:
         return job_key in self._job_timer
 
+    def timer_of(self, job_key: str) -> TimerKey | None:
+        """The cron timer `job_key` fires on (None: not registered)."""
+        return self._job_timer.get(job_key)
+
     def next_fire(self, job_key: str) -> datetime | None:
         key = self._job_timer.get(job_key)
         return None if key is None else self._timers[key].next_fire

@@ -649,6 +649,8 @@ class FrameworkEngine:
 
     async def schedule(self, job: JobDefinition) -> None:
         async with self._lock:
+            if self._in_force(job):
+                return
             previous = self._store.job(job.key)
             change = await asyncio.to_thread(self._store.put_job, job)
             if self._store.is_disabled(job.key):
@@ -741,6 +743,20 @@ class FrameworkEngine:
                 "those executors miss this run; set a new trigger value to run again"
             )
         return result
+
+    def _in_force(self, job: JobDefinition) -> bool:
+        """Whether scheduling `job` would change nothing: the core holds this very
+        definition of a transient job, enabled, and its cron timer runs. Every job is so
+        after a leader's start, and the operator resumes each of them then: without this
+        each resume would wait, holding the lock, for a worker thread and the store's
+        write lock, and the fires would queue behind thousands of them."""
+        return (
+            not job.is_daemon
+            and not job.spec.disabled
+            and self._store.job(job.key) == job
+            and not self._store.is_disabled(job.key)
+            and self._producer.timer_of(job.key) == TimerKey(job.spec.cron, job.spec.time_zone)
+        )
 
     async def _schedule_locked(self, job: JobDefinition) -> None:
         """Transient → its cron timer in the producer; daemon → ready (unless running)."""

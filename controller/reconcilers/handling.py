@@ -89,15 +89,17 @@ class Reconciliation:
     _triggered_at: dict[str, datetime] = field(default_factory=dict)
 
     # CloudJob
-    async def job_changed(self, job: ObjectView, apps_now: jobs.AppLookup, post: Post) -> None:
-        """Create/update/resume: apply, then have the status written at once; invalid
-        input fails permanently."""
+    async def job_changed(
+        self, job: ObjectView, apps_now: jobs.AppLookup, post: Post, *, urgent: bool = True
+    ) -> None:
+        """Create/update/resume: apply, then have the status written (`urgent`: before
+        the backlog of busy objects); invalid input fails permanently."""
         slot = job_slot(job.key)
         async with self.mailboxes.lock(slot):
             desired = jobs.desired_job(job.namespace, job.name, job.generation, job.spec, apps_now)
             await _retryable(jobs.apply_job(self.ops, desired))
             await self._trigger(job, desired, post)
-            self.dirty.mark(ObjectKind.JOB, job.key, urgent=True)
+            self.dirty.mark(ObjectKind.JOB, job.key, urgent=urgent)
         if desired.facts.problems:
             message = "; ".join(desired.facts.problems)
             post(warning=True, reason="InvalidSpec", message=message)

@@ -14,6 +14,7 @@ Mesos emulator.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ class FakeGateway:
         self.journal = journal or Journal()
         self._counts = RequestCounts()
         self._failures: list[StateError] = []
+        self._gate: threading.Event | None = None
+        self.commit_waiting = threading.Event()
 
     @property
     def counts(self) -> RequestCounts:
@@ -55,6 +58,13 @@ class FakeGateway:
     def fail_next_commits(self, *errors: StateError) -> None:
         """The next transactions raise these, in order, writing nothing."""
         self._failures.extend(errors)
+
+    def hold_commits(self) -> threading.Event:
+        """Transactions from now on wait (as a slow ZooKeeper would, with the store's
+        write lock held) until the returned event is set; `commit_waiting` is set once
+        one does."""
+        self._gate = threading.Event()
+        return self._gate
 
     def get_many(self, paths: Iterable[str]) -> dict[str, tuple[bytes, int]]:
         wanted = list(paths)
@@ -73,6 +83,9 @@ class FakeGateway:
                 self.nodes.setdefault("/" + "/".join(parts[:end]), (b"", 0))
 
     def commit(self, fence: str, ops: Sequence[Op]) -> None:
+        if self._gate is not None:
+            self.commit_waiting.set()
+            self._gate.wait()
         self._counts.add(requests=1, ops=len(ops) + 1, tx=1)
         if self._failures:
             raise self._failures.pop(0)

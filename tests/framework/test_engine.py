@@ -3,6 +3,7 @@ operations and event dispatch end to end, each step waited for on the fake's cal
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -101,6 +102,32 @@ async def test_a_triggered_job_is_launched_and_its_updates_acknowledged(term: Te
     assert term.store.running() == {}
     assert term.engine.job_runtime("ns.job").succeeded == 2
     assert await term.engine.trigger("ns.job", "t1") is TriggerResult.ALREADY_HANDLED
+
+
+async def test_scheduling_a_job_already_in_force_waits_for_no_store_write(term: Term) -> None:
+    """A new leader's operator resumes every job with the definition the core already
+    holds; those must not queue behind the store's writes, as fires do not."""
+    await term.subscribe()
+    await term.engine.put_app(make_app("app"))
+    await term.engine.schedule(make_job("job"))
+    await term.engine.schedule(make_job("daemon", jobExecutionType="DAEMON"))
+    release = term.gateway.hold_commits()
+    writing = asyncio.create_task(asyncio.to_thread(term.store.put_job, make_job("other")))
+    try:
+        await asyncio.to_thread(term.gateway.commit_waiting.wait)
+        # Equal, not the same object: what a resume builds from the body.
+        await asyncio.wait_for(term.engine.schedule(make_job("job")), 10)
+        changed = asyncio.create_task(term.engine.schedule(make_job("job", shards=2)))
+        daemon = asyncio.create_task(
+            term.engine.schedule(make_job("daemon", jobExecutionType="DAEMON"))
+        )
+        await asyncio.sleep(0.05)
+        assert not changed.done() and not daemon.done()  # those go through the store
+    finally:
+        release.set()
+    await asyncio.gather(writing, changed, daemon)
+    assert term.store.job("ns.job") == make_job("job", shards=2)
+    assert term.store.job("ns.other") == make_job("other")
 
 
 async def test_removing_an_app_stops_the_executors_the_master_knows(term: Term) -> None:

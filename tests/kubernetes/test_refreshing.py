@@ -188,15 +188,19 @@ class World:
             view, ObjectRef("cloudjob.io/v1", "CloudJob", "team-a", name, f"uid-{name}")
         )
 
-    async def create(self, name: str) -> None:
-        """What kopf's create handler does: the job is scheduled and marked urgent."""
+    async def create(self, name: str, *, resumed: bool = False) -> None:
+        """What kopf's create handler does: the job is scheduled and marked urgent (its
+        resume handler: marked only)."""
         self.add(name)
 
         def post(*, warning: bool, reason: str, message: str) -> None:
             pytest.fail(f"a valid job's creation posts nothing, not {reason}")
 
         await self.reconciliation.job_changed(
-            job_view(name), lambda namespace, app: AppAvailability.AVAILABLE, post
+            job_view(name),
+            lambda namespace, app: AppAvailability.AVAILABLE,
+            post,
+            urgent=not resumed,
         )
 
     async def write(self, kind: ObjectKind, view: ObjectView, patch: dict[str, Any]) -> None:
@@ -303,6 +307,15 @@ def test_a_trigger_or_reconcile_value_not_acted_on_marks_its_object_at_once() ->
         (ObjectKind.APP, "team-a.workers"),
         None,
     ]
+
+
+async def test_a_job_applied_while_a_new_leader_resumes_thousands_is_refreshed_first() -> None:
+    world = World()
+    for n in range(2000):
+        await world.create(f"resumed-{n}", resumed=True)
+    await world.create("applied")
+    assert world.queue.pop() == (JOB, "team-a.applied")
+    assert world.queue.pop() == (JOB, "team-a.resumed-0")
 
 
 async def test_slow_writes_go_several_at_a_time_and_one_object_never_twice_at_once() -> None:
