@@ -21,8 +21,9 @@ from controller.mesos.states import Acknowledgement
 from controller.state.errors import NotLeader
 
 # ACCEPTs in flight at once (each waits for the master's answer on a connection of its
-# own), and batches of acknowledgements in flight at once (each pipelined on one).
-ACCEPTS_IN_FLIGHT = 4
+# own: a fire's runs binpacked over about ten agents go out in one round), and batches
+# of acknowledgements in flight at once (each pipelined on one).
+ACCEPTS_IN_FLIGHT = 12
 ACKNOWLEDGEMENT_PIPELINES = 2
 
 
