@@ -135,6 +135,10 @@ class StatusRefresher:
                         self.queue.mark(*item)
                 if not refreshed:
                     await wait_any(stop, None, FAILURE_PAUSE)
+                else:
+                    # An unchanged status awaits nothing: without this a worker would
+                    # refresh every due object before anything else on the loop ran.
+                    await asyncio.sleep(0)
 
         try:
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))

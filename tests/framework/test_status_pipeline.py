@@ -4,6 +4,7 @@ only after durability."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from controller.mesos.inbox import Inbox
 from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
 from controller.mesos.status_updates import distinct_jobs
-from controller.mesos.statuses import TrackedTask
+from controller.mesos.statuses import TaskKnowledge, TrackedTask
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
 from tests.framework.factories import make_job
@@ -190,6 +191,29 @@ async def test_terminal_updates_of_distinct_jobs_are_written_in_one_transaction(
     assert list(world.store.running()) == [first[1]]
     assert world.stats.of("ns.one").succeeded == 1
     assert world.stats.of("ns.two").failed == 1
+
+
+async def test_a_large_batch_lets_the_loop_run_while_it_is_decided(world: World) -> None:
+    """A cron fire's timer must not wait for hundreds of updates to be decided."""
+    tasks = world.seed(make_job("wide", shards=200), running=200)
+    decided: list[str] = []
+    knowledge = world.statuses.knowledge
+
+    def counted(task_id: str) -> TaskKnowledge:
+        decided.append(task_id)
+        return knowledge(task_id)
+
+    world.statuses.knowledge = counted  # type: ignore[method-assign]
+    handling = asyncio.create_task(
+        world.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    )
+    seen: list[int] = []
+    while not handling.done():
+        seen.append(len(decided))
+        await asyncio.sleep(0)
+    await handling
+    assert any(0 < n < len(tasks) for n in seen), seen
+    assert states(world, tasks) == ["TASK_RUNNING"] * len(tasks)
 
 
 async def test_a_second_update_of_a_job_is_written_after_the_first(world: World) -> None:

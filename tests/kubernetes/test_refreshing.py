@@ -318,6 +318,28 @@ async def test_a_job_applied_while_a_new_leader_resumes_thousands_is_refreshed_f
     assert world.queue.pop() == (JOB, "team-a.resumed-0")
 
 
+async def test_refreshes_that_write_nothing_let_the_loop_run_between_them() -> None:
+    world = World()
+    names = [f"job-{n}" for n in range(100)]
+    for name in names:
+        await world.create(name)
+    stop = asyncio.Event()
+    task = asyncio.create_task(world.refresher.run(stop))
+    try:
+        await world.until_written(len(names))
+        for name in names:  # nothing left to write for any of them
+            world.queue.mark(JOB, job_view(name).key, urgent=True)
+        left: list[int] = []
+        while not left or left[-1]:
+            await asyncio.sleep(0)
+            left.append(len(world.queue))
+        assert any(0 < n < len(names) for n in left), left
+        assert len(world.written) == len(names)
+    finally:
+        stop.set()
+        await task
+
+
 async def test_slow_writes_go_several_at_a_time_and_one_object_never_twice_at_once() -> None:
     world = World()
     names = [f"job-{n}" for n in range(IN_FLIGHT + 2)]
