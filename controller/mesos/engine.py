@@ -745,8 +745,8 @@ class FrameworkEngine:
         return result
 
     def _in_force(self, job: JobDefinition) -> bool:
-        """Whether scheduling `job` would change nothing: the core holds this very
-        definition of a transient job, enabled, and its cron timer runs. Every job is so
+        """Whether scheduling `job` would change nothing: the core holds an equal
+        definition of this transient job, enabled, and its cron timer runs. Every job is so
         after a leader's start, and the operator resumes each of them then: without this
         each resume would wait, holding the lock, for a worker thread and the store's
         write lock, and the fires would queue behind thousands of them."""
