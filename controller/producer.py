@@ -18,7 +18,10 @@ schedule, the last fire time it handled and the wall clock:
   nothing; the timer fires again when the clock reaches its next fire time.
 - With a `lead`, a timer wakes that long before each fire time and hands its jobs and
   the coming fire time to `on_upcoming` once, so that the fire's launch can be planned
-  ahead; the fire itself still comes at its time, through `on_fire`.
+  ahead; the fire itself comes through `on_fire`.
+- With `early`, a timer hands a fire to `on_fire` up to that long before its time, and
+  the handler waits for the time itself: a handler that waits on a thread is not made
+  late by an event loop busy at the fire time. Never later than the announcement.
 - Sleeps are measured on the event loop's monotonic clock while fire times are wall
   times, so a timer sleeps until its next fire time but never longer than `recheck`
   seconds at a time: after a step either way it looks at the wall clock again within
@@ -82,19 +85,23 @@ def step(
     *,
     lead: float = 0.0,
     announced: datetime | None = None,
+    early: float = 0.0,
 ) -> TimerStep:
     """The timer's decision at wall time `now`, given the last fire time it `handled`
-    and the last one it `announced` (within `lead` seconds before it)."""
+    and the last one it `announced` (within `lead` seconds before it); a fire is handed
+    from `early` seconds before its time."""
     due = schedule.next_fire(handled)
     if due is None:
         return TimerStep(handled, None)
     if due > now:
         until = (due - now).total_seconds()
-        if lead <= 0 or announced == due:
-            return TimerStep(handled, due, sleep=min(until, recheck))
-        if until <= lead:
+        announce = lead > 0 and announced != due
+        wake = max(lead, early) if announce else early
+        if announce and until <= wake:
             return TimerStep(handled, due, upcoming=due)
-        return TimerStep(handled, due, sleep=min(until - lead, recheck))
+        if until <= early:
+            return TimerStep(due, schedule.next_fire(due), fire=due)
+        return TimerStep(handled, due, sleep=min(until - wake, recheck))
     if (now - due).total_seconds() > threshold:
         return TimerStep(now, schedule.next_fire(now), missed=due)
     return TimerStep(due, schedule.next_fire(due), fire=due)
@@ -126,6 +133,7 @@ class TransientProducer:
         recheck: float = RECHECK_SECONDS,
         on_upcoming: FireHandler | None = None,
         lead: float = 0.0,
+        early: float = 0.0,
     ) -> None:
         self._on_fire = on_fire
         self._threshold = misfire_threshold
@@ -135,6 +143,7 @@ class TransientProducer:
         self._recheck = recheck
         self._on_upcoming = on_upcoming
         self._lead = lead if on_upcoming is not None else 0.0
+        self._early = early
         self._timers: dict[TimerKey, _Timer] = {}
         self._job_timer: dict[str, TimerKey] = {}
         self._closed = False
@@ -218,6 +227,7 @@ class TransientProducer:
                 self._recheck,
                 lead=self._lead,
                 announced=timer.announced,
+                early=self._early,
             )
             timer.handled, timer.next_fire = decision.handled, decision.next_fire
             if decision.missed is not None:

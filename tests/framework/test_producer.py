@@ -245,6 +245,44 @@ async def test_each_fire_is_announced_once_a_lead_before_it_then_fires_at_its_ti
             assert when == at
 
 
+async def test_a_fire_is_handed_early_after_its_announcement_and_carries_its_own_time() -> None:
+    time = FakeTime(START)  # 12:00:00.5
+    events: list[tuple[str, datetime, datetime]] = []
+    enough = asyncio.Event()
+
+    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> None:
+        events.append(("upcoming", at, time.now))
+
+    async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
+        events.append(("fire", at, time.now))
+        if len(events) == 4:
+            enough.set()
+
+    producer = TransientProducer(
+        on_fire,
+        clock=time.clock,
+        sleep=time.sleep,
+        on_upcoming=on_upcoming,
+        lead=0.3,
+        early=0.2,
+    )
+    producer.register("ns.a", "*/2 * * * * ?")
+    await asyncio.wait_for(enough.wait(), 5)
+    await producer.close()
+    fires = [datetime(2024, 3, 1, 12, 0, s, tzinfo=UTC) for s in (2, 4)]
+    assert [(kind, at) for kind, at, _ in events[:4]] == [
+        ("upcoming", fires[0]),
+        ("fire", fires[0]),
+        ("upcoming", fires[1]),
+        ("fire", fires[1]),
+    ]
+    for kind, at, when in events:
+        if kind == "upcoming":
+            assert at - timedelta(seconds=0.3) <= when < at - timedelta(seconds=0.2)
+        else:
+            assert when == at - timedelta(seconds=0.2), "handed early, with the fire's own time"
+
+
 # The wall clock stepped (an NTP correction): no fire is replayed, none waits for a deadline
 # computed before the step, and a step forward past a fire is a misfire.
 
@@ -337,9 +375,10 @@ async def test_a_clock_stepped_forward_past_fires_misfires_once_without_a_burst(
     st.sampled_from(["* * * * * ?", "*/7 * * * * ?", "0 * * * * ?", "*/5 * * * *"]),
     st.lists(st.integers(-600_000, 600_000), min_size=1, max_size=80),
     st.sampled_from([0.0, 0.5]),
+    st.sampled_from([0.0, 0.25]),
 )
 def test_step_never_fires_at_or_before_what_it_handled(
-    cron: str, moves_ms: list[int], lead: float
+    cron: str, moves_ms: list[int], lead: float, early: float
 ) -> None:
     schedule = parse_cron(cron)
     now = handled = T12
@@ -348,7 +387,14 @@ def test_step_never_fires_at_or_before_what_it_handled(
     for move in moves_ms:
         now += timedelta(milliseconds=move)  # the wall clock, stepping either way
         decision = step(
-            schedule, handled, now, threshold=5.0, recheck=1.0, lead=lead, announced=announced
+            schedule,
+            handled,
+            now,
+            threshold=5.0,
+            recheck=1.0,
+            lead=lead,
+            announced=announced,
+            early=early,
         )
         assert 0.0 <= decision.sleep <= 1.0
         if decision.upcoming is not None:
@@ -358,7 +404,9 @@ def test_step_never_fires_at_or_before_what_it_handled(
         assert decision.handled >= handled
         if decision.fire is not None:
             assert decision.fire > handled and all(decision.fire > f for f in fired)
-            assert timedelta(0) <= now - decision.fire <= timedelta(seconds=5)
+            assert timedelta(seconds=-early) <= now - decision.fire <= timedelta(seconds=5)
+            if decision.fire > now:
+                assert lead == 0 or announced == decision.fire, "announced before it is handed"
             fired.append(decision.fire)
         if decision.missed is not None:
             assert now - decision.missed > timedelta(seconds=5)
