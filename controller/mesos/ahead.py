@@ -7,9 +7,9 @@ TaskInfos, running records (launched at the fire time) and their history units, 
 reserves those offers: a `PreparedFire`. When the
 fire comes, the engine records it together with those tasks as running in one
 ZooKeeper transaction (`StateStore.fire_and_launch`, which re-checks each job) and the
-ACCEPTs go out at once: no planning and no second transaction between a fire and its
-launch. Whatever changed meanwhile falls back to the ordinary path (a ready entry and a
-launch cycle):
+same thread sends the ACCEPTs at once: no planning, no second transaction and no turn
+of the event loop between a fire and its launch. Whatever changed meanwhile falls back
+to the ordinary path (a ready entry and a launch cycle):
 
 - a job whose definition or app changed since the plan (`usable` compares them);
 - an agent whose reserved offers were rescinded or lost (the whole agent's tasks);
@@ -22,6 +22,7 @@ Pure: `LaunchCycle` owns the reservations and does the I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -63,10 +64,12 @@ class PreparedFire:
 
 @dataclass(frozen=True)
 class FireLaunch:
-    """A fire's launches recorded with it: the ACCEPTs to send, and their offers."""
+    """A fire's launches recorded with it: the plan reduced to them, each agent's
+    offers, and each agent's ACCEPT under way (done when the master answered)."""
 
     plan: LaunchPlan
     taken: dict[str, list[HeldOffer]]
+    sending: list[Future[None]]
 
 
 def usable(

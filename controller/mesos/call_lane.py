@@ -18,7 +18,7 @@ import json
 import queue
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.client import HTTPConnection
 from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
@@ -181,6 +181,10 @@ class Lanes(Generic[L]):
     async def run(self, send: Callable[[L], T]) -> T:
         """Run `send` with a free lane, on one of the group's threads."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._with_lane, send)
+
+    def submit(self, send: Callable[[L], T]) -> Future[T]:
+        """Run `send` with a free lane on one of the group's threads, from any thread."""
+        return self._pool.submit(self._with_lane, send)
 
     def _with_lane(self, send: Callable[[L], T]) -> T:
         lane = self._free.get()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Protocol
 
 from controller.mesos.events import EventSink, JsonObject
@@ -43,6 +44,10 @@ def refusal_level(error: Exception) -> int:
     return logging.DEBUG if isinstance(error, NotLeading | NotLeader) else logging.WARNING
 
 
+AgentAccept = tuple[Sequence[str], Sequence[JsonObject]]
+"""One agent's ACCEPT: its offer ids and the TaskInfos to launch on them."""
+
+
 class MesosCalls(Protocol):
     """Calls to the master; each raises MesosCallError when it was not accepted."""
 
@@ -50,6 +55,13 @@ class MesosCalls(Protocol):
         self, offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
     ) -> None:
         """LAUNCH `tasks` (TaskInfos) on the offers of one agent."""
+
+    def accept_now(
+        self, launches: Sequence[AgentAccept], refuse_seconds: float
+    ) -> list[Future[None]]:
+        """The ACCEPTs of several agents, sent side by side from any thread without the
+        event loop; each future is done when the master answered, raising
+        MesosCallError when the call was not accepted."""
 
     async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None: ...
 

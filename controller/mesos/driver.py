@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import aiohttp
@@ -39,6 +41,7 @@ from controller.mesos.call_lane import CallLane, Lanes, Pipeline
 from controller.mesos.calls import (
     ACCEPTS_IN_FLIGHT,
     ACKNOWLEDGEMENT_PIPELINES,
+    AgentAccept,
     MesosCallError,
     MesosFactory,
     NotLeading,
@@ -338,14 +341,19 @@ class MesosDriver:
         """LAUNCH `tasks` on the offers of one agent (all offers of a call from one agent).
 
         ACCEPTs of different agents go out side by side, each on a free lane."""
-        body = {
-            "accept": {
-                "offer_ids": [{"value": o} for o in offer_ids],
-                "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
-                "filters": {"refuse_seconds": refuse_seconds},
-            }
-        }
+        body = _accept_body(offer_ids, tasks, refuse_seconds)
         await self._accepts.run(lambda lane: self._send(lane, "ACCEPT", body))
+
+    def accept_now(
+        self, launches: Sequence[AgentAccept], refuse_seconds: float
+    ) -> list[Future[None]]:
+        return [
+            self._accepts.submit(functools.partial(self._send_accept, body=body))
+            for body in (_accept_body(o, t, refuse_seconds) for o, t in launches)
+        ]
+
+    def _send_accept(self, lane: CallLane, body: JsonObject) -> None:
+        self._send(lane, "ACCEPT", body)
 
     async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None:
         await self._call(
@@ -443,6 +451,18 @@ class MesosDriver:
                 }
             },
         )
+
+
+def _accept_body(
+    offer_ids: Sequence[str], tasks: Sequence[JsonObject], refuse_seconds: float
+) -> JsonObject:
+    return {
+        "accept": {
+            "offer_ids": [{"value": o} for o in offer_ids],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}],
+            "filters": {"refuse_seconds": refuse_seconds},
+        }
+    }
 
 
 def _basic_authorization(settings: FrameworkSettings) -> str | None:

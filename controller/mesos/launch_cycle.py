@@ -21,9 +21,9 @@ has its tasks reconciled at once and its offers declined), placement reporting
 declines, REVIVE and SUPPRESS.
 
 A cron fire's own launch is planned before it comes (`prepare`, announced by the
-producer) and recorded with the fire (`record_fire`, then `launch_fired` for the
-ACCEPTs); `ahead` says how and when such a plan is dropped. Its collaborators come
-from the engine.
+producer) and recorded with the fire, whose own thread then sends the ACCEPTs
+(`record_fire`); `ahead` says how and when such a plan is dropped. Its collaborators
+come from the engine.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.mesos import history_records
 from controller.mesos.ahead import (
@@ -48,6 +49,7 @@ from controller.mesos.ahead import (
 )
 from controller.mesos.background import Background
 from controller.mesos.calls import MesosCallError, MesosCalls, refusal_level
+from controller.mesos.events import JsonObject
 from controller.mesos.executors import ExecutorRegistry
 from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff, Packed
@@ -76,6 +78,8 @@ from controller.state import (
 from controller.state.transactions import Op
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class DeclineReason(StrEnum):
@@ -117,6 +121,7 @@ class LaunchCycle:
         subscribed: Callable[[], bool],
         handoff: HistoryHandoff,
         next_fire: Callable[[], datetime | None],
+        fire_early: float = 0.0,
     ) -> None:
         self._store = store
         self._mesos = mesos
@@ -145,6 +150,9 @@ class LaunchCycle:
         self._urgent = asyncio.Event()
         self._expiry: asyncio.TimerHandle | None = None
         self._prepared: list[PreparedFire] = []
+        self._fire_early = fire_early
+        # A fire's own thread, so that no other work on the shared pool holds it up.
+        self._fire_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cron-fire")
 
     # ------------------------------------------------------------------ inputs
     def changed(self) -> None:
@@ -309,42 +317,85 @@ class LaunchCycle:
     async def record_fire(
         self, job_keys: Sequence[str], fire_time: datetime
     ) -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
-        """Record a cron fire of `job_keys` (the caller holds the lock), launching at once
-        the runs planned ahead for it that are still valid; `launch_fired` then sends
-        their ACCEPTs. The changes are None when the fire was recorded only in part
-        (its launches recorded so far are still to be sent). Raises StateError when
-        nothing was recorded."""
+        """Record a cron fire of `job_keys` (the caller holds the lock), launching the
+        runs planned ahead for it that are still valid: on the fire's thread, at the
+        fire time, their transaction, then their ACCEPTs sent without waiting for the
+        event loop; `launch_fired` then waits for the master's answers. The changes are
+        None when the fire was recorded only in part (what was recorded is launched).
+        Raises StateError when nothing was recorded."""
         prepared = self._take_prepared(job_keys, fire_time)
         if prepared is None:
-            fired = await asyncio.to_thread(self._store.fire, job_keys, fire_time)
-            return fired, FireLaunch(LaunchPlan(), {})
+            fired = await self._at_fire_time(
+                fire_time, lambda: self._store.fire(job_keys, fire_time)
+            )
+            return fired, FireLaunch(LaunchPlan(), {}, [])
         valid = usable(prepared, self._store.jobs(), self._store.apps())
         ready = launches(prepared.plan, valid, fire_time)
         packed: dict[str, Packed] = {}
-        changes: dict[str, ReadyChange] | None = None
         spool = self._spooler(packed, prepared.history)
+        refuse = self._settings.decline_refuse_seconds
+
+        def record_and_send() -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
+            try:
+                changes, record = self._store.fire_and_launch(job_keys, fire_time, ready, spool)
+            except PartialLaunch as stopped:
+                log.warning("fire recorded only in part: %s", stopped)
+                changes, record = None, stopped.record
+            plan = recorded_plan(prepared, record.recorded)
+            taken = {a.agent_id: prepared.offers.get(a.agent_id, []) for a in plan.agents}
+            calls = [([o.offer_id for o in taken[a.agent_id]], a.tasks) for a in plan.agents]
+            sending = self._mesos.accept_now(calls, refuse) if calls else []
+            return changes, FireLaunch(plan, taken, sending)
+
         try:
-            changes, record = await asyncio.to_thread(
-                self._store.fire_and_launch, job_keys, fire_time, ready, spool
-            )
-        except PartialLaunch as stopped:
-            log.warning("fire recorded only in part: %s", stopped)
-            record = stopped.record
+            changes, launch = await self._at_fire_time(fire_time, record_and_send)
         except StateError:
             self._return_offers(prepared.offers.values())
             raise
-        self._recorded(record.recorded, packed)
-        plan = recorded_plan(prepared, record.recorded)
-        taken = {a.agent_id: prepared.offers.get(a.agent_id, []) for a in plan.agents}
-        self._return_offers(o for a, o in prepared.offers.items() if a not in taken)
-        return changes, FireLaunch(plan, taken)
+        self._recorded([r for a in launch.plan.agents for r in a.records], packed)
+        self._return_offers(o for a, o in prepared.offers.items() if a not in launch.taken)
+        return changes, launch
+
+    async def _at_fire_time(self, fire_time: datetime, record: Callable[[], T]) -> T:
+        """Run `record` on the fire's thread once the wall clock reaches `fire_time`.
+
+        A fire is handed over up to `fire_early` seconds before its time, with the state
+        lock taken: the thread then waits on its own clock, and an event loop busy at
+        the fire time no longer makes the fire late. It waits no longer than that bound,
+        so a wall clock stepped back does not hold the lock."""
+        early = self._fire_early
+
+        def when_due() -> T:
+            ahead = (fire_time - _now()).total_seconds()
+            if ahead > 0 and early > 0:
+                time.sleep(min(ahead, early))
+            return record()
+
+        return await asyncio.get_running_loop().run_in_executor(self._fire_thread, when_due)
+
+    def close(self) -> None:
+        """End the fire's thread once its work is done."""
+        self._fire_thread.shutdown(wait=False)
 
     async def launch_fired(self, launch: FireLaunch) -> None:
-        """Send the ACCEPTs of a fire's launches recorded by `record_fire`."""
+        """Wait for the master's answers to a fire's ACCEPTs sent by `record_fire`, and
+        account for them."""
         if not launch.plan.agents:
             return
-        recorded = {r.task_id for r in launch.plan.records}
-        launched = await self._accept(launch.plan, launch.taken, recorded)
+        answers = await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in launch.sending), return_exceptions=True
+        )
+        launched: dict[str, list[str]] = {}
+        for agent, answer in zip(launch.plan.agents, answers, strict=True):
+            refusal = None
+            if isinstance(answer, MesosCallError):
+                refusal = answer
+            elif isinstance(answer, BaseException):  # the lanes closed under it
+                refusal = MesosCallError(f"ACCEPT not sent: {answer!r}")
+            pairs = list(zip(agent.tasks, agent.records, strict=True))
+            taken = launch.taken[agent.agent_id]
+            for record in await self._accepted(agent, pairs, taken, refusal):
+                launched.setdefault(record.job_key, []).append(_where(agent))
         self._report_launched(launched)
 
     def _take_prepared(self, job_keys: Sequence[str], fire_time: datetime) -> PreparedFire | None:
@@ -503,6 +554,7 @@ class LaunchCycle:
             for offer in offers:
                 self._pool.add(offer)
             return []
+        refusal: MesosCallError | None = None
         try:
             await self._mesos.accept(
                 [o.offer_id for o in offers],
@@ -510,12 +562,25 @@ class LaunchCycle:
                 self._settings.decline_refuse_seconds,
             )
         except MesosCallError as error:
+            refusal = error
+        return await self._accepted(agent, pairs, offers, refusal)
+
+    async def _accepted(
+        self,
+        agent: AgentLaunch,
+        pairs: list[tuple[JsonObject, RunningTask]],
+        offers: list[HeldOffer],
+        refusal: MesosCallError | None,
+    ) -> list[RunningTask]:
+        """Account for the ACCEPT of one agent's `pairs`; the records of those launched.
+        A refused one has its tasks reconciled at once and its offers declined."""
+        if refusal is not None:
             log.log(
-                refusal_level(error),
+                refusal_level(refusal),
                 "ACCEPT on agent %s failed; reconciling its %d tasks: %s",
                 agent.agent_id,
                 len(pairs),
-                error,
+                refusal,
             )
             self._metrics.launch_errors.labels(LaunchStage.ACCEPT.value).inc()
             self._reconciler.ask([(r.task_id, r.agent_id) for _, r in pairs])

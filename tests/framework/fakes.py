@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.mesos.calls import MesosCallError
+from controller.mesos.calls import AgentAccept, MesosCallError
 from controller.mesos.events import DriverEvent, EventSink, JsonObject
 from controller.mesos.states import Acknowledgement
 from controller.state import NotLeader, RequestCounts, StateError, StateStore
@@ -169,6 +170,9 @@ class FakeMesos:
         self.may_call: Callable[[], bool] = lambda: True
         self.may_subscribe: Callable[[], bool] = lambda: True
         self._called = asyncio.Condition()
+        # Built on the event loop: the calls made from worker threads notify on it.
+        self._loop = asyncio.get_running_loop()
+        self._notifying: set[asyncio.Task[None]] = set()
 
     def connect(
         self, sink: EventSink, may_call: Callable[[], bool], may_subscribe: Callable[[], bool]
@@ -210,6 +214,30 @@ class FakeMesos:
     ) -> None:
         await self._call("accept", list(offer_ids))
         self.accepted.append((list(offer_ids), list(tasks)))
+
+    def accept_now(
+        self, launches: Sequence[AgentAccept], refuse_seconds: float
+    ) -> list[Future[None]]:
+        answers: list[Future[None]] = []
+        for offer_ids, tasks in launches:
+            answer: Future[None] = Future()
+            answers.append(answer)
+            if "accept" in self.refused or not self.may_call():
+                answer.set_exception(MesosCallError("accept refused"))
+                continue
+            self.journal.entries.append(("accept", list(offer_ids)))
+            self.accepted.append((list(offer_ids), list(tasks)))
+            answer.set_result(None)
+        self._loop.call_soon_threadsafe(self._notify)
+        return answers
+
+    def _notify(self) -> None:
+        async def notify() -> None:
+            async with self._called:
+                self._called.notify_all()
+
+        self._notifying.add(task := self._loop.create_task(notify()))
+        task.add_done_callback(self._notifying.discard)
 
     async def decline(self, offer_ids: Sequence[str], refuse_seconds: float) -> None:
         await self._call("decline", list(offer_ids))

@@ -4,15 +4,20 @@ way a plan made ahead falls back to the ready queue when something changed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from controller.history.records import RunLaunched
+from controller.mesos.calls import AgentAccept
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
 from controller.state import LaunchSource
+from controller.state.transactions import Op
 from tests.framework.factories import make_job
 from tests.framework.world import World, offer
 
@@ -64,6 +69,21 @@ async def test_a_fire_planned_ahead_is_recorded_with_its_tasks_and_accepted_on_h
     assert world.metric("cloudjob_tasks_launched_total", source="READY") == 2
 
 
+async def test_a_refused_accept_of_a_fire_reconciles_its_tasks_and_declines_its_offers(
+    world: World,
+) -> None:
+    await prepared(world)
+    world.mesos.refused.add("accept")
+    await fire(world)
+    recorded = sorted((t.task_id, "a1") for t in world.store.running_of("ns.job"))
+    assert len(recorded) == 2, "recorded before the ACCEPT, as running"
+    assert all(world.tracked.get(t) is not None for t, _ in recorded)
+    await world.mesos.until(lambda: recorded in world.mesos.reconciled)
+    assert ["o1"] in world.mesos.declined
+    assert world.metric("cloudjob_launch_errors_total", stage="accept") == 1
+    assert [e.kind for e in world.events] == [], "nothing reported launched"
+
+
 async def test_the_launch_history_is_packed_ahead_and_the_runs_launch_at_the_fire_time(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +96,67 @@ async def test_the_launch_history_is_packed_ahead_and_the_runs_launch_at_the_fir
     assert {t.launched_at for t in world.store.running_of("ns.job")} == {FIRE}
     launched = [r for r in world.history if isinstance(r, RunLaunched)]
     assert len(launched) == 2 and {r.place.launched_at for r in launched} == {FIRE}
+
+
+async def test_a_fire_handed_early_is_recorded_and_accepted_at_its_time_with_a_blocked_loop() -> (
+    None
+):
+    world = World(fire_early=30.0)
+    try:
+        fire_time = datetime.now(UTC) + timedelta(seconds=1)
+        world.seed(make_job("job", shards=2))
+        world.launch.offers_received([offer("o1", "a1")])
+        await world.launch.prepare(("ns.job",), fire_time)
+        committed = threading.Event()
+        committed_at: list[datetime] = []
+        commit = world.gateway.commit
+
+        def stamped(fence: str, ops: Sequence[Op]) -> None:
+            commit(fence, ops)
+            committed_at.append(datetime.now(UTC))
+            committed.set()
+
+        world.gateway.commit = stamped  # type: ignore[method-assign]
+        accepted = threading.Event()
+        accept_now = world.mesos.accept_now
+
+        def sent(launches: Sequence[AgentAccept], refuse: float) -> list[Future[None]]:
+            answers = accept_now(launches, refuse)
+            accepted.set()
+            return answers
+
+        world.mesos.accept_now = sent  # type: ignore[method-assign,assignment]
+
+        async def fire_at() -> None:
+            async with world.lock:
+                changes, launch = await world.launch.record_fire(("ns.job",), fire_time)
+            assert changes is not None
+            await world.launch.launch_fired(launch)
+
+        firing = asyncio.create_task(fire_at())
+        await asyncio.sleep(0)  # the fire is handed to its thread
+        # Block the event loop: the fire's thread records it all the same, at its time,
+        # and sends its ACCEPT.
+        assert committed.wait(timeout=30), "the fire waited for the event loop"
+        assert committed_at[0] >= fire_time, "never recorded before its time"
+        assert accepted.wait(timeout=30), "the ACCEPT waited for the event loop"
+        await firing
+        assert [o for o, _ in world.mesos.accepted] == [["o1"]]
+        assert world.store.last_fired("ns.job") == fire_time
+    finally:
+        await world.close()
+
+
+async def test_a_fire_time_far_ahead_holds_the_fire_no_longer_than_the_early_bound() -> None:
+    # A wall clock stepped back after the fire was handed: the fire goes ahead.
+    world = World(fire_early=0.05)
+    try:
+        world.seed(make_job("job", shards=1))
+        async with world.lock:
+            changes, _ = await asyncio.wait_for(world.launch.record_fire(("ns.job",), FIRE), 30)
+        assert changes is not None and world.store.last_fired("ns.job") == FIRE
+    finally:
+        await world.close()
 
 
 async def test_a_job_changed_after_the_plan_waits_in_the_ready_queue(world: World) -> None:

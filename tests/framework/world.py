@@ -110,6 +110,8 @@ class World:
     subscribed: bool = True
     # The producer's next fire time, as the launch cycle asks for it.
     next_fire: datetime | None = None
+    # How long before its time a fire may be handed to the launch cycle.
+    fire_early: float = 0.0
 
     def __post_init__(self) -> None:
         self.gateway = FakeGateway(self.journal)
@@ -152,6 +154,7 @@ class World:
             subscribed=lambda: self.subscribed,
             handoff=self.handoff,
             next_fire=lambda: self.next_fire,
+            fire_early=self.fire_early,
         )
         self.expiry = UnreachableExpiry(self.settings.unreachable_grace_seconds, self.background)
         self.acknowledger = Acknowledger(self.mesos, self.metrics)
@@ -216,3 +219,4 @@ class World:
 
     async def close(self) -> None:
         await self.background.close()
+        self.launch.close()
