@@ -31,6 +31,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -99,7 +100,7 @@ class HistoryWriter:
         self._spool: Spool | None = None
         # Units written (or dropped) whose spool nodes are still to be deleted.
         self._unspool: set[str] = set()
-        self._wake = asyncio.Event()
+        self._wake = _Wake()
         self._leading = False
         self._adopt = False
         self._reload = False
@@ -190,19 +191,25 @@ class HistoryWriter:
     # ------------------------------------------------------------------ the task
     async def run(self, stop: asyncio.Event) -> None:
         """Write until `stop` is set; then try once to write what is left."""
+        # One waiter on `stop` for the whole run and no task created per wait: kopf takes
+        # every task created while an operator runs for one of its own, and waits 5 s for
+        # it when that operator stops, at the end of each leadership term.
+        stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
                 if not await self._step():
-                    await _wait(stop, self.settings.retry_seconds)
+                    await asyncio.wait({stopping}, timeout=self.settings.retry_seconds)
                 elif not self._buffer and not self._reload and not self._adopt:
-                    self._wake.clear()
+                    woken = self._wake.cleared()
                     due = self._retention_due_in()
                     if self._unspool:
                         due = min(due, self.settings.retry_seconds)
-                    await _wait_any(stop, self._wake, due)
+                    either: set[asyncio.Future[Any]] = {stopping, woken}
+                    await asyncio.wait(either, timeout=max(0.0, due), return_when="FIRST_COMPLETED")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._write_all(), self.settings.retry_seconds)
         finally:
+            stopping.cancel()
             if self._engine is not None:
                 await self._engine.dispose()
                 self._engine = None
@@ -385,15 +392,17 @@ class HistoryWriter:
         self.metrics.up.set(1)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+class _Wake:
+    """A wake-up call for the writer's task, waited for as a plain future (no task)."""
 
+    def __init__(self) -> None:
+        self._woken: asyncio.Future[None] | None = None
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    def set(self) -> None:
+        if self._woken is not None and not self._woken.done():
+            self._woken.set_result(None)
+
+    def cleared(self) -> asyncio.Future[None]:
+        """A future done at the next `set`."""
+        self._woken = asyncio.get_running_loop().create_future()
+        return self._woken

@@ -115,6 +115,21 @@ async def test_runs_are_written_and_summarised_exactly(running: Running) -> None
     assert writer.health == "ok"
 
 
+async def test_the_writer_idles_without_a_task_of_its_own_pending(running: Running) -> None:
+    # kopf takes every task created while an operator runs for one of its own and waits
+    # 5 s for it when the operator stops, at each leadership term's end; the writer
+    # outlives the terms.
+    writer = running.writer
+    before = asyncio.all_tasks()
+    for shard in range(3):
+        writer.submit(SpoolUnit.of([launched(shard=shard)]))
+        await running.until(lambda: writer.buffered == 0, "the buffer to drain")
+    for _ in range(5):
+        await asyncio.sleep(0)  # the writer is back in its wait
+    created = {t for t in asyncio.all_tasks() - before if not t.done()}
+    assert created == set()
+
+
 async def test_a_new_term_reloads_the_same_counters(running: Running) -> None:
     writer = running.writer
     writer.submit(SpoolUnit.of([ended(fire=T0 + timedelta(minutes=n)) for n in range(5)]))
