@@ -103,7 +103,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
     """
 
     @kopf.on.startup(registry=registry, id="configure")
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=ANNOTATION_PREFIX
@@ -144,8 +144,10 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
 
     # Every watch event, before the object's change handlers: index it, then see
     # whether its annotations ask for something (trigger on a job, reconcile on an app).
+    # Every handler is a coroutine: kopf runs a plain function on a worker thread, and
+    # the object index and the dirty queue belong to the event loop.
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry, id="app-seen")
-    def app_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def app_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
         key, summary, known = app_entry(body)
         if type == "DELETED":
             memo.indexes.forget_app(key)
@@ -154,7 +156,7 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
         memo.reconciliation.annotations_seen(ObjectKind.APP, known.view)
 
     @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-seen")
-    def job_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def job_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
         job = view(body)
         key = (job.namespace, job.name)
         if type == "DELETED":
