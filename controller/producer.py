@@ -21,7 +21,8 @@ schedule, the last fire time it handled and the wall clock:
   ahead; the fire itself comes through `on_fire`.
 - With `early`, a timer hands a fire to `on_fire` up to that long before its time, and
   the handler waits for the time itself: a handler that waits on a thread is not made
-  late by an event loop busy at the fire time. Never later than the announcement.
+  late by an event loop busy at the fire time. A fire is never handed before it is
+  announced.
 - Sleeps are measured on the event loop's monotonic clock while fire times are wall
   times, so a timer sleeps until its next fire time but never longer than `recheck`
   seconds at a time: after a step either way it looks at the wall clock again within

@@ -115,8 +115,8 @@ DEFAULT_HEARTBEAT_SECONDS = 15.0
 CONFIRM_TIMEOUT_SECONDS = 5.0
 SUBSCRIBE_RETRY_SECONDS = 2.0
 # How long before its time a cron fire is handed over: it takes the state lock, then
-# its thread waits for the time. Covers the event loop's usual busy spells, which made
-# one fire in a hundred reach Mesos 0.1-0.2 s late when it was handed at its time.
+# its thread waits for the time. Covers the event loop's usual busy spells: a fire
+# handed at its time started up to 0.16 s late at 1,000 jobs.
 FIRE_HANDED_EARLY = 0.25
 
 
