@@ -19,10 +19,10 @@ schedule, the last fire time it handled and the wall clock:
 - With a `lead`, a timer wakes that long before each fire time and hands its jobs and
   the coming fire time to `on_upcoming` once, so that the fire's launch can be planned
   ahead; the fire itself comes through `on_fire`.
-- With `early`, a timer hands a fire to `on_fire` up to that long before its time, and
-  the handler waits for the time itself: a handler that waits on a thread is not made
-  late by an event loop busy at the fire time. A fire is never handed before it is
-  announced.
+- With `early`, a timer hands a fire whose announcement `on_upcoming` answered True
+  (its launch is planned) to `on_fire` up to that long before its time, and the handler
+  waits for the time itself: a handler that waits on a thread is not made late by an
+  event loop busy at the fire time. Any other fire is handed at its time.
 - Sleeps are measured on the event loop's monotonic clock while fire times are wall
   times, so a timer sleeps until its next fire time but never longer than `recheck`
   seconds at a time: after a step either way it looks at the wall clock again within
@@ -41,13 +41,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from controller.cron import CronSchedule, parse_cron
 from controller.operations import SchedulingError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 FireHandler = Callable[[tuple[str, ...], datetime], Awaitable[None]]
+# Answers whether the announced fire is to be handed early.
+UpcomingHandler = Callable[[tuple[str, ...], datetime], Awaitable[bool]]
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -116,6 +121,8 @@ class _Timer:
     jobs: dict[str, None] = field(default_factory=dict)
     next_fire: datetime | None = None
     announced: datetime | None = None
+    # The announced fire time to hand over early.
+    early_for: datetime | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -132,7 +139,7 @@ class TransientProducer:
         sleep: Sleep = asyncio.sleep,
         on_misfire: Callable[[TimerKey, datetime], None] | None = None,
         recheck: float = RECHECK_SECONDS,
-        on_upcoming: FireHandler | None = None,
+        on_upcoming: UpcomingHandler | None = None,
         lead: float = 0.0,
         early: float = 0.0,
     ) -> None:
@@ -228,7 +235,7 @@ class TransientProducer:
                 self._recheck,
                 lead=self._lead,
                 announced=timer.announced,
-                early=self._early,
+                early=self._early if timer.early_for == timer.next_fire else 0.0,
             )
             timer.handled, timer.next_fire = decision.handled, decision.next_fire
             if decision.missed is not None:
@@ -245,7 +252,8 @@ class TransientProducer:
                 await self._hand(self._on_fire, timer, decision.fire, "handling")
             elif decision.upcoming is not None and self._on_upcoming is not None:
                 timer.announced = decision.upcoming
-                await self._hand(self._on_upcoming, timer, decision.upcoming, "preparing")
+                early = await self._hand(self._on_upcoming, timer, decision.upcoming, "preparing")
+                timer.early_for = decision.upcoming if early else None
             elif decision.next_fire is None:
                 log.info(
                     "cron %s [%s] has no further fire time", timer.key.cron, timer.key.time_zone
@@ -254,12 +262,19 @@ class TransientProducer:
             else:
                 await self._sleep(decision.sleep)
 
-    async def _hand(self, handler: FireHandler, timer: _Timer, at: datetime, doing: str) -> None:
-        """Hand the timer's jobs and a fire time to `handler`; a failure is logged and
-        never ends the timer."""
+    async def _hand(
+        self,
+        handler: Callable[[tuple[str, ...], datetime], Awaitable[T]],
+        timer: _Timer,
+        at: datetime,
+        doing: str,
+    ) -> T | None:
+        """Hand the timer's jobs and a fire time to `handler`; a failure is logged (None)
+        and never ends the timer."""
         try:
-            await handler(tuple(timer.jobs), at)
+            return await handler(tuple(timer.jobs), at)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s the fire of cron %s at %s failed", doing, timer.key, at)
+            return None

@@ -272,17 +272,18 @@ class LaunchCycle:
         self._gauges.update()
 
     # ------------------------------------------------------------------ ahead of a fire
-    async def prepare(self, job_keys: Sequence[str], fire_time: datetime) -> None:
+    async def prepare(self, job_keys: Sequence[str], fire_time: datetime) -> bool:
         """Plan the coming fire's launch of the idle jobs among `job_keys` on the offers
-        held now, and hold those offers back for it (see `ahead`)."""
+        held now, and hold those offers back for it (see `ahead`); whether anything was
+        planned (then the fire is worth handing over early, see `record_fire`)."""
         if not self._subscribed():
-            return
+            return False
         async with self._lock:
             self._release_passed()
             unsettled = self._reconciler.unsettled_jobs()
             idle = [k for k in self._store.idle_jobs(job_keys) if k not in unsettled]
             if not idle or not self._pool.offers:
-                return
+                return False
             jobs, apps = self._store.jobs(), self._store.apps()
             inputs = LaunchInputs(
                 jobs=jobs,
@@ -299,7 +300,7 @@ class LaunchCycle:
             offers = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
             plan.agents = [a for a in plan.agents if offers[a.agent_id]]
             if not plan.agents:
-                return
+                return False
             built_from = {}
             for record in plan.records:
                 job = jobs[record.job_key]
@@ -313,6 +314,7 @@ class LaunchCycle:
                 PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from, history)
             )
             self._metrics.offers_held.set(len(self._pool.offers))
+            return True
 
     async def record_fire(
         self, job_keys: Sequence[str], fire_time: datetime
@@ -359,10 +361,10 @@ class LaunchCycle:
     async def _at_fire_time(self, fire_time: datetime, record: Callable[[], T]) -> T:
         """Run `record` on the fire's thread once the wall clock reaches `fire_time`.
 
-        A fire is handed over up to `fire_early` seconds before its time, with the state
-        lock taken: the thread then waits on its own clock, and an event loop busy at
-        the fire time no longer makes the fire late. It waits no longer than that bound,
-        so a wall clock stepped back does not hold the lock."""
+        A fire planned ahead is handed over up to `fire_early` seconds before its time,
+        with the state lock taken: the thread then waits on its own clock, and an event
+        loop busy at the fire time no longer makes the fire late. It waits no longer than
+        that bound, so a wall clock stepped back does not hold the lock."""
         early = self._fire_early
 
         def when_due() -> T:

@@ -217,8 +217,9 @@ async def test_each_fire_is_announced_once_a_lead_before_it_then_fires_at_its_ti
     events: list[tuple[str, datetime, datetime]] = []
     enough = asyncio.Event()
 
-    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> None:
+    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> bool:
         events.append(("upcoming", at, time.now))
+        return True
 
     async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
         events.append(("fire", at, time.now))
@@ -245,13 +246,17 @@ async def test_each_fire_is_announced_once_a_lead_before_it_then_fires_at_its_ti
             assert when == at
 
 
-async def test_a_fire_is_handed_early_after_its_announcement_and_carries_its_own_time() -> None:
+@pytest.mark.parametrize("planned", [True, False])
+async def test_a_planned_fire_is_handed_early_after_its_announcement_any_other_at_its_time(
+    planned: bool,
+) -> None:
     time = FakeTime(START)  # 12:00:00.5
     events: list[tuple[str, datetime, datetime]] = []
     enough = asyncio.Event()
 
-    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> None:
+    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> bool:
         events.append(("upcoming", at, time.now))
+        return planned
 
     async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
         events.append(("fire", at, time.now))
@@ -276,11 +281,12 @@ async def test_a_fire_is_handed_early_after_its_announcement_and_carries_its_own
         ("upcoming", fires[1]),
         ("fire", fires[1]),
     ]
+    handed = timedelta(seconds=0.2 if planned else 0)
     for kind, at, when in events:
         if kind == "upcoming":
             assert at - timedelta(seconds=0.3) <= when < at - timedelta(seconds=0.2)
         else:
-            assert when == at - timedelta(seconds=0.2), "handed early, with the fire's own time"
+            assert when == at - handed, "with the fire's own time, early only when planned"
 
 
 # The wall clock stepped (an NTP correction): no fire is replayed, none waits for a deadline
