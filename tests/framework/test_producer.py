@@ -212,43 +212,11 @@ async def test_real_clock_fires_a_seconds_cron() -> None:
     assert datetime.now(UTC) - seen[0] < timedelta(seconds=5)
 
 
-async def test_each_fire_is_announced_once_a_lead_before_it_then_fires_at_its_time() -> None:
-    time = FakeTime(START)  # 12:00:00.5
-    events: list[tuple[str, datetime, datetime]] = []
-    enough = asyncio.Event()
-
-    async def on_upcoming(jobs: tuple[str, ...], at: datetime) -> bool:
-        events.append(("upcoming", at, time.now))
-        return True
-
-    async def on_fire(jobs: tuple[str, ...], at: datetime) -> None:
-        events.append(("fire", at, time.now))
-        if len(events) == 4:
-            enough.set()
-
-    producer = TransientProducer(
-        on_fire, clock=time.clock, sleep=time.sleep, on_upcoming=on_upcoming, lead=0.3
-    )
-    producer.register("ns.a", "*/2 * * * * ?")
-    await asyncio.wait_for(enough.wait(), 5)
-    await producer.close()
-    fires = [datetime(2024, 3, 1, 12, 0, s, tzinfo=UTC) for s in (2, 4)]
-    assert [(kind, at) for kind, at, _ in events[:4]] == [
-        ("upcoming", fires[0]),
-        ("fire", fires[0]),
-        ("upcoming", fires[1]),
-        ("fire", fires[1]),
-    ]
-    for kind, at, when in events:
-        if kind == "upcoming":
-            assert at - timedelta(seconds=0.3) <= when < at
-        else:
-            assert when == at
-
-
-@pytest.mark.parametrize("planned", [True, False])
-async def test_a_planned_fire_is_handed_early_after_its_announcement_any_other_at_its_time(
-    planned: bool,
+@pytest.mark.parametrize(
+    ("early", "planned", "handed"), [(0.0, True, 0.0), (0.2, True, 0.2), (0.2, False, 0.0)]
+)
+async def test_each_fire_is_announced_a_lead_before_then_handed_early_only_if_planned(
+    early: float, planned: bool, handed: float
 ) -> None:
     time = FakeTime(START)  # 12:00:00.5
     events: list[tuple[str, datetime, datetime]] = []
@@ -269,7 +237,7 @@ async def test_a_planned_fire_is_handed_early_after_its_announcement_any_other_a
         sleep=time.sleep,
         on_upcoming=on_upcoming,
         lead=0.3,
-        early=0.2,
+        early=early,
     )
     producer.register("ns.a", "*/2 * * * * ?")
     await asyncio.wait_for(enough.wait(), 5)
@@ -281,12 +249,11 @@ async def test_a_planned_fire_is_handed_early_after_its_announcement_any_other_a
         ("upcoming", fires[1]),
         ("fire", fires[1]),
     ]
-    handed = timedelta(seconds=0.2 if planned else 0)
     for kind, at, when in events:
         if kind == "upcoming":
-            assert at - timedelta(seconds=0.3) <= when < at - timedelta(seconds=0.2)
+            assert at - timedelta(seconds=0.3) <= when < at - timedelta(seconds=early)
         else:
-            assert when == at - handed, "with the fire's own time, early only when planned"
+            assert when == at - timedelta(seconds=handed), "carrying the fire's own time"
 
 
 # The wall clock stepped (an NTP correction): no fire is replayed, none waits for a deadline
