@@ -347,10 +347,18 @@ class MesosDriver:
     def accept_now(
         self, launches: Sequence[AgentAccept], refuse_seconds: float
     ) -> list[Future[None]]:
-        return [
-            self._accepts.submit(functools.partial(self._send_accept, body=body))
-            for body in (_accept_body(o, t, refuse_seconds) for o, t in launches)
-        ]
+        sending: list[Future[None]] = []
+        for offer_ids, tasks in launches:
+            body = _accept_body(offer_ids, tasks, refuse_seconds)
+            try:
+                sending.append(
+                    self._accepts.submit(functools.partial(self._send_accept, body=body))
+                )
+            except RuntimeError as error:  # the lanes are closed: the term is ending
+                refused: Future[None] = Future()
+                refused.set_exception(MesosCallError(f"ACCEPT not sent: {error}"))
+                sending.append(refused)
+        return sending
 
     def _send_accept(self, lane: CallLane, body: JsonObject) -> None:
         self._send(lane, "ACCEPT", body)
