@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controller.handlers import HANDLER_CONNECTIONS
 from controller.reconcilers.kubeapi import CONNECTIONS
-from devcluster.zookeeper import free_port
 from tests.stack import API_VERSION, NAMESPACE, Stack, job_manifest
 from tests.waiting import wait_for
 
@@ -55,7 +55,9 @@ def test_a_controller_starting_with_hundreds_of_jobs_keeps_its_api_connections_b
                 script={"commandLine": stack.record_command()},
             )
         )
-    process = stack.start_process("replica-a", health_port=free_port(), metrics_port=free_port())
+    # Ports 0: the endpoints take free ones themselves (a port picked here could be taken
+    # by another process before the controller binds it).
+    process = stack.start_process("replica-a", health_port=0, metrics_port=0)
     most = 0
     done = threading.Event()
 
@@ -72,8 +74,13 @@ def test_a_controller_starting_with_hundreds_of_jobs_keeps_its_api_connections_b
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
+
+        def listed() -> list[dict[str, Any]]:
+            assert process.poll() is None, "the controller exited (see replica-a.log)"
+            return stack.kube.list(API_VERSION, "CloudJob", NAMESPACE)
+
         wait_for(
-            lambda: stack.kube.list(API_VERSION, "CloudJob", NAMESPACE),
+            listed,
             lambda jobs: (
                 sum((j.get("status") or {}).get("state") == "Scheduled" for j in jobs) == JOBS
             ),
