@@ -342,7 +342,7 @@ class MesosDriver:
 
         ACCEPTs of different agents go out side by side, each on a free lane."""
         body = _accept_body(offer_ids, tasks, refuse_seconds)
-        await self._accepts.run(lambda lane: self._send(lane, "ACCEPT", body))
+        await self._accepts.run(functools.partial(self._send_accept, body=body))
 
     def accept_now(
         self, launches: Sequence[AgentAccept], refuse_seconds: float
