@@ -29,7 +29,7 @@ import kopf
 from controller import resources
 from controller.diffbase import TrimmedDiffBaseStorage
 from controller.dirty import ObjectKind
-from controller.reconcilers import apps
+from controller.reconcilers import apps, jobs
 from controller.reconcilers.handling import ObjectView, Post, Reconciliation
 from controller.reconcilers.indexing import ObjectIndex
 from controller.reconcilers.kubeapi import bounded_session
@@ -61,15 +61,21 @@ class OperatorMemo:
     indexes: ObjectIndex = field(default_factory=ObjectIndex)
 
 
+# The annotations the controller acts on; the rest (kubectl's last applied
+# configuration, kopf's bookkeeping) would only weigh on the object index.
+ACTED_ON_ANNOTATIONS = (jobs.TRIGGER_ANNOTATION, apps.RECONCILE_ANNOTATION)
+
+
 def view(body: kopf.Body) -> ObjectView:
     meta = body.metadata
+    annotations = meta.annotations
     return ObjectView(
         namespace=meta.namespace or "",
         name=meta.name or "",
         generation=meta.get("generation"),
         spec=copy.deepcopy(dict(body.spec)),
         status=copy.deepcopy(dict(body.status)),
-        annotations=dict(meta.annotations),
+        annotations={k: annotations[k] for k in ACTED_ON_ANNOTATIONS if k in annotations},
         deleting=meta.deletion_timestamp is not None,
     )
 

@@ -53,7 +53,8 @@ class Post(Protocol):
 
 @dataclass(frozen=True)
 class ObjectView:
-    """The parts of a CloudApp/CloudJob object the reconcilers read."""
+    """The parts of a CloudApp/CloudJob object the reconcilers read (of its annotations,
+    those the controller acts on)."""
 
     namespace: str
     name: str

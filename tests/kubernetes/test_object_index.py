@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+
+import kopf
 import pytest
 
 from controller.dirty import ObjectKind
-from controller.reconcilers.apps import AppSummary
+from controller.handlers import view
+from controller.reconcilers.apps import RECONCILE_ANNOTATION, AppSummary
 from controller.reconcilers.handling import ObjectView
 from controller.reconcilers.indexing import ObjectIndex
+from controller.reconcilers.jobs import TRIGGER_ANNOTATION
 from controller.reconcilers.recording import ObjectRef
 from controller.reconcilers.refreshing import Known
 from controller.reconcilers.status import AppAvailability
@@ -86,3 +91,56 @@ def test_the_listing_fills_in_the_apps_no_event_has_shown_and_opens_the_gate() -
     # Once listed, a deletion is just a deletion.
     index.forget_app(("a", "new"))
     assert index.app_lookup("a", "new") is AppAvailability.MISSING
+
+
+def test_an_object_is_kept_packed_and_read_back_as_a_fresh_copy_of_what_was_seen() -> None:
+    status = {
+        "state": "Scheduled",
+        "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 3}],
+        "recentRuns": [{"fireTime": "2026-12-07T00:31:35Z", "shards": [{"shard": 0}]}],
+        "pendingRuns": 0,
+    }
+    seen = ObjectView(
+        namespace="a",
+        name="j1",
+        generation=3,
+        spec={"appName": "demo", "cpuCount": 0.5, "script": {"commandLine": "./run.sh"}},
+        status=status,
+        annotations={TRIGGER_ANNOTATION: "1"},
+        deleting=True,
+    )
+    entry = Known(seen, ObjectRef("cloudjob.io/v1alpha1", "CloudJob", "a", "j1", "uid-j1"))
+    as_seen = copy.deepcopy(seen)
+    first = entry.view
+    assert first == as_seen
+    first.status["conditions"][0]["status"] = "False"
+    assert entry.view == as_seen
+
+
+def test_the_view_of_an_object_keeps_only_the_annotations_the_controller_acts_on() -> None:
+    body = kopf.Body(
+        {
+            "apiVersion": "cloudjob.io/v1alpha1",
+            "kind": "CloudJob",
+            "metadata": {
+                "namespace": "a",
+                "name": "j1",
+                "generation": 2,
+                "annotations": {
+                    TRIGGER_ANNOTATION: "7",
+                    RECONCILE_ANNOTATION: "r1",
+                    "kubectl.kubernetes.io/last-applied-configuration": '{"spec": {}}',
+                    "kopf.zalando.org/last-handled-configuration": '{"spec": {}}',
+                },
+            },
+            "spec": {"appName": "demo"},
+            "status": {"state": "Scheduled"},
+        }
+    )
+    seen = view(body)
+    assert seen.annotations == {TRIGGER_ANNOTATION: "7", RECONCILE_ANNOTATION: "r1"}
+    assert (seen.spec, seen.status, seen.generation) == (
+        {"appName": "demo"},
+        {"state": "Scheduled"},
+        2,
+    )
