@@ -173,12 +173,13 @@ class StatusRefresher:
             self.queue.mark(kind, key)
             return True
         self.metrics.refreshes.labels(kind.value).inc()
+        seen = known.view
         try:
             if kind is ObjectKind.JOB:
                 post = self._poster(known.ref)
-                patch = await self.reconciliation.job_refresh(known.view, self.apps_now, post)
+                patch = await self.reconciliation.job_refresh(seen, self.apps_now, post)
             else:
-                patch = await self.reconciliation.app_refresh(known.view)
+                patch = await self.reconciliation.app_refresh(seen)
             if not patch:
                 return True
             while (wait := self.bucket.take(time.monotonic())) > 0:
@@ -186,7 +187,7 @@ class StatusRefresher:
                     return True
             if not self.reconciliation.leading():
                 return True
-            await self.write(kind, known.view, patch)
+            await self.write(kind, seen, patch)
             self.metrics.writes.labels(kind.value).inc()
             return True
         except (ApiError, SchedulingError, kopf.TemporaryError) as error:
