@@ -67,14 +67,26 @@ ACTED_ON_ANNOTATIONS = (jobs.TRIGGER_ANNOTATION, apps.RECONCILE_ANNOTATION)
 
 
 def view(body: kopf.Body) -> ObjectView:
+    """The object for a change handler, which hands it on: spec and status copied off
+    kopf's body."""
+    return _view(body, copy.deepcopy)
+
+
+def glance(body: kopf.Body) -> ObjectView:
+    """The object for a watch event, read at once and not kept: its spec and status are
+    kopf's own (`Known` copies what the index keeps as it packs it)."""
+    return _view(body, lambda part: part)
+
+
+def _view(body: kopf.Body, own: Callable[[dict[str, Any]], dict[str, Any]]) -> ObjectView:
     meta = body.metadata
     annotations = meta.annotations
     return ObjectView(
         namespace=meta.namespace or "",
         name=meta.name or "",
         generation=meta.get("generation"),
-        spec=copy.deepcopy(dict(body.spec)),
-        status=copy.deepcopy(dict(body.status)),
+        spec=own(dict(body.spec)),
+        status=own(dict(body.status)),
         annotations={k: annotations[k] for k in ACTED_ON_ANNOTATIONS if k in annotations},
         deleting=meta.deletion_timestamp is not None,
     )
@@ -95,7 +107,7 @@ def poster(recorder: EventRecorder, body: kopf.Body) -> Post:
 
 def app_entry(body: kopf.Body) -> tuple[tuple[str, str], apps.AppSummary, Known]:
     """What the object index keeps of a CloudApp (from a watch event or a listing)."""
-    app = view(body)
+    app = glance(body)
     desired = apps.desired_app(app.namespace, app.name, app.generation, app.spec)
     summary = apps.summarize(desired, deleting=app.deleting)
     return (app.namespace, app.name), summary, Known(app, reference(body))
@@ -159,11 +171,11 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
             memo.indexes.forget_app(key)
         else:
             memo.indexes.put_app(key, summary, known)
-        memo.reconciliation.annotations_seen(ObjectKind.APP, known.view)
+        memo.reconciliation.annotations_seen(ObjectKind.APP, glance(body))
 
     @kopf.on.event(GROUP, VERSION, JOBS, registry=registry, id="job-seen")
     async def job_seen(memo: OperatorMemo, body: kopf.Body, type: str | None, **_: Any) -> None:
-        job = view(body)
+        job = glance(body)
         key = (job.namespace, job.name)
         if type == "DELETED":
             memo.indexes.forget_job(key)
