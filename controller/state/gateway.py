@@ -44,6 +44,7 @@ from kazoo.protocol.states import WatchedEvent
 from kazoo.security import ACL
 
 from controller.state.errors import NotLeader, StateError, StateUnavailable
+from controller.state.multiread import READS_PER_REQUEST, Answer, Read, reads_in_bulk, send
 from controller.state.transactions import Create, Op, SetData
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,20 @@ class ZkGateway:
     """Counted, translated access to one kazoo client; `acl` goes on every node created."""
 
     def __init__(
-        self, client: KazooClient, acl: Sequence[ACL] | None = None, timeout: float = 15.0
+        self,
+        client: KazooClient,
+        acl: Sequence[ACL] | None = None,
+        timeout: float = 15.0,
+        *,
+        bulk: bool | None = None,
     ) -> None:
+        """`bulk`: read many nodes with multi-reads (None: if the server answers them,
+        asked once, at the first read of many nodes)."""
         self.client = client
         self.acl = list(acl) if acl else None
         self.timeout = timeout
         self.counts = RequestCounts()
+        self._bulk = bulk
 
     # reads
     def get(self, path: str) -> tuple[bytes, int] | None:
@@ -131,6 +140,10 @@ class ZkGateway:
 
     def get_many(self, paths: Iterable[str]) -> dict[str, tuple[bytes, int]]:
         """Data and version of every existing path, fetched in one pipelined round trip."""
+        paths = list(paths)
+        if self._in_bulk(paths):
+            answers = self._read_bulk([(Read.DATA, p) for p in paths])
+            return {p: a for p, a in zip(paths, answers, strict=True) if isinstance(a, tuple)}
         pending = [(p, self.client.get_async(p)) for p in paths]
         if not pending:
             return {}
@@ -150,6 +163,11 @@ class ZkGateway:
 
     def children_many(self, paths: Iterable[str]) -> dict[str, list[str]]:
         """Children of every existing path, fetched in one pipelined round trip."""
+        paths = list(paths)
+        if self._in_bulk(paths):
+            answers = self._read_bulk([(Read.CHILDREN, p) for p in paths])
+            pairs = zip(paths, answers, strict=True)
+            return {p: sorted(a) for p, a in pairs if isinstance(a, list)}
         pending = [(p, self.client.get_children_async(p)) for p in paths]
         if not pending:
             return {}
@@ -161,6 +179,31 @@ class ZkGateway:
             except NoNodeError:
                 continue
         return found
+
+    def _in_bulk(self, paths: Sequence[str]) -> bool:
+        if len(paths) < 2:
+            return False
+        if self._bulk is None:
+            self._bulk = reads_in_bulk(self.client)
+        return self._bulk
+
+    def _read_bulk(self, reads: Sequence[tuple[Read, str]]) -> list[Answer]:
+        """Every read's answer, sent as pipelined multi-reads; a read of a node that does
+        not exist answers NoNodeError, any other failed read raises its error (as a
+        single read would)."""
+        pending = [
+            send(self.client, reads[i : i + READS_PER_REQUEST])
+            for i in range(0, len(reads), READS_PER_REQUEST)
+        ]
+        self.counts.add(requests=len(pending))
+        answers: list[Answer] = []
+        for result in pending:
+            answers += self._wait(result)
+        for (_, path), answer in zip(reads, answers, strict=True):
+            if isinstance(answer, Exception) and not isinstance(answer, NoNodeError):
+                log.warning("reading %s failed: %r", path, answer)
+                raise answer
+        return answers
 
     def exists(self, path: str, watch: Callable[[WatchedEvent], None] | None = None) -> bool:
         """Whether `path` exists, leaving `watch` on it (fired once on its next change)."""
