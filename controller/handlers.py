@@ -47,8 +47,6 @@ WATCH_SERVER_TIMEOUT = 300
 HANDLER_CONNECTIONS = 32
 # Objects whose events kopf handles at once (per-object workers); the rest wait.
 KOPF_WORKERS = 200
-# Objects per page of kopf's listings (a watch's start, and a relist after it expired).
-LIST_PAGE = 500
 
 
 @dataclass
@@ -147,10 +145,6 @@ def register_handlers(registry: kopf.OperatorRegistry) -> None:
         # handler waits for another object's worker.
         settings.queueing.worker_limit = KOPF_WORKERS
         settings.queueing.idle_timeout = 0.5
-        # kopf lists in one response by default: at 10,000 jobs a leader held the whole
-        # body, its text and every decoded object at once, the peak its RSS kept after.
-        # Pages keep one page's body at a time.
-        settings.watching.chunk_size = LIST_PAGE
 
     @kopf.on.login(registry=registry, id="credentials")
     async def credentials(memo: OperatorMemo, **_: Any) -> kopf.AiohttpSession:
