@@ -478,6 +478,8 @@ class Bench:
         kill_at = start + self.window / 3 if self.kill_leader else None
         killed: float | None = None
         leader_cpu: float | None = None
+        standby_cpu: dict[int, float | None] = {}
+        identities: dict[int, str] = {}
         elected: float | None = None
         while time.time() < end:
             if killed is None:
@@ -487,6 +489,8 @@ class Bench:
                     rss.append(sample)
             if kill_at is not None and killed is None and time.time() >= kill_at:
                 leader_cpu = cpu_of(leader.process.pid)
+                standby_cpu = {r.process.pid: cpu_of(r.process.pid) for r in replicas}
+                identities = {r.process.pid: r.identity for r in replicas}
                 os.kill(leader.process.pid, signal.SIGKILL)
                 killed = time.time()
                 self.report.line(
@@ -499,14 +503,24 @@ class Bench:
                 if name is not None and name != leader.identity:
                     elected = time.time()
             time.sleep(0.1 if killed is not None and elected is None else 1.0)
-        wall = time.time() - start
+        now = time.time()
+        wall = now - start
         usage: dict[str, float] = {}
         for pid, name in processes.items():
             before, after = cpu_start[pid], cpu_of(pid)
-            if before is not None and after is not None and pid != leader.process.pid:
-                usage[f"{labels.get(pid, COMMANDS.get(name, name))}[{pid}]"] = round(
-                    100 * (after - before) / wall, 1
-                )
+            if before is None or after is None or pid == leader.process.pid:
+                continue
+            label = f"{labels.get(pid, COMMANDS.get(name, name))}[{pid}]"
+            at_kill = standby_cpu.get(pid)
+            if killed is not None and at_kill is not None:
+                # The standby leads after the kill: its two roles are apart.
+                who = f"{identities[pid]}[{pid}]"
+                standing = 100 * (at_kill - before) / (killed - start)
+                usage[f"{who} standing by until the kill"] = round(standing, 1)
+                leading = 100 * (after - at_kill) / (now - killed)
+                usage[f"{who} leading after the kill"] = round(leading, 1)
+            else:
+                usage[label] = round(100 * (after - before) / wall, 1)
         leader_start = cpu_start.get(leader.process.pid)
         leader_end = leader_cpu if killed is not None else cpu_of(leader.process.pid)
         controller = (
