@@ -119,6 +119,13 @@ def server_version(srvr: str) -> tuple[int, int] | None:
     return (int(found[1]), int(found[2])) if found else None
 
 
+def answers_multi_reads(srvr: str) -> bool:
+    """Whether the server whose `srvr` answer this is takes multi-reads (no when the
+    answer names no version)."""
+    version = server_version(srvr)
+    return version is not None and version >= FIRST_VERSION
+
+
 def reads_in_bulk(client: KazooClient) -> bool:
     """Whether the server `client` is connected to answers multi-reads."""
     try:
@@ -126,12 +133,12 @@ def reads_in_bulk(client: KazooClient) -> bool:
     except (OSError, KazooException) as error:
         log.info("ZooKeeper's version unknown (%s): reading the state node by node", error)
         return False
+    if answers_multi_reads(answer):
+        return True
     version = server_version(answer)
-    if version is None or version < FIRST_VERSION:
-        shown = "of unknown version" if version is None else f"{version[0]}.{version[1]}"
-        log.info("ZooKeeper %s: reading the state node by node (multi-reads need 3.6)", shown)
-        return False
-    return True
+    shown = "of unknown version" if version is None else f"{version[0]}.{version[1]}"
+    log.info("ZooKeeper %s: reading the state node by node (multi-reads need 3.6)", shown)
+    return False
 
 
 def send(client: KazooClient, reads: Sequence[tuple[Read, str]]) -> object:

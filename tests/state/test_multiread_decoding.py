@@ -7,7 +7,13 @@ import struct
 import pytest
 from kazoo.exceptions import NoNodeError
 
-from controller.state.multiread import MultiRead, Read, decode, server_version
+from controller.state.multiread import (
+    MultiRead,
+    Read,
+    answers_multi_reads,
+    decode,
+    server_version,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -72,3 +78,15 @@ def test_a_reply_with_another_number_of_answers_is_refused() -> None:
 )
 def test_server_version_from_srvr(answer: str, version: tuple[int, int] | None) -> None:
     assert server_version(answer) == version
+
+
+@pytest.mark.parametrize(
+    ("version", "takes"),
+    [("3.6.0", True), ("3.8.4", True), ("4.0.0", True), ("3.5.9", False), ("2.9.1", False)],
+)
+def test_multi_reads_from_3_6_on(version: str, takes: bool) -> None:
+    assert answers_multi_reads(f"Zookeeper version: {version}-abc, built on 2024") is takes
+
+
+def test_no_multi_reads_when_the_version_is_not_told() -> None:
+    assert not answers_multi_reads("srvr is not executed because it is not in the whitelist.\n")
