@@ -71,6 +71,33 @@ def test_failover_with_the_same_id_keeps_tasks(
     assert state["id"] == framework_id and state["connected"] and state["active"]
 
 
+def test_a_failed_over_scheduler_is_resent_pending_updates_at_once(
+    make_cluster: Callable[..., LocalMesos], make_framework: Callable[..., Framework]
+) -> None:
+    # Retries far apart: only the re-subscription can bring the update back in time.
+    cluster = make_cluster(status_update_retry=600.0, status_update_retry_max=600.0)
+    first = make_framework(cluster, auto_ack=False)
+    framework_id = first.wait_subscribed()
+    offer = first.next_offer()
+    first.launch(offer, [command_task("t1", offer["agent_id"]["value"], "true")])
+    starting = first.wait_state("t1", "TASK_STARTING")
+    first.stop()
+    second = make_framework(cluster, framework_info(id={"value": framework_id}), auto_ack=False)
+    second.wait(lambda: second.events("reregistered"), "re-subscription")
+    resent = second.wait_state("t1", "TASK_STARTING")
+    assert resent["uuid"] == starting["uuid"]
+    # The task finished meanwhile: the master knew it from the resent update.
+    [task] = cluster.state()["frameworks"][0]["tasks"]
+    assert task["state"] == "TASK_FINISHED"
+    second.ack(resent)
+    second.ack(second.wait_state("t1", "TASK_RUNNING"))
+    second.ack(second.wait_state("t1", "TASK_FINISHED"))
+    wait_for(
+        lambda: [t["id"] for t in cluster.state()["frameworks"][0]["completed_tasks"]] == ["t1"],
+        what="t1 to be complete once its updates are acknowledged",
+    )
+
+
 def test_failover_timeout_expiry_kills_tasks_and_removes_the_framework(
     cluster: LocalMesos, make_framework: Callable[..., Framework]
 ) -> None:

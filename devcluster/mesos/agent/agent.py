@@ -198,9 +198,14 @@ class Agent:
         self._terminator.shutdown_framework(framework_id)
 
     def update_framework(self, framework_info: JSON) -> None:
+        """The master's word that a framework (re-)subscribed (`Slave::updateFramework`):
+        its info is taken, and every pending status update is resent at once instead
+        of at its retry, so a failed-over scheduler hears what its predecessor left
+        unacknowledged without waiting out the backoff."""
         framework = self.books.frameworks.get(value(framework_info.get("id")) or "")
         if framework is not None:
             framework.info = framework_info
+            self._reporter.updates.flush()
 
     def acknowledge(self, framework_id: str, task_id: str, status_uuid: str) -> None:
         self._reporter.acknowledge(framework_id, task_id, status_uuid)
