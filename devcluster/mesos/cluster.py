@@ -27,6 +27,7 @@ from devcluster.mesos.containers import ContainerReaper
 from devcluster.mesos.faults import DROP_AT_AGENT, DROP_AT_MASTER, Faults, LaunchDrop
 from devcluster.mesos.master import Master, Registry
 from devcluster.mesos.network import Network
+from devcluster.mesos.processes import Spawner
 from devcluster.mesos.protocol import JSON
 from devcluster.mesos.standby import StandbyMaster
 from devcluster.mesos.state import master_state
@@ -107,6 +108,7 @@ class LocalMesos:
         self._thread: threading.Thread | None = None
         self._network: Network | None = None
         self._reaper: ContainerReaper | None = None
+        self._spawner: Spawner | None = None
         self._master: Master | None = None
         self._handles: dict[str, AgentHandle] = {}
         self._standbys: list[StandbyMaster] = []
@@ -155,6 +157,9 @@ class LocalMesos:
         async def boot() -> None:
             self._network = Network(asyncio.get_running_loop())
             self._reaper = ContainerReaper(asyncio.get_running_loop())
+            self._spawner = Spawner(
+                asyncio.get_running_loop(), self._reaper, self.faults.process_starts
+            )
             master = Master(self._network, self.config, self.faults, self._registry, self._port)
             await master.start()
             self._master = master
@@ -177,6 +182,7 @@ class LocalMesos:
             return
         if self._zk is not None:
             self._zk.withdraw()
+        self.faults.process_starts.set()  # agents stopping wait for the starts under way
 
         async def shutdown() -> None:
             for standby in self._standbys:
@@ -195,6 +201,9 @@ class LocalMesos:
                 self._thread.join(10)
             loop.close()
             self._loop = None
+            if self._spawner is not None:
+                self._spawner.close()
+                self._spawner = None
             if self._own_work_dir:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -249,9 +258,9 @@ class LocalMesos:
         hostname = spec.hostname or f"agent-{number}"
 
         async def create() -> Agent:
-            assert self._reaper is not None
+            assert self._spawner is not None
             agent = Agent(
-                agent_id, spec, hostname, self.work_dir, self.network, self.config, self._reaper
+                agent_id, spec, hostname, self.work_dir, self.network, self.config, self._spawner
             )
             await agent.start()
             agent.register()
@@ -453,6 +462,16 @@ class LocalMesos:
         if chunk_size < 0:
             raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
         self._call(lambda: setattr(self.faults, "stream_chunk_size", int(chunk_size)))
+
+    def hold_process_starts(self, held: bool = True) -> None:
+        """Hold the agents' new processes before they start (a slow container launch),
+        or let the held ones start. Launches go on meanwhile: their tasks are
+        TASK_STARTING and can be killed or shut down; an agent that stops waits for
+        the held starts."""
+        if held:
+            self.faults.process_starts.clear()
+        else:
+            self.faults.process_starts.set()
 
     def rescind_offer(self, offer_id: str) -> bool:
         return self._call(lambda: self.master.rescind_offer(offer_id))

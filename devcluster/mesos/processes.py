@@ -8,7 +8,14 @@ the leader exits the rest of its container is killed before the leader is
 reaped, as a Mesos agent destroys a container whose executor terminated (the
 unreaped leader keeps its pid, the container's session id, from being reused).
 Exits are observed through a pidfd registered with the event loop, so
-thousands of children cost no threads. Used by the agents.
+thousands of children cost no threads.
+
+Starting a child blocks its caller until the child has exec'd (milliseconds on a
+busy host), so the `Spawner` starts them on threads of its own: the agents share
+one event loop with the master, and a burst of launches (a cron fire of hundreds
+of tasks) must not hold up the master's answers, status updates and other
+agents' work, as separate Mesos agents launching their containers concurrently
+would not. Used by the agents.
 """
 
 from __future__ import annotations
@@ -17,10 +24,74 @@ import asyncio
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from devcluster.mesos.containers import ContainerReaper
+
+# Threads starting children at once, for all agents: enough that a fire's launches
+# overlap their waits for exec, few enough not to crowd a small host.
+SPAWN_THREADS = 8
+
+
+def start_process(
+    argv: Sequence[str], *, cwd: Path, env: dict[str, str], executable: str | None
+) -> subprocess.Popen[bytes]:
+    """Start a container's leader in a session of its own, output to the sandbox's
+    `stdout` / `stderr` (blocks until the child has exec'd)."""
+    with open(cwd / "stdout", "ab") as out, open(cwd / "stderr", "ab") as err:
+        return subprocess.Popen(
+            list(argv),
+            executable=executable,
+            cwd=str(cwd),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+class Spawner:
+    """Starts children off the event loop, once `starts` is set; `close` when the
+    agents are gone."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, reaper: ContainerReaper, starts: threading.Event
+    ) -> None:
+        self._loop = loop
+        self._reaper = reaper
+        self._starts = starts
+        self._threads = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        executable: str | None,
+        on_exit: Callable[[int], None],
+    ) -> Child:
+        """A started child (OSError when it could not be started)."""
+        popen = await self._loop.run_in_executor(
+            self._threads, partial(self._start, argv, cwd=cwd, env=env, executable=executable)
+        )
+        return Child(self._loop, popen, on_exit=on_exit, reaper=self._reaper)
+
+    def _start(
+        self, argv: Sequence[str], *, cwd: Path, env: dict[str, str], executable: str | None
+    ) -> subprocess.Popen[bytes]:
+        self._starts.wait()
+        return start_process(argv, cwd=cwd, env=env, executable=executable)
+
+    def close(self) -> None:
+        self._starts.set()
+        self._threads.shutdown(wait=True)
 
 
 class Child:
@@ -29,32 +100,18 @@ class Child:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        argv: Sequence[str],
+        popen: subprocess.Popen[bytes],
         *,
-        cwd: Path,
-        env: dict[str, str],
         on_exit: Callable[[int], None],
         reaper: ContainerReaper,
-        executable: str | None = None,
     ) -> None:
         self._loop = loop
         self._reaper = reaper
         self._on_exit = on_exit
         self.returncode: int | None = None
         self.exited: asyncio.Future[int] = loop.create_future()
-        with open(cwd / "stdout", "ab") as out, open(cwd / "stderr", "ab") as err:
-            self._popen = subprocess.Popen(
-                list(argv),
-                executable=executable,
-                cwd=str(cwd),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
-        self.pid = self._popen.pid
+        self._popen = popen
+        self.pid = popen.pid
         self._pidfd = os.pidfd_open(self.pid)
         loop.add_reader(self._pidfd, self._reap)
 

@@ -33,8 +33,8 @@ from devcluster.mesos.agent.reporting import StatusReporter
 from devcluster.mesos.agent.serving import ExecutorApi
 from devcluster.mesos.agent.terminating import Terminator
 from devcluster.mesos.config import AgentSpec, EmulatorConfig
-from devcluster.mesos.containers import ContainerReaper
 from devcluster.mesos.network import Network
+from devcluster.mesos.processes import Spawner
 from devcluster.mesos.protocol import JSON, value
 from devcluster.mesos.streams import SHUTDOWN_TIMEOUT
 
@@ -50,7 +50,7 @@ class Agent:
         work_dir: Path,
         network: Network,
         config: EmulatorConfig,
-        reaper: ContainerReaper,
+        spawner: Spawner,
     ) -> None:
         self.agent_id = agent_id
         self.network = network
@@ -72,7 +72,9 @@ class Agent:
         books = self.books
         self._reporter = StatusReporter(books, network, config, loop)
         self._terminator = Terminator(books, self._reporter, network, config, loop, running)
-        self._launcher = Launcher(books, self._reporter, self._terminator, config, loop, reaper)
+        self._launcher = Launcher(
+            books, self._reporter, self._terminator, config, loop, spawner, running
+        )
         self._killer = TaskKiller(books, self._reporter, self._terminator, config)
         self._api = ExecutorApi(books, self._reporter, network, serving)
         self._link = MasterLink(books, self._reporter, network, config, loop, running)
@@ -143,6 +145,7 @@ class Agent:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self._reporter.updates.close()
+        await self._launcher.started()
         children = self._terminator.destroy_all()
         if self._runner is not None:
             await self._runner.cleanup()

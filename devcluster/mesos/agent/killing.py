@@ -124,3 +124,5 @@ class TaskKiller:
             grace = int(nanos) / 1e9
         if executor.child is not None:
             executor.child.terminate(grace)
+        else:  # still starting: the launcher terminates it once it exists
+            executor.kill_grace = grace

@@ -11,8 +11,11 @@ reported by the terminator. Each executor gets a sandbox
 (with a `latest` link) into which its URIs are fetched, and the environment
 Mesos gives executors (the Mesos executor HTTP API documentation, "Executor
 Environment Variables"). A failed fetch or spawn fails the launch
-(TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED). Built by the Agent, which
-routes the master's RUN_TASK messages here.
+(TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED). Sandboxes are made, URIs
+fetched and processes started off the event loop the agents share with the
+master (worker threads, `Spawner`); an executor shut down or a task killed
+while its process was starting has the process killed as soon as it exists.
+Built by the Agent, which routes the master's RUN_TASK messages here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 from devcluster.mesos.agent.records import (
     REGISTERING,
@@ -36,9 +41,8 @@ from devcluster.mesos.agent.records import (
 from devcluster.mesos.agent.reporting import StatusReporter
 from devcluster.mesos.agent.terminating import Terminator
 from devcluster.mesos.config import EmulatorConfig, format_duration
-from devcluster.mesos.containers import ContainerReaper
 from devcluster.mesos.fetcher import FetchError, fetch_uris
-from devcluster.mesos.processes import Child
+from devcluster.mesos.processes import Child, Spawner
 from devcluster.mesos.protocol import (
     JSON,
     REASON_COMMAND_EXECUTOR_FAILED,
@@ -61,14 +65,17 @@ class Launcher:
         terminator: Terminator,
         config: EmulatorConfig,
         loop: asyncio.AbstractEventLoop,
-        reaper: ContainerReaper,
+        spawner: Spawner,
+        running: Callable[[], bool],
     ) -> None:
         self._books = books
         self._reporter = reporter
         self._terminator = terminator
         self._config = config
         self._loop = loop
-        self._reaper = reaper
+        self._spawner = spawner
+        self._running = running
+        self._starting: set[asyncio.Future[Child]] = set()
 
     def run_task(self, framework_info: JSON, task_info: JSON) -> None:
         books = self._books
@@ -114,12 +121,6 @@ class Launcher:
             / "runs"
             / container_id
         )
-        directory.mkdir(parents=True, exist_ok=True)
-        latest = directory.parent / "latest"
-        with contextlib.suppress(OSError):
-            if latest.is_symlink():
-                latest.unlink()
-            latest.symlink_to(container_id)
         executor = Executor(
             executor_id, framework.framework_id, info, is_command, directory, container_id
         )
@@ -133,14 +134,16 @@ class Launcher:
         env = executor_environment(self._books, self._config, framework, executor)
         apply_environment(env, command)
         try:
-            await self._fetch(executor, command)
+            await self._prepare(executor, command)
             if executor.state != REGISTERING:
                 return
-            executor.child = self._spawn(executor, command, env)
+            child = await self._spawn(executor, command, env)
         except (FetchError, OSError) as exc:
-            self._launch_failed(executor, exc)
+            if executor.state == REGISTERING:  # not ended while it was being launched
+                self._launch_failed(executor, exc)
             return
-        self._terminator.expect_subscription(executor)
+        if child is not None:
+            self._terminator.expect_subscription(executor)
 
     def _launch_failed(self, executor: Executor, error: Exception) -> None:
         executor.pending_termination = (
@@ -173,9 +176,10 @@ class Launcher:
     ) -> None:
         command = task.info.get("command") or {}
         try:
-            await self._fetch(executor, command)
-        except FetchError as exc:
-            self._launch_failed(executor, exc)
+            await self._prepare(executor, command)
+        except (FetchError, OSError) as exc:
+            if executor.state == REGISTERING:  # not ended while it was being prepared
+                self._launch_failed(executor, exc)
             return
         if executor.state != REGISTERING or task.task_id not in executor.queued:
             return
@@ -187,8 +191,10 @@ class Launcher:
         env["MESOS_TASK_ID"] = task.task_id
         apply_environment(env, command)
         try:
-            executor.child = self._spawn(executor, command, env)
+            child = await self._spawn(executor, command, env)
         except OSError as exc:
+            if executor.state != RUNNING:  # ended while its process was starting
+                return
             self._reporter.terminal(
                 executor,
                 task,
@@ -205,32 +211,75 @@ class Launcher:
             )
             self._terminator.terminated(executor, None)
             return
-        self._reporter.command_update(executor, task, TASK_RUNNING)
+        if child is None:
+            return
+        if task.task_id in executor.killing:  # killed while its process started
+            child.terminate(executor.kill_grace)
+        else:
+            self._reporter.command_update(executor, task, TASK_RUNNING)
 
     # -------------------------------------------------------------- processes
 
-    async def _fetch(self, executor: Executor, command: JSON) -> None:
-        uris = command.get("uris") or []
-        if uris:
-            cache = self._books.work_dir / "cache" / self._books.agent_id
-            await asyncio.to_thread(fetch_uris, list(uris), executor.directory, cache)
+    async def _prepare(self, executor: Executor, command: JSON) -> None:
+        """Create the executor's sandbox and fetch its URIs into it, off the loop."""
+        uris = list(command.get("uris") or [])
+        cache = self._books.work_dir / "cache" / self._books.agent_id
+        await asyncio.to_thread(prepare_sandbox, executor.directory, uris, cache)
 
-    def _spawn(self, executor: Executor, command: JSON, env: dict[str, str]) -> Child:
+    async def _spawn(self, executor: Executor, command: JSON, env: dict[str, str]) -> Child | None:
+        """Start the executor's process; its exit ends the executor. None when the
+        executor ended (was shut down) or the agent stopped while the process started:
+        the process is killed at once and its exit ignored, the executor having been
+        reported ended without one."""
+        if not self._running():
+            raise OSError("the agent is stopping")
         argv, program = command_argv(command)
         executable = None
         if program is not None:
             executable = program if "/" in program else shutil.which(program, path=env.get("PATH"))
             if executable is None:
                 raise FileNotFoundError(f"'{program}' was not found on PATH")
-        return Child(
-            self._loop,
-            argv,
-            cwd=executor.directory,
-            env=env,
-            executable=executable,
-            on_exit=lambda code: self._terminator.terminated(executor, code),
-            reaper=self._reaper,
+        state = executor.state
+        ended = False
+
+        def exited(code: int) -> None:
+            if not ended:
+                self._terminator.terminated(executor, code)
+
+        starting = asyncio.ensure_future(
+            self._spawner.spawn(
+                argv, cwd=executor.directory, env=env, executable=executable, on_exit=exited
+            )
         )
+        self._starting.add(starting)
+        try:
+            child = await starting
+        finally:
+            self._starting.discard(starting)
+        executor.child = child
+        if executor.state != state or not self._running():
+            ended = True
+            child.kill()
+            return None
+        return child
+
+    async def started(self) -> None:
+        """Wait for every process being started (an agent stopping kills them after)."""
+        if self._starting:
+            await asyncio.wait(set(self._starting))
+
+
+def prepare_sandbox(directory: Path, uris: list[JSON], cache: Path) -> None:
+    """Create a sandbox, point its `latest` link at it and fetch `uris` into it
+    (blocking)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    latest = directory.parent / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink():
+            latest.unlink()
+        latest.symlink_to(directory.name)
+    if uris:
+        fetch_uris(uris, directory, cache)
 
 
 def executor_environment(

@@ -68,6 +68,8 @@ class Executor:
     # the cause is known before it goes (a failed launch, a timeout).
     pending_termination: tuple[str, str, str] | None = None
     killing: set[str] = field(default_factory=set)
+    # The grace of a kill that came while the command's process was starting.
+    kill_grace: float = 0.0
 
     def live_tasks(self) -> list[AgentTask]:
         return [*self.queued.values(), *self.launched.values()]

@@ -1,0 +1,130 @@
+"""Local Mesos: agents start their processes off the event loop the master shares.
+
+`LocalMesos.hold_process_starts` holds every new process before it starts, as a slow
+container launch would: the master keeps answering meanwhile, and a task killed or
+an executor shut down while its process was starting ends once, with the process
+killed as soon as it exists."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from devcluster.mesos import LocalMesos
+from tests.mesos_emulator.conftest import (
+    Framework,
+    command_task,
+    executor_task,
+    framework_info,
+    http_get_json,
+)
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Pids of the live processes whose working directory is `directory`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{name}/cwd")
+            with open(f"/proc/{name}/stat") as stat:
+                zombie = stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if not zombie and Path(cwd) == directory:
+            found.append(int(name))
+    return found
+
+
+def sandbox(cluster: LocalMesos, framework_id: str, executor_id: str) -> Path:
+    runs = wait_for(
+        lambda: list(
+            cluster.work_dir.glob(
+                f"slaves/*/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
+            )
+        ),
+        what=f"the sandbox of {executor_id}",
+    )
+    return runs[0].resolve()
+
+
+def test_the_master_answers_while_processes_start(
+    cluster: LocalMesos, framework: Framework
+) -> None:
+    cluster.hold_process_starts()
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    tasks = [command_task(f"t{n}", agent_id, "echo ran > ran.txt") for n in range(12)]
+    framework.launch(offer, tasks)
+    for n in range(12):
+        framework.wait_state(f"t{n}", "TASK_STARTING")
+    # Every start is held on a spawning thread; the event loop is free.
+    state = http_get_json(cluster.master_url + "/state")
+    [tracked] = state["frameworks"]
+    assert sorted(t["state"] for t in tracked["tasks"]) == ["TASK_STARTING"] * 12
+    assert not any(
+        (sandbox(cluster, framework.framework_id, f"t{n}") / "ran.txt").exists() for n in range(12)
+    )
+    cluster.hold_process_starts(False)
+    for n in range(12):
+        framework.wait_state(f"t{n}", "TASK_FINISHED")
+        assert framework.distinct_states(f"t{n}") == [
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_FINISHED",
+        ]
+        assert (sandbox(cluster, framework.framework_id, f"t{n}") / "ran.txt").exists()
+
+
+def test_a_task_killed_while_its_process_starts_is_killed_once_it_exists(
+    cluster: LocalMesos, make_framework: Callable[..., Framework]
+) -> None:
+    fw = make_framework(cluster, framework_info(capabilities=[{"type": "TASK_KILLING_STATE"}]))
+    fw.wait_subscribed()
+    cluster.hold_process_starts()
+    offer = fw.next_offer()
+    fw.launch(offer, [command_task("t1", offer["agent_id"]["value"], "exec sleep 600")])
+    fw.wait_state("t1", "TASK_STARTING")
+    fw.driver.killTask({"value": "t1"})
+    fw.wait_state("t1", "TASK_KILLING")
+    cluster.hold_process_starts(False)
+    killed = fw.wait_state("t1", "TASK_KILLED")
+    assert killed["message"] == "Command terminated with signal Terminated"
+    assert fw.distinct_states("t1") == ["TASK_STARTING", "TASK_KILLING", "TASK_KILLED"]
+    directory = sandbox(cluster, fw.framework_id, "t1")
+    wait_for(lambda: not processes_in(directory), what="the task's process to be gone")
+
+
+def test_an_executor_shut_down_while_its_process_starts_ends_once(
+    cluster: LocalMesos, framework: Framework
+) -> None:
+    cluster.hold_process_starts()
+    offer = framework.next_offer()
+    agent_id = offer["agent_id"]["value"]
+    framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run"})])
+    directory = sandbox(cluster, framework.framework_id, "ex1")
+    status, _ = framework.raw_call(
+        {
+            "type": "SHUTDOWN",
+            "shutdown": {"executor_id": {"value": "ex1"}, "agent_id": {"value": agent_id}},
+        }
+    )
+    assert status == 202
+    ended = framework.wait_state("e1", "TASK_FAILED")
+    assert ended["reason"] == "REASON_EXECUTOR_TERMINATED"
+    framework.wait(lambda: framework.events("executor_lost"), "the executor's FAILURE event")
+    cluster.hold_process_starts(False)
+    # The executor's process starts now, and is killed without a second ending.
+    wait_for(lambda: not processes_in(directory), what="the executor's process to be gone")
+    offer = framework.next_offer()
+    framework.launch(offer, [command_task("after", agent_id, "true")])
+    framework.wait_state("after", "TASK_FINISHED")
+    assert framework.distinct_states("e1") == ["TASK_FAILED"]
+    assert len(framework.events("executor_lost")) == 1
