@@ -27,6 +27,7 @@ import pytest
 from pymesos import MesosSchedulerDriver, Scheduler
 
 from devcluster.mesos import AgentSpec, LocalMesos
+from tests.waiting import wait_for
 
 EXECUTOR_APP = Path(__file__).with_name("executor_app.py")
 FAST = {
@@ -282,6 +283,17 @@ def http_post(
         return int(response.status), response.read().decode()
     finally:
         connection.close()
+
+
+def sandbox_of(cluster: LocalMesos, framework_id: str, executor_id: str) -> Path:
+    """The sandbox of the executor's latest run (agents make it off their loop, so this
+    waits for it to appear)."""
+    pattern = f"slaves/*/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
+    runs = wait_for(
+        lambda: list(cluster.work_dir.glob(pattern)), what=f"the sandbox of {executor_id}"
+    )
+    assert len(runs) == 1, runs
+    return runs[0].resolve()
 
 
 def http_get_json(url: str) -> Json:

@@ -20,6 +20,7 @@ from tests.mesos_emulator.conftest import (
     executor_task,
     framework_info,
     http_get_json,
+    sandbox_of,
 )
 from tests.waiting import wait_for
 
@@ -43,18 +44,6 @@ def processes_in(directory: Path) -> list[int]:
     return found
 
 
-def sandbox(cluster: LocalMesos, framework_id: str, executor_id: str) -> Path:
-    runs = wait_for(
-        lambda: list(
-            cluster.work_dir.glob(
-                f"slaves/*/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
-            )
-        ),
-        what=f"the sandbox of {executor_id}",
-    )
-    return runs[0].resolve()
-
-
 def test_the_master_answers_while_processes_start(
     cluster: LocalMesos, framework: Framework
 ) -> None:
@@ -69,9 +58,8 @@ def test_the_master_answers_while_processes_start(
     state = http_get_json(cluster.master_url + "/state")
     [tracked] = state["frameworks"]
     assert sorted(t["state"] for t in tracked["tasks"]) == ["TASK_STARTING"] * 12
-    assert not any(
-        (sandbox(cluster, framework.framework_id, f"t{n}") / "ran.txt").exists() for n in range(12)
-    )
+    fw_id = framework.framework_id
+    assert not any((sandbox_of(cluster, fw_id, f"t{n}") / "ran.txt").exists() for n in range(12))
     cluster.hold_process_starts(False)
     for n in range(12):
         framework.wait_state(f"t{n}", "TASK_FINISHED")
@@ -80,7 +68,7 @@ def test_the_master_answers_while_processes_start(
             "TASK_RUNNING",
             "TASK_FINISHED",
         ]
-        assert (sandbox(cluster, framework.framework_id, f"t{n}") / "ran.txt").exists()
+        assert (sandbox_of(cluster, framework.framework_id, f"t{n}") / "ran.txt").exists()
 
 
 def test_a_task_killed_while_its_process_starts_is_killed_once_it_exists(
@@ -98,7 +86,7 @@ def test_a_task_killed_while_its_process_starts_is_killed_once_it_exists(
     killed = fw.wait_state("t1", "TASK_KILLED")
     assert killed["message"] == "Command terminated with signal Terminated"
     assert fw.distinct_states("t1") == ["TASK_STARTING", "TASK_KILLING", "TASK_KILLED"]
-    directory = sandbox(cluster, fw.framework_id, "t1")
+    directory = sandbox_of(cluster, fw.framework_id, "t1")
     wait_for(lambda: not processes_in(directory), what="the task's process to be gone")
 
 
@@ -109,7 +97,7 @@ def test_an_executor_shut_down_while_its_process_starts_ends_once(
     offer = framework.next_offer()
     agent_id = offer["agent_id"]["value"]
     framework.launch(offer, [executor_task("e1", agent_id, {"mode": "run"})])
-    directory = sandbox(cluster, framework.framework_id, "ex1")
+    directory = sandbox_of(cluster, framework.framework_id, "ex1")
     status, _ = framework.raw_call(
         {
             "type": "SHUTDOWN",

@@ -24,6 +24,7 @@ from tests.mesos_emulator.conftest import (
     executor_task,
     framework_info,
     http_get_json,
+    sandbox_of,
     scalar,
     small,
 )
@@ -39,16 +40,6 @@ def running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def sandbox_of(cluster: LocalMesos, framework_id: str, executor_id: str) -> Path:
-    runs = list(
-        cluster.work_dir.glob(
-            f"slaves/*/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
-        )
-    )
-    assert len(runs) == 1, runs
-    return runs[0].resolve()
 
 
 def executor_log(
