@@ -320,11 +320,12 @@ class LaunchCycle:
         self, job_keys: Sequence[str], fire_time: datetime
     ) -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
         """Record a cron fire of `job_keys` (the caller holds the lock), launching the
-        runs planned ahead for it that are still valid: on the fire's thread, at the
-        fire time, their transaction, then their ACCEPTs sent without waiting for the
-        event loop; `launch_fired` then waits for the master's answers. The changes are
-        None when the fire was recorded only in part (what was recorded is launched).
-        Raises StateError when nothing was recorded."""
+        runs planned ahead for it that are still valid: on the fire's thread, their
+        transaction as soon as the fire is handed over, then, at the fire time, their
+        ACCEPTs, sent without waiting for the event loop; `launch_fired` then waits for
+        the master's answers. The changes are None when the fire was recorded only in
+        part (what was recorded is launched). Raises StateError when nothing was
+        recorded."""
         prepared = self._take_prepared(job_keys, fire_time)
         if prepared is None:
             fired = await self._at_fire_time(
@@ -337,7 +338,7 @@ class LaunchCycle:
         spool = self._spooler(packed, prepared.history)
         refuse = self._settings.decline_refuse_seconds
 
-        def record_and_send() -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
+        def record() -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
             try:
                 changes, record = self._store.fire_and_launch(job_keys, fire_time, ready, spool)
             except PartialLaunch as stopped:
@@ -345,12 +346,19 @@ class LaunchCycle:
                 changes, record = None, stopped.record
             plan = recorded_plan(prepared, record.recorded)
             taken = {a.agent_id: prepared.offers.get(a.agent_id, []) for a in plan.agents}
+            return changes, FireLaunch(plan, taken, [])
+
+        def send(
+            recorded: tuple[dict[str, ReadyChange] | None, FireLaunch],
+        ) -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
+            changes, launch = recorded
+            plan, taken = launch.plan, launch.taken
             calls = [([o.offer_id for o in taken[a.agent_id]], a.tasks) for a in plan.agents]
             sending = self._mesos.accept_now(calls, refuse) if calls else []
             return changes, FireLaunch(plan, taken, sending)
 
         try:
-            changes, launch = await self._at_fire_time(fire_time, record_and_send)
+            changes, launch = await self._at_fire_time(fire_time, record, send)
         except StateError:
             self._return_offers(prepared.offers.values())
             raise
@@ -358,20 +366,29 @@ class LaunchCycle:
         self._return_offers(o for a, o in prepared.offers.items() if a not in launch.taken)
         return changes, launch
 
-    async def _at_fire_time(self, fire_time: datetime, record: Callable[[], T]) -> T:
-        """Run `record` on the fire's thread once the wall clock reaches `fire_time`.
+    async def _at_fire_time(
+        self,
+        fire_time: datetime,
+        record: Callable[[], T],
+        then: Callable[[T], T] = lambda recorded: recorded,
+    ) -> T:
+        """Run `record` on the fire's thread at once, then, once the wall clock reaches
+        `fire_time`, `then` with its result; what `then` returns.
 
         A fire planned ahead is handed over up to `fire_early` seconds before its time,
-        with the state lock taken: the thread then waits on its own clock, and an event
-        loop busy at the fire time no longer makes the fire late. It waits no longer than
-        that bound, so a wall clock stepped back does not hold the lock."""
+        with the state lock taken: its transaction commits while the fire waits, so the
+        fire time finds nothing left but its ACCEPTs, and an event loop busy at the fire
+        time no longer makes them late. The thread waits no longer than that bound from
+        the handover, so a wall clock stepped back does not hold the lock."""
         early = self._fire_early
 
         def when_due() -> T:
             ahead = (fire_time - _now()).total_seconds()
-            if ahead > 0 and early > 0:
-                time.sleep(min(ahead, early))
-            return record()
+            due = time.monotonic() + (min(ahead, early) if early > 0 else 0.0)
+            recorded = record()
+            if (left := due - time.monotonic()) > 0:
+                time.sleep(left)
+            return then(recorded)
 
         return await asyncio.get_running_loop().run_in_executor(self._fire_thread, when_due)
 

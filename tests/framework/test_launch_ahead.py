@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from controller.history.records import RunLaunched
+from controller.mesos import launch_cycle
 from controller.mesos.calls import AgentAccept
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
@@ -98,52 +101,98 @@ async def test_the_launch_history_is_packed_ahead_and_the_runs_launch_at_the_fir
     assert len(launched) == 2 and {r.place.launched_at for r in launched} == {FIRE}
 
 
+class Stamped:
+    """The world's commits and ACCEPTs, stamped on the wall clock as they happen on the
+    fire's thread (events, since the test blocks the event loop)."""
+
+    def __init__(self, world: World) -> None:
+        self.committed, self.accepted = threading.Event(), threading.Event()
+        self.committed_at: list[datetime] = []
+        self.accepted_at: list[datetime] = []
+        commit, accept_now = world.gateway.commit, world.mesos.accept_now
+
+        def stamped(fence: str, ops: Sequence[Op]) -> None:
+            commit(fence, ops)
+            self.committed_at.append(datetime.now(UTC))
+            self.committed.set()
+
+        def sent(launches: Sequence[AgentAccept], refuse: float) -> list[Future[None]]:
+            self.accepted_at.append(datetime.now(UTC))
+            answers = accept_now(launches, refuse)
+            self.accepted.set()
+            return answers
+
+        world.gateway.commit = stamped  # type: ignore[method-assign]
+        world.mesos.accept_now = sent  # type: ignore[method-assign,assignment]
+
+
+async def fire_with_offer(world: World, fire_time: datetime) -> None:
+    world.seed(make_job("job", shards=2))
+    world.launch.offers_received([offer("o1", "a1")])
+    await world.launch.prepare(("ns.job",), fire_time)
+
+
+async def fire_at(world: World, fire_time: datetime) -> None:
+    async with world.lock:
+        changes, launch = await world.launch.record_fire(("ns.job",), fire_time)
+    assert changes is not None
+    await world.launch.launch_fired(launch)
+
+
 async def test_a_fire_handed_early_is_recorded_and_accepted_at_its_time_with_a_blocked_loop() -> (
     None
 ):
     world = World(fire_early=30.0)
     try:
         fire_time = datetime.now(UTC) + timedelta(seconds=1)
-        world.seed(make_job("job", shards=2))
-        world.launch.offers_received([offer("o1", "a1")])
-        await world.launch.prepare(("ns.job",), fire_time)
-        committed = threading.Event()
-        committed_at: list[datetime] = []
-        commit = world.gateway.commit
-
-        def stamped(fence: str, ops: Sequence[Op]) -> None:
-            commit(fence, ops)
-            committed_at.append(datetime.now(UTC))
-            committed.set()
-
-        world.gateway.commit = stamped  # type: ignore[method-assign]
-        accepted = threading.Event()
-        accept_now = world.mesos.accept_now
-
-        def sent(launches: Sequence[AgentAccept], refuse: float) -> list[Future[None]]:
-            answers = accept_now(launches, refuse)
-            accepted.set()
-            return answers
-
-        world.mesos.accept_now = sent  # type: ignore[method-assign,assignment]
-
-        async def fire_at() -> None:
-            async with world.lock:
-                changes, launch = await world.launch.record_fire(("ns.job",), fire_time)
-            assert changes is not None
-            await world.launch.launch_fired(launch)
-
-        firing = asyncio.create_task(fire_at())
+        await fire_with_offer(world, fire_time)
+        stamps = Stamped(world)
+        firing = asyncio.create_task(fire_at(world, fire_time))
         await asyncio.sleep(0)  # the fire is handed to its thread
-        # Block the event loop: the fire's thread records it all the same, at its time,
-        # and sends its ACCEPT.
-        assert committed.wait(timeout=30), "the fire waited for the event loop"
-        assert committed_at[0] >= fire_time, "never recorded before its time"
-        assert accepted.wait(timeout=30), "the ACCEPT waited for the event loop"
+        # Block the event loop: the fire's thread records it all the same and sends its
+        # ACCEPT at its time.
+        assert stamps.committed.wait(timeout=30), "the fire waited for the event loop"
+        assert stamps.accepted.wait(timeout=30), "the ACCEPT waited for the event loop"
+        assert stamps.committed_at[0] <= stamps.accepted_at[0], "recorded before launched"
+        assert stamps.accepted_at[0] >= fire_time, "never launched before its time"
         await firing
         assert [o for o, _ in world.mesos.accepted] == [["o1"]]
         assert world.store.last_fired("ns.job") == fire_time
     finally:
+        await world.close()
+
+
+async def test_a_fire_handed_early_commits_at_once_and_accepts_once_it_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The transaction is out of the fire's way: what the fire time finds is the ACCEPT.
+    # The fire thread's wait is held open until the test has looked.
+    waiting, go = threading.Event(), threading.Event()
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        waiting.set()
+        assert go.wait(timeout=30)
+
+    monkeypatch.setattr(launch_cycle, "time", SimpleNamespace(monotonic=time.monotonic, sleep=wait))
+    world = World(fire_early=30.0)
+    try:
+        fire_time = datetime.now(UTC) + timedelta(seconds=60)
+        await fire_with_offer(world, fire_time)
+        stamps = Stamped(world)
+        firing = asyncio.create_task(fire_at(world, fire_time))
+        await asyncio.sleep(0)  # the fire is handed to its thread
+        assert waiting.wait(timeout=30), "the fire's thread waits for the fire time"
+        assert stamps.committed.is_set(), "committed before the wait"
+        assert not stamps.accepted.is_set(), "the ACCEPT waits for the fire time"
+        assert 0 < waits[0] <= 30, "no longer than the early bound"
+        go.set()
+        await firing
+        assert [o for o, _ in world.mesos.accepted] == [["o1"]]
+        assert world.store.last_fired("ns.job") == fire_time
+    finally:
+        go.set()
         await world.close()
 
 
