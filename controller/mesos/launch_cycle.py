@@ -80,6 +80,7 @@ from controller.state.transactions import Op
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class DeclineReason(StrEnum):
@@ -328,8 +329,8 @@ class LaunchCycle:
         recorded."""
         prepared = self._take_prepared(job_keys, fire_time)
         if prepared is None:
-            fired = await self._at_fire_time(
-                fire_time, lambda: self._store.fire(job_keys, fire_time)
+            fired = await self._on_fire_thread(
+                fire_time, lambda: None, lambda _: self._store.fire(job_keys, fire_time)
             )
             return fired, FireLaunch(LaunchPlan(), {}, [])
         valid = usable(prepared, self._store.jobs(), self._store.apps())
@@ -338,7 +339,7 @@ class LaunchCycle:
         spool = self._spooler(packed, prepared.history)
         refuse = self._settings.decline_refuse_seconds
 
-        def record() -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
+        def commit() -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
             try:
                 changes, record = self._store.fire_and_launch(job_keys, fire_time, ready, spool)
             except PartialLaunch as stopped:
@@ -349,16 +350,16 @@ class LaunchCycle:
             return changes, FireLaunch(plan, taken, [])
 
         def send(
-            recorded: tuple[dict[str, ReadyChange] | None, FireLaunch],
+            committed: tuple[dict[str, ReadyChange] | None, FireLaunch],
         ) -> tuple[dict[str, ReadyChange] | None, FireLaunch]:
-            changes, launch = recorded
+            changes, launch = committed
             plan, taken = launch.plan, launch.taken
             calls = [([o.offer_id for o in taken[a.agent_id]], a.tasks) for a in plan.agents]
             sending = self._mesos.accept_now(calls, refuse) if calls else []
             return changes, FireLaunch(plan, taken, sending)
 
         try:
-            changes, launch = await self._at_fire_time(fire_time, record, send)
+            changes, launch = await self._on_fire_thread(fire_time, commit, send)
         except StateError:
             self._return_offers(prepared.offers.values())
             raise
@@ -366,14 +367,11 @@ class LaunchCycle:
         self._return_offers(o for a, o in prepared.offers.items() if a not in launch.taken)
         return changes, launch
 
-    async def _at_fire_time(
-        self,
-        fire_time: datetime,
-        record: Callable[[], T],
-        then: Callable[[T], T] = lambda recorded: recorded,
+    async def _on_fire_thread(
+        self, fire_time: datetime, ahead: Callable[[], A], due: Callable[[A], T]
     ) -> T:
-        """Run `record` on the fire's thread at once, then, once the wall clock reaches
-        `fire_time`, `then` with its result; what `then` returns.
+        """Run `ahead` on the fire's thread at once, then, once the wall clock reaches
+        `fire_time`, `due` with its result.
 
         A fire planned ahead is handed over up to `fire_early` seconds before its time,
         with the state lock taken: its transaction commits while the fire waits, so the
@@ -383,12 +381,12 @@ class LaunchCycle:
         early = self._fire_early
 
         def when_due() -> T:
-            ahead = (fire_time - _now()).total_seconds()
-            due = time.monotonic() + (min(ahead, early) if early > 0 else 0.0)
-            recorded = record()
-            if (left := due - time.monotonic()) > 0:
+            until = (fire_time - _now()).total_seconds()
+            at = time.monotonic() + (min(until, early) if early > 0 else 0.0)
+            done = ahead()
+            if (left := at - time.monotonic()) > 0:
                 time.sleep(left)
-            return then(recorded)
+            return due(done)
 
         return await asyncio.get_running_loop().run_in_executor(self._fire_thread, when_due)
 
