@@ -126,17 +126,22 @@ class Stamped:
         world.mesos.accept_now = sent  # type: ignore[method-assign,assignment]
 
 
-async def fire_with_offer(world: World, fire_time: datetime) -> None:
+async def hand_over(world: World, fire_time: datetime) -> tuple[Stamped, asyncio.Task[None]]:
+    """A fire planned ahead on one offer, handed over to its thread now."""
     world.seed(make_job("job", shards=2))
     world.launch.offers_received([offer("o1", "a1")])
     await world.launch.prepare(("ns.job",), fire_time)
+    stamps = Stamped(world)
 
+    async def fire_at() -> None:
+        async with world.lock:
+            changes, launch = await world.launch.record_fire(("ns.job",), fire_time)
+        assert changes is not None
+        await world.launch.launch_fired(launch)
 
-async def fire_at(world: World, fire_time: datetime) -> None:
-    async with world.lock:
-        changes, launch = await world.launch.record_fire(("ns.job",), fire_time)
-    assert changes is not None
-    await world.launch.launch_fired(launch)
+    firing = asyncio.create_task(fire_at())
+    await asyncio.sleep(0)
+    return stamps, firing
 
 
 async def test_a_fire_handed_early_is_recorded_and_accepted_at_its_time_with_a_blocked_loop() -> (
@@ -145,10 +150,7 @@ async def test_a_fire_handed_early_is_recorded_and_accepted_at_its_time_with_a_b
     world = World(fire_early=30.0)
     try:
         fire_time = datetime.now(UTC) + timedelta(seconds=1)
-        await fire_with_offer(world, fire_time)
-        stamps = Stamped(world)
-        firing = asyncio.create_task(fire_at(world, fire_time))
-        await asyncio.sleep(0)  # the fire is handed to its thread
+        stamps, firing = await hand_over(world, fire_time)
         # Block the event loop: the fire's thread records it all the same and sends its
         # ACCEPT at its time.
         assert stamps.committed.wait(timeout=30), "the fire waited for the event loop"
@@ -179,10 +181,7 @@ async def test_a_fire_handed_early_commits_at_once_and_accepts_once_it_is_due(
     world = World(fire_early=30.0)
     try:
         fire_time = datetime.now(UTC) + timedelta(seconds=60)
-        await fire_with_offer(world, fire_time)
-        stamps = Stamped(world)
-        firing = asyncio.create_task(fire_at(world, fire_time))
-        await asyncio.sleep(0)  # the fire is handed to its thread
+        stamps, firing = await hand_over(world, fire_time)
         assert waiting.wait(timeout=30), "the fire's thread waits for the fire time"
         assert stamps.committed.is_set(), "committed before the wait"
         assert not stamps.accepted.is_set(), "the ACCEPT waits for the fire time"
