@@ -21,11 +21,13 @@ would not. Used by the agents.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -37,23 +39,44 @@ from devcluster.mesos.containers import ContainerReaper
 SPAWN_THREADS = 8
 
 
+# Pauses before starting a child again when its executable was busy. Another thread's
+# child holds, between its fork and its exec, a copy of every descriptor this process
+# had open, among them a sandbox file a fetch was still writing; exec of that file fails
+# with ETXTBSY until that child has exec'd, which takes microseconds to milliseconds.
+TEXT_BUSY_PAUSES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+
 def start_process(
-    argv: Sequence[str], *, cwd: Path, env: dict[str, str], executable: str | None
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    executable: str | None,
+    busy_pauses: Iterable[float] = TEXT_BUSY_PAUSES,
 ) -> subprocess.Popen[bytes]:
     """Start a container's leader in a session of its own, output to the sandbox's
-    `stdout` / `stderr` (blocks until the child has exec'd)."""
-    with open(cwd / "stdout", "ab") as out, open(cwd / "stderr", "ab") as err:
-        return subprocess.Popen(
-            list(argv),
-            executable=executable,
-            cwd=str(cwd),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            close_fds=True,
-        )
+    `stdout` / `stderr` (blocks until the child has exec'd). An executable busy
+    (ETXTBSY) is tried again after each of `busy_pauses`."""
+    pauses = iter(busy_pauses)
+    while True:
+        try:
+            with open(cwd / "stdout", "ab") as out, open(cwd / "stderr", "ab") as err:
+                return subprocess.Popen(
+                    list(argv),
+                    executable=executable,
+                    cwd=str(cwd),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as error:
+            pause = next(pauses, None) if error.errno == errno.ETXTBSY else None
+            if pause is None:
+                raise
+            time.sleep(pause)
 
 
 class Spawner:

@@ -7,13 +7,17 @@ killed as soon as it exists."""
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from devcluster.mesos import LocalMesos
+from devcluster.mesos.processes import start_process
 from tests.mesos_emulator.conftest import (
     Framework,
     command_task,
@@ -116,3 +120,44 @@ def test_an_executor_shut_down_while_its_process_starts_ends_once(
     framework.wait_state("after", "TASK_FINISHED")
     assert framework.distinct_states("e1") == ["TASK_FAILED"]
     assert len(framework.events("executor_lost")) == 1
+
+
+def test_a_start_whose_executable_is_still_open_for_writing_is_tried_again(
+    tmp_path: Path,
+) -> None:
+    # Another process holds the script open for writing, as a sibling thread's child
+    # does between its fork and its exec while a fetch writes the sandbox.
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\necho ran > ran.txt\n")
+    script.chmod(0o755)
+    with open(script, "ab") as writing:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
+            pass_fds=(writing.fileno(),),
+        )
+    assert holder.stdin is not None
+    paused: list[float] = []
+
+    def pauses() -> Iterator[float]:
+        # The first start failed: the holder lets go, and the next one is due at once.
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait()
+        paused.append(0.0)
+        yield 0.0
+
+    child = start_process(["./job.sh"], cwd=tmp_path, env={}, executable=None, busy_pauses=pauses())
+
+    assert child.wait() == 0
+    assert paused == [0.0]
+    assert (tmp_path / "ran.txt").read_text() == "ran\n"
+
+
+def test_a_start_still_busy_after_its_pauses_fails_with_the_cause(tmp_path: Path) -> None:
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    with open(script, "ab"), pytest.raises(OSError) as raised:
+        start_process(["./job.sh"], cwd=tmp_path, env={}, executable=None, busy_pauses=[0.0])
+    assert raised.value.errno == errno.ETXTBSY
