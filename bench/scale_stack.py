@@ -53,16 +53,18 @@ def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 
 @dataclass
 class EmulatedMesos:
-    """`python -m devcluster.mesos` in its own process, registered in ZooKeeper."""
+    """`python -m devcluster.mesos` in its own process, registered in ZooKeeper if given one."""
 
     process: subprocess.Popen[bytes]
     url: str
 
     @classmethod
     def start(
-        cls, work: Path, zk_hosts: str, agents: int, cpus: float, timeout: float = 180.0
+        cls, work: Path, zk_hosts: str | None, agents: int, cpus: float, timeout: float = 180.0
     ) -> EmulatedMesos:
+        """Registered in ZooKeeper at `zk_hosts` (None: found by its address only)."""
         log = work / "mesos.log"
+        registered = [f"--zk={zk_hosts}", "--zk-path=/mesos"] if zk_hosts else []
         process = spawn(
             [
                 sys.executable,
@@ -70,8 +72,7 @@ class EmulatedMesos:
                 "devcluster.mesos",
                 f"--agents={agents}",
                 f"--cpus={cpus}",
-                f"--zk={zk_hosts}",
-                "--zk-path=/mesos",
+                *registered,
                 "--port=0",
                 f"--work-dir={work / 'mesos'}",
             ],
