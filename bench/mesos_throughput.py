@@ -12,7 +12,8 @@ send→TASK_RUNNING (the agent's stamp) and send→TASK_FINISHED received, with 
 of the emulator, of its task processes and of this framework. A rate the emulator
 cannot carry shows as runs falling short and latencies growing through the window. At
 the end it waits for every task to end and counts them all: launched, recorded by the
-tasks (and how many distinct), finished and failed.
+tasks (and how many distinct), finished and failed, and the acknowledgements that
+failed.
 
     .venv/bin/python bench/mesos_throughput.py [--rates 100,167,333] [--window 60]
 """
@@ -30,7 +31,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class Framework(Scheduler):  # type: ignore[misc]
         self.running: dict[str, float] = {}
         self.finished: dict[str, float] = {}
         self.failed: dict[str, str] = {}
+        self.ack_errors = 0
         self.subscribed = threading.Event()
 
     def registered(self, driver: Any, framework_id: Any, master_info: Any) -> None:
@@ -126,7 +128,13 @@ class Framework(Scheduler):  # type: ignore[misc]
                 "task_id": status["task_id"],
                 "uuid": status["uuid"],
             }
-            self._acks.submit(self._calls.post, {"type": "ACKNOWLEDGE", "acknowledge": ack})
+            sent = self._acks.submit(self._calls.post, {"type": "ACKNOWLEDGE", "acknowledge": ack})
+            sent.add_done_callback(self._acked)
+
+    def _acked(self, sent: Future[None]) -> None:
+        if sent.exception() is not None:
+            with self._lock:
+                self.ack_errors += 1
 
     def launch(self, count: int, numbers: Iterator[int]) -> int:
         """Launch up to `count` tasks on the offers held; how many were sent."""
@@ -325,7 +333,8 @@ def main() -> None:
                 print(
                     f"runs launched {len(framework.sent)}, recorded by the tasks {len(recorded)} "
                     f"({len(set(recorded))} distinct), TASK_FINISHED {len(framework.finished)}, "
-                    f"failed {len(framework.failed)}"
+                    f"failed {len(framework.failed)}, "
+                    f"acknowledgements failed {framework.ack_errors}"
                     + ("" if ended else f" (not all ended within {args.drain:g} s)")
                 )
                 for task_id, why in sorted(framework.failed.items())[:10]:

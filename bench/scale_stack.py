@@ -62,7 +62,6 @@ class EmulatedMesos:
     def start(
         cls, work: Path, zk_hosts: str | None, agents: int, cpus: float, timeout: float = 180.0
     ) -> EmulatedMesos:
-        """Registered in ZooKeeper at `zk_hosts` (None: found by its address only)."""
         log = work / "mesos.log"
         registered = [f"--zk={zk_hosts}", "--zk-path=/mesos"] if zk_hosts else []
         process = spawn(

@@ -64,7 +64,7 @@ def test_the_benchmark_runs_every_task_it_launches_and_cleans_up() -> None:
     assert launched > 0
     assert counts == (
         f"runs launched {launched}, recorded by the tasks {launched} ({launched} distinct), "
-        f"TASK_FINISHED {launched}, failed 0"
+        f"TASK_FINISHED {launched}, failed 0, acknowledgements failed 0"
     ), done.stdout
     assert not work_directories() - before
     assert not processes_mentioning(WORK_PREFIX)
