@@ -177,6 +177,13 @@ class Framework(Scheduler):  # type: ignore[misc]
             },
         }
 
+    def snapshot(
+        self,
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, str]]:
+        """Copies of (sent, running, finished, failed), which the driver's thread fills."""
+        with self._lock:
+            return dict(self.sent), dict(self.running), dict(self.finished), dict(self.failed)
+
     def drain(self, timeout: float) -> bool:
         """Wait until every task sent has ended; whether they all did in `timeout`."""
         with self._ended:
@@ -240,16 +247,15 @@ def measure(
     own = time.process_time()
     lines = _lines(runs_log)
     span = end - marks["wall"]
-    in_window = {t: s for t, s in framework.sent.items() if marks["wall"] <= s < end}
-    to_running = [framework.running[t] - s for t, s in in_window.items() if t in framework.running]
-    to_finished = [
-        framework.finished[t] - s for t, s in in_window.items() if t in framework.finished
-    ]
+    sent, running, finished, failed = framework.snapshot()
+    in_window = {t: s for t, s in sent.items() if marks["wall"] <= s < end}
+    to_running = [running[t] - s for t, s in in_window.items() if t in running]
+    to_finished = [finished[t] - s for t, s in in_window.items() if t in finished]
     return {
         "rate": rate,
         "sent_per_s": len(in_window) / span,
         "recorded_per_s": (lines - marks["lines"]) / span,
-        "finished_per_s": sum(marks["wall"] <= f < end for f in framework.finished.values()) / span,
+        "finished_per_s": sum(marks["wall"] <= f < end for f in finished.values()) / span,
         "running_p50": percentile(to_running, 0.5),
         "running_p99": percentile(to_running, 0.99),
         "finished_p50": percentile(to_finished, 0.5),
@@ -257,7 +263,7 @@ def measure(
         "emulator_cpu": 100 * (cpu[0] - marks["cpu"][0]) / span,
         "tasks_cpu": 100 * (cpu[1] - marks["cpu"][1]) / span,
         "framework_cpu": 100 * (own - marks["own"]) / span,
-        "failed": float(len(framework.failed)),
+        "failed": float(len(failed)),
     }
 
 
@@ -329,15 +335,16 @@ def main() -> None:
                     # Let the rate's backlog drain before the next one.
                     time.sleep(args.warmup)
                 ended = framework.drain(args.drain)
+                sent, _, finished, failed = framework.snapshot()
                 recorded = [line.split()[1] for line in runs_log.read_text().splitlines()]
                 print(
-                    f"runs launched {len(framework.sent)}, recorded by the tasks {len(recorded)} "
-                    f"({len(set(recorded))} distinct), TASK_FINISHED {len(framework.finished)}, "
-                    f"failed {len(framework.failed)}, "
+                    f"runs launched {len(sent)}, recorded by the tasks {len(recorded)} "
+                    f"({len(set(recorded))} distinct), TASK_FINISHED {len(finished)}, "
+                    f"failed {len(failed)}, "
                     f"acknowledgements failed {framework.ack_errors}"
                     + ("" if ended else f" (not all ended within {args.drain:g} s)")
                 )
-                for task_id, why in sorted(framework.failed.items())[:10]:
+                for task_id, why in sorted(failed.items())[:10]:
                     print(f"  {task_id}: {why}")
             finally:
                 driver.stop()
