@@ -4,13 +4,14 @@ run it launched once, ended and finished, and leaves no process or directory beh
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.bench.test_scale import processes_mentioning
 
 pytestmark = pytest.mark.system
 
@@ -20,20 +21,6 @@ WORK_PREFIX = "cloudjob-mesos-throughput-"
 
 def work_directories() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*")}
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if text in command:
-            found.append(command)
-    return found
 
 
 def test_the_benchmark_runs_every_task_it_launches_and_cleans_up() -> None:
