@@ -3,8 +3,9 @@
 The scheduler is written here on the unmodified pymesos `MesosSchedulerDriver`
 (explicit acknowledgements from a thread of its own, a week's failover timeout),
 independent of the controller's framework. It records every status update it
-receives, in order, per task, and builds TaskInfos by hand in the shape the
-framework uses: executor id `<app key>@-@<agent id>` (the framework's ids add a
+receives, in order, per task, once (an update an agent sends again, with the same
+uuid, is acknowledged again and not recorded twice), and builds TaskInfos by hand
+in the shape the framework uses: executor id `<app key>@-@<agent id>` (the framework's ids add a
 version digest; the executor never reads its id), command = the app's
 bootstrap script, URI = the app tarball (extract), data = the task payload.
 """
@@ -137,6 +138,7 @@ class RecordingScheduler(Scheduler):  # type: ignore[misc]
         self.changed = threading.Condition()
         self.offers: dict[str, dict[str, Any]] = {}
         self.updates: dict[str, list[Update]] = defaultdict(list)
+        self._seen: set[tuple[str, str]] = set()
         self.executor_exits: list[tuple[str, int]] = []
         self.framework_id: str | None = None
         self.acknowledgements: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -165,9 +167,16 @@ class RecordingScheduler(Scheduler):  # type: ignore[misc]
             source=status.get("source", ""),
             reason=status.get("reason", ""),
         )
+        task_id = status["task_id"]["value"]
         with self.changed:
-            self.updates[status["task_id"]["value"]].append(update)
-            self.changed.notify_all()
+            # An update sent again (its acknowledgement had not reached the agent when
+            # the agent went away) carries the same uuid: acknowledged again, recorded once.
+            sent_before = (task_id, status.get("uuid", "")) in self._seen
+            if status.get("uuid"):
+                self._seen.add((task_id, status["uuid"]))
+            if not sent_before:
+                self.updates[task_id].append(update)
+                self.changed.notify_all()
         self.acknowledgements.put(status)
 
     def executorLost(self, driver: Any, executor_id: Any, agent_id: Any, status: int) -> None:
