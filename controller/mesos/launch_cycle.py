@@ -260,16 +260,14 @@ class LaunchCycle:
             new_work, self._work_changed = self._work_changed, False
             plan = await self._plan(self._inputs())
             await self._drop_stale(plan)
-            taken = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
-            if gone := [a for a in plan.agents if not taken[a.agent_id]]:
-                # Every offer of these agents was rescinded while planning.
-                plan.agents = [a for a in plan.agents if taken[a.agent_id]]
-                log.info("offers of %d agent(s) vanished while planning", len(gone))
-                self.changed()
+            placed = len(plan.agents)
+            taken = self._take_planned(plan)
             recorded = await self._commit(plan, taken)
         launched = await self._accept(plan, taken, recorded)
         self._report_placement(plan, launched)
-        await self._settle_pool(has_work=plan.needs_resources, new_work=new_work)
+        # Work of an agent left out of the plan still waits for offers.
+        has_work = plan.needs_resources or len(plan.agents) < placed
+        await self._settle_pool(has_work=has_work, new_work=new_work)
         self._gauges.update()
 
     # ------------------------------------------------------------------ ahead of a fire
@@ -298,8 +296,7 @@ class LaunchCycle:
                 executor=self._settings.executor_options,
             )
             plan = await self._plan(inputs)
-            offers = {a.agent_id: self._pool.take_agent(a.agent_id) for a in plan.agents}
-            plan.agents = [a for a in plan.agents if offers[a.agent_id]]
+            offers = self._take_planned(plan)
             if not plan.agents:
                 return False
             built_from = {}
@@ -462,6 +459,21 @@ class LaunchCycle:
             self._pool.agents(running_executors=self._running_executors()),
             now=_now(),
         )
+
+    def _take_planned(self, plan: LaunchPlan) -> dict[str, list[HeldOffer]]:
+        """Take the offers each agent's part of `plan` was placed on. An agent one of
+        whose offers was declined or rescinded while planning leaves the plan, its other
+        offers stay held and its work waits for the next cycle."""
+        taken: dict[str, list[HeldOffer]] = {}
+        for agent in plan.agents:
+            offers = self._pool.take(agent.offer_ids)
+            if offers is not None:
+                taken[agent.agent_id] = offers
+        if len(taken) < len(plan.agents):
+            log.info("offers of %d agent(s) went while planning", len(plan.agents) - len(taken))
+            plan.agents = [a for a in plan.agents if a.agent_id in taken]
+            self.changed()
+        return taken
 
     def _running_executors(self) -> dict[str, set[AppVersion]]:
         """Agent id → app versions whose executor a recorded task of ours uses there."""

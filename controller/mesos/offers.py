@@ -141,14 +141,17 @@ class OfferPool:
                 )
         return list(merged.values())
 
-    def take_agent(self, agent_id: str) -> list[HeldOffer]:
-        """Remove and return every offer of one agent, for one ACCEPT."""
-        taken = sorted(
-            (o for o in self.offers.values() if o.agent_id == agent_id), key=lambda o: o.offer_id
-        )
-        for offer in taken:
-            del self.offers[offer.offer_id]
-        return taken
+    def take(self, offer_ids: Iterable[str]) -> list[HeldOffer] | None:
+        """Remove and return exactly these offers, for one ACCEPT; None (and nothing
+        removed) when one of them is no longer held.
+
+        A plan is placed on a snapshot of the pool: an offer declined or rescinded while
+        it was placed must not leave its tasks to an ACCEPT of the agent's other offers,
+        which would not hold them (TASK_ERROR at the master)."""
+        wanted = sorted(offer_ids)
+        if any(offer_id not in self.offers for offer_id in wanted):
+            return None
+        return [self.offers.pop(offer_id) for offer_id in wanted]
 
     def next_expiry(self) -> float | None:
         if not self.offers:

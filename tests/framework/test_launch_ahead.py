@@ -239,6 +239,20 @@ async def test_a_rescinded_held_back_offer_sends_the_fire_to_the_ready_queue(wor
     assert {TaskId.parse(t).agent_id for t in world.store.running()} == {"a2"}
 
 
+async def test_an_offer_gone_while_planning_ahead_leaves_its_agent_out_of_the_plan(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.seed(make_job("job", shards=1, cpus=0.5))
+    world.launch.offers_received([offer("o1", "a1", cpus=0.3), offer("o2", "a1", cpus=0.3)])
+    planning = world.while_planning(lambda: world.launch.offer_rescinded("o2"))
+    monkeypatch.setattr(launch_cycle, "plan_launch", planning)
+    assert not await world.launch.prepare(("ns.job",), FIRE), "o1 alone cannot hold it"
+    assert world.launch.held_offers() == ["o1"], "not held back for the fire"
+    await fire(world)
+    assert world.mesos.accepted == []
+    assert world.store.ready()["ns.job"].count == 1, "the fire waits in the ready queue"
+
+
 async def test_a_lost_agent_drops_its_part_of_the_plan(world: World) -> None:
     await prepared(world)
     world.launch.agent_lost("a1")

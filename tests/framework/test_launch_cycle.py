@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from controller.mesos import launch_cycle
 from controller.mesos.tasks import TaskId
 from controller.operations import EventKind
 from controller.state import StateUnavailable
@@ -115,6 +116,25 @@ async def test_a_rescinded_offer_is_not_used(world: World) -> None:
     await world.launch.cycle()
     assert world.mesos.accepted == []
     assert world.metric("cloudjob_offers_rescinded_total") == 1
+
+
+async def test_an_agent_whose_offer_went_while_planning_is_left_to_the_next_cycle(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ready(world)  # 3 shards of 0.5 cpus: both of a1's offers
+    world.launch.offers_received([offer("o1", "a1", cpus=1.0), offer("o2", "a1", cpus=1.0)])
+    planning = world.while_planning(lambda: world.launch.offer_rescinded("o2"))
+    monkeypatch.setattr(launch_cycle, "plan_launch", planning)
+    await world.launch.cycle()
+    assert world.mesos.accepted == [], "o1 alone cannot hold the tasks placed on o1 and o2"
+    assert world.store.running() == {}
+    assert world.store.ready()["ns.job"].count == 1
+    assert world.launch.held_offers() == ["o1"]
+    monkeypatch.undo()
+    world.launch.offers_received([offer("o3", "a2")])
+    await world.launch.cycle()
+    assert sorted(o for o, _ in world.mesos.accepted) == [["o1"], ["o3"]]
+    assert len(world.store.running()) == 3
 
 
 async def test_with_a_fire_due_within_the_lead_an_idle_cycle_holds_its_offers(

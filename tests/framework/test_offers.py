@@ -52,8 +52,15 @@ def test_offers_of_one_agent_are_merged_and_taken_together() -> None:
     agents = {a.agent_id: a for a in p.agents(running_executors={"a2": [version]})}
     assert (agents["a1"].cpus, agents["a1"].mem) == (3.0, 300.0)
     assert agents["a2"].executors == frozenset({version})
-    assert [o.offer_id for o in p.take_agent("a1")] == ["o1", "o2"]
+    assert [o.offer_id for o in p.take(["o2", "o1"])] == ["o1", "o2"]
     assert set(p.offers) == {"o3"}
+
+
+def test_offers_are_taken_all_or_none() -> None:
+    p = pool()
+    p.add(HeldOffer.from_mesos(mesos_offer("o1", "a1"), 0))
+    assert p.take(["o1", "o2"]) is None, "o2 is no longer held"
+    assert set(p.offers) == {"o1"}, "nothing was taken"
 
 
 def test_an_executor_that_ended_no_longer_counts_as_running_in_held_offers() -> None:

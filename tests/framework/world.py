@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from controller.definitions import JobDefinition
 from controller.history.records import HistoryRecord
 from controller.history.spool import SpoolUnit
+from controller.mesos import launch_cycle
 from controller.mesos.acknowledger import Acknowledger
 from controller.mesos.background import Background
 from controller.mesos.executors import ExecutorRegistry
@@ -216,6 +218,22 @@ class World:
         """Hand the pipeline a batch, then wait until its acknowledgements are sent."""
         await self.statuses.handle(updates)
         await self.acknowledger.drained()
+
+    def while_planning(self, happen: Callable[[], None]) -> Callable[..., Any]:
+        """A stand-in for `plan_launch` that plans, then has `happen` run on the event
+        loop before the plan is handed back: what the loop may do meanwhile."""
+        loop = asyncio.get_running_loop()
+        real = launch_cycle.plan_launch
+
+        async def on_loop() -> None:
+            happen()
+
+        def planning(*args: Any, **kwargs: Any) -> Any:
+            plan = real(*args, **kwargs)
+            asyncio.run_coroutine_threadsafe(on_loop(), loop).result()
+            return plan
+
+        return planning
 
     async def close(self) -> None:
         await self.background.close()
