@@ -46,6 +46,7 @@ import math
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -73,6 +74,7 @@ from scale_measures import (
     probe_times,
     spread,
     tally,
+    unsuccessful,
 )
 from scale_probes import NAMESPACE, MasterSampler, ScheduledWatch
 from scale_single_apply import SingleApplies
@@ -607,6 +609,7 @@ class Bench:
             f"each is a lost run of every job on that cron)",
             len(skipped),
         )
+        self._report_unsuccessful()
         self.report.line(
             "fires ran per 30 s of the window",
             ", ".join(map(str, counted.by_period)) + f" (of {len(offsets)} each)",
@@ -621,6 +624,23 @@ class Bench:
         self.report.line("fire→process start", seconds(process), process)
         if sampler.errors:
             self.report.line("master /state polls failed", str(sampler.errors), sampler.errors)
+
+    def _report_unsuccessful(self) -> None:
+        """The runs the controller's history says ended other than succeeded, the
+        master's or the task's message included (any run, in the window or not)."""
+        database = self.work / "history" / "history.db"
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "select state, message from runs where outcome is not null"
+                " and outcome != 'succeeded'"
+            ).fetchall()
+        counted = unsuccessful(rows)
+        self.report.line(
+            "runs not succeeded (history)",
+            f"{sum(counted.values())}"
+            + "".join(f"; {n} {why}" for why, n in counted.most_common(3)),
+            dict(counted),
+        )
 
     def _report_single_applies(
         self,

@@ -166,6 +166,18 @@ def misfires(log: str, start: float, end: float) -> list[tuple[str, float]]:
     return skipped
 
 
+def unsuccessful(rows: Iterable[tuple[str | None, str | None]], width: int = 90) -> Counter[str]:
+    """Runs of the history that ended other than succeeded, as (state, message) rows,
+    counted by state and the start of the message: why runs failed, at a glance."""
+    counted: Counter[str] = Counter()
+    for state, message in rows:
+        text = " ".join((message or "").split())
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        counted[f"{state or 'no state'}: {text}" if text else state or "no state"] += 1
+    return counted
+
+
 def json_key(label: str) -> str:
     """A printed label as a key of the JSON results: `fire→ACCEPT` → `fire_to_accept`."""
     words = re.sub(r"[^a-z0-9]+", " ", label.lower().replace("→", " to ")).split()

@@ -79,6 +79,7 @@ def test_a_tiny_run_counts_every_run_once_and_prints_every_number(tmp_path: Path
     runs = numbers["runs_expected_ran_doubled"]
     assert (runs["expected"], runs["ran"], runs["doubled"], runs["stray"]) == (JOBS, JOBS, 0, 0)
     assert numbers["cron_fires_the_controller_skipped"] == 0
+    assert numbers["runs_not_succeeded_history"] == {}, "every run succeeded"
     for stage in ("fire_to_accept", "fire_to_task_running", "fire_to_process_start"):
         assert numbers[stage]["n"] == JOBS, stage
         assert 0 <= numbers[stage]["p50"] <= numbers[stage]["p99"] < 30, stage

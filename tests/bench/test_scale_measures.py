@@ -30,6 +30,7 @@ from bench.scale_measures import (
     scheduled_at,
     spread,
     tally,
+    unsuccessful,
 )
 from controller.cron import parse_cron, validate_cron
 
@@ -125,6 +126,22 @@ def test_delays_join_stamps_to_fires_by_task() -> None:
     assert delays(fires, stamps, after=15.0) == [1.0]
     assert first_after([1.0, 5.0, 3.0], 2.0) == 3.0
     assert first_after([1.0], 2.0) is None
+
+
+def test_unsuccessful_runs_are_counted_by_state_and_the_start_of_their_message() -> None:
+    too_big = "Total resources cpus 0.1; mem 16 required by task and its executor is more"
+    rows = [
+        ("TASK_ERROR", too_big + " than available mem 1536"),
+        ("TASK_ERROR", too_big + " than available mem 1024"),
+        ("TASK_FAILED", "exit  status\n 1"),
+        (None, None),
+    ]
+    counted = unsuccessful(rows, width=len(too_big) + 1)
+    assert counted == {
+        f"TASK_ERROR: {too_big}…": 2,
+        "TASK_FAILED: exit status 1": 1,
+        "no state": 1,
+    }
 
 
 def test_proc_texts_give_cpu_seconds_and_rss() -> None:
