@@ -260,14 +260,14 @@ class LaunchCycle:
             new_work, self._work_changed = self._work_changed, False
             plan = await self._plan(self._inputs())
             await self._drop_stale(plan)
-            placed = len(plan.agents)
-            taken = self._take_planned(plan)
+            taken, left_out = self._take_planned(plan)
             recorded = await self._commit(plan, taken)
         launched = await self._accept(plan, taken, recorded)
         self._report_placement(plan, launched)
-        # Work of an agent left out of the plan still waits for offers.
-        has_work = plan.needs_resources or len(plan.agents) < placed
-        await self._settle_pool(has_work=has_work, new_work=new_work)
+        if left_out:
+            # Their work still waits, on offers already held: plan it again at once.
+            self.changed()
+        await self._settle_pool(has_work=plan.needs_resources or left_out, new_work=new_work)
         self._gauges.update()
 
     # ------------------------------------------------------------------ ahead of a fire
@@ -296,7 +296,8 @@ class LaunchCycle:
                 executor=self._settings.executor_options,
             )
             plan = await self._plan(inputs)
-            offers = self._take_planned(plan)
+            # Jobs of an agent left out here take the ordinary path at their fire.
+            offers, _ = self._take_planned(plan)
             if not plan.agents:
                 return False
             built_from = {}
@@ -460,20 +461,20 @@ class LaunchCycle:
             now=_now(),
         )
 
-    def _take_planned(self, plan: LaunchPlan) -> dict[str, list[HeldOffer]]:
-        """Take the offers each agent's part of `plan` was placed on. An agent one of
-        whose offers was declined or rescinded while planning leaves the plan, its other
-        offers stay held and its work waits for the next cycle."""
+    def _take_planned(self, plan: LaunchPlan) -> tuple[dict[str, list[HeldOffer]], bool]:
+        """Take the offers each agent's part of `plan` was placed on, and whether an
+        agent left the plan: one whose offers were declined or rescinded while planning
+        does, its other offers stay held and its work waits."""
         taken: dict[str, list[HeldOffer]] = {}
         for agent in plan.agents:
             offers = self._pool.take(agent.offer_ids)
             if offers is not None:
                 taken[agent.agent_id] = offers
-        if len(taken) < len(plan.agents):
-            log.info("offers of %d agent(s) went while planning", len(plan.agents) - len(taken))
+        left_out = len(plan.agents) - len(taken)
+        if left_out:
+            log.info("offers of %d agent(s) went while planning", left_out)
             plan.agents = [a for a in plan.agents if a.agent_id in taken]
-            self.changed()
-        return taken
+        return taken, left_out > 0
 
     def _running_executors(self) -> dict[str, set[AppVersion]]:
         """Agent id → app versions whose executor a recorded task of ours uses there."""
