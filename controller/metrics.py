@@ -49,6 +49,10 @@ class FrameworkMetrics:
         self.launches = counter("tasks_launched", "tasks launched", ("source",))
         self.launch_errors = counter("launch_errors", "launch cycles that failed", ("stage",))
         self.task_states = counter("task_states", "status updates by task state", ("state",))
+        self.updates_resent = counter(
+            "status_updates_resent",
+            "status updates an agent sent again while the first still waited to be handled",
+        )
         self.outcomes = counter("task_outcomes", "runs that ended, by outcome", ("outcome",))
         self.kills = counter("task_kills", "KILL calls", ("why",))
         self.acks_waiting = gauge(

@@ -157,7 +157,9 @@ class FrameworkEngine:
         self._subscriptions = 0
         self._lock = asyncio.Lock()
         self._background = background = Background(asyncio.get_running_loop())
-        self._inbox = Inbox(batch_seconds=settings.status_batch_seconds)
+        self._inbox = Inbox(
+            batch_seconds=settings.status_batch_seconds, on_resent=metrics.updates_resent.inc
+        )
         self._mesos = mesos = connect(self._inbox.put, self._leading, self._confirmed)
         self._gauges = gauges = QueueGauges(
             store, stats, metrics, interval=GAUGE_INTERVAL, later=background.call_later

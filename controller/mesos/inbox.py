@@ -6,6 +6,11 @@ time. A status update comes out together with the status updates right behind it
 persists them in one transaction; the first other event behind them is handed out
 next, so order is kept. The inbox also tells how long it has been since an event came
 out, which is what the heartbeat watchdog watches.
+
+An agent sends an update again while it is not acknowledged (after 10 s, doubling).
+A controller that far behind would hold each update two or three times, and decide
+each copy, just when it can least afford to: a copy of an update still waiting here
+is dropped (the waiting one is handled and acknowledged) and counted.
 """
 
 from __future__ import annotations
@@ -28,8 +33,12 @@ class Inbox:
         batch_seconds: float,
         limit: int = STATUS_BATCH_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        on_resent: Callable[[], None] = lambda: None,
     ) -> None:
         self._queue: asyncio.Queue[DriverEvent] = asyncio.Queue()
+        # (task id, uuid) of the status updates waiting in the queue.
+        self._waiting: set[tuple[str, str]] = set()
+        self._on_resent = on_resent
         self._batch_seconds = batch_seconds
         self._limit = limit
         self._clock = clock
@@ -37,8 +46,21 @@ class Inbox:
         self._closed = False
 
     def put(self, event: DriverEvent) -> None:
-        if not self._closed:
-            self._queue.put_nowait(event)
+        if self._closed:
+            return
+        key = _waiting_key(event)
+        if key is not None:
+            if key in self._waiting:
+                self._on_resent()
+                return
+            self._waiting.add(key)
+        self._queue.put_nowait(event)
+
+    def _took(self, event: DriverEvent) -> None:
+        self._last = self._clock()
+        key = _waiting_key(event)
+        if key is not None:
+            self._waiting.discard(key)
 
     def close(self) -> None:
         """Take no more events (the term is over)."""
@@ -46,7 +68,7 @@ class Inbox:
 
     async def get(self) -> DriverEvent:
         event = await self._queue.get()
-        self._last = self._clock()
+        self._took(event)
         return event
 
     async def statuses_behind(
@@ -62,7 +84,7 @@ class Inbox:
                 event = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            self._last = self._clock()
+            self._took(event)
             if not isinstance(event, StatusReceived):
                 return batch, event
             batch.append(event.update)
@@ -71,3 +93,11 @@ class Inbox:
     def silent_for(self) -> float:
         """Seconds since an event last came out."""
         return self._clock() - self._last
+
+
+def _waiting_key(event: DriverEvent) -> tuple[str, str] | None:
+    """What tells a resent status update from another; None for other events and for
+    the master's own updates (no uuid: never resent, never acknowledged)."""
+    if isinstance(event, StatusReceived) and event.update.uuid is not None:
+        return event.update.task_id, event.update.uuid
+    return None

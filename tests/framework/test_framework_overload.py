@@ -66,3 +66,37 @@ async def test_a_starved_loop_skips_and_counts_late_fires_then_runs_on_schedule(
         assert fw.metric("cloudjob_mesos_subscriptions_total", kind="first") == 1
         assert fw.metric("cloudjob_mesos_subscriptions_total", kind="again") == 0
         assert fw.metric("cloudjob_launch_errors_total", stage="cycle") == 0
+
+
+async def test_an_update_an_agent_sends_again_while_the_loop_is_starved_is_handled_once(
+    zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path, start_cluster: StartCluster
+) -> None:
+    # The agents resend an unacknowledged update after 1 s, then 2 s.
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address, misfire_threshold_seconds=1.0)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        # A run takes 1.5 s: one that is running when the loop stops ends (and its
+        # TASK_FINISHED is resent) before the loop runs again.
+        job = script_job("steady", out, cron=EVERY_SECOND, shards=1, seconds=1.5)
+        await fw.service.schedule(job)
+        await async_wait_for(
+            lambda: any(run.ended is None for run in runs(out)), what="a run going on"
+        )
+
+        hog_the_loop(STARVED_SECONDS)
+        await async_wait_for(
+            lambda: fw.metric("cloudjob_status_updates_resent_total") >= 1,
+            what="the copy of an update still waiting dropped and counted",
+        )
+        resumed = time.time()
+        await async_wait_for(
+            lambda: sum(run.started >= resumed for run in runs(out)) >= 2,
+            what="runs again",
+        )
+        fires = sorted(run.fire_time for run in runs(out))
+        assert len(fires) == len(set(fires)), "a fire ran twice"
+        ended = sum(run.ended is not None for run in runs(out))
+        assert fw.metric("cloudjob_task_outcomes_total", outcome="succeeded") <= ended

@@ -140,6 +140,28 @@ async def test_the_inbox_hands_out_the_status_updates_behind_the_first_in_one_ba
     assert await inbox.get() == StatusReceived(updates[5])
 
 
+async def test_a_copy_of_an_update_still_waiting_in_the_inbox_is_dropped_and_counted() -> None:
+    resent: list[None] = []
+    inbox = Inbox(batch_seconds=0, on_resent=lambda: resent.append(None))
+    task = TaskId.new(MetaInfo("ns.job", 0), LaunchSource.READY, "a1").value
+    running, finished = (
+        update(task, TaskState.RUNNING, uid=1),
+        update(task, TaskState.FINISHED, uid=2),
+    )
+    answer = update(task, TaskState.RUNNING, uid=None)  # the master's: no uuid
+    for item in (running, running, answer, answer, finished, running):
+        inbox.put(StatusReceived(item))
+
+    first = await inbox.get()
+    assert isinstance(first, StatusReceived)
+    assert await inbox.statuses_behind(first) == ([running, answer, answer, finished], None)
+    assert len(resent) == 2
+    # Once the first is out, a copy is an update like any other: handled again.
+    inbox.put(StatusReceived(running))
+    assert await inbox.get() == StatusReceived(running)
+    assert len(resent) == 2
+
+
 async def test_a_timed_out_launch_is_ended_durably_then_killed(world: World) -> None:
     tasks = world.seed(running=2)
     stuck = world.tracked.get(tasks[1])
