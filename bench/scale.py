@@ -85,6 +85,7 @@ from scale_stack import (
     cpu_of,
     leader_identity,
     rss_of,
+    scrape,
     start_replica,
     stop_group,
 )
@@ -610,6 +611,7 @@ class Bench:
             len(skipped),
         )
         self._report_unsuccessful()
+        self._report_resent(replicas)
         self.report.line(
             "fires ran per 30 s of the window",
             ", ".join(map(str, counted.by_period)) + f" (of {len(offsets)} each)",
@@ -640,6 +642,24 @@ class Bench:
             f"{sum(counted.values())}"
             + "".join(f"; {n} {why}" for why, n in counted.most_common(3)),
             dict(counted),
+        )
+
+    def _report_resent(self, replicas: list[Replica]) -> None:
+        """Status updates the agents sent again while the first copy still waited in a
+        live replica: each means that replica's status path was 10 s or more behind."""
+        counts = []
+        for replica in replicas:
+            if replica.process.poll() is None:
+                with contextlib.suppress(OSError, ValueError):
+                    metrics = scrape(replica.metrics_port)
+                    counts.append(int(metrics.get("cloudjob_status_updates_resent_total", 0)))
+        if not counts:
+            self.report.line("status updates resent (dropped)", "unknown (no replica answered)")
+            return
+        self.report.line(
+            "status updates resent (dropped)",
+            f"{sum(counts)} (copies dropped by the controller; an agent resends after 10 s)",
+            sum(counts),
         )
 
     def _report_single_applies(

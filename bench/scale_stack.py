@@ -21,6 +21,7 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
+from prometheus_client.parser import text_string_to_metric_families
 from scale_measures import cpu_seconds, rss_mib
 
 from controller.state.layout import Layout
@@ -113,6 +114,18 @@ def start_replica(identity: str, work: Path, base_env: dict[str, str]) -> Replic
     log = work / f"{identity}.log"
     process = spawn([sys.executable, "-m", "controller", "run"], log, env)
     return Replica(identity, process, log, metrics_port)
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The unlabelled samples of a replica's /metrics, by name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 def leader_identity(zk: KazooClient, layout: Layout) -> str | None:

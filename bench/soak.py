@@ -46,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +54,6 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
-from prometheus_client.parser import text_string_to_metric_families
 from scale import Bench, Report, Stopped, interrupt, machine
 from scale_measures import misfires, offset_of, tally
 from scale_probes import NAMESPACE
@@ -65,6 +63,7 @@ from scale_stack import (
     cpu_of,
     leader_identity,
     rss_of,
+    scrape,
     start_replica,
     stop_group,
 )
@@ -117,18 +116,6 @@ def open_fds(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The unlabelled samples of a replica's /metrics, by name."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.labels
-    }
 
 
 @dataclass
