@@ -38,6 +38,11 @@ class FrameworkMetrics:
         self.unplaceable_jobs = gauge("unplaceable_jobs", "jobs whose work cannot be placed")
         self.fires = counter("cron_fires", "transient cron fires handled")
         self.misfires = counter("cron_misfires", "transient cron fires skipped as misfired")
+        self.fire_runs = counter(
+            "cron_fire_runs",
+            "runs that transient cron fires asked for, by what became of each",
+            ("outcome",),
+        )
         self.offers_received = counter("offers_received", "offers received from Mesos")
         self.offers_held = gauge("offers_held", "offers held in the pool now")
         self.offers_declined = counter("offers_declined", "offers declined", ("why",))

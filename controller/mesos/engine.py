@@ -120,6 +120,9 @@ SUBSCRIBE_RETRY_SECONDS = 2.0
 # planned is handed at its time: it has no launch of its own to hurry, and the lock it
 # would hold while waiting is time the status pipeline and the launch cycle lose.
 FIRE_HANDED_EARLY = 0.25
+# `cloudjob_cron_fire_runs_total`'s outcome for a run planned ahead and sent at its fire;
+# the fire's other runs are counted by their ready-queue outcome (`ReadyOutcome`).
+LAUNCHED_AT_FIRE = "launched-at-fire"
 
 
 class Resubscribe(StrEnum):
@@ -496,8 +499,11 @@ class FrameworkEngine:
                 raise StateUnavailable(f"the fire at {fire_time} was recorded only in part")
             return
         self._metrics.fires.inc()
+        at_fire = {r.job_key for agent in launch.plan.agents for r in agent.records}
         for job_key, change in changes.items():
             self._fired(job_key, fire_time, change, "cron fired")
+            outcome = LAUNCHED_AT_FIRE if job_key in at_fire else change.outcome.value
+            self._metrics.fire_runs.labels(outcome).inc()
         self._launch.fired()
         self._roller.changed()
         self._gauges.update()

@@ -31,7 +31,7 @@ from controller.mesos.settings import FrameworkSettings
 from controller.operations import EventKind, RuntimeEvent
 from controller.resources import CloudAppSpec, CloudJobSpec
 from controller.state import AsyncLeadership, Layout, LeaderElection
-from devcluster.mesos import LocalMesos
+from devcluster.mesos import AgentSpec, LocalMesos
 from tests.waiting import async_wait_for
 
 NAMESPACE = "ns"
@@ -304,3 +304,26 @@ async def subscribed(framework: Framework) -> None:
         lambda: framework.service.active and framework.service.view().subscribed,
         what="the framework to subscribe",
     )
+
+
+@asynccontextmanager
+async def every_second(
+    zookeeper_hosts: str,
+    zk_namespace: str,
+    tmp_path: Path,
+    start_cluster: StartCluster,
+    *,
+    seconds: float = 0.0,
+) -> AsyncIterator[tuple[Framework, Path]]:
+    """A framework running one job every second, each run taking `seconds`; the
+    framework and the directory the runs record themselves in."""
+    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
+    settings = framework_settings(cluster.master_address, misfire_threshold_seconds=1.0)
+    out = tmp_path / "out"
+    async with running_framework(zookeeper_hosts, zk_namespace, settings) as fw:
+        await subscribed(fw)
+        await fw.service.put_app(app_definition(build_app(tmp_path)))
+        await fw.service.schedule(
+            script_job("steady", out, cron="* * * * * ?", shards=1, seconds=seconds)
+        )
+        yield fw, out

@@ -5,30 +5,16 @@ back it launches on schedule again with the same subscription."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from devcluster.mesos import AgentSpec
 from devcluster.zookeeper import ZooKeeperServer
-from tests.framework.harness import (
-    Framework,
-    StartCluster,
-    app_definition,
-    build_app,
-    framework_settings,
-    running_framework,
-    runs,
-    script_job,
-    subscribed,
-)
+from tests.framework.harness import StartCluster, every_second, runs
 from tests.waiting import async_wait_for
 
 pytestmark = pytest.mark.integration
 
-EVERY_SECOND = "* * * * * ?"
 STARVED_SECONDS = 4.0
 
 
@@ -38,29 +24,6 @@ def hog_the_loop(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
-
-
-@asynccontextmanager
-async def every_second(
-    zookeeper: ZooKeeperServer,
-    zk_namespace: str,
-    tmp_path: Path,
-    start_cluster: StartCluster,
-    *,
-    seconds: float = 0.0,
-) -> AsyncIterator[tuple[Framework, Path]]:
-    """A framework running one job every second, each run taking `seconds`; the
-    framework and the directory the runs record themselves in."""
-    cluster = start_cluster([AgentSpec(cpus=4, mem=4096)])
-    settings = framework_settings(cluster.master_address, misfire_threshold_seconds=1.0)
-    out = tmp_path / "out"
-    async with running_framework(zookeeper.hosts, zk_namespace, settings) as fw:
-        await subscribed(fw)
-        await fw.service.put_app(app_definition(build_app(tmp_path)))
-        await fw.service.schedule(
-            script_job("steady", out, cron=EVERY_SECOND, shards=1, seconds=seconds)
-        )
-        yield fw, out
 
 
 async def runs_again_each_fire_once(out: Path, count: int) -> None:
@@ -76,7 +39,7 @@ async def runs_again_each_fire_once(out: Path, count: int) -> None:
 async def test_a_starved_loop_skips_and_counts_late_fires_then_runs_on_schedule(
     zookeeper: ZooKeeperServer, zk_namespace: str, tmp_path: Path, start_cluster: StartCluster
 ) -> None:
-    async with every_second(zookeeper, zk_namespace, tmp_path, start_cluster) as (fw, out):
+    async with every_second(zookeeper.hosts, zk_namespace, tmp_path, start_cluster) as (fw, out):
         await async_wait_for(lambda: len(runs(out)) >= 2, what="runs every second")
 
         # The fault: nothing else runs on the event loop for four seconds.
@@ -97,7 +60,9 @@ async def test_an_update_an_agent_sends_again_while_the_loop_is_starved_is_handl
     # The agents resend an unacknowledged update after 1 s, then 2 s. A run takes 1.5 s:
     # one running when the loop stops ends (and its TASK_FINISHED is resent) before the
     # loop runs again.
-    async with every_second(zookeeper, zk_namespace, tmp_path, start_cluster, seconds=1.5) as (
+    async with every_second(
+        zookeeper.hosts, zk_namespace, tmp_path, start_cluster, seconds=1.5
+    ) as (
         fw,
         out,
     ):
