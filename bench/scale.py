@@ -64,6 +64,7 @@ from scale_measures import (
     RunRecord,
     cron_of,
     delays,
+    fire_run_outcomes,
     first_after,
     json_key,
     misfires,
@@ -611,7 +612,7 @@ class Bench:
             len(skipped),
         )
         self._report_unsuccessful()
-        self._report_resent(replicas)
+        self._report_replica_metrics(replicas)
         self.report.line(
             "fires ran per 30 s of the window",
             ", ".join(map(str, counted.by_period)) + f" (of {len(offsets)} each)",
@@ -644,22 +645,31 @@ class Bench:
             dict(counted),
         )
 
-    def _report_resent(self, replicas: list[Replica]) -> None:
-        """Status updates the agents sent again while the first copy still waited in a
-        live replica: each means that replica's status path was 10 s or more behind."""
-        counts = []
+    def _report_replica_metrics(self, replicas: list[Replica]) -> None:
+        """From the live replicas' metrics at the end: the status updates the agents
+        sent again while the first copy still waited (each means that replica's status
+        path was 10 s or more behind), and what became of the runs cron fires asked for
+        (planned ahead and launched at the fire, queued for a launch cycle, merged)."""
+        scraped = []
         for replica in replicas:
             if replica.process.poll() is None:
                 with contextlib.suppress(OSError, ValueError):
-                    metrics = scrape(replica.metrics_port)
-                    counts.append(int(metrics.get("cloudjob_status_updates_resent_total", 0)))
-        if not counts:
+                    scraped.append(scrape(replica.metrics_port))
+        if not scraped:
             self.report.line("status updates resent (dropped)", "unknown (no replica answered)")
+            self.report.line("cron fire runs by outcome", "unknown (no replica answered)")
             return
+        resent = sum(int(m.get("cloudjob_status_updates_resent_total", 0)) for m in scraped)
         self.report.line(
             "status updates resent (dropped)",
-            f"{sum(counts)} (copies dropped by the controller; an agent resends after 10 s)",
-            sum(counts),
+            f"{resent} (copies dropped by the controller; an agent resends after 10 s)",
+            resent,
+        )
+        outcomes = fire_run_outcomes(scraped)
+        self.report.line(
+            "cron fire runs by outcome",
+            ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items()) or "none",
+            outcomes,
         )
 
     def _report_single_applies(

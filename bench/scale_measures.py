@@ -166,6 +166,20 @@ def misfires(log: str, start: float, end: float) -> list[tuple[str, float]]:
     return skipped
 
 
+FIRE_RUNS = re.compile(r'^cloudjob_cron_fire_runs_total\{outcome="([^"]+)"\}$')
+
+
+def fire_run_outcomes(scraped: Iterable[Mapping[str, float]]) -> dict[str, int]:
+    """What became of the runs cron fires asked for, summed over the replicas' scraped
+    metrics (`cloudjob_cron_fire_runs_total` by outcome), the most frequent first."""
+    counted: Counter[str] = Counter()
+    for metrics in scraped:
+        for key, value in metrics.items():
+            if match := FIRE_RUNS.match(key):
+                counted[match.group(1)] += int(value)
+    return {outcome: n for outcome, n in counted.most_common() if n}
+
+
 def unsuccessful(rows: Iterable[tuple[str | None, str | None]], width: int = 90) -> Counter[str]:
     """Runs of the history that ended other than succeeded, as (state, message) rows,
     counted by state and the start of the message: why runs failed, at a glance."""

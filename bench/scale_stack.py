@@ -117,15 +117,21 @@ def start_replica(identity: str, work: Path, base_env: dict[str, str]) -> Replic
 
 
 def scrape(port: int) -> dict[str, float]:
-    """The unlabelled samples of a replica's /metrics, by name."""
+    """The samples of a replica's /metrics, by name, and a labelled one as it is
+    written there: `name{label="value"}` (labels in name order)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         text = reply.read().decode()
     return {
-        sample.name: sample.value
+        sample_key(sample.name, sample.labels): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if not sample.labels
     }
+
+
+def sample_key(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{labels[k]}"' for k in sorted(labels)) + "}"
 
 
 def leader_identity(zk: KazooClient, layout: Layout) -> str | None:

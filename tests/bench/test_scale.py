@@ -82,6 +82,11 @@ def test_a_tiny_run_counts_every_run_once_and_prints_every_number(tmp_path: Path
     assert numbers["runs_not_succeeded_history"] == {}, "every run succeeded"
     # Scraped from the live controller: never 10 s behind with a few jobs.
     assert numbers["status_updates_resent_dropped"] == 0
+    # Every fire's run of an idle job launched at its fire or queued for a launch cycle,
+    # none merged into another (the fires before the window counted too).
+    outcomes = numbers["cron_fire_runs_by_outcome"]
+    assert set(outcomes) <= {"launched-at-fire", "added"}, outcomes
+    assert sum(outcomes.values()) >= JOBS, outcomes
     for stage in ("fire_to_accept", "fire_to_task_running", "fire_to_process_start"):
         assert numbers[stage]["n"] == JOBS, stage
         assert 0 <= numbers[stage]["p50"] <= numbers[stage]["p99"] < 30, stage

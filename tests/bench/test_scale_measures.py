@@ -16,6 +16,7 @@ from bench.scale_measures import (
     cpu_seconds,
     cron_of,
     delays,
+    fire_run_outcomes,
     fire_times,
     first_after,
     json_key,
@@ -126,6 +127,20 @@ def test_delays_join_stamps_to_fires_by_task() -> None:
     assert delays(fires, stamps, after=15.0) == [1.0]
     assert first_after([1.0, 5.0, 3.0], 2.0) == 3.0
     assert first_after([1.0], 2.0) is None
+
+
+def test_the_runs_of_cron_fires_are_summed_by_outcome_over_the_replicas() -> None:
+    leader = {
+        'cloudjob_cron_fire_runs_total{outcome="added"}': 3.0,
+        'cloudjob_cron_fire_runs_total{outcome="launched-at-fire"}': 40.0,
+        'cloudjob_cron_fire_runs_total{outcome="set-to-one"}': 0.0,
+        "cloudjob_cron_fires_total": 9.0,
+        'cloudjob_task_outcomes_total{outcome="succeeded"}': 43.0,
+    }
+    killed_leader = {'cloudjob_cron_fire_runs_total{outcome="added"}': 5.0}
+    assert fire_run_outcomes([leader, killed_leader]) == {"launched-at-fire": 40, "added": 8}
+    assert list(fire_run_outcomes([leader])) == ["launched-at-fire", "added"]
+    assert fire_run_outcomes([{}]) == {}
 
 
 def test_unsuccessful_runs_are_counted_by_state_and_the_start_of_their_message() -> None:
