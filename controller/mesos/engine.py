@@ -72,6 +72,7 @@ from controller.mesos.launch_timeout import LaunchTimeout
 from controller.mesos.reconciler import Reconciler, ReconcileTrigger
 from controller.mesos.roller import Roller
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.state_lock import StateLock
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.status_updates import StatusPipeline
 from controller.mesos.tracking import TrackedTasks
@@ -158,7 +159,7 @@ class FrameworkEngine:
         # "host:port" of the master subscribed to (its state endpoint), None when not.
         self._master: str | None = None
         self._subscriptions = 0
-        self._lock = asyncio.Lock()
+        self._lock = StateLock()
         self._background = background = Background(asyncio.get_running_loop())
         self._inbox = Inbox(
             batch_seconds=settings.status_batch_seconds, on_resent=metrics.updates_resent.inc
@@ -471,7 +472,7 @@ class FrameworkEngine:
 
     # ------------------------------------------------------------------ producer
     async def _on_fire(self, job_keys: tuple[str, ...], fire_time: datetime) -> None:
-        async with self._lock:
+        async with self._lock.first():
             store = self._store
             # A fire at or before a job's last handled one ran already: a previous leader
             # whose clock was ahead of this one's handled it.

@@ -57,6 +57,7 @@ from controller.mesos.launcher import AgentLaunch, LaunchInputs, LaunchPlan, pla
 from controller.mesos.offers import HeldOffer, OfferPool
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.state_lock import StateLock
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.tasks import AppVersion, ExecutorId, MetaInfo, TaskIdError
 from controller.mesos.tracking import TrackedTasks
@@ -109,7 +110,7 @@ class LaunchCycle:
         *,
         store: StateStore,
         mesos: MesosCalls,
-        lock: asyncio.Lock,
+        lock: StateLock,
         metrics: FrameworkMetrics,
         settings: FrameworkSettings,
         background: Background,
@@ -277,7 +278,7 @@ class LaunchCycle:
         planned (then the fire is worth handing over early, see `record_fire`)."""
         if not self._subscribed():
             return False
-        async with self._lock:
+        async with self._lock.first():
             self._release_passed()
             unsettled = self._reconciler.unsettled_jobs()
             idle = [k for k in self._store.idle_jobs(job_keys) if k not in unsettled]

@@ -27,6 +27,7 @@ from controller.mesos.kills import KillBook
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.rollout import outdated, plan_rollout
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.state_lock import StateLock
 from controller.mesos.tasks import ExecutorId, app_version
 from controller.mesos.woken import run_when_woken
 from controller.state import StateStore
@@ -40,7 +41,7 @@ class Roller:
         *,
         store: StateStore,
         mesos: MesosCalls,
-        lock: asyncio.Lock,
+        lock: StateLock,
         settings: FrameworkSettings,
         executors: ExecutorRegistry,
         kills: KillBook,

@@ -32,6 +32,7 @@ from controller.mesos.kills import KillBook
 from controller.mesos.launch_cycle import LaunchCycle
 from controller.mesos.reconciler import Reconciler
 from controller.mesos.settings import FrameworkSettings
+from controller.mesos.state_lock import StateLock
 from controller.mesos.states import StatusUpdate, TaskState
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.status_updates import StatusPipeline
@@ -121,7 +122,7 @@ class World:
         self.mesos = FakeMesos(self.journal)
         self.registry = CollectorRegistry()
         self.metrics = FrameworkMetrics(self.registry)
-        self.lock = asyncio.Lock()
+        self.lock = StateLock()
         self.background = Background(asyncio.get_running_loop())
         self.stats = JobStatistics()
         # What the parts handed the run history, in order.
