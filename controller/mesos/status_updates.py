@@ -41,6 +41,7 @@ from controller.mesos.gauges import QueueGauges
 from controller.mesos.history_handoff import HistoryHandoff
 from controller.mesos.kills import KillBook, KillReason
 from controller.mesos.reconciler import Reconciler
+from controller.mesos.state_lock import StateLock
 from controller.mesos.states import ADRIFT_STATES, Acknowledgement, StatusUpdate
 from controller.mesos.statistics import JobStatistics
 from controller.mesos.statuses import (
@@ -90,6 +91,9 @@ ENDINGS_TOGETHER = 200
 # Updates decided before the loop gets to run something else: a batch of hundreds decided
 # in one go held a cron fire's timer up to 0.1 s.
 DECIDED_BETWEEN_YIELDS = 25
+# Updates decided and persisted per hold of the state lock: a batch of 500 held it up to
+# 1.4 s at 3,000 jobs, while cron fires waited for it (`state_lock`).
+DECIDED_PER_HOLD = 100
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ class StatusPipeline:
         *,
         store: StateStore,
         acknowledger: Acknowledger,
-        lock: asyncio.Lock,
+        lock: StateLock,
         metrics: FrameworkMetrics,
         tracked: TrackedTasks,
         kills: KillBook,
@@ -186,36 +190,44 @@ class StatusPipeline:
         """Decide every update in order; persist the state-tracking ones together and
         the terminal ones together (one transaction each, at most `ENDINGS_TOGETHER`
         terminal ones); acknowledge what is durable. Updates of one job are persisted
-        in the order they came: a second one of a job waits for the first's write."""
+        in the order they came: a second one of a job waits for the first's write. The
+        state lock is held for `DECIDED_PER_HOLD` updates at a time, everything they
+        change persisted before it is let go: a cron fire waiting for it goes next."""
         for update in updates:
             self._metrics.task_states.labels(update.state.value).inc()
             self._executors.status_received(update)
-        acks: list[Acknowledgement] = []
-        async with self._lock:
-            staged = _Staged()
-            endings: dict[str, _Ending] = {}
-            for number, update in enumerate(updates):
-                if number and not number % DECIDED_BETWEEN_YIELDS:
-                    await asyncio.sleep(0)
-                job = _job_key(update.task_id)
-                if job in endings:
-                    # Decided on what that ending leaves (a duplicate finds its task gone).
-                    await self._flush(staged, acks)
-                    await self._end(endings, acks)
-                known = self.knowledge(update.task_id)
-                decision = statuses.decide(update, known)
-                records = self._history(update, decision, known)
-                ending = _Ending.of(decision, records, update)
-                if ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER):
-                    await self._flush(staged, acks)
-                    await self._end(endings, acks)
-                if ending is None:
-                    self._stage(staged, update, decision, records, job)
-                else:
-                    endings[ending.job_key] = ending
-            await self._flush(staged, acks)
-            await self._end(endings, acks)
-        self._acknowledger.send(acks)
+        for start in range(0, len(updates), DECIDED_PER_HOLD):
+            acks: list[Acknowledgement] = []
+            async with self._lock:
+                await self._decide(updates[start : start + DECIDED_PER_HOLD], acks)
+            self._acknowledger.send(acks)
+
+    async def _decide(self, updates: Sequence[StatusUpdate], acks: list[Acknowledgement]) -> None:
+        """Decide and persist `updates` (the caller holds the lock); what is durable
+        goes into `acks`."""
+        staged = _Staged()
+        endings: dict[str, _Ending] = {}
+        for number, update in enumerate(updates):
+            if number and not number % DECIDED_BETWEEN_YIELDS:
+                await asyncio.sleep(0)
+            job = _job_key(update.task_id)
+            if job in endings:
+                # Decided on what that ending leaves (a duplicate finds its task gone).
+                await self._flush(staged, acks)
+                await self._end(endings, acks)
+            known = self.knowledge(update.task_id)
+            decision = statuses.decide(update, known)
+            records = self._history(update, decision, known)
+            ending = _Ending.of(decision, records, update)
+            if ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER):
+                await self._flush(staged, acks)
+                await self._end(endings, acks)
+            if ending is None:
+                self._stage(staged, update, decision, records, job)
+            else:
+                endings[ending.job_key] = ending
+        await self._flush(staged, acks)
+        await self._end(endings, acks)
 
     def knowledge(self, task_id: str) -> TaskKnowledge:
         """What the state store and memory know of the task an update is about."""

@@ -14,7 +14,7 @@ from controller.mesos.events import Heartbeat, StatusReceived
 from controller.mesos.inbox import Inbox
 from controller.mesos.reconciler import ReconcileTrigger
 from controller.mesos.states import TaskState
-from controller.mesos.status_updates import distinct_jobs
+from controller.mesos.status_updates import DECIDED_PER_HOLD, distinct_jobs
 from controller.mesos.statuses import TaskKnowledge, TrackedTask
 from controller.mesos.tasks import MetaInfo, TaskId
 from controller.state import LaunchSource, StateUnavailable
@@ -236,6 +236,27 @@ async def test_a_large_batch_lets_the_loop_run_while_it_is_decided(world: World)
     await handling
     assert any(0 < n < len(tasks) for n in seen), seen
     assert states(world, tasks) == ["TASK_RUNNING"] * len(tasks)
+
+
+async def test_a_fire_waiting_for_the_lock_takes_it_between_parts_of_a_large_batch(
+    world: World,
+) -> None:
+    """A batch holds the state lock for `DECIDED_PER_HOLD` updates at a time, all of them
+    persisted and handed over for acknowledgement before it lets go, and a cron fire
+    goes next."""
+    tasks = world.seed(make_job("wide", shards=250), running=250)
+    handling = asyncio.create_task(
+        world.handle([update(t, TaskState.RUNNING, uid=n) for n, t in enumerate(tasks)])
+    )
+    await asyncio.sleep(0)
+    assert world.lock.locked(), "the batch's first part is being decided"
+    async with world.lock.first():
+        running = states(world, tasks).count("TASK_RUNNING")
+        handed_to_acknowledge = world.metric("cloudjob_acknowledgements_waiting")
+    await handling
+    assert running == handed_to_acknowledge == DECIDED_PER_HOLD
+    assert states(world, tasks) == ["TASK_RUNNING"] * len(tasks)
+    assert world.journal.kinds().count("commit") == 3, "one transaction per part"
 
 
 async def test_a_second_update_of_a_job_is_written_after_the_first(world: World) -> None:
