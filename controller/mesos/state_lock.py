@@ -20,9 +20,9 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 
 # Grants to `first()` in a row before one waiting ordinary acquisition goes: a fire's
-# plan and its record, then a turn for a status batch or a user's apply. With 8, single
-# applies at 3,000 and 5,000 jobs waited up to 5.7 and 9.2 s behind fires (2.1 and 2.6 s
-# in arrival order).
+# plan and its record, then a turn for a status batch or a user's apply. With 8, the
+# slowest single apply took 5.7 s at 3,000 jobs and 9.2 s at 5,000 (2.1 and 2.6 s with
+# the lock in arrival order; one run each).
 FIRST_IN_A_ROW = 2
 
 
