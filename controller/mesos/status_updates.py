@@ -92,7 +92,8 @@ ENDINGS_TOGETHER = 200
 # in one go held a cron fire's timer up to 0.1 s.
 DECIDED_BETWEEN_YIELDS = 25
 # Updates decided and persisted per hold of the state lock: a batch of 500 held it up to
-# 1.4 s at 3,000 jobs, while cron fires waited for it (`state_lock`).
+# 1.4 s at 3,000 jobs, while cron fires waited for it (`state_lock`). No more than
+# ENDINGS_TOGETHER, so a part's terminal updates always fit one transaction.
 DECIDED_PER_HOLD = 100
 
 
@@ -188,11 +189,11 @@ class StatusPipeline:
 
     async def handle(self, updates: Sequence[StatusUpdate]) -> None:
         """Decide every update in order; persist the state-tracking ones together and
-        the terminal ones together (one transaction each, at most `ENDINGS_TOGETHER`
-        terminal ones); acknowledge what is durable. Updates of one job are persisted
-        in the order they came: a second one of a job waits for the first's write. The
-        state lock is held for `DECIDED_PER_HOLD` updates at a time, everything they
-        change persisted before it is let go: a cron fire waiting for it goes next."""
+        the terminal ones together (one transaction each per part of the batch);
+        acknowledge what is durable. Updates of one job are persisted in the order they
+        came: a second one of a job waits for the first's write. The state lock is held
+        for `DECIDED_PER_HOLD` updates at a time, everything they change persisted
+        before it is let go: a cron fire waiting for it goes next."""
         for update in updates:
             self._metrics.task_states.labels(update.state.value).inc()
             self._executors.status_received(update)
@@ -219,7 +220,7 @@ class StatusPipeline:
             decision = statuses.decide(update, known)
             records = self._history(update, decision, known)
             ending = _Ending.of(decision, records, update)
-            if ending is not None and (job in staged.jobs or len(endings) >= ENDINGS_TOGETHER):
+            if ending is not None and job in staged.jobs:
                 await self._flush(staged, acks)
                 await self._end(endings, acks)
             if ending is None:
