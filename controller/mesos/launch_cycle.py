@@ -5,7 +5,7 @@ made work launchable (`changed`: a failover entry, a finished task, new offers, 
 settled reconciliation), an offer reaches its hold bound or the next cron fire comes
 within the fire lead (offers are asked for and held ahead of it) — after a short
 batching window, never on a poll — and at once after a cron fire (`fired`). One
-cycle, under the state lock:
+cycle, under the state lock (as bulk work, after fires and changes):
 
 1. plan (`launcher.plan_launch`, on a worker thread) from snapshots of the queues,
    the held offers and the jobs the open reconciliation has not settled;
@@ -256,7 +256,7 @@ class LaunchCycle:
         if not self._subscribed():
             return
         self._metrics.launch_cycles.inc()
-        async with self._lock:
+        async with self._lock.last():
             self._release_passed()
             new_work, self._work_changed = self._work_changed, False
             plan = await self._plan(self._inputs())

@@ -95,7 +95,7 @@ class Roller:
             # Every task runs in a known executor, so nothing runs on an old version
             # either: skip the plan, which reads every running task and job.
             return
-        async with self._lock:
+        async with self._lock.last():
             plan = plan_rollout(
                 executors=self._executors.known(),
                 running=store.running().values(),

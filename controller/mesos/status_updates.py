@@ -192,14 +192,14 @@ class StatusPipeline:
         the terminal ones together (one transaction each per part of the batch);
         acknowledge what is durable. Updates of one job are persisted in the order they
         came: a second one of a job waits for the first's write. The state lock is held
-        for `DECIDED_PER_HOLD` updates at a time, everything they change persisted
-        before it is let go: a cron fire waiting for it goes next."""
+        for `DECIDED_PER_HOLD` updates at a time, as bulk work, everything they change
+        persisted before it is let go: a cron fire or a change waiting for it goes next."""
         for update in updates:
             self._metrics.task_states.labels(update.state.value).inc()
             self._executors.status_received(update)
         for start in range(0, len(updates), DECIDED_PER_HOLD):
             acks: list[Acknowledgement] = []
-            async with self._lock:
+            async with self._lock.last():
                 await self._decide(updates[start : start + DECIDED_PER_HOLD], acks)
             self._acknowledger.send(acks)
 
@@ -420,7 +420,7 @@ class StatusPipeline:
         taken per group."""
         grace = self._expiry.grace
         for group in distinct_jobs(self._tracked.adrift(), ENDINGS_TOGETHER):
-            async with self._lock:
+            async with self._lock.last():
                 endings: list[_Ending] = []
                 for task in group:
                     known = self.knowledge(task.task_id.value)
@@ -448,7 +448,7 @@ class StatusPipeline:
         missed while no one led), and the next check comes soon. Many at once (an agent
         that starts nothing) are ended a group at a time, the lock taken per group."""
         for group in distinct_jobs(overdue, ENDINGS_TOGETHER):
-            async with self._lock:
+            async with self._lock.last():
                 if self._reconciler.reconciling:
                     return
                 endings: list[_Ending] = []
