@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -283,3 +284,52 @@ async def test_nothing_is_planned_ahead_for_a_job_that_is_not_idle(world: World)
     world.store.disable_job("ns.other")
     await world.launch.prepare(("ns.other",), FIRE)
     assert world.launch.held_offers() == ["o1"]
+
+
+async def test_a_plan_ahead_writes_nothing_and_so_takes_no_state_lock(world: World) -> None:
+    world.seed(make_job("job", shards=2))
+    world.launch.offers_received([offer("o1", "a1")])
+    world.journal.entries.clear()
+    async with world.lock:  # a status batch or a change holds it
+        assert await asyncio.wait_for(world.launch.prepare(("ns.job",), FIRE), timeout=30)
+        assert world.launch.held_offers() == [], "held back for the fire meanwhile"
+    assert world.journal.kinds() == []
+    await fire(world)
+    assert world.journal.kinds() == ["commit", "accept"]
+
+
+async def test_a_plan_ahead_and_a_launch_cycle_take_turns_on_the_held_offers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.seed(make_job("busy", shards=1, cpus=0.6))
+    world.seed(make_job("job", shards=1, cpus=0.6))
+    world.store.fire(["ns.busy"], datetime.now(UTC))
+    world.launch.offers_received([offer("o1", "a1", cpus=1.0), offer("o2", "a2", cpus=1.0)])
+    loop = asyncio.get_running_loop()
+    real = launch_cycle.plan_launch
+    planned: list[tuple[list[str], list[str]]] = []
+    cycle_planning, cycle_may_go_on = asyncio.Event(), threading.Event()
+
+    def planning(inputs: Any, offers: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
+        planned.append((sorted(inputs.ready), sorted(o.offer_id for o in offers)))
+        if len(planned) == 1:
+            loop.call_soon_threadsafe(cycle_planning.set)
+            assert cycle_may_go_on.wait(timeout=30)
+        return real(inputs, offers, *args, **kwargs)
+
+    monkeypatch.setattr(launch_cycle, "plan_launch", planning)
+    cycle = asyncio.create_task(world.launch.cycle())
+    await cycle_planning.wait()
+    ahead = asyncio.create_task(world.launch.prepare(("ns.job",), FIRE))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    cycle_may_go_on.set()
+    await cycle
+    assert await ahead
+    (cycle_ready, cycle_offers), (ahead_ready, ahead_offers) = planned
+    assert (cycle_ready, cycle_offers) == (["ns.busy"], ["o1", "o2"])
+    (cycle_took,) = world.mesos.accepted[0][0]
+    assert ahead_ready == ["ns.job"]
+    assert ahead_offers == sorted({"o1", "o2"} - {cycle_took}), "planned on what was left"
+    await fire(world)
+    assert sorted(o for offers, _ in world.mesos.accepted for o in offers) == ["o1", "o2"]
