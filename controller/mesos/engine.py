@@ -19,9 +19,9 @@ the parts that do the work, each of which gets what it needs passed in (the
 The engine itself starts and ends the term, dispatches driver events one at a time,
 reacts to the subscription's lifecycle (subscribed, disconnected, removed by the
 master) and carries out the scheduling operations. Every write to the state store is
-serialised by one lock shared by the parts (`StateLock`: a cron fire's plan and record
-go ahead of queued work), so decisions are always taken on the view they are applied
-to.
+serialised by one lock shared by the parts (`StateLock`: a cron fire's record goes
+first, then the scheduling operations, then bulk work such as status batches and
+launch cycles), so decisions are always taken on the view they are applied to.
 
 Longer than the other modules (~700 lines) for a reason: the nine scheduling
 operations (~230 lines) each act on several parts under the one lock — the store, the

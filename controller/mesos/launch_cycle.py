@@ -315,23 +315,16 @@ class LaunchCycle:
         for record in plan.records:
             job = jobs[record.job_key]
             built_from[job.key] = (job, apps[job.app_key])
-        history: dict[str, PackedAhead] = {}
+        # Their history too: packing a unit per job was half the work left at the fire.
+        history = {
+            key: (tuple(tasks), self._pack_launched(tasks))
+            for key, tasks in launches(plan, set(built_from), fire_time).items()
+        }
         self._prepared.append(
             PreparedFire(fire_time, tuple(job_keys), plan, offers, built_from, history)
         )
         self._metrics.offers_held.set(len(self._pool.offers))
-        # Their history too, off the loop: packing a unit per job was half the work left
-        # at the fire. A fire recorded before this is done packs what is missing itself.
-        history.update(await asyncio.to_thread(self._pack_ahead, plan, set(built_from), fire_time))
         return True
-
-    def _pack_ahead(
-        self, plan: LaunchPlan, jobs: set[str], fire_time: datetime
-    ) -> dict[str, PackedAhead]:
-        return {
-            key: (tuple(tasks), self._pack_launched(tasks))
-            for key, tasks in launches(plan, jobs, fire_time).items()
-        }
 
     async def record_fire(
         self, job_keys: Sequence[str], fire_time: datetime

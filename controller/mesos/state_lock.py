@@ -1,16 +1,17 @@
 """The engine's state lock: one holder at a time, cron fires first, bulk work last.
 
 Everything that reads and changes the framework's state together (the status
-pipeline's batches, launch cycles, schedule and unschedule, a fire's plan and its
-record) takes the one lock, so each sees the state whole. An `asyncio.Lock` hands it
-over in arrival order, but the work is not alike:
+pipeline's batches, launch cycles, schedule and unschedule, a cron fire's record)
+takes the one lock, so each sees the state whole. An `asyncio.Lock` hands it over in
+arrival order, but the work is not alike:
 
 - a cron fire has a deadline: at 3,000 jobs a fire's plan and record queued behind up
   to two seconds of status batches, launch cycles and schedules, and their runs reached
   the master that late. It takes the lock with `first()`;
 - a user's change (an apply, a delete, an app enabled) is waited for by whoever made
-  it: at 5,000 jobs the slowest single apply spent 2.8 s of its 3.9 s waiting for the
-  lock behind launch cycles and status batches. It takes the lock plainly;
+  it: at 5,000 jobs the slowest single apply spent 2.8 s of its 3.9 s in its handler,
+  where its schedule waits for the lock behind launch cycles and status batches. It
+  takes the lock plainly;
 - bulk work (status batches, launch cycles, rollouts, expiry groups) comes back on its
   own and nobody waits on one turn of it. It takes the lock with `last()`.
 
